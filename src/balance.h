@@ -1,0 +1,55 @@
+/*
+ * balance: the pure part of choosing a server -- smooth weighted round robin,
+ * leastconn, consistent hashing of the client address, weighted power of two
+ * choices, and first-fit -- over a pool's servers and their atomic counters.
+ * No sockets, no event loop, no allocation when picking: the schedules and
+ * hash ring are built once per generation by balance_prepare().
+ */
+#ifndef TCPLB_BALANCE_H
+#define TCPLB_BALANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum balance_alg {
+	BAL_ROUNDROBIN,
+	BAL_LEASTCONN,
+	BAL_SOURCE,
+	BAL_RANDOM,
+	BAL_FIRST,
+};
+
+struct balance_point {
+	uint32_t hash;
+	uint32_t server;	/* index into pool->servers */
+};
+
+/* Precomputed per pool, immutable after balance_prepare(). */
+struct balance_data {
+	uint32_t *sched;	/* smooth WRR order of server indices */
+	uint32_t sched_len;
+	struct balance_point *ring;	/* consistent-hash ring, sorted by hash */
+	uint32_t ring_len;
+	uint64_t *cum_weight;	/* prefix sums of weights, for weighted random */
+	uint64_t total_weight;
+};
+
+struct pool;
+
+int balance_alg_parse(const char *s, enum balance_alg *out);
+const char *balance_alg_name(enum balance_alg alg);
+
+/* Build pool->bal from pool->servers (weights, order, names/addresses).
+ * Returns 0, or -1 on allocation limits. */
+int balance_prepare(struct pool *p);
+void balance_free(struct balance_data *b);
+
+/* Choose a server index, or -1 when no server may take a new connection.
+ * Skips servers that are down, have weight 0, are full (max_conns), or are
+ * listed in exclude[]; backup servers are considered only while no
+ * non-backup server is up.  Reserves nothing: pool_pick() does that. */
+int balance_pick(struct pool *p, const struct sockaddr *client,
+    const uint32_t *exclude, unsigned nexclude, int64_t now_ms, uint32_t *rnd);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * config: turns a YAML file (libyaml) or quick-mode arguments into a complete
+ * struct gen -- every key type- and range-checked, references and duplicates
+ * checked, host names resolved -- without touching the running generation.
+ * Errors are collected, not stopped at the first, each as
+ * "FILE:LINE:COL: message".  May block on file I/O and DNS: never call it on
+ * a worker loop.
+ */
+#ifndef TCPLB_CONFIG_H
+#define TCPLB_CONFIG_H
+
+#include <stddef.h>
+
+#include "gen.h"
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/tcplb.yaml"
+
+struct config_errors {
+	char **msg;
+	size_t n;
+	size_t cap;
+};
+
+void config_errors_add(struct config_errors *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void config_errors_free(struct config_errors *e);
+
+/* Returns a generation with refs = 1, or NULL with e->n > 0. */
+struct gen *config_load_file(const char *path, struct config_errors *e);
+/* Same from memory; name is used as FILE in messages. */
+struct gen *config_load_mem(const char *name, const char *buf, size_t len,
+    struct config_errors *e);
+
+struct quick_opts {
+	const char *listen;	/* default "127.0.0.1:0" */
+	const char *balance;	/* default "roundrobin" */
+	const char *workers;	/* "auto" or N */
+	char *const *backends;
+	int nbackends;
+};
+
+/* Quick mode: one listener "quick" and one pool "quick".  Errors are usage
+ * errors (exit 64) and quote the offending argument. */
+struct gen *config_quick(const struct quick_opts *q, struct config_errors *e);
+
+#endif

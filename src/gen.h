@@ -1,0 +1,151 @@
+/*
+ * gen: one configuration generation -- global settings, listeners, pools and
+ * servers -- built completely to the side, immutable once published, and
+ * refcounted.  Every session pins the generation it started in; the last
+ * gen_put() frees it.  Mutable runtime state that must outlive a generation
+ * (a server's health and connection counts, a listener's connection count)
+ * lives in small refcounted *_state objects that a reload hands from the old
+ * generation to the new one (gen_inherit).
+ *
+ * The only fields written after publication are atomics (the *_state
+ * counters and the pools' round-robin cursors).
+ */
+#ifndef TCPLB_GEN_H
+#define TCPLB_GEN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "balance.h"
+
+#define GEN_MAGIC 0x7c9e0a51u
+
+struct lsock;
+
+/* Runtime state of one server, keyed by (pool name, resolved address). */
+struct server_state {
+	atomic_int refs;
+	atomic_uint active;		/* open sessions using it */
+	atomic_uint_fast64_t total;	/* sessions ever sent to it */
+	atomic_bool up;			/* false: down (active or passive) */
+	atomic_bool passive_down;	/* down because real traffic failed */
+	atomic_uint fails;		/* consecutive failed connects (traffic) */
+	atomic_int_fast64_t retry_at_ms;/* passive down: eligible again at (0: never by time) */
+	atomic_int_fast64_t up_since_ms;/* last down->up transition, for slow start */
+	atomic_uint_fast32_t ramp_seq;	/* slow-start admission sequence */
+	/* Active health checks: owned by the main thread's health module. */
+	unsigned check_ok;		/* consecutive successes */
+	unsigned check_fail;		/* consecutive failures */
+};
+
+struct health_cfg {
+	bool enabled;
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	unsigned rise;
+	unsigned fall;
+	char *send;		/* may contain NULs: use send_len */
+	size_t send_len;
+	char *expect;
+	size_t expect_len;
+};
+
+struct pool;
+
+struct server {
+	char *name;			/* `name:` or the address as written */
+	char *addr_text;		/* resolved "ip:port" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t weight;		/* 0: no new connections */
+	uint32_t max_conns;		/* 0: unlimited */
+	bool backup;
+	uint32_t index;			/* position in pool->servers */
+	struct pool *pool;
+	struct server_state *st;
+};
+
+struct pool {
+	char *name;
+	enum balance_alg alg;
+	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms;
+	unsigned retries;
+	unsigned max_fails;		/* passive: 0 disables */
+	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
+	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
+	struct health_cfg health;
+	struct server *servers;
+	uint32_t nservers;
+	struct balance_data bal;	/* precomputed schedule / hash ring */
+	atomic_uint rr_next;		/* shared round-robin cursor */
+};
+
+struct listener_state {
+	atomic_int refs;
+	atomic_uint active;
+	atomic_uint_fast64_t total;
+};
+
+struct bind {
+	char *text;			/* as written */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct lsock *ls;		/* set by listener_prepare() */
+};
+
+struct listener {
+	char *name;
+	struct pool *pool;
+	uint32_t max_conns;		/* 0: unlimited */
+	struct bind *binds;
+	uint32_t nbinds;
+	struct listener_state *st;
+};
+
+struct global_cfg {
+	unsigned workers;		/* 0: one per CPU */
+	uint32_t max_conns;		/* all listeners; 0: unlimited */
+	uint64_t shutdown_timeout_ms;
+	int log_level;
+	bool access_log;
+};
+
+struct gen {
+	unsigned magic;
+	atomic_int refs;
+	unsigned id;			/* 1, 2, ... in publication order */
+	char *source;			/* file path, or "command line" */
+	struct global_cfg global;
+	struct listener *listeners;
+	uint32_t nlisteners;
+	struct pool *pools;
+	uint32_t npools;
+};
+
+/* An empty generation with defaults and refs = 1. */
+struct gen *gen_new(const char *source);
+struct gen *gen_get(struct gen *g);
+void gen_put(struct gen *g);
+
+struct pool *gen_find_pool(const struct gen *g, const char *name);
+struct listener *gen_find_listener(const struct gen *g, const char *name);
+
+struct server_state *server_state_new(void);
+struct server_state *server_state_get(struct server_state *st);
+void server_state_put(struct server_state *st);
+struct listener_state *listener_state_new(void);
+void listener_state_put(struct listener_state *st);
+
+/* Move runtime state from old to new for every server with the same pool
+ * name and address, and every listener with the same name.  old may be
+ * NULL.  Called on the main thread before new is published. */
+void gen_inherit(struct gen *new, const struct gen *old);
+
+/* Totals for STATUS= lines. */
+void gen_count_servers(const struct gen *g, unsigned *up, unsigned *total);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * listener: the listening sockets.  A struct lsock is one bound address with
+ * one SO_REUSEPORT socket per worker (or one socket passed by systemd,
+ * shared by all workers); lsocks live in a registry owned by the main
+ * thread and survive reloads while some generation still binds their
+ * address, so an unchanged listener never closes its socket.  Also the
+ * accept callback that turns a connection into a session.
+ */
+#ifndef TCPLB_LISTENER_H
+#define TCPLB_LISTENER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "gen.h"
+
+struct worker;
+
+struct lsock {
+	struct sockaddr_storage req;	/* as configured (port may be 0) */
+	socklen_t reqlen;
+	struct sockaddr_storage bound;	/* as bound */
+	char text[ADDR_STRLEN];		/* bound address, for logs */
+	int *fds;
+	unsigned nfds;
+	bool adopted;			/* passed by systemd: never closed by us */
+	bool in_use;			/* referenced by the generation being prepared */
+	struct lsock *next;
+};
+
+/* Sockets from systemd (LISTEN_FDS) available for adoption. */
+void listener_set_inherited(const int *fds, unsigned n);
+
+/* Point every bind of g at an lsock: reuse one bound to the same address,
+ * adopt an inherited socket, or bind a new one (one per worker).  On any
+ * failure, sockets bound by this call are closed, err says which address
+ * and why, and -1 is returned; nothing running is touched. */
+int listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen);
+/* After every worker runs g: close the lsocks g does not use. */
+void listener_commit(const struct gen *g);
+/* Close every socket (shutdown, after workers stopped watching). */
+void listener_close_all(void);
+
+void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
+
+#endif

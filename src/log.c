@@ -1,0 +1,322 @@
+/*
+ * log: the one place that knows where records go.  journald natively through
+ * sd_journal_sendv() with TCPLB_* fields when stderr is the journal (or when
+ * asked), otherwise one line per record on stderr -- prefixed "<N>" when
+ * JOURNAL_STREAM says a journal will read the stream, with a timestamp when
+ * a person will.  Each record is formatted completely and written with one
+ * call, so threads never interleave inside a line.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+#include "util.h"
+
+int log_level_current = LOG_INFO;
+static bool use_journal;
+static bool stderr_prefix;	/* "<N>" for a journal reading our stderr */
+
+static const char *const level_names[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
+	[LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+int
+log_target_parse(const char *s, enum log_target *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = LOG_TARGET_AUTO;
+	else if (strcmp(s, "journal") == 0 || strcmp(s, "journald") == 0)
+		*out = LOG_TARGET_JOURNAL;
+	else if (strcmp(s, "stderr") == 0)
+		*out = LOG_TARGET_STDERR;
+	else
+		return -1;
+	return 0;
+}
+
+int
+log_level_parse(const char *s, int *out)
+{
+	for (int i = LOG_ERR; i <= LOG_DEBUG; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	/* Accept the spellings operators carry over from syslog and HAProxy. */
+	if (strcmp(s, "warn") == 0) {
+		*out = LOG_WARNING;
+		return 0;
+	}
+	if (strcmp(s, "error") == 0) {
+		*out = LOG_ERR;
+		return 0;
+	}
+	return -1;
+}
+
+const char *
+log_level_name(int level)
+{
+	if (level < LOG_EMERG || level > LOG_DEBUG)
+		return "?";
+	return level_names[level];
+}
+
+/* JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to our
+ * stdout/stderr; it only means "stderr is the journal" if it still matches
+ * fd 2 (a shell may have redirected it since). */
+static bool
+stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_init(enum log_target target, int level)
+{
+	log_set_level(level);
+	switch (target) {
+	case LOG_TARGET_JOURNAL:
+		use_journal = true;
+		break;
+	case LOG_TARGET_STDERR:
+		use_journal = false;
+		break;
+	case LOG_TARGET_AUTO:
+		use_journal = stderr_is_journal();
+		break;
+	}
+	stderr_prefix = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void
+log_set_level(int level)
+{
+	__atomic_store_n(&log_level_current, level, __ATOMIC_RELAXED);
+}
+
+int
+log_get_level(void)
+{
+	return __atomic_load_n(&log_level_current, __ATOMIC_RELAXED);
+}
+
+bool
+log_is_journal(void)
+{
+	return use_journal;
+}
+
+static void
+stderr_write(int prio, const char *msg)
+{
+	char line[4096];
+	size_t n;
+
+	if (stderr_prefix) {
+		n = (size_t)snprintf(line, sizeof(line), "<%d>%s\n", prio, msg);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = (size_t)snprintf(line, sizeof(line), "%s.%03ld tcplb[%d]: %s: %s\n",
+		    stamp, ts.tv_nsec / 1000000, (int)getpid(),
+		    log_level_name(prio), msg);
+	}
+	if (n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* A full or closed stderr must not stop the balancer. */
+	if (write(STDERR_FILENO, line, n) < 0) {
+	}
+}
+
+/* Up to 16 fields of "KEY=value" strings, built on the stack. */
+struct jfields {
+	struct iovec iov[20];
+	char buf[20][320];
+	int n;
+};
+
+static void
+jf_add(struct jfields *j, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+jf_add(struct jfields *j, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int klen, vlen;
+
+	if (j->n >= (int)ARRAY_SIZE(j->iov))
+		return;
+	klen = snprintf(j->buf[j->n], sizeof(j->buf[0]), "%s=", key);
+	va_start(ap, fmt);
+	vlen = vsnprintf(j->buf[j->n] + klen, sizeof(j->buf[0]) - (size_t)klen, fmt, ap);
+	va_end(ap);
+	if (vlen < 0)
+		return;
+	j->iov[j->n].iov_base = j->buf[j->n];
+	j->iov[j->n].iov_len = strnlen(j->buf[j->n], sizeof(j->buf[0]));
+	j->n++;
+}
+
+static void
+journal_write(int prio, const struct log_ctx *ctx, const char *msg)
+{
+	struct jfields j;
+	struct iovec iov[ARRAY_SIZE(j.iov) + 1];
+	char *m;
+
+	j.n = 0;
+	jf_add(&j, "PRIORITY", "%d", prio);
+	jf_add(&j, "SYSLOG_IDENTIFIER", "tcplb");
+	if (ctx != NULL) {
+		if (ctx->listener)
+			jf_add(&j, "TCPLB_LISTENER", "%s", ctx->listener);
+		if (ctx->pool)
+			jf_add(&j, "TCPLB_POOL", "%s", ctx->pool);
+		if (ctx->server)
+			jf_add(&j, "TCPLB_SERVER", "%s", ctx->server);
+		if (ctx->server_addr)
+			jf_add(&j, "TCPLB_SERVER_ADDR", "%s", ctx->server_addr);
+		if (ctx->client)
+			jf_add(&j, "TCPLB_CLIENT", "%s", ctx->client);
+		if (ctx->session)
+			jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)ctx->session);
+	}
+	memcpy(iov, j.iov, sizeof(j.iov[0]) * (size_t)j.n);
+	/* MESSAGE may be longer than a field buffer. */
+	m = xasprintf("MESSAGE=%s", msg);
+	iov[j.n].iov_base = m;
+	iov[j.n].iov_len = strlen(m);
+	if (sd_journal_sendv(iov, j.n + 1) < 0)
+		stderr_write(prio, msg);
+	free(m);
+}
+
+static void
+log_vemit(int prio, const struct log_ctx *ctx, const char *fmt, va_list ap,
+    int errnum)
+{
+	char msg[2048];
+	int n;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if (errnum && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(errnum));
+	if (use_journal)
+		journal_write(prio, ctx, msg);
+	else
+		stderr_write(prio, msg);
+}
+
+void
+log_msg(int prio, const struct log_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	if (!log_enabled(prio))
+		return;
+	va_start(ap, fmt);
+	log_vemit(prio, ctx, fmt, ap, 0);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	if (!log_enabled(prio))
+		return;
+	va_start(ap, fmt);
+	log_vemit(prio, ctx, fmt, ap, saved);
+	va_end(ap);
+	errno = saved;
+}
+
+/* The access log is switched by global.access_log, not by log_level: an
+ * operator who asks for it gets it even at "warning". */
+void
+log_access(const struct access_rec *r)
+{
+	char msg[1024];
+	char conn[32];
+	const char *server = r->server ? r->server : "-";
+	const char *saddr = r->server_addr ? r->server_addr : "-";
+	int saved = errno;
+
+	if (r->connect_ms >= 0)
+		snprintf(conn, sizeof(conn), "%lldms", (long long)r->connect_ms);
+	else
+		snprintf(conn, sizeof(conn), "-");
+	snprintf(msg, sizeof(msg),
+	    "%s listener=%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
+	    "connect=%s duration=%llums tries=%u end=\"%s\"",
+	    r->client, r->listener, r->pool, server, saddr,
+	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
+
+	if (!use_journal) {
+		stderr_write(LOG_INFO, msg);
+		errno = saved;
+		return;
+	}
+
+	struct jfields j;
+	j.n = 0;
+	jf_add(&j, "PRIORITY", "%d", LOG_INFO);
+	jf_add(&j, "SYSLOG_IDENTIFIER", "tcplb");
+	jf_add(&j, "MESSAGE", "%s", msg);
+	jf_add(&j, "TCPLB_EVENT", "access");
+	jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)r->session);
+	jf_add(&j, "TCPLB_CLIENT", "%s", r->client);
+	jf_add(&j, "TCPLB_LISTENER", "%s", r->listener);
+	jf_add(&j, "TCPLB_POOL", "%s", r->pool);
+	jf_add(&j, "TCPLB_SERVER", "%s", server);
+	jf_add(&j, "TCPLB_SERVER_ADDR", "%s", saddr);
+	jf_add(&j, "TCPLB_BYTES_IN", "%llu", (unsigned long long)r->bytes_in);
+	jf_add(&j, "TCPLB_BYTES_OUT", "%llu", (unsigned long long)r->bytes_out);
+	jf_add(&j, "TCPLB_CONNECT_MS", "%lld", (long long)r->connect_ms);
+	jf_add(&j, "TCPLB_DURATION_MS", "%llu", (unsigned long long)r->duration_ms);
+	jf_add(&j, "TCPLB_TRIES", "%u", r->tries);
+	jf_add(&j, "TCPLB_TERMINATION", "%s", r->reason);
+	if (sd_journal_sendv(j.iov, j.n) < 0)
+		stderr_write(LOG_INFO, msg);
+	errno = saved;
+}

@@ -1,0 +1,352 @@
+/*
+ * main: the command line, the choice between quick mode (backends on the
+ * command line), file mode and --check, exit statuses (0, 1, 64, 78), the
+ * start-up order (load, bind, start workers, READY=1) and the signals, which
+ * are handled on the main loop only: SIGHUP reloads, SIGTERM/SIGINT drain
+ * and exit, a second one exits at once.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "config.h"
+#include "gen.h"
+#include "health.h"
+#include "listener.h"
+#include "log.h"
+#include "reload.h"
+#include "service.h"
+#include "util.h"
+#include "worker.h"
+
+#define EXIT_USAGE 64		/* EX_USAGE */
+#define EXIT_CONFIG 78		/* EX_CONFIG */
+#define DRAIN_POLL_S 0.05
+
+static ev_signal sig_hup, sig_term, sig_int;
+static ev_timer drain_timer;
+static ev_tstamp drain_deadline;
+static bool stopping;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "Usage: tcplb [OPTIONS] [BACKEND...]\n"
+	    "\n"
+	    "A TCP (layer 4) load balancer.  With BACKEND arguments (HOST:PORT or\n"
+	    "[IPv6]:PORT) it runs in quick mode: it listens on --listen, prints\n"
+	    "\"listening on IP:PORT\" and spreads connections over the backends.\n"
+	    "Without them it reads its configuration file.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config FILE     configuration file (default %s)\n"
+	    "  -t, --check           validate the configuration and exit\n"
+	    "  -l, --listen ADDR     quick mode: address to listen on (default 127.0.0.1:0)\n"
+	    "  -b, --balance ALG     quick mode: roundrobin, leastconn, source, random, first\n"
+	    "  -w, --workers N       event-loop threads, or auto (one per CPU; default)\n"
+	    "      --log-target T    auto, journal or stderr (default auto)\n"
+	    "  -v, --verbose         debug logging\n"
+	    "  -V, --version         print the version and exit\n"
+	    "  -h, --help            print this help and exit\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and stop.\n"
+	    "See tcplb(8) and tcplb.yaml(5).\n",
+	    CONFIG_DEFAULT_PATH);
+}
+
+static void
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tcplb: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'tcplb --help' for more information.\n");
+	exit(EXIT_USAGE);
+}
+
+/* Raise the soft descriptor limit to the hard one (and the hard one too
+ * when root and it is short): each session needs two descriptors, and the
+ * usual soft limit of 1024 would cap tcplb at ~500 clients. */
+static void
+raise_nofile(uint32_t max_conns)
+{
+	struct rlimit rl;
+	rlim_t want = max_conns ? (rlim_t)max_conns * 2 + 256 : 1048576;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		struct rlimit hard = { want, want };
+
+		if (setrlimit(RLIMIT_NOFILE, &hard) == 0) {
+			rl = hard;
+		}
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open files limit to %llu",
+			    (unsigned long long)rl.rlim_max);
+	}
+	if (max_conns && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warnx("open files limit %llu is below the %llu that max_connections %u needs",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_conns);
+}
+
+static void
+print_errors(const struct config_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "%s\n", e->msg[i]);
+}
+
+static void
+finish_stop(void)
+{
+	struct ev_loop *loop = EV_DEFAULT;
+
+	ev_timer_stop(loop, &drain_timer);
+	workers_stop();
+	ev_signal_stop(loop, &sig_hup);
+	ev_signal_stop(loop, &sig_term);
+	ev_signal_stop(loop, &sig_int);
+	service_stop_timers(loop);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	unsigned active = atomic_load(&tcplb_active);
+
+	if (active == 0) {
+		log_notice("all connections finished");
+		finish_stop();
+		return;
+	}
+	if (ev_now(loop) >= drain_deadline) {
+		log_notice("shutdown timeout: closing %u remaining connection%s",
+		    active, active == 1 ? "" : "s");
+		finish_stop();
+	}
+}
+
+static void
+drained_cb(struct gen *unused)
+{
+	/* No worker watches a listening socket any more: closing is safe. */
+	listener_close_all();
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct gen *g = reload_current();
+	unsigned active;
+
+	if (stopping) {
+		log_notice("second %s: exiting now", strsignal(w->signum));
+		finish_stop();
+		return;
+	}
+	stopping = true;
+	service_stopping();
+	health_stop();
+	active = atomic_load(&tcplb_active);
+	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
+	    strsignal(w->signum), (double)g->global.shutdown_timeout_ms / 1000.0,
+	    active, active == 1 ? "" : "s");
+	workers_drain(drained_cb);
+	drain_deadline = ev_now(loop) + (double)g->global.shutdown_timeout_ms / 1000.0;
+	ev_timer_init(&drain_timer, drain_cb, 0., DRAIN_POLL_S);
+	ev_timer_again(loop, &drain_timer);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (stopping)
+		return;
+	reload_request();
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "balance", required_argument, NULL, 'b' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-target", required_argument, NULL, 'T' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct quick_opts q = { 0 };
+	struct config_errors errs = { 0 };
+	const char *config_path = NULL;
+	const char *log_target_arg = "auto";
+	enum log_target target;
+	bool check = false, verbose = false;
+	struct ev_loop *loop;
+	struct gen *g;
+	unsigned nworkers;
+	char err[512];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:tl:b:w:vVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 't': check = true; break;
+		case 'l': q.listen = optarg; break;
+		case 'b': q.balance = optarg; break;
+		case 'w': q.workers = optarg; break;
+		case 'T': log_target_arg = optarg; break;
+		case 'v': verbose = true; break;
+		case 'V':
+			printf("tcplb %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			/* getopt has printed what was wrong. */
+			fprintf(stderr, "Try 'tcplb --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (log_target_parse(log_target_arg, &target) < 0)
+		usage_error("invalid --log-target '%s' (auto, journal, stderr)", log_target_arg);
+	q.backends = argv + optind;
+	q.nbackends = argc - optind;
+	if (q.nbackends > 0 && config_path != NULL)
+		usage_error("BACKEND arguments (quick mode) and --config '%s' exclude each other",
+		    config_path);
+	if (q.nbackends == 0 && (q.listen || q.balance))
+		usage_error("--%s needs BACKEND arguments (quick mode); in a configuration file use listeners and pools",
+		    q.listen ? "listen" : "balance");
+
+	log_init(target, verbose ? LOG_DEBUG : LOG_INFO);
+	/* A client that vanishes mid-write must cost an EPIPE, not the
+	 * process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (q.nbackends > 0) {
+		g = config_quick(&q, &errs);
+		if (g == NULL) {
+			for (size_t i = 0; i < errs.n; i++)
+				fprintf(stderr, "tcplb: %s\n", errs.msg[i]);
+			fprintf(stderr, "Try 'tcplb --help' for more information.\n");
+			config_errors_free(&errs);
+			return EXIT_USAGE;
+		}
+	} else {
+		if (config_path == NULL) {
+			config_path = CONFIG_DEFAULT_PATH;
+			if (access(config_path, F_OK) < 0 && errno == ENOENT)
+				usage_error("no BACKEND given and no configuration file %s", config_path);
+		}
+		g = config_load_file(config_path, &errs);
+		if (g == NULL) {
+			print_errors(&errs);
+			if (check)
+				fprintf(stderr, "%zu error%s in %s\n", errs.n,
+				    errs.n == 1 ? "" : "s", config_path);
+			config_errors_free(&errs);
+			return EXIT_CONFIG;
+		}
+		if (q.workers) {
+			uint64_t n;
+
+			if (strcmp(q.workers, "auto") == 0)
+				g->global.workers = 0;
+			else if (parse_uint(q.workers, 1024, &n) == 0 && n > 0)
+				g->global.workers = (unsigned)n;
+			else
+				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
+		}
+	}
+	config_errors_free(&errs);
+	if (check) {
+		printf("configuration OK\n");
+		gen_put(g);
+		return 0;
+	}
+	if (!verbose)
+		log_set_level(g->global.log_level);
+
+	raise_nofile(g->global.max_conns);
+	nworkers = g->global.workers ? g->global.workers : workers_auto_count();
+	{
+		int *fds;
+		int n = service_listen_fds(&fds);
+
+		if (n > 0) {
+			listener_set_inherited(fds, (unsigned)n);
+			log_info("received %d socket%s from systemd", n, n == 1 ? "" : "s");
+		}
+		free(fds);
+	}
+	if (listener_prepare(g, nworkers, err, sizeof(err)) < 0) {
+		log_errx("%s", err);
+		gen_put(g);
+		return 1;
+	}
+
+	loop = EV_DEFAULT;
+	if (workers_start(loop, nworkers, g) < 0) {
+		listener_close_all();
+		gen_put(g);
+		return 1;
+	}
+	reload_init(loop, q.nbackends > 0 ? NULL : config_path, g);
+	service_set_gen(g);
+
+	ev_signal_init(&sig_hup, hup_cb, SIGHUP);
+	ev_signal_start(loop, &sig_hup);
+	ev_signal_init(&sig_term, stop_cb, SIGTERM);
+	ev_signal_start(loop, &sig_term);
+	ev_signal_init(&sig_int, stop_cb, SIGINT);
+	ev_signal_start(loop, &sig_int);
+	health_start(loop, g);
+	service_start_timers(loop);
+
+	for (uint32_t i = 0; i < g->nlisteners; i++)
+		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++)
+			log_notice("listener %s: listening on %s (pool %s, %u worker%s)",
+			    g->listeners[i].name, g->listeners[i].binds[b].ls->text,
+			    g->listeners[i].pool->name, nworkers, nworkers == 1 ? "" : "s");
+	if (q.nbackends > 0) {
+		printf("listening on %s\n", g->listeners[0].binds[0].ls->text);
+		fflush(stdout);
+	}
+	service_ready();
+
+	ev_run(loop, 0);
+
+	health_stop();
+	listener_close_all();
+	reload_shutdown();
+	log_notice("stopped");
+	return 0;
+}

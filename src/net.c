@@ -1,0 +1,136 @@
+/*
+ * net: the socket system calls tcplb makes, each behind a name that says what
+ * it is for.  Every function returns -1 with errno intact on failure and
+ * logs nothing: the caller knows the context and logs once.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "net.h"
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* Best effort: a proxy that adds Nagle delay on top of the client's
+	 * own doubles the latency of small request/response exchanges. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int
+net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
+{
+	int fd, one = 1, saved;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	/* "[::]:80" and "0.0.0.0:80" are separate listeners in tcplb's
+	 * configuration; without V6ONLY the second bind would fail. */
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, sa, len) < 0)
+		goto fail;
+	if (listen(fd, backlog) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
+{
+	int fd;
+
+	*len = sizeof(*peer);
+	fd = accept4(lfd, (struct sockaddr *)peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0)
+		set_nodelay(fd);
+	return fd;
+}
+
+int
+net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
+{
+	int fd, saved;
+
+	*in_progress = false;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	set_nodelay(fd);
+	if (connect(fd, sa, len) == 0)
+		return fd;
+	if (errno == EINPROGRESS) {
+		*in_progress = true;
+		return fd;
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_connect_result(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+void
+net_close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+int
+net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return getsockname(fd, (struct sockaddr *)ss, len);
+}
+
+bool
+net_fd_matches(int fd, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int type = 0, listening = 0;
+	socklen_t olen = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 || type != SOCK_STREAM)
+		return false;
+	olen = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 || !listening)
+		return false;
+	if (net_local_addr(fd, &ss, &len) < 0)
+		return false;
+	return addr_equal((const struct sockaddr *)&ss, sa);
+}

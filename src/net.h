@@ -1,0 +1,30 @@
+/*
+ * net: thin wrappers around the socket calls tcplb makes, so every other
+ * module states intent (listen, accept, connect, reset) instead of flags.
+ * Each returns -1 with errno preserved on failure and logs nothing.
+ */
+#ifndef TCPLB_NET_H
+#define TCPLB_NET_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* socket + SO_REUSEADDR (+ SO_REUSEPORT) + IPV6_V6ONLY for [::] + bind +
+ * listen(backlog), non-blocking and close-on-exec. */
+int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog);
+/* accept4(NONBLOCK|CLOEXEC), then TCP_NODELAY. */
+int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
+/* Non-blocking connect with TCP_NODELAY.  Returns the fd; *in_progress
+ * tells whether to wait for writability.  On an immediate failure returns
+ * -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, ...). */
+int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
+/* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
+int net_connect_result(int fd);
+/* Close so the peer sees a reset (SO_LINGER 0). */
+void net_close_reset(int fd);
+/* The bound address of a socket. */
+int net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
+/* Is fd a listening TCP socket bound to sa? (socket activation) */
+bool net_fd_matches(int fd, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * pool: runtime decisions about servers that more than one thread makes --
+ * reserving a connection slot on a server (max_connections never exceeded),
+ * passive health from real traffic, up/down transitions and their log
+ * records, and slow start.  Lock-free: all shared state is atomic in
+ * struct server_state.
+ */
+#ifndef TCPLB_POOL_H
+#define TCPLB_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gen.h"
+
+/* Pick and reserve a server (active++ and total++), or NULL when none may
+ * take the connection.  tried[] holds indices already attempted by this
+ * session; they are not picked again. */
+struct server *pool_pick(struct pool *p, const struct sockaddr *client,
+    const uint32_t *tried, unsigned ntried, int64_t now_ms, uint32_t *rnd);
+/* Undo a reservation when the session ends or the attempt failed. */
+void pool_release(struct server *s);
+
+/* May s take a new connection now (health, weight, passive rest, backup
+ * handled by the caller)?  Used by balance_pick(). */
+bool server_available(const struct server *s, int64_t now_ms);
+/* Slow-start admission: false if s is ramping up and this pick should go
+ * elsewhere.  Deterministic, lock-free. */
+bool server_ramp_admit(struct server *s, int64_t now_ms);
+
+/* Passive health: the outcome of a connect attempt by real traffic.
+ * reason: "refused", "timeout", "reset", ... */
+void pool_report_connect(struct server *s, bool ok, const char *reason,
+    int64_t now_ms);
+
+/* Health transition (active checks or passive); logs once per transition
+ * with the server's fields.  Returns true if the state changed. */
+bool server_set_up(struct server *s, bool up, const char *reason,
+    int64_t now_ms);
+
+#endif

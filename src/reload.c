@@ -1,0 +1,186 @@
+/*
+ * reload: the configuration swap, step by step.
+ *
+ *   SIGHUP -> RELOADING=1 -> loader thread: config_load_file()
+ *     errors -> log every one, STATUS="reload failed: <first>", READY=1
+ *     ok     -> gen_inherit(new, current)   (health, counters follow servers)
+ *            -> listener_prepare(new)        (bind new addresses; failure
+ *                                             rolls back, nothing changed)
+ *            -> workers_publish(new)         (each worker swaps its pointer)
+ *            -> all acked: listener_commit() closes retired sockets,
+ *               health checks restart, READY=1
+ *   A SIGHUP while any of this runs sets `pending` and the whole thing runs
+ *   once more at the end (two quick HUPs must not interleave two swaps).
+ */
+#include "autoconfig.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "health.h"
+#include "listener.h"
+#include "log.h"
+#include "reload.h"
+#include "service.h"
+#include "util.h"
+#include "worker.h"
+
+static struct ev_loop *loop;
+static const char *path;
+static struct gen *current;
+static bool busy;
+static bool pending;
+
+static pthread_t loader;
+static bool loader_running;
+static ev_async loaded;
+static struct gen *loaded_gen;
+static struct config_errors loaded_errors;
+
+static void reload_start(void);
+
+static void *
+loader_main(void *arg)
+{
+	struct config_errors e = { 0 };
+	struct gen *g = config_load_file(path, &e);
+
+	loaded_gen = g;
+	loaded_errors = e;
+	ev_async_send(loop, &loaded);
+	return NULL;
+}
+
+static void
+reload_finish(void)
+{
+	busy = false;
+	service_ready();
+	if (pending) {
+		pending = false;
+		reload_start();
+	}
+}
+
+static void
+published_cb(struct gen *g)
+{
+	listener_commit(g);
+	health_start(loop, g);
+	log_notice("configuration reloaded from %s (generation %u): %u listener%s, %u pool%s",
+	    g->source, g->id, g->nlisteners, g->nlisteners == 1 ? "" : "s",
+	    g->npools, g->npools == 1 ? "" : "s");
+	service_status("%s", "");
+	reload_finish();
+}
+
+static void
+reload_fail(const char *first)
+{
+	log_errx("reload failed, still running generation %u from %s", current->id,
+	    current->source);
+	service_status("reload failed: %s", first);
+	reload_finish();
+}
+
+static void
+loaded_cb(struct ev_loop *l, ev_async *a, int revents)
+{
+	struct gen *g = loaded_gen;
+	struct config_errors e = loaded_errors;
+	char err[512];
+
+	pthread_join(loader, NULL);
+	loader_running = false;
+	loaded_gen = NULL;
+	memset(&loaded_errors, 0, sizeof(loaded_errors));
+
+	if (g == NULL) {
+		for (size_t i = 0; i < e.n; i++)
+			log_errx("%s", e.msg[i]);
+		reload_fail(e.n ? e.msg[0] : "unknown error");
+		config_errors_free(&e);
+		return;
+	}
+	config_errors_free(&e);
+	if (g->global.workers && g->global.workers != workers_count())
+		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
+		    g->global.workers, workers_count());
+	gen_inherit(g, current);
+	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
+		log_errx("%s: %s", g->source, err);
+		gen_put(g);
+		reload_fail(err);
+		return;
+	}
+	log_set_level(g->global.log_level);
+	service_set_gen(g);
+	gen_put(current);
+	current = g;
+	workers_publish(g, published_cb);
+}
+
+static void
+reload_start(void)
+{
+	busy = true;
+	service_reloading();
+	log_notice("reloading configuration from %s", path);
+	loader_running = true;
+	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
+		loader_running = false;
+		log_err("cannot start the configuration loader thread");
+		reload_fail("cannot start loader thread");
+	}
+}
+
+void
+reload_init(struct ev_loop *l, const char *p, struct gen *g)
+{
+	loop = l;
+	path = p;
+	current = g;
+	ev_async_init(&loaded, loaded_cb);
+	ev_async_start(loop, &loaded);
+}
+
+void
+reload_request(void)
+{
+	if (path == NULL) {
+		/* Quick mode: the backends came from the command line. */
+		service_reloading();
+		log_notice("SIGHUP ignored: quick mode has no configuration file to re-read");
+		service_ready();
+		return;
+	}
+	if (busy) {
+		pending = true;
+		return;
+	}
+	reload_start();
+}
+
+struct gen *
+reload_current(void)
+{
+	return current;
+}
+
+void
+reload_shutdown(void)
+{
+	if (loader_running) {
+		pthread_join(loader, NULL);
+		loader_running = false;
+		if (loaded_gen)
+			gen_put(loaded_gen);
+		config_errors_free(&loaded_errors);
+	}
+	ev_async_stop(loop, &loaded);
+	pending = false;
+	gen_put(current);
+	current = NULL;
+}

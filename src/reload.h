@@ -1,0 +1,24 @@
+/*
+ * reload: SIGHUP.  Loads the file on a helper thread (file I/O and DNS never
+ * run on a loop), then on the main loop binds what is new, publishes the
+ * new generation to every worker, and only when all have switched closes the
+ * sockets no longer used and restarts health checks.  One reload at a time;
+ * a SIGHUP during a reload runs another one after it.
+ */
+#ifndef TCPLB_RELOAD_H
+#define TCPLB_RELOAD_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "gen.h"
+
+/* path NULL: quick mode, nothing to re-read. */
+void reload_init(struct ev_loop *loop, const char *path, struct gen *current);
+void reload_request(void);
+/* The published generation (main thread's reference). */
+struct gen *reload_current(void);
+/* Wait for a loader thread still running, drop the current generation. */
+void reload_shutdown(void);
+
+#endif

@@ -1,0 +1,561 @@
+/*
+ * session: the life of one client connection.
+ *
+ *   state        entered when                      leaves on
+ *   CONNECTING   accepted; or a connect attempt    connected -> RELAYING;
+ *                failed and another server is      refused/reset/timeout ->
+ *                being tried                        next server, or CLOSED
+ *   RELAYING     the server accepted               both directions forwarded
+ *                                                  EOF, reset, idle timeout,
+ *                                                  shutdown -> CLOSED
+ *   CLOSED       session_close()                   (freed)
+ *
+ * Half-close is not a state of its own: each direction (struct relay_dir)
+ * records EOF seen and EOF forwarded, and the session ends when both
+ * directions are done.  session_close() is the only function that closes a
+ * session's sockets; it stops every watcher first, writes the access log
+ * record, gives back the server and listener slots and the generation.
+ * While connecting, the client socket is not read at all: whatever the
+ * client sends waits in the kernel, never in our memory.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "relay.h"
+#include "session.h"
+#include "util.h"
+#include "worker.h"
+
+#define SESSION_MAGIC 0x5e55104bu
+#define SESSION_MAX_TRIED 16
+#define SESSION_SLAB_KEEP 4096
+
+enum sess_state {
+	SESS_CONNECTING,
+	SESS_RELAYING,
+	SESS_CLOSED,
+};
+
+/* Flags for session_close(): which side gets a reset instead of a FIN. */
+#define RESET_CLIENT 0x1
+#define RESET_SERVER 0x2
+
+struct session {
+	unsigned magic;
+	enum sess_state state;
+	struct worker *w;
+	struct gen *gen;
+	struct listener *l;
+	struct server *srv;		/* reserved by pool_pick(), or NULL */
+	uint64_t id;
+	int cfd;
+	int sfd;
+	int cmask;			/* events cio is started with */
+	int smask;
+	ev_io cio;
+	ev_io sio;
+	ev_timer timer;			/* connect timeout, then idle timeout */
+	struct relay_dir c2s;
+	struct relay_dir s2c;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+	ev_tstamp t_start;
+	ev_tstamp t_attempt;		/* current connect attempt began */
+	ev_tstamp t_connected;
+	ev_tstamp last_active;
+	const char *first_eof;		/* "client closed" / "server closed" */
+	const char *last_error;		/* why the last connect attempt failed */
+	uint32_t tried[SESSION_MAX_TRIED];
+	unsigned ntried;
+	unsigned tries;
+	struct session *prev;
+	struct session *next;
+};
+
+static void session_client_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void session_server_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void session_connect_next(struct session *s);
+
+static struct session *
+slab_get(struct worker *w)
+{
+	struct session *s = w->free_sessions;
+
+	if (s != NULL) {
+		w->free_sessions = s->next;
+		w->nfree_sessions--;
+		memset(s, 0, sizeof(*s));
+		return s;
+	}
+	return xcalloc(1, sizeof(*s));
+}
+
+static void
+slab_put(struct worker *w, struct session *s)
+{
+	s->magic = 0;
+	if (w->nfree_sessions >= SESSION_SLAB_KEEP) {
+		free(s);
+		return;
+	}
+	s->next = w->free_sessions;
+	w->free_sessions = s;
+	w->nfree_sessions++;
+}
+
+void
+session_slab_free(struct worker *w)
+{
+	while (w->free_sessions) {
+		struct session *next = w->free_sessions->next;
+
+		free(w->free_sessions);
+		w->free_sessions = next;
+	}
+	w->nfree_sessions = 0;
+}
+
+static void
+set_mask(struct ev_loop *loop, ev_io *io, int *cur, int want)
+{
+	if (*cur == want)
+		return;
+	ev_io_stop(loop, io);
+	ev_io_modify(io, want);
+	if (want)
+		ev_io_start(loop, io);
+	*cur = want;
+}
+
+static void
+session_update_io(struct session *s)
+{
+	struct ev_loop *loop = s->w->loop;
+	int cm = 0, sm = 0;
+
+	if (relay_wants_read(&s->c2s))
+		cm |= EV_READ;
+	if (relay_wants_write(&s->s2c))
+		cm |= EV_WRITE;
+	if (relay_wants_read(&s->s2c))
+		sm |= EV_READ;
+	if (relay_wants_write(&s->c2s))
+		sm |= EV_WRITE;
+	set_mask(loop, &s->cio, &s->cmask, cm);
+	set_mask(loop, &s->sio, &s->smask, sm);
+}
+
+static int64_t
+session_ms(ev_tstamp a, ev_tstamp b)
+{
+	return (int64_t)((b - a) * 1000.0 + 0.5);
+}
+
+static void
+session_log_ctx(const struct session *s, struct log_ctx *ctx, char *client,
+    size_t clen)
+{
+	addr_format(&s->peer.sa, client, clen);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->listener = s->l->name;
+	ctx->pool = s->l->pool->name;
+	ctx->client = client;
+	ctx->session = s->id;
+	if (s->srv) {
+		ctx->server = s->srv->name;
+		ctx->server_addr = s->srv->addr_text;
+	}
+}
+
+static void
+session_close(struct session *s, const char *reason, int resets)
+{
+	struct worker *w = s->w;
+	struct ev_loop *loop = w->loop;
+
+	if (s->state == SESS_CLOSED)
+		return;
+	s->state = SESS_CLOSED;
+
+	/* Watchers first: a stopped watcher also drops its pending events,
+	 * so nothing can fire for an fd number the kernel may reuse. */
+	ev_io_stop(loop, &s->cio);
+	ev_io_stop(loop, &s->sio);
+	ev_timer_stop(loop, &s->timer);
+	if (resets & RESET_CLIENT)
+		net_close_reset(s->cfd);
+	else
+		close(s->cfd);
+	if (s->sfd >= 0) {
+		if (resets & RESET_SERVER)
+			net_close_reset(s->sfd);
+		else
+			close(s->sfd);
+	}
+	relay_release(&s->c2s, &w->bufs);
+	relay_release(&s->s2c, &w->bufs);
+
+	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
+		char client[ADDR_STRLEN];
+		struct access_rec r = {
+			.session = s->id,
+			.client = addr_format(&s->peer.sa, client, sizeof(client)),
+			.listener = s->l->name,
+			.pool = s->l->pool->name,
+			.server = s->srv ? s->srv->name : NULL,
+			.server_addr = s->srv ? s->srv->addr_text : NULL,
+			.bytes_in = s->c2s.bytes,
+			.bytes_out = s->s2c.bytes,
+			.connect_ms = s->t_connected > 0 ?
+			    session_ms(s->t_start, s->t_connected) : -1,
+			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
+			.tries = s->tries,
+			.reason = reason,
+		};
+
+		if (s->gen->global.access_log)
+			log_access(&r);
+		else
+			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
+	}
+
+	if (s->srv)
+		pool_release(s->srv);
+	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+
+	gen_put(s->gen);
+	slab_put(w, s);
+	worker_session_closed(w);
+}
+
+void
+session_close_all(struct worker *w, const char *reason)
+{
+	while (w->sessions)
+		session_close(w->sessions, reason, 0);
+}
+
+void
+session_start(struct worker *w, struct listener *l, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct session *s = slab_get(w);
+	struct ev_loop *loop = w->loop;
+
+	s->magic = SESSION_MAGIC;
+	s->state = SESS_CONNECTING;
+	s->w = w;
+	s->gen = gen_get(w->gen);
+	s->l = l;
+	s->id = w->next_session_id++;
+	s->cfd = fd;
+	s->sfd = -1;
+	if (peerlen > sizeof(s->peer))
+		peerlen = sizeof(s->peer);
+	memcpy(&s->peer, peer, peerlen);
+	s->t_start = s->last_active = ev_now(loop);
+	ev_io_init(&s->cio, session_client_cb, fd, 0);
+	s->cio.data = s;
+	ev_io_init(&s->sio, session_server_cb, -1, 0);
+	s->sio.data = s;
+	ev_init(&s->timer, session_timer_cb);
+	s->timer.data = s;
+
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	atomic_fetch_add_explicit(&l->st->total, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&tcplb_total, 1, memory_order_relaxed);
+
+	session_connect_next(s);
+}
+
+static void
+session_connected(struct session *s)
+{
+	struct ev_loop *loop = s->w->loop;
+	struct pool *p = s->l->pool;
+
+	s->state = SESS_RELAYING;
+	s->t_connected = s->last_active = ev_now(loop);
+	pool_report_connect(s->srv, true, NULL, (int64_t)now_ms());
+
+	ev_io_stop(loop, &s->sio);
+	s->smask = 0;
+	ev_timer_stop(loop, &s->timer);
+	if (p->idle_timeout_ms) {
+		ev_timer_set(&s->timer, (double)p->idle_timeout_ms / 1000.0, 0.);
+		ev_timer_start(loop, &s->timer);
+	}
+	if (log_enabled(LOG_DEBUG)) {
+		char client[ADDR_STRLEN];
+
+		log_debug("session %llu: %s -> %s/%s (%s) connected after %u tr%s",
+		    (unsigned long long)s->id,
+		    addr_format(&s->peer.sa, client, sizeof(client)),
+		    p->name, s->srv->name, s->srv->addr_text, s->tries,
+		    s->tries == 1 ? "y" : "ies");
+	}
+	session_update_io(s);
+}
+
+/* A connect attempt failed: say so, tell passive health, and move on. */
+static void
+session_attempt_failed(struct session *s, const char *why)
+{
+	struct ev_loop *loop = s->w->loop;
+	struct server *srv = s->srv;
+
+	ev_io_stop(loop, &s->sio);
+	s->smask = 0;
+	ev_timer_stop(loop, &s->timer);
+	if (s->sfd >= 0) {
+		close(s->sfd);
+		s->sfd = -1;
+	}
+	s->last_error = why;
+	if (log_enabled(LOG_INFO)) {
+		char client[ADDR_STRLEN];
+		struct log_ctx ctx;
+
+		session_log_ctx(s, &ctx, client, sizeof(client));
+		log_msg(LOG_INFO, &ctx, "session %llu from %s: connect to %s/%s (%s) failed: %s",
+		    (unsigned long long)s->id, client, s->l->pool->name, srv->name,
+		    srv->addr_text, why);
+	}
+	pool_report_connect(srv, false, why, (int64_t)now_ms());
+	pool_release(srv);
+	s->srv = NULL;
+	session_connect_next(s);
+}
+
+static const char *
+connect_error_reason(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return "connection refused";
+	case ETIMEDOUT:
+		return "connect timeout";
+	case ECONNRESET:
+		return "connection reset";
+	case EHOSTUNREACH:
+		return "host unreachable";
+	case ENETUNREACH:
+		return "network unreachable";
+	case EADDRNOTAVAIL:
+		return "no local address available";
+	default:
+		return strerror(e);
+	}
+}
+
+static void
+session_fail_client(struct session *s, const char *reason)
+{
+	char client[ADDR_STRLEN];
+	struct log_ctx ctx;
+
+	session_log_ctx(s, &ctx, client, sizeof(client));
+	if (s->tries == 0)
+		log_msg(LOG_WARNING, &ctx,
+		    "session %llu from %s: pool %s has no server available (all down, full or weight 0): closing client",
+		    (unsigned long long)s->id, client, s->l->pool->name);
+	else
+		log_msg(LOG_WARNING, &ctx,
+		    "session %llu from %s: no server of pool %s reachable after %u tr%s (last: %s): closing client",
+		    (unsigned long long)s->id, client, s->l->pool->name, s->tries,
+		    s->tries == 1 ? "y" : "ies", s->last_error);
+	session_close(s, reason, 0);
+}
+
+static void
+session_connect_next(struct session *s)
+{
+	struct ev_loop *loop = s->w->loop;
+	struct pool *p = s->l->pool;
+
+	while (s->tries <= p->retries) {
+		struct server *srv;
+		bool in_progress;
+		int fd;
+
+		srv = pool_pick(p, &s->peer.sa, s->tried, s->ntried,
+		    (int64_t)now_ms(), &s->w->rnd);
+		if (srv == NULL)
+			break;
+		s->srv = srv;
+		s->tries++;
+		if (s->ntried < SESSION_MAX_TRIED)
+			s->tried[s->ntried++] = srv->index;
+		s->t_attempt = ev_now(loop);
+
+		fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
+		    &in_progress);
+		if (fd < 0) {
+			int e = errno;
+
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				/* Our shortage, not the server's fault. */
+				pool_release(srv);
+				s->srv = NULL;
+				errno = e;
+				log_warn("session %llu: cannot open a server socket",
+				    (unsigned long long)s->id);
+				session_close(s, "out of file descriptors", 0);
+				return;
+			}
+			session_attempt_failed(s, connect_error_reason(e));
+			return;
+		}
+		s->sfd = fd;
+		if (!in_progress) {
+			session_connected(s);
+			return;
+		}
+		ev_io_set(&s->sio, fd, EV_WRITE);
+		ev_io_start(loop, &s->sio);
+		s->smask = EV_WRITE;
+		if (p->connect_timeout_ms) {
+			ev_timer_set(&s->timer, (double)p->connect_timeout_ms / 1000.0, 0.);
+			ev_timer_start(loop, &s->timer);
+		}
+		return;
+	}
+	session_fail_client(s, s->tries ? "no server reachable" : "no server available");
+}
+
+/* The end of a relay step: errors reset the other side, a finished
+ * exchange closes, anything else re-derives the watcher masks. */
+static void
+session_after_pump(struct session *s, enum relay_status st, bool from_client)
+{
+	if (st == RELAY_READ_ERR) {
+		/* The side we read from was reset: pass the reset on. */
+		if (from_client)
+			session_close(s, "client reset", RESET_SERVER);
+		else
+			session_close(s, "server reset", RESET_CLIENT);
+		return;
+	}
+	if (st == RELAY_WRITE_ERR) {
+		if (from_client)
+			session_close(s, "server reset", RESET_CLIENT);
+		else
+			session_close(s, "client reset", RESET_SERVER);
+		return;
+	}
+	if (s->first_eof == NULL) {
+		if (s->c2s.eof)
+			s->first_eof = "client closed";
+		else if (s->s2c.eof)
+			s->first_eof = "server closed";
+	}
+	if (relay_done(&s->c2s) && relay_done(&s->s2c)) {
+		session_close(s, s->first_eof, 0);
+		return;
+	}
+	session_update_io(s);
+}
+
+static void
+session_client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct session *s = io->data;
+	enum relay_status st;
+
+	s->last_active = ev_now(loop);
+	if (revents & EV_WRITE) {
+		s->s2c.wblocked = false;
+		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->bufs, false);
+		if (st != RELAY_OK) {
+			session_after_pump(s, st, false);
+			return;
+		}
+	}
+	if (revents & EV_READ) {
+		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->bufs, true);
+		session_after_pump(s, st, true);
+		return;
+	}
+	session_after_pump(s, RELAY_OK, true);
+}
+
+static void
+session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct session *s = io->data;
+	enum relay_status st;
+
+	if (s->state == SESS_CONNECTING) {
+		int e = net_connect_result(s->sfd);
+
+		if (e != 0) {
+			session_attempt_failed(s, connect_error_reason(e));
+			return;
+		}
+		session_connected(s);
+		return;
+	}
+	s->last_active = ev_now(loop);
+	if (revents & EV_WRITE) {
+		s->c2s.wblocked = false;
+		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->bufs, false);
+		if (st != RELAY_OK) {
+			session_after_pump(s, st, true);
+			return;
+		}
+	}
+	if (revents & EV_READ) {
+		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->bufs, true);
+		session_after_pump(s, st, false);
+		return;
+	}
+	session_after_pump(s, RELAY_OK, false);
+}
+
+static void
+session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct session *s = t->data;
+	struct pool *p = s->l->pool;
+	double idle, limit;
+
+	if (s->state == SESS_CONNECTING) {
+		session_attempt_failed(s, "connect timeout");
+		return;
+	}
+	/* The timer is re-armed lazily: activity only stamps last_active,
+	 * and the timer, when it fires early, sleeps for the remainder. */
+	limit = (double)p->idle_timeout_ms / 1000.0;
+	idle = ev_now(loop) - s->last_active;
+	if (idle >= limit - 0.001) {
+		session_close(s, "idle timeout", 0);
+		return;
+	}
+	ev_timer_set(t, limit - idle, 0.);
+	ev_timer_start(loop, t);
+}

@@ -1,0 +1,22 @@
+/*
+ * session: one client connection and the server connection made for it --
+ * pick, connect with retries, relay both directions, timeouts -- ending in
+ * session_close(), the one teardown.
+ */
+#ifndef TCPLB_SESSION_H
+#define TCPLB_SESSION_H
+
+#include <sys/socket.h>
+
+struct worker;
+struct listener;
+
+/* Takes ownership of fd (closed on every path). */
+void session_start(struct worker *w, struct listener *l, int fd,
+    const struct sockaddr *peer, socklen_t peerlen);
+/* Close every session of w with the given reason. */
+void session_close_all(struct worker *w, const char *reason);
+/* Free w's slab of recycled sessions. */
+void session_slab_free(struct worker *w);
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * worker: the event-loop threads.  Each worker runs its own libev loop with
+ * its own accept watchers and sessions and never takes a lock on the
+ * per-connection path; the only lock guards the mailbox through which the
+ * main thread hands over a new generation or asks it to drain or stop.
+ * Replies go back as an ack counter plus an ev_async on the main loop.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "util.h"
+#include "worker.h"
+
+#define BUFPOOL_KEEP 256
+
+atomic_uint tcplb_active;
+atomic_uint_fast64_t tcplb_total;
+
+static struct worker *workers;
+static unsigned nworkers;
+static struct ev_loop *main_loop;
+static ev_async main_wake;
+
+/* What the main thread waits for. */
+static enum { WAIT_NONE, WAIT_PUBLISH, WAIT_DRAIN } waiting;
+static struct gen *waiting_gen;
+static workers_done_cb waiting_done;
+
+unsigned
+workers_auto_count(void)
+{
+	cpu_set_t set;
+	long n;
+
+	/* The CPUs we may run on (taskset, cgroup cpusets), not the
+	 * machine's total. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned
+workers_count(void)
+{
+	return nworkers;
+}
+
+static struct wlisten *
+wlisten_find(struct worker *w, int fd)
+{
+	for (unsigned i = 0; i < w->nwl; i++)
+		if (w->wl[i].fd == fd)
+			return &w->wl[i];
+	return NULL;
+}
+
+/* Rebuild the accept watchers for generation g.  Watchers live in an array
+ * that is reallocated, so every one is stopped and started again; libev
+ * coalesces the stop/start of an unchanged fd into no epoll call. */
+static void
+worker_set_listeners(struct worker *w, struct gen *g)
+{
+	unsigned n = 0, k = 0;
+	struct wlisten *nw;
+
+	if (g != NULL)
+		for (uint32_t i = 0; i < g->nlisteners; i++)
+			n += g->listeners[i].nbinds;
+	nw = n ? xcalloc(n, sizeof(*nw)) : NULL;
+	for (uint32_t i = 0; g && i < g->nlisteners; i++) {
+		struct listener *l = &g->listeners[i];
+
+		for (uint32_t b = 0; b < l->nbinds; b++) {
+			struct lsock *ls = l->binds[b].ls;
+			int fd = ls->fds[w->id % ls->nfds];
+			struct wlisten *old = wlisten_find(w, fd);
+
+			nw[k].w = w;
+			nw[k].l = l;
+			nw[k].fd = fd;
+			nw[k].paused = old ? old->paused : false;
+			ev_io_init(&nw[k].io, listener_accept_cb, fd, EV_READ);
+			nw[k].io.data = &nw[k];
+			k++;
+		}
+	}
+	for (unsigned i = 0; i < w->nwl; i++)
+		ev_io_stop(w->loop, &w->wl[i].io);
+	free(w->wl);
+	w->wl = nw;
+	w->nwl = n;
+	for (unsigned i = 0; i < n; i++)
+		if (!w->draining && !nw[i].paused)
+			ev_io_start(w->loop, &nw[i].io);
+}
+
+void
+worker_pause_accept(struct worker *w, struct wlisten *only, double seconds)
+{
+	for (unsigned i = 0; i < w->nwl; i++) {
+		if (only && &w->wl[i] != only)
+			continue;
+		ev_io_stop(w->loop, &w->wl[i].io);
+		w->wl[i].paused = true;
+	}
+	if (!ev_is_active(&w->resume_timer)) {
+		ev_timer_set(&w->resume_timer, seconds, 0.);
+		ev_timer_start(w->loop, &w->resume_timer);
+	}
+}
+
+static void
+worker_resume_accept(struct worker *w)
+{
+	ev_timer_stop(w->loop, &w->resume_timer);
+	for (unsigned i = 0; i < w->nwl; i++) {
+		if (!w->wl[i].paused)
+			continue;
+		w->wl[i].paused = false;
+		if (!w->draining)
+			ev_io_start(w->loop, &w->wl[i].io);
+	}
+}
+
+static void
+worker_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	worker_resume_accept(t->data);
+}
+
+void
+worker_session_closed(struct worker *w)
+{
+	/* A slot or an fd just came free: paused accepts may go on. */
+	if (ev_is_active(&w->resume_timer))
+		worker_resume_accept(w);
+}
+
+static void
+worker_ack(void)
+{
+	ev_async_send(main_loop, &main_wake);
+}
+
+static void
+worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+	struct gen *g;
+	bool drain, stop, stop_now;
+
+	pthread_mutex_lock(&w->lock);
+	g = w->mb_gen;
+	w->mb_gen = NULL;
+	drain = w->mb_drain;
+	stop = w->mb_stop;
+	stop_now = w->mb_stop_now;
+	pthread_mutex_unlock(&w->lock);
+
+	if (g != NULL) {
+		struct gen *old = w->gen;
+		unsigned id = g->id;
+
+		worker_set_listeners(w, g);
+		w->gen = g;		/* the mailbox's reference becomes ours */
+		gen_put(old);		/* may free it, if no session pins it */
+		atomic_store(&w->acked_gen, id);
+		worker_ack();
+	}
+	if (drain && !w->draining) {
+		w->draining = true;
+		ev_timer_stop(loop, &w->resume_timer);
+		for (unsigned i = 0; i < w->nwl; i++)
+			ev_io_stop(loop, &w->wl[i].io);
+		atomic_store(&w->acked_drain, true);
+		worker_ack();
+	}
+	if (stop || stop_now) {
+		session_close_all(w, "shutdown");
+		for (unsigned i = 0; i < w->nwl; i++)
+			ev_io_stop(loop, &w->wl[i].io);
+		ev_timer_stop(loop, &w->resume_timer);
+		ev_async_stop(loop, &w->wake);
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+/* Checks every ack on the main loop: completes a publish or a drain when
+ * every worker has done it. */
+static void
+main_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	workers_done_cb done;
+	struct gen *g;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (waiting == WAIT_PUBLISH &&
+		    atomic_load(&workers[i].acked_gen) != waiting_gen->id)
+			return;
+		if (waiting == WAIT_DRAIN && !atomic_load(&workers[i].acked_drain))
+			return;
+	}
+	if (waiting == WAIT_NONE)
+		return;
+	done = waiting_done;
+	g = waiting_gen;
+	waiting = WAIT_NONE;
+	waiting_gen = NULL;
+	waiting_done = NULL;
+	if (done)
+		done(g);
+}
+
+int
+workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
+{
+	sigset_t all, old;
+
+	main_loop = loop;
+	ev_async_init(&main_wake, main_wake_cb);
+	ev_async_start(loop, &main_wake);
+	nworkers = n;
+	workers = xcalloc(n, sizeof(*workers));
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+
+		w->id = i;
+		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		if (w->loop == NULL) {
+			log_errx("cannot create an event loop for worker %u", i);
+			return -1;
+		}
+		w->rnd = (uint32_t)(time(NULL) ^ (uintptr_t)w ^ (i * 0x9e3779b9u));
+		w->next_session_id = ((uint64_t)i << 48) + 1;
+		bufpool_init(&w->bufs, BUFPOOL_KEEP);
+		pthread_mutex_init(&w->lock, NULL);
+		ev_async_init(&w->wake, worker_wake_cb);
+		w->wake.data = w;
+		ev_async_start(w->loop, &w->wake);
+		ev_init(&w->resume_timer, worker_resume_cb);
+		w->resume_timer.data = w;
+		w->gen = gen_get(g);
+		atomic_store(&w->acked_gen, g->id);
+		worker_set_listeners(w, g);
+	}
+	/* Signals belong to the main loop: workers start with all blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < n; i++) {
+		int e = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+
+		if (e != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			errno = e;
+			log_err("cannot start worker thread %u", i);
+			/* Already running workers are stopped by the caller's
+			 * exit path. */
+			nworkers = i;
+			return -1;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+static void
+worker_post(struct worker *w, struct gen *g, bool drain, bool stop)
+{
+	pthread_mutex_lock(&w->lock);
+	if (g != NULL) {
+		/* A generation not yet taken is superseded. */
+		if (w->mb_gen)
+			gen_put(w->mb_gen);
+		w->mb_gen = gen_get(g);
+	}
+	w->mb_drain |= drain;
+	w->mb_stop |= stop;
+	pthread_mutex_unlock(&w->lock);
+	ev_async_send(w->loop, &w->wake);
+}
+
+void
+workers_publish(struct gen *g, workers_done_cb done)
+{
+	waiting = WAIT_PUBLISH;
+	waiting_gen = g;
+	waiting_done = done;
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_post(&workers[i], g, false, false);
+}
+
+void
+workers_drain(workers_done_cb done)
+{
+	waiting = WAIT_DRAIN;
+	waiting_gen = NULL;
+	waiting_done = done;
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_post(&workers[i], NULL, true, false);
+}
+
+void
+workers_stop(void)
+{
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_post(&workers[i], NULL, false, true);
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_join(w->thread, NULL);
+		free(w->wl);
+		w->wl = NULL;
+		w->nwl = 0;
+		if (w->mb_gen)
+			gen_put(w->mb_gen);
+		gen_put(w->gen);
+		session_slab_free(w);
+		bufpool_destroy(&w->bufs);
+		ev_loop_destroy(w->loop);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
+	ev_async_stop(main_loop, &main_wake);
+}

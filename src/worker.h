@@ -1,0 +1,87 @@
+/*
+ * worker: one thread, one libev loop, the sessions born on it, and the
+ * accept watchers for its share of the listening sockets.  The main thread
+ * talks to a worker only through its mailbox (a new generation, drain, stop)
+ * and an ev_async; a worker answers through an ack counter and the main
+ * loop's ev_async.  Nothing on a worker blocks.
+ */
+#ifndef TCPLB_WORKER_H
+#define TCPLB_WORKER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "gen.h"
+
+struct session;
+
+/* One accept watcher: listening fd + the listener it belongs to in the
+ * worker's current generation. */
+struct wlisten {
+	ev_io io;
+	struct worker *w;
+	struct listener *l;
+	int fd;
+	bool paused;
+};
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	struct ev_loop *loop;
+	struct gen *gen;		/* current generation (one reference) */
+
+	struct wlisten *wl;
+	unsigned nwl;
+	ev_timer resume_timer;		/* accepts paused: EMFILE or a limit */
+	bool draining;
+
+	struct session *sessions;	/* every open session, for shutdown */
+	struct session *free_sessions;	/* slab: recycled session memory */
+	unsigned nfree_sessions;
+	unsigned nsessions;
+	struct bufpool bufs;
+	uint32_t rnd;
+	uint64_t next_session_id;
+	ev_tstamp last_emfile_log;
+
+	/* Mailbox, written by the main thread under the lock. */
+	ev_async wake;
+	pthread_mutex_t lock;
+	struct gen *mb_gen;
+	bool mb_drain;
+	bool mb_stop;
+	bool mb_stop_now;
+	atomic_uint acked_gen;
+	atomic_bool acked_drain;
+};
+
+/* Sessions open on all workers (global.max_connections). */
+extern atomic_uint tcplb_active;
+extern atomic_uint_fast64_t tcplb_total;
+
+unsigned workers_auto_count(void);
+/* Create n workers on generation g (whose binds are prepared) and start
+ * their threads.  main_loop receives the acks. */
+int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
+unsigned workers_count(void);
+
+typedef void (*workers_done_cb)(struct gen *g);
+/* Hand g to every worker; done(g) runs on the main loop when all have
+ * switched (so the sockets the old generation used can be closed). */
+void workers_publish(struct gen *g, workers_done_cb done);
+/* Stop accepting on every worker; done(NULL) when all have stopped. */
+void workers_drain(workers_done_cb done);
+/* Close every session (reason "shutdown"), end the loops, join threads. */
+void workers_stop(void);
+
+/* Called by listener.c when accept must pause on this worker. */
+void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);
+/* Called by session.c. */
+void worker_session_closed(struct worker *w);
+
+#endif
