@@ -1,0 +1,152 @@
+/* Unit tests for generations: reference counting, and runtime state that
+ * follows a server (same pool, same address) or a listener (same name) into
+ * the next generation while everything else starts fresh. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "util.h"
+
+static void
+set_server(struct pool *p, uint32_t i, const char *ip, uint16_t port)
+{
+	struct server *s = &p->servers[i];
+	struct sockaddr_in *sin = (struct sockaddr_in *)&s->addr;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &sin->sin_addr);
+	s->addrlen = sizeof(*sin);
+	s->name = xasprintf("%s:%u", ip, port);
+	s->addr_text = xstrdup(s->name);
+	s->weight = 1;
+	s->index = i;
+	s->pool = p;
+	s->st = server_state_new();
+}
+
+/* One pool `name` with servers on 127.0.0.1 at the given ports, and one
+ * listener "web" using it. */
+static struct gen *
+make_gen(const char *pool_name, const uint16_t *ports, uint32_t n)
+{
+	struct gen *g = gen_new("test");
+	struct pool *p;
+
+	g->npools = 1;
+	g->pools = xcalloc(1, sizeof(*g->pools));
+	p = &g->pools[0];
+	p->name = xstrdup(pool_name);
+	p->nservers = n;
+	p->servers = xcalloc(n, sizeof(*p->servers));
+	for (uint32_t i = 0; i < n; i++)
+		set_server(p, i, "127.0.0.1", ports[i]);
+	g->nlisteners = 1;
+	g->listeners = xcalloc(1, sizeof(*g->listeners));
+	g->listeners[0].name = xstrdup("web");
+	g->listeners[0].pool = p;
+	g->listeners[0].st = listener_state_new();
+	return g;
+}
+
+static void
+test_refcount(void **state)
+{
+	static const uint16_t ports[] = { 80 };
+	struct gen *g = make_gen("web", ports, 1);
+
+	assert_int_equal(atomic_load(&g->refs), 1);
+	assert_ptr_equal(gen_get(g), g);
+	assert_int_equal(atomic_load(&g->refs), 2);
+	gen_put(g);
+	assert_int_equal(atomic_load(&g->refs), 1);
+	assert_int_equal(g->magic, GEN_MAGIC);
+	gen_put(g);	/* freed: ASan would flag any use after this */
+}
+
+static void
+test_ids_increase(void **state)
+{
+	struct gen *a = gen_new("a"), *b = gen_new("b");
+
+	assert_true(b->id > a->id);
+	gen_put(a);
+	gen_put(b);
+}
+
+static void
+test_inherit_matches_pool_and_address(void **state)
+{
+	static const uint16_t old_ports[] = { 8001, 8002, 8003 };
+	static const uint16_t new_ports[] = { 8003, 8004, 8001 };
+	struct gen *old = make_gen("web", old_ports, 3);
+	struct gen *new = make_gen("web", new_ports, 3);
+	struct gen *other = make_gen("api", old_ports, 3);
+	struct server_state *s8001 = old->pools[0].servers[0].st;
+	struct server_state *s8003 = old->pools[0].servers[2].st;
+	struct listener_state *lst = old->listeners[0].st;
+
+	/* Runtime figures of the old servers. */
+	atomic_store(&s8001->active, 7);
+	atomic_store(&s8003->up, false);
+	atomic_store(&lst->active, 5);
+
+	gen_inherit(new, old);
+	assert_ptr_equal(new->pools[0].servers[0].st, s8003);	/* 8003 */
+	assert_ptr_equal(new->pools[0].servers[2].st, s8001);	/* 8001 */
+	assert_false(atomic_load(&new->pools[0].servers[0].st->up));
+	assert_int_equal(atomic_load(&new->pools[0].servers[2].st->active), 7);
+	/* 8004 is new: fresh state, up, no connections. */
+	assert_true(atomic_load(&new->pools[0].servers[1].st->up));
+	assert_int_equal(atomic_load(&new->pools[0].servers[1].st->active), 0);
+	assert_ptr_equal(new->listeners[0].st, lst);
+
+	/* Another pool name never shares state, even at the same address. */
+	gen_inherit(other, old);
+	assert_ptr_not_equal(other->pools[0].servers[0].st, s8001);
+
+	/* The old generation goes; shared state lives on in the new one. */
+	gen_put(old);
+	assert_int_equal(atomic_load(&new->pools[0].servers[2].st->active), 7);
+	assert_int_equal(atomic_load(&new->listeners[0].st->active), 5);
+	gen_put(new);
+	gen_put(other);
+}
+
+static void
+test_count_servers(void **state)
+{
+	static const uint16_t ports[] = { 1, 2, 3, 4 };
+	struct gen *g = make_gen("p", ports, 4);
+	unsigned up, total;
+
+	atomic_store(&g->pools[0].servers[1].st->up, false);
+	gen_count_servers(g, &up, &total);
+	assert_int_equal(total, 4);
+	assert_int_equal(up, 3);
+	assert_non_null(gen_find_pool(g, "p"));
+	assert_null(gen_find_pool(g, "q"));
+	assert_non_null(gen_find_listener(g, "web"));
+	gen_put(g);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refcount),
+		cmocka_unit_test(test_ids_increase),
+		cmocka_unit_test(test_inherit_matches_pool_and_address),
+		cmocka_unit_test(test_count_servers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,185 @@
+/* Unit tests for one relay direction over socketpairs: bytes arrive intact,
+ * back-pressure stops reading, EOF becomes shutdown(SHUT_WR), errors are
+ * reported with the side that failed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+struct fixture {
+	int src[2];	/* [0] the peer that writes, [1] the relay's source */
+	int dst[2];	/* [0] the relay's destination, [1] the peer that reads */
+	struct bufpool pool;
+	struct relay_dir d;
+};
+
+static int
+setup(void **state)
+{
+	static struct fixture f;
+
+	memset(&f, 0, sizeof(f));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f.src) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f.dst) < 0)
+		return -1;
+	bufpool_init(&f.pool, 2);
+	*state = &f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	relay_release(&f->d, &f->pool);
+	bufpool_destroy(&f->pool);
+	for (int i = 0; i < 2; i++) {
+		close(f->src[i]);
+		close(f->dst[i]);
+	}
+	return 0;
+}
+
+static void
+test_moves_bytes_and_detaches(void **state)
+{
+	struct fixture *f = *state;
+	char out[64];
+
+	assert_int_equal(write(f->src[0], "hello world", 11), 11);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 11);
+	assert_memory_equal(out, "hello world", 11);
+	assert_int_equal(f->d.bytes, 11);
+	/* Everything was delivered: no buffer is held while idle. */
+	assert_null(f->d.buf.data);
+	assert_true(relay_wants_read(&f->d));
+	assert_false(relay_wants_write(&f->d));
+}
+
+static void
+test_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[BUFFER_SIZE];
+	static char sink[1 << 20];
+	size_t sent = 0, got = 0;
+	int rounds = 0;
+
+	memset(chunk, 'q', sizeof(chunk));
+	/* Fill everything: the destination stops taking bytes, the buffer
+	 * fills, and then the relay must stop reading the source. */
+	for (int i = 0; i < 200; i++) {
+		ssize_t n = write(f->src[0], chunk, sizeof(chunk));
+
+		if (n > 0)
+			sent += (size_t)n;
+		relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true);
+		if (f->d.wblocked && !relay_wants_read(&f->d))
+			break;
+	}
+	assert_true(f->d.wblocked);
+	assert_true(buffer_full(&f->d.buf));
+	assert_false(relay_wants_read(&f->d));
+	assert_true(relay_wants_write(&f->d));
+	/* Drain the reader, unblock, and everything arrives. */
+	while (got < sent && rounds++ < 10000) {
+		ssize_t n = read(f->dst[1], sink, sizeof(sink));
+
+		if (n > 0)
+			got += (size_t)n;
+		f->d.wblocked = false;
+		assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	}
+	assert_int_equal(got, sent);
+	assert_int_equal(f->d.bytes, sent);
+}
+
+static void
+test_eof_forwards_shutdown(void **state)
+{
+	struct fixture *f = *state;
+	char out[16];
+
+	assert_int_equal(write(f->src[0], "bye", 3), 3);
+	shutdown(f->src[0], SHUT_WR);
+	/* A short read means "drained": the relay waits for the loop to say
+	 * readable again before it reads the EOF. */
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_false(f->d.shut);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_true(f->d.eof);
+	assert_true(relay_done(&f->d));
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 3);
+	/* The reader sees EOF after the bytes... */
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 0);
+	/* ...while the other direction still works. */
+	assert_int_equal(write(f->dst[1], "back", 4), 4);
+	assert_int_equal(read(f->dst[0], out, sizeof(out)), 4);
+}
+
+static void
+test_write_error_reported(void **state)
+{
+	struct fixture *f = *state;
+
+	close(f->dst[1]);
+	f->dst[1] = -1;
+	assert_int_equal(write(f->src[0], "lost", 4), 4);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true),
+	    RELAY_WRITE_ERR);
+	assert_int_equal(f->d.err, EPIPE);
+}
+
+static void
+test_read_error_reported(void **state)
+{
+	struct fixture *f = *state;
+	int l, c, a;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct linger lg = { 1, 0 };
+
+	/* A TCP reset, which socketpairs cannot produce. */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	getsockname(l, (struct sockaddr *)&ss, &len);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&ss, len), 0);
+	a = accept(l, NULL, NULL);
+	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c);
+	usleep(10000);
+	assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_READ_ERR);
+	assert_int_equal(f->d.err, ECONNRESET);
+	close(a);
+	close(l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_moves_bytes_and_detaches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
