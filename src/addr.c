@@ -8,6 +8,8 @@
  * thread, never to a worker loop.  Nothing here logs; errors go back to the
  * caller as text that quotes what was written.
  */
+#include "autoconfig.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>

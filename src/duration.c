@@ -4,6 +4,8 @@
  * exact: values are whole milliseconds computed with integer arithmetic, so
  * "0.1s" is 100 ms and not 99 after a floating-point round trip.
  */
+#include "autoconfig.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
