@@ -1,0 +1,47 @@
+"""Every backend refuses: the client is closed promptly, tcplb keeps
+running, and serves again once a backend appears."""
+import sys, os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import *
+
+
+def test(t):
+    ports = [refused_port() for _ in range(3)]
+    lb = t.start_quick(["127.0.0.1:%d" % p for p in ports])
+    for i in range(10):
+        s = connect(lb.addr)
+        t0 = time.monotonic()
+        data, how = recv_until_eof(s, timeout=3)
+        dt = time.monotonic() - t0
+        s.close()
+        t.check(how in ("eof", "reset") and data == b"",
+                "client #%d: got %r/%s instead of a close" % (i, data, how))
+        t.check(dt < 1.0, "client #%d closed only after %.2fs" % (i, dt))
+    t.check(lb.alive(), "tcplb exited (status %s)" % lb.proc.returncode)
+    t.log("10 clients closed promptly while every backend refused")
+
+    # a backend appears on one of the ports
+    b = t.identify_backend("BACK", port=ports[1])
+    t0 = time.monotonic()
+    served = None
+    attempts = 0
+    while time.monotonic() - t0 < 15:
+        attempts += 1
+        s = connect(lb.addr)
+        c0 = time.monotonic()
+        name = recv_line(s, 2)
+        cdt = time.monotonic() - c0
+        s.close()
+        if name is not None:
+            served = name
+            break
+        t.check(cdt < 1.0, "a client was held %.2fs before being closed" % cdt)
+        time.sleep(0.1)
+    dt = time.monotonic() - t0
+    t.eq(served, "BACK", "served after the backend appeared (%d attempts, %.2fs)" % (attempts, dt))
+    t.log("served again %.2fs after the backend appeared (%d attempts)" % (dt, attempts))
+    for i in range(5):
+        t.eq(t.identify(lb.addr), "BACK", "client #%d after recovery" % i)
+
+
+run(test)
