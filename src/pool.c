@@ -1,0 +1,297 @@
+/*
+ * pool: the runtime decisions about servers that every worker thread makes
+ * at once -- reserving a connection slot (so max_connections is never
+ * exceeded, even by racing threads), slow-start admission, passive health
+ * from real traffic (nginx max_fails/fail_timeout), and the up/down
+ * transitions with their one log record each.
+ *
+ * It owns nothing but behaviour: all shared state is the atomics in struct
+ * server_state, so there is no lock anywhere here.  It must not allocate
+ * on the pick path, and must not block.  Active checks live in health.c and
+ * come through server_set_up() like everything else.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "balance.h"
+#include "gen.h"
+#include "log.h"
+#include "pool.h"
+
+/* Room for the session's tried[] plus servers skipped during this pick
+ * (full, ramping, or a trial another thread claimed).  On the stack: the
+ * pick must not allocate.  Larger pools still work; a pick that would need
+ * more than this many skips simply gives up, which only happens when that
+ * many servers are simultaneously unusable. */
+#define POOL_PICK_EXCLUDE_MAX	128
+
+static void
+server_log_ctx(const struct server *s, struct log_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->pool = s->pool ? s->pool->name : NULL;
+	ctx->server = s->name;
+	ctx->server_addr = s->addr_text;
+}
+
+bool
+server_available(const struct server *s, int64_t now_ms)
+{
+	const struct server_state *st = s->st;
+	int64_t retry;
+
+	if (atomic_load_explicit(&st->up, memory_order_acquire))
+		return true;
+	if (!atomic_load_explicit(&st->passive_down, memory_order_acquire))
+		return false;
+	/* Passively down: it rests until retry_at, then one trial connect
+	 * decides (pool_pick claims the trial).  0 means only an active
+	 * check may bring it back. */
+	retry = atomic_load_explicit(&st->retry_at_ms, memory_order_acquire);
+	return retry != 0 && now_ms >= retry;
+}
+
+/* Slow start admits a growing fraction f of the picks that land on a
+ * freshly recovered server: f = elapsed / slow_start, at least 10%, in
+ * 1/1024ths.  Pick k is admitted when floor((k+1) f) > floor(k f): exactly
+ * f of any run of picks, evenly spread, with only an atomic counter. */
+bool
+server_ramp_admit(struct server *s, int64_t now_ms)
+{
+	struct server_state *st = s->st;
+	uint64_t ss = s->pool ? s->pool->slow_start_ms : 0;
+	int64_t since, elapsed;
+	uint64_t f, k;
+
+	if (ss == 0)
+		return true;
+	since = atomic_load_explicit(&st->up_since_ms, memory_order_relaxed);
+	if (since == 0)
+		return true;
+	elapsed = now_ms - since;
+	if (elapsed < 0 || (uint64_t)elapsed >= ss) {
+		/* Ramp over: stop paying for the counter.  (elapsed < 0
+		 * means a clock mix-up; never starve the server over it.) */
+		atomic_compare_exchange_strong(&st->up_since_ms, &since, 0);
+		return true;
+	}
+	f = (uint64_t)elapsed * 1024 / ss;
+	if (f < 102)
+		f = 102;
+	k = (uint32_t)atomic_fetch_add_explicit(&st->ramp_seq, 1,
+	    memory_order_relaxed);
+	return ((k + 1) * f) / 1024 > (k * f) / 1024;
+}
+
+/* Take one slot on s, never going past max_conns: the increment is the
+ * reservation, and an overshoot is undone before anyone can rely on it. */
+static bool
+pool_reserve(struct server *s, int64_t now_ms)
+{
+	struct server_state *st = s->st;
+	unsigned prev;
+
+	prev = atomic_fetch_add_explicit(&st->active, 1, memory_order_acq_rel);
+	if (s->max_conns && prev >= s->max_conns) {
+		atomic_fetch_sub_explicit(&st->active, 1, memory_order_acq_rel);
+		return false;
+	}
+	/* A passively-down server whose rest is over gets one trial, not a
+	 * stampede: the first thread moves retry_at forward and owns it.
+	 * The outcome (pool_report_connect) either revives the server or
+	 * re-arms the rest. */
+	if (!atomic_load_explicit(&st->up, memory_order_acquire) &&
+	    atomic_load_explicit(&st->passive_down, memory_order_acquire)) {
+		int64_t retry = atomic_load(&st->retry_at_ms);
+
+		if (retry != 0 && now_ms >= retry) {
+			int64_t rest = s->pool ?
+			    (int64_t)s->pool->fail_timeout_ms : 0;
+
+			if (rest <= 0)
+				rest = 1;
+			if (!atomic_compare_exchange_strong(&st->retry_at_ms,
+			    &retry, now_ms + rest)) {
+				atomic_fetch_sub_explicit(&st->active, 1,
+				    memory_order_acq_rel);
+				return false;
+			}
+		}
+	}
+	atomic_fetch_add_explicit(&st->total, 1, memory_order_relaxed);
+	return true;
+}
+
+struct server *
+pool_pick(struct pool *p, const struct sockaddr *client,
+    const uint32_t *tried, unsigned ntried, int64_t now_ms, uint32_t *rnd)
+{
+	uint32_t excl[POOL_PICK_EXCLUDE_MAX];
+	unsigned n = ntried < POOL_PICK_EXCLUDE_MAX ? ntried :
+	    POOL_PICK_EXCLUDE_MAX;
+	int ramping = -1;
+	int i;
+
+	if (n)
+		memcpy(excl, tried, n * sizeof(*excl));
+	while ((i = balance_pick(p, client, excl, n, now_ms, rnd)) >= 0) {
+		struct server *s = &p->servers[i];
+
+		if (server_ramp_admit(s, now_ms)) {
+			if (pool_reserve(s, now_ms))
+				return s;
+		} else if (ramping < 0) {
+			ramping = i;
+		}
+		if (n == POOL_PICK_EXCLUDE_MAX)
+			break;
+		excl[n++] = (uint32_t)i;
+	}
+	/* Slow start shifts load away from a recovering server; it must
+	 * never turn a client away that the server could have taken. */
+	if (ramping >= 0 && pool_reserve(&p->servers[ramping], now_ms))
+		return &p->servers[ramping];
+	return NULL;
+}
+
+void
+pool_release(struct server *s)
+{
+	unsigned prev;
+
+	prev = atomic_fetch_sub_explicit(&s->st->active, 1,
+	    memory_order_acq_rel);
+	assert(prev > 0);
+	(void)prev;
+}
+
+/* Report wording: sessions may pass the short words of pool.h. */
+static const char *
+pool_reason_text(const char *reason)
+{
+	static const struct {
+		const char *word, *text;
+	} words[] = {
+		{ "refused", "connection refused" },
+		{ "reset", "connection reset" },
+		{ "timeout", "connect timeout" },
+		{ "unreachable", "network unreachable" },
+	};
+
+	if (reason == NULL)
+		return "connect failed";
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(reason, words[i].word) == 0)
+			return words[i].text;
+	return reason;
+}
+
+void
+pool_report_connect(struct server *s, bool ok, const char *reason,
+    int64_t now_ms)
+{
+	struct server_state *st = s->st;
+	const struct pool *p = s->pool;
+	unsigned fails, max_fails = p ? p->max_fails : 0;
+	int64_t rest;
+	char why[160];
+
+	if (ok) {
+		if (atomic_load_explicit(&st->fails, memory_order_relaxed))
+			atomic_store_explicit(&st->fails, 0,
+			    memory_order_relaxed);
+		if (!atomic_load(&st->passive_down))
+			return;
+		/* With an active check the checker is the authority: a
+		 * connect that happened to work (say, one already in flight)
+		 * does not overrule it. */
+		if (p && p->health.enabled)
+			return;
+		atomic_store(&st->passive_down, false);
+		atomic_store(&st->retry_at_ms, 0);
+		server_set_up(s, true, "connection succeeded", now_ms);
+		return;
+	}
+	fails = atomic_fetch_add_explicit(&st->fails, 1,
+	    memory_order_relaxed) + 1;
+	if (max_fails == 0 || fails < max_fails)
+		return;
+	/* nginx semantics: max_fails in a row sends the server to rest for
+	 * fail_timeout.  An active checker, when there is one, decides when
+	 * it comes back instead (retry_at 0). */
+	rest = p->health.enabled ? 0 : now_ms + (int64_t)p->fail_timeout_ms;
+	if (!p->health.enabled && rest == 0)
+		rest = 1;
+	if (atomic_load(&st->up)) {
+		/* Publish the rest before the flag pickers test first. */
+		atomic_store(&st->retry_at_ms, rest);
+		atomic_store(&st->passive_down, true);
+		snprintf(why, sizeof(why), "%s (%u consecutive failure%s)",
+		    pool_reason_text(reason), fails, fails == 1 ? "" : "s");
+		server_set_up(s, false, why, now_ms);
+	} else if (atomic_load(&st->passive_down)) {
+		/* A failed trial: rest again.  Not a new transition, so not
+		 * logged above debug. */
+		atomic_store(&st->retry_at_ms, rest);
+		if (log_enabled(LOG_DEBUG)) {
+			struct log_ctx ctx;
+
+			server_log_ctx(s, &ctx);
+			log_msg(LOG_DEBUG, &ctx,
+			    "server %s/%s: retry failed: %s, resting again",
+			    p->name, s->name, pool_reason_text(reason));
+		}
+	}
+}
+
+/* Is any server of p (backup or not) still up?  For the "no server
+ * available" record, which operators alert on. */
+static bool
+pool_any_up(const struct pool *p)
+{
+	for (uint32_t i = 0; i < p->nservers; i++)
+		if (atomic_load(&p->servers[i].st->up))
+			return true;
+	return false;
+}
+
+bool
+server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
+{
+	struct server_state *st = s->st;
+	const struct pool *p = s->pool;
+	bool expected = !up;
+	struct log_ctx ctx;
+	char who[512];
+
+	/* The CAS elects exactly one thread to own (and log) a transition,
+	 * however many saw the same failures. */
+	if (!atomic_compare_exchange_strong(&st->up, &expected, up))
+		return false;
+	if (up) {
+		atomic_store(&st->ramp_seq, 0);
+		atomic_store(&st->up_since_ms,
+		    p && p->slow_start_ms > 0 ? (now_ms ? now_ms : 1) : 0);
+	}
+	server_log_ctx(s, &ctx);
+	/* "web/app2 (10.0.0.2:8080)", or "web/10.0.0.2:8080" when the name
+	 * is the address. */
+	if (s->addr_text && s->name && strcmp(s->addr_text, s->name) != 0)
+		snprintf(who, sizeof(who), "%s/%s (%s)", p ? p->name : "?",
+		    s->name, s->addr_text);
+	else
+		snprintf(who, sizeof(who), "%s/%s", p ? p->name : "?",
+		    s->name ? s->name : s->addr_text ? s->addr_text : "?");
+	log_msg(up ? LOG_NOTICE : LOG_WARNING, &ctx, "%sserver %s is %s%s%s",
+	    s->backup ? "backup " : "", who, up ? "UP" : "DOWN",
+	    reason ? ": " : "", reason ? reason : "");
+	if (!up && p && !pool_any_up(p)) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.pool = p->name;
+		log_msg(LOG_ERR, &ctx, "pool %s has no server available", p->name);
+	}
+	return true;
+}
