@@ -10,7 +10,7 @@
  * one balancing decision across all worker threads without a lock, and lets
  * the unit tests drive every algorithm offline.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
  * the interval.  Detection therefore takes at most interval * fall +
  * timeout, recovery at most interval * rise + timeout.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdio.h>

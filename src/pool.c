@@ -10,7 +10,7 @@
  * on the pick path, and must not block.  Active checks live in health.c and
  * come through server_set_up() like everything else.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <assert.h>
 #include <stdio.h>

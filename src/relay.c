@@ -4,15 +4,28 @@
  * busy session cannot starve the others on its worker.  A read that does not
  * fill the free space means the socket is drained: the next read would only
  * say EAGAIN, so it is skipped and the event loop tells us when to try.
+ *
+ * Zero copy: a direction whose reads keep filling the whole buffer is a bulk
+ * transfer; once its buffer is empty (so no byte can overtake another) it
+ * switches to splice() through a pipe, and the bytes never enter user
+ * space.  Interactive flows -- small reads -- stay buffered, where splice's
+ * two system calls per chunk would cost more than the copy.  Pipes come
+ * from a per-worker pool and go back only when empty: a pipe that still
+ * holds bytes is closed, never reused.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "relay.h"
+#include "util.h"
 
 #define RELAY_ROUNDS 4
+#define SPLICE_AFTER_FULL_READS 2
 
 static bool
 would_block(int e)
@@ -20,9 +33,127 @@ would_block(int e)
 	return e == EAGAIN || e == EWOULDBLOCK;
 }
 
-enum relay_status
-relay_pump(struct relay_dir *d, int from, int to, struct bufpool *pool,
-    bool readable)
+void
+relay_pools_init(struct relay_pools *rp, size_t keep_bufs, size_t keep_pipes,
+    bool splice)
+{
+	bufpool_init(&rp->bufs, keep_bufs);
+	rp->pipes.free = keep_pipes ? xcalloc(keep_pipes, sizeof(*rp->pipes.free)) : NULL;
+	rp->pipes.nfree = 0;
+	rp->pipes.cap = keep_pipes;
+	rp->pipes.out = 0;
+	rp->splice = splice;
+}
+
+void
+relay_pools_destroy(struct relay_pools *rp)
+{
+	bufpool_destroy(&rp->bufs);
+	for (size_t i = 0; i < rp->pipes.nfree; i++) {
+		close(rp->pipes.free[i][0]);
+		close(rp->pipes.free[i][1]);
+	}
+	free(rp->pipes.free);
+	rp->pipes.free = NULL;
+	rp->pipes.nfree = rp->pipes.cap = 0;
+}
+
+void
+relay_init(struct relay_dir *d)
+{
+	d->pipe[0] = d->pipe[1] = -1;
+}
+
+static bool
+pipe_get(struct pipepool *pp, int p[2])
+{
+	if (pp->nfree) {
+		pp->nfree--;
+		p[0] = pp->free[pp->nfree][0];
+		p[1] = pp->free[pp->nfree][1];
+	} else if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+		/* Out of descriptors or pipe quota: stay buffered. */
+		return false;
+	}
+	pp->out++;
+	return true;
+}
+
+static void
+pipe_put(struct pipepool *pp, int p[2], bool empty)
+{
+	if (empty && pp->nfree < pp->cap) {
+		pp->free[pp->nfree][0] = p[0];
+		pp->free[pp->nfree][1] = p[1];
+		pp->nfree++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	pp->out--;
+	p[0] = p[1] = -1;
+}
+
+static enum relay_status
+relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
+{
+	const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+	for (int round = 0; round < RELAY_ROUNDS; round++) {
+		bool progress = false;
+
+		if (d->in_pipe > 0 && !d->wblocked) {
+			ssize_t n = splice(d->pipe[0], NULL, to, NULL, d->in_pipe, flags);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (!would_block(errno)) {
+					d->err = errno;
+					return RELAY_WRITE_ERR;
+				}
+				d->wblocked = true;
+			} else {
+				d->in_pipe -= (uint32_t)n;
+				d->bytes += (uint64_t)n;
+				progress = n > 0;
+				if (d->in_pipe > 0)
+					d->wblocked = true;
+			}
+		}
+		if (readable && relay_wants_read(d)) {
+			uint32_t want = RELAY_PIPE_SIZE - d->in_pipe;
+			ssize_t n = splice(from, NULL, d->pipe[1], NULL, want, flags);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (!would_block(errno)) {
+					d->err = errno;
+					return RELAY_READ_ERR;
+				}
+				readable = false;
+			} else if (n == 0) {
+				d->eof = true;
+				progress = true;
+			} else {
+				d->in_pipe += (uint32_t)n;
+				progress = true;
+				if ((uint32_t)n < want)
+					readable = false;
+			}
+		}
+		if (!progress || (d->wblocked && !readable))
+			break;
+		if (d->in_pipe == 0 && !readable)
+			break;
+	}
+	return RELAY_OK;
+}
+
+static enum relay_status
+relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
+    bool *readable)
 {
 	for (int round = 0; round < RELAY_ROUNDS; round++) {
 		bool progress = false;
@@ -44,11 +175,11 @@ relay_pump(struct relay_dir *d, int from, int to, struct bufpool *pool,
 					d->wblocked = true;
 			}
 		}
-		if (readable && !d->eof && relay_wants_read(d)) {
+		if (*readable && relay_wants_read(d)) {
 			uint32_t room;
 			ssize_t n;
 
-			buffer_attach(&d->buf, pool);
+			buffer_attach(&d->buf, &rp->bufs);
 			room = buffer_room(&d->buf);
 			n = buffer_read_fd(&d->buf, from);
 			if (n < 0) {
@@ -56,33 +187,70 @@ relay_pump(struct relay_dir *d, int from, int to, struct bufpool *pool,
 					d->err = errno;
 					return RELAY_READ_ERR;
 				}
-				readable = false;
+				*readable = false;
 			} else if (n == 0) {
 				d->eof = true;
 				progress = true;
 			} else {
 				progress = true;
+				if ((uint32_t)n == d->buf.size)
+					d->full_reads++;
+				else
+					d->full_reads = 0;
 				if ((uint32_t)n < room)
-					readable = false;
+					*readable = false;
 			}
 		}
-		if (!progress || (d->wblocked && !readable))
+		if (!progress || (d->wblocked && !*readable))
 			break;
-		if (d->buf.len == 0 && !readable)
+		if (d->buf.len == 0 && !*readable)
 			break;
 	}
-	if (d->eof && d->buf.len == 0 && !d->shut) {
+	return RELAY_OK;
+}
+
+enum relay_status
+relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
+    bool readable)
+{
+	enum relay_status st;
+
+	if (d->pipe[0] < 0) {
+		st = relay_pump_buffer(d, from, to, rp, &readable);
+		if (st != RELAY_OK)
+			return st;
+		/* Bulk and fully flushed: go zero-copy from here on. */
+		if (rp->splice && d->full_reads >= SPLICE_AFTER_FULL_READS &&
+		    d->buf.len == 0 && !d->eof && pipe_get(&rp->pipes, d->pipe)) {
+			d->in_pipe = 0;
+			if (readable) {
+				st = relay_pump_splice(d, from, to, readable);
+				if (st != RELAY_OK)
+					return st;
+			}
+		}
+	} else {
+		st = relay_pump_splice(d, from, to, readable);
+		if (st != RELAY_OK)
+			return st;
+	}
+	if (d->eof && d->buf.len == 0 && d->in_pipe == 0 && !d->shut) {
 		/* ENOTCONN: the destination is already gone; the session
 		 * learns that from its own read side. */
 		(void)shutdown(to, SHUT_WR);
 		d->shut = true;
 	}
-	buffer_detach_if_empty(&d->buf, pool);
+	buffer_detach_if_empty(&d->buf, &rp->bufs);
+	if (d->pipe[0] >= 0 && d->in_pipe == 0 && d->eof)
+		pipe_put(&rp->pipes, d->pipe, true);
 	return RELAY_OK;
 }
 
 void
-relay_release(struct relay_dir *d, struct bufpool *pool)
+relay_release(struct relay_dir *d, struct relay_pools *rp)
 {
-	buffer_release(&d->buf, pool);
+	buffer_release(&d->buf, &rp->bufs);
+	if (d->pipe[0] >= 0)
+		pipe_put(&rp->pipes, d->pipe, d->in_pipe == 0);
+	d->in_pipe = 0;
 }

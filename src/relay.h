@@ -14,8 +14,30 @@
 
 #include "buffer.h"
 
+/* Per-worker free list of pipes for splice(); like bufpool, never shared. */
+struct pipepool {
+	int (*free)[2];
+	size_t nfree;
+	size_t cap;
+	size_t out;
+};
+
+/* What a worker lends its sessions' relays: buffer chunks and pipes. */
+struct relay_pools {
+	struct bufpool bufs;
+	struct pipepool pipes;
+	bool splice;		/* zero-copy allowed at all */
+};
+
+void relay_pools_init(struct relay_pools *rp, size_t keep_bufs, size_t keep_pipes,
+    bool splice);
+void relay_pools_destroy(struct relay_pools *rp);
+
 struct relay_dir {
 	struct buffer buf;
+	int pipe[2];		/* splice mode: [0] read end, [1] write end; else -1 */
+	uint32_t in_pipe;	/* bytes held in the pipe */
+	uint32_t full_reads;	/* consecutive reads that filled the buffer */
 	uint64_t bytes;		/* delivered to the destination */
 	bool eof;		/* source said EOF */
 	bool shut;		/* EOF forwarded with shutdown(SHUT_WR) */
@@ -29,22 +51,33 @@ enum relay_status {
 	RELAY_WRITE_ERR,	/* destination failed (reset, EPIPE): dir->err */
 };
 
+/* A direction starts buffered (no pipe). */
+void relay_init(struct relay_dir *d);
+
 /* Move what can be moved now.  readable: the source may have bytes (or
- * EOF); the destination is assumed writable unless dir->wblocked. */
+ * EOF); the destination is assumed writable unless dir->wblocked.  A
+ * direction that keeps filling whole buffers switches to splice() through a
+ * pipe from rp, when rp allows it. */
 enum relay_status relay_pump(struct relay_dir *d, int from, int to,
-    struct bufpool *pool, bool readable);
+    struct relay_pools *rp, bool readable);
 
 /* The source is worth polling for reading / the destination for writing. */
+#define RELAY_PIPE_SIZE (64 * 1024)
+
 static inline bool
 relay_wants_read(const struct relay_dir *d)
 {
-	return !d->eof && (d->buf.data == NULL || d->buf.len < d->buf.size);
+	if (d->eof)
+		return false;
+	if (d->pipe[0] >= 0)
+		return d->in_pipe < RELAY_PIPE_SIZE;
+	return d->buf.data == NULL || d->buf.len < d->buf.size;
 }
 
 static inline bool
 relay_wants_write(const struct relay_dir *d)
 {
-	return d->buf.len > 0;
+	return d->buf.len > 0 || d->in_pipe > 0;
 }
 
 /* Both EOF seen and forwarded. */
@@ -54,6 +87,6 @@ relay_done(const struct relay_dir *d)
 	return d->shut;
 }
 
-void relay_release(struct relay_dir *d, struct bufpool *pool);
+void relay_release(struct relay_dir *d, struct relay_pools *rp);
 
 #endif

@@ -204,8 +204,8 @@ session_close(struct session *s, const char *reason, int resets)
 		else
 			close(s->sfd);
 	}
-	relay_release(&s->c2s, &w->bufs);
-	relay_release(&s->s2c, &w->bufs);
+	relay_release(&s->c2s, &w->pools);
+	relay_release(&s->s2c, &w->pools);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
 		char client[ADDR_STRLEN];
@@ -275,6 +275,8 @@ session_start(struct worker *w, struct listener *l, int fd,
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
 	s->t_start = s->last_active = ev_now(loop);
+	relay_init(&s->c2s);
+	relay_init(&s->s2c);
 	ev_io_init(&s->cio, session_client_cb, fd, 0);
 	s->cio.data = s;
 	ev_io_init(&s->sio, session_server_cb, -1, 0);
@@ -490,14 +492,14 @@ session_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	s->last_active = ev_now(loop);
 	if (revents & EV_WRITE) {
 		s->s2c.wblocked = false;
-		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->bufs, false);
+		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->pools, false);
 		if (st != RELAY_OK) {
 			session_after_pump(s, st, false);
 			return;
 		}
 	}
 	if (revents & EV_READ) {
-		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->bufs, true);
+		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->pools, true);
 		session_after_pump(s, st, true);
 		return;
 	}
@@ -523,14 +525,14 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 	s->last_active = ev_now(loop);
 	if (revents & EV_WRITE) {
 		s->c2s.wblocked = false;
-		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->bufs, false);
+		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->pools, false);
 		if (st != RELAY_OK) {
 			session_after_pump(s, st, true);
 			return;
 		}
 	}
 	if (revents & EV_READ) {
-		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->bufs, true);
+		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->pools, true);
 		session_after_pump(s, st, false);
 		return;
 	}

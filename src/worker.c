@@ -22,9 +22,11 @@
 #include "worker.h"
 
 #define BUFPOOL_KEEP 256
+#define PIPEPOOL_KEEP 64
 
 atomic_uint tcplb_active;
 atomic_uint_fast64_t tcplb_total;
+bool relay_splice_enabled = true;
 
 static struct worker *workers;
 static unsigned nworkers;
@@ -252,7 +254,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		}
 		w->rnd = (uint32_t)(time(NULL) ^ (uintptr_t)w ^ (i * 0x9e3779b9u));
 		w->next_session_id = ((uint64_t)i << 48) + 1;
-		bufpool_init(&w->bufs, BUFPOOL_KEEP);
+		relay_pools_init(&w->pools, BUFPOOL_KEEP, PIPEPOOL_KEEP, relay_splice_enabled);
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, worker_wake_cb);
 		w->wake.data = w;
@@ -335,7 +337,7 @@ workers_stop(void)
 			gen_put(w->mb_gen);
 		gen_put(w->gen);
 		session_slab_free(w);
-		bufpool_destroy(&w->bufs);
+		relay_pools_destroy(&w->pools);
 		ev_loop_destroy(w->loop);
 		pthread_mutex_destroy(&w->lock);
 	}

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buffer.h"
+#include "relay.h"
 #include "gen.h"
 
 struct session;
@@ -44,7 +44,7 @@ struct worker {
 	struct session *free_sessions;	/* slab: recycled session memory */
 	unsigned nfree_sessions;
 	unsigned nsessions;
-	struct bufpool bufs;
+	struct relay_pools pools;
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
@@ -63,6 +63,8 @@ struct worker {
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
 extern atomic_uint_fast64_t tcplb_total;
+/* Zero-copy relaying (global.splice); read when workers start. */
+extern bool relay_splice_enabled;
 
 unsigned workers_auto_count(void);
 /* Create n workers on generation g (whose binds are prepared) and start

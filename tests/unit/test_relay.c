@@ -19,7 +19,7 @@
 struct fixture {
 	int src[2];	/* [0] the peer that writes, [1] the relay's source */
 	int dst[2];	/* [0] the relay's destination, [1] the peer that reads */
-	struct bufpool pool;
+	struct relay_pools pool;
 	struct relay_dir d;
 };
 
@@ -32,7 +32,8 @@ setup(void **state)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f.src) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f.dst) < 0)
 		return -1;
-	bufpool_init(&f.pool, 2);
+	relay_pools_init(&f.pool, 2, 2, true);
+	relay_init(&f.d);
 	*state = &f;
 	return 0;
 }
@@ -43,7 +44,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	relay_release(&f->d, &f->pool);
-	bufpool_destroy(&f->pool);
+	relay_pools_destroy(&f->pool);
 	for (int i = 0; i < 2; i++) {
 		close(f->src[i]);
 		close(f->dst[i]);
@@ -68,35 +69,48 @@ test_moves_bytes_and_detaches(void **state)
 	assert_false(relay_wants_write(&f->d));
 }
 
+/* Fill everything: the destination stops taking bytes, then the relay must
+ * stop reading the source; drained, every byte arrives in order. */
 static void
-test_backpressure(void **state)
+run_backpressure(struct fixture *f, bool splice)
 {
-	struct fixture *f = *state;
 	static char chunk[BUFFER_SIZE];
 	static char sink[1 << 20];
 	size_t sent = 0, got = 0;
+	unsigned char expect = 0;
 	int rounds = 0;
+	bool used_pipe = false;
 
-	memset(chunk, 'q', sizeof(chunk));
-	/* Fill everything: the destination stops taking bytes, the buffer
-	 * fills, and then the relay must stop reading the source. */
-	for (int i = 0; i < 200; i++) {
+	f->pool.splice = splice;
+	for (int i = 0; i < 400; i++) {
+		for (size_t k = 0; k < sizeof(chunk); k++)
+			chunk[k] = (char)(unsigned char)((sent + k) % 251);
 		ssize_t n = write(f->src[0], chunk, sizeof(chunk));
 
 		if (n > 0)
 			sent += (size_t)n;
 		relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true);
+		used_pipe |= f->d.pipe[0] >= 0;
 		if (f->d.wblocked && !relay_wants_read(&f->d))
 			break;
 	}
 	assert_true(f->d.wblocked);
-	assert_true(buffer_full(&f->d.buf));
 	assert_false(relay_wants_read(&f->d));
 	assert_true(relay_wants_write(&f->d));
-	/* Drain the reader, unblock, and everything arrives. */
-	while (got < sent && rounds++ < 10000) {
+	if (splice) {
+		assert_true(used_pipe);
+		assert_int_equal(f->d.in_pipe, RELAY_PIPE_SIZE);
+	} else {
+		assert_true(buffer_full(&f->d.buf));
+		assert_int_equal(f->d.pipe[0], -1);
+	}
+	while (got < sent && rounds++ < 100000) {
 		ssize_t n = read(f->dst[1], sink, sizeof(sink));
 
+		for (ssize_t k = 0; k < n; k++) {
+			assert_int_equal((unsigned char)sink[k], expect);
+			expect = (unsigned char)((got + (size_t)k + 1) % 251);
+		}
 		if (n > 0)
 			got += (size_t)n;
 		f->d.wblocked = false;
@@ -104,6 +118,18 @@ test_backpressure(void **state)
 	}
 	assert_int_equal(got, sent);
 	assert_int_equal(f->d.bytes, sent);
+}
+
+static void
+test_backpressure_buffered(void **state)
+{
+	run_backpressure(*state, false);
+}
+
+static void
+test_backpressure_spliced(void **state)
+{
+	run_backpressure(*state, true);
 }
 
 static void
@@ -174,7 +200,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_moves_bytes_and_detaches, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_buffered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_spliced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
