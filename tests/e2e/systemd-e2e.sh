@@ -1,0 +1,632 @@
+#!/bin/bash
+# End-to-end test of the tcplb Debian package under a real, booted systemd.
+#
+#   tests/e2e/systemd-e2e.sh [--deb FILE] [--keep] [--mirror URL]
+#
+# Builds the .deb (packaging/build-deb.sh --nocheck: CI has run the tests
+# already), bootstraps a minimal Debian 12 root file system with mmdebstrap,
+# boots it with systemd-nspawn (no host systemd needed: --register=no
+# --keep-unit, in a cgroup of its own) and checks, inside:
+#   1. dpkg -i installs, enables and starts tcplb (Type=notify: active only
+#      after READY=1; the STATUS= text shows in systemctl status)
+#   2. traffic reaches backends and is balanced round robin
+#   3. reload switches to a new backend set, same MainPID, an open connection
+#      keeps working
+#   4. an invalid file + reload: still active and serving, FILE:LINE:COL in
+#      journalctl -p err
+#   5. access-log records carry TCPLB_* journal fields
+#   6. systemd-analyze security <= 2.0, systemd-analyze verify is silent
+#   7. unprivileged (not uid 0) yet bound to port 80
+#   8. Restart=on-failure brings it back after SIGKILL
+#   9. systemctl stop is clean, dpkg --purge removes everything
+# Backends and clients are host python3 programs run in the container's
+# network namespace (nsenter -n), so the container needs no python.
+#
+# Must run as root on Debian 12; missing tools are installed with apt-get.
+# Everything (container, cgroups, root file system, backends) is removed on
+# exit, also after a failure; --keep keeps the work directory for debugging.
+# Prints one PASS/FAIL line per check, then "N passed, N failed" last.
+# Exit status: 0 when every check passed, 1 otherwise.
+#
+#   --deb FILE     test this package instead of building one
+#   --mirror URL   Debian mirror for the root file system
+#                  (default $E2E_MIRROR or http://deb.debian.org/debian)
+#   --keep         keep the work directory (root file system, logs)
+# Environment: E2E_ROOTFS_CACHE=FILE.tar reuses a bootstrapped root file
+# system between runs; E2E_MIRROR as --mirror.
+
+set -u
+export LC_ALL=C.UTF-8
+
+t_start=$(date +%s)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+deb=
+keep=
+mirror=${E2E_MIRROR:-http://deb.debian.org/debian}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--deb) deb=$(realpath "$2"); shift ;;
+	--keep) keep=1 ;;
+	--mirror) mirror=$2; shift ;;
+	-h|--help) sed -n '2,41s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "systemd-e2e: unknown argument: $1" >&2; exit 64 ;;
+	esac
+	shift
+done
+
+passed=0
+failed=0
+name=tcplb-e2e-$$
+work=
+nspawn_pid=
+cpid=
+bg_pids=
+
+log() { echo "e2e: $*"; }
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+# ---- cleanup ------------------------------------------------------------------
+cgroup_dirs() {
+	local d
+	for d in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+		[ -d "$d" ] && echo "$d"
+	done
+}
+
+cleanup() {
+	local rc=$? i d
+	trap - EXIT INT TERM
+	set +e
+	for i in $bg_pids; do kill "$i" 2>/dev/null; done
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		[ -n "$cpid" ] && cexec systemctl poweroff >/dev/null 2>&1
+		for i in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+		# SIGTERM to nspawn halts the container too; SIGKILL is the last resort.
+		kill -0 "$nspawn_pid" 2>/dev/null && kill -TERM "$nspawn_pid"
+		for i in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+	fi
+	wait 2>/dev/null
+	# Processes left in the container's cgroups (there should be none), then
+	# the cgroups themselves, deepest first.
+	for d in $(cgroup_dirs); do
+		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	done
+	for i in 1 2 3 4 5; do
+		for d in $(cgroup_dirs); do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+		[ -z "$(cgroup_dirs)" ] && break
+		sleep 0.2
+	done
+	[ -n "$(cgroup_dirs)" ] && echo "e2e: warning: cgroups left behind: $(cgroup_dirs | tr '\n' ' ')"
+	if [ -n "$work" ] && [ -d "$work" ]; then
+		if [ -n "$keep" ]; then
+			log "kept $work"
+		else
+			# Never follow mounts a dead container might have left.
+			umount -R "$work/root" 2>/dev/null
+			rm -rf --one-file-system "$work"
+		fi
+	fi
+	[ "$rc" = 0 ] || [ "$failed" -gt 0 ] || fail "setup (exit $rc)"
+	log "took $(( $(date +%s) - t_start )) s"
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ] || exit 1
+	exit 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() { echo "e2e: $*" >&2; failed=$((failed + 1)); echo "FAIL setup: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+
+# ---- tools ----------------------------------------------------------------------
+need=
+command -v systemd-nspawn >/dev/null || need="$need systemd-container"
+command -v mmdebstrap >/dev/null || need="$need mmdebstrap"
+command -v nsenter >/dev/null || need="$need util-linux"
+command -v python3 >/dev/null || need="$need python3"
+if [ -n "$need" ]; then
+	log "installing:$need"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null ||
+		die "apt-get install$need failed"
+fi
+py=$(command -v python3)
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/tcplb-e2e.XXXXXX") || die "mktemp failed"
+root=$work/root
+mkdir -p "$work/debs"
+
+# ---- the package ------------------------------------------------------------
+if [ -z "$deb" ]; then
+	t=$(date +%s)
+	log "building the .deb (packaging/build-deb.sh --nocheck)"
+	"$top/packaging/build-deb.sh" --nocheck --outdir "$work/debs" >"$work/build-deb.log" 2>&1 || {
+		tail -n 80 "$work/build-deb.log"; die "packaging/build-deb.sh failed"; }
+	deb=$(tail -n 1 "$work/build-deb.log")
+	log "built $(basename "$deb") in $(( $(date +%s) - t )) s"
+else
+	cp "$deb" "$work/debs/" || die "cannot copy $deb"
+	deb=$work/debs/$(basename "$deb")
+fi
+[ -f "$deb" ] || die "no package: $deb"
+
+# Runtime dependencies go into the root file system at bootstrap time: the
+# container has no network (--private-network), dpkg -i then works offline.
+deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' |
+	grep -v '^$' | tr '\n' ',')
+deps=${deps%,}
+
+# ---- root file system -----------------------------------------------------------
+# E2E_ROOTFS_CACHE=FILE.tar keeps the bootstrapped tree between runs (it is
+# remade when the package's dependencies change); unset, every run bootstraps.
+t=$(date +%s)
+cache=${E2E_ROOTFS_CACHE:-}
+if [ -n "$cache" ] && [ -f "$cache" ] && [ "$(cat "$cache.deps" 2>/dev/null)" = "$deps $mirror" ]; then
+	log "root file system from $cache"
+	mkdir "$root" && tar -C "$root" -xf "$cache" || die "cannot unpack $cache"
+else
+	log "mmdebstrap bookworm (systemd,dbus,$deps) from $mirror"
+	mmdebstrap --variant=minbase --include="systemd,dbus,$deps" \
+		bookworm "$root" "deb $mirror bookworm main" </dev/null >"$work/mmdebstrap.log" 2>&1 || {
+		tail -n 40 "$work/mmdebstrap.log"; die "mmdebstrap failed"; }
+	if [ -n "$cache" ]; then
+		tar -C "$root" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache" && echo "$deps $mirror" >"$cache.deps"
+	fi
+fi
+: >"$root/etc/machine-id"
+log "root file system ready in $(( $(date +%s) - t )) s ($(du -sm "$root" | cut -f1) MB)"
+
+# ---- boot -------------------------------------------------------------------------
+# nspawn runs in a cgroup of its own, so the container's cgroups do not land
+# in the host's root cgroup; cleanup removes it.
+cg_enter() {
+	local d
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		mkdir -p "/sys/fs/cgroup/$name" && echo "$1" >"/sys/fs/cgroup/$name/cgroup.procs"
+	else
+		for d in systemd unified; do
+			[ -d "/sys/fs/cgroup/$d" ] || continue
+			mkdir -p "/sys/fs/cgroup/$d/$name" && echo "$1" >"/sys/fs/cgroup/$d/$name/cgroup.procs"
+		done
+	fi
+}
+(
+	cg_enter "$BASHPID" || exit 1
+	exec systemd-nspawn -D "$root" -M "$name" --boot --register=no --keep-unit \
+		--private-network --console=pipe --link-journal=no \
+		--bind-ro="$work/debs:/debs" </dev/null
+) >"$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+for i in $(seq 100); do
+	cpid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1)
+	[ -n "$cpid" ] && break
+	kill -0 "$nspawn_pid" 2>/dev/null || break
+	sleep 0.1
+done
+[ -n "$cpid" ] || { tail -n 30 "$work/console.log"; die "the container's systemd did not start"; }
+
+# Run a command inside the container, with a clean environment.
+cexec() {
+	nsenter -t "$cpid" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
+}
+# Run a host program in the container's network namespace.
+cnet() {
+	nsenter -t "$cpid" -n -- "$@"
+}
+
+state=
+for i in $(seq 100); do
+	state=$(cexec systemctl is-system-running --wait 2>/dev/null)
+	case $state in running|degraded) break ;; esac
+	sleep 0.1
+done
+case $state in
+running) log "container booted (pid $cpid)" ;;
+degraded) log "container booted degraded; failed units:"; cexec systemctl --failed --no-legend --plain ;;
+*) tail -n 30 "$work/console.log"; die "container did not boot (state: ${state:-none})" ;;
+esac
+
+# ---- helpers ----------------------------------------------------------------------
+# The host python helper: backends and clients (see its usage below).
+cat >"$work/e2e.py" <<'PY'
+import os, socket, sys, threading, time
+
+def backend(port, name):
+    # Greets each connection with "NAME\n", then echoes what it reads.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(port)))
+    srv.listen(64)
+    def serve(c):
+        try:
+            c.sendall(name.encode() + b"\n")
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                c.sendall(b)
+        except OSError:
+            pass
+        finally:
+            c.close()
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+def hello(port, timeout=3.0):
+    # Connects, returns the backend's name ("" if none answered).
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
+    try:
+        f = s.makefile("rb")
+        return f.readline().decode().strip()
+    finally:
+        s.close()
+
+def probe(port, n):
+    names = []
+    for _ in range(int(n)):
+        try:
+            names.append(hello(port) or "-")
+        except OSError as e:
+            names.append("ERR:" + type(e).__name__)
+    print(" ".join(names))
+
+def wait_for(port, names, timeout):
+    # Until a new connection is answered by one of NAMES (comma list).
+    want = set(names.split(","))
+    end = time.monotonic() + float(timeout)
+    got = ""
+    while time.monotonic() < end:
+        try:
+            got = hello(port, 1.0)
+            if got in want:
+                print(got)
+                return 0
+        except OSError as e:
+            got = "ERR:" + type(e).__name__
+        time.sleep(0.1)
+    print("timeout, last answer: " + got)
+    return 1
+
+def hold(port, ctl):
+    # Opens a connection, writes CTL/name, waits for CTL/go, then checks the
+    # connection still echoes and writes CTL/result.
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+    f = s.makefile("rb")
+    who = f.readline().decode().strip()
+    with open(os.path.join(ctl, "name.tmp"), "w") as o:
+        o.write(who + "\n")
+    os.rename(os.path.join(ctl, "name.tmp"), os.path.join(ctl, "name"))
+    end = time.monotonic() + 60
+    while not os.path.exists(os.path.join(ctl, "go")) and time.monotonic() < end:
+        time.sleep(0.05)
+    try:
+        s.sendall(b"still there?\n")
+        echo = f.readline().decode().strip()
+        result = "ok" if echo == "still there?" else "bad echo: %r" % echo
+    except OSError as e:
+        result = "error: %s" % e
+    with open(os.path.join(ctl, "result"), "w") as o:
+        o.write(result + "\n")
+    s.close()
+
+def journal_fields(path):
+    # Reads journalctl -o json lines; prints the TCPLB_* field names seen in
+    # records that have both TCPLB_CLIENT and TCPLB_SERVER, and one example.
+    import json
+    names, example, n = set(), None, 0
+    for line in open(path, encoding="utf-8", errors="replace"):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if "TCPLB_CLIENT" in r and "TCPLB_SERVER" in r:
+            n += 1
+            names.update(k for k in r if k.startswith("TCPLB_"))
+            example = example or {k: v for k, v in r.items() if k.startswith("TCPLB_") or k == "MESSAGE"}
+    print(n, " ".join(sorted(names)))
+    print(json.dumps(example, sort_keys=True))
+    return 0 if n else 1
+
+cmd, args = sys.argv[1], sys.argv[2:]
+sys.exit({"backend": backend, "probe": probe, "wait-for": wait_for, "hold": hold,
+          "journal-fields": journal_fields}[cmd](*args) or 0)
+PY
+
+start_backend() { # PORT NAME
+	# nsenter execs python: $! is the backend's pid, for cleanup.
+	nsenter -t "$cpid" -n -- "$py" "$work/e2e.py" backend "$1" "$2" >>"$work/backends.log" 2>&1 &
+	bg_pids="$bg_pids $!"
+}
+probe() { cnet "$py" "$work/e2e.py" probe "$@"; }
+wait_for() { cnet "$py" "$work/e2e.py" wait-for "$@"; }
+mainpid() { cexec systemctl show -p MainPID --value tcplb.service; }
+prop() { cexec systemctl show -p "$1" --value tcplb.service; }
+cfg() { cat >"$root/etc/tcplb.yaml"; }
+# A config with one listener on 127.0.0.1:8080 and one on 127.0.0.1:80, both
+# to the pool of the given servers.
+cfg_pool() {
+	{
+		echo "listeners:"
+		echo "  web:"
+		echo "    bind: 127.0.0.1:8080"
+		echo "    pool: app"
+		echo "  low:"
+		echo "    bind: 127.0.0.1:80"
+		echo "    pool: app"
+		echo "pools:"
+		echo "  app:"
+		echo "    balance: roundrobin"
+		echo "    servers:"
+		for s in "$@"; do echo "      - 127.0.0.1:$s"; done
+	} | cfg
+}
+# journalctl inside, for the current boot only.
+jctl() { cexec journalctl --no-pager -b "$@"; }
+
+# ================================================================================
+# 1. install
+# ================================================================================
+check1() {
+	local out errs=
+	out=$(cexec dpkg -i "/debs/$(basename "$deb")" 2>&1) || { echo "$out"; errs="$errs dpkg-i"; }
+	[ "$(cexec systemctl is-enabled tcplb.service)" = enabled ] || errs="$errs not-enabled"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	# Type=notify: systemd only counts the unit as started (and `systemctl
+	# start` in the postinst only returns) after READY=1, so the listener of
+	# the packaged file must accept at once.
+	[ "$(prop Type)" = notify ] || errs="$errs type=$(prop Type)"
+	local bind port
+	bind=$(sed -n 's/^[[:space:]]*bind:[[:space:]]*"\{0,1\}\([^"#[:space:]]*\).*/\1/p' "$root/etc/tcplb.yaml" | head -n 1)
+	port=${bind##*:}
+	if [ -n "$port" ]; then
+		cnet "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=2).close()" 2>/dev/null ||
+			errs="$errs listener-$bind-not-accepting"
+	fi
+	local status
+	status=$(prop StatusText)
+	[ -n "$status" ] || errs="$errs no-STATUS"
+	cexec systemctl status --no-pager tcplb.service >"$work/status.txt" 2>&1
+	grep -F "Status: \"$status\"" "$work/status.txt" >/dev/null || errs="$errs status-not-shown"
+	if [ -z "$errs" ]; then
+		pass "1 install: dpkg -i enabled and started tcplb (Type=notify, listener $bind up at READY); status: \"$status\""
+	else
+		cat "$work/status.txt"; jctl -u tcplb --no-hostname | tail -n 20
+		fail "1 install:$errs"
+	fi
+}
+
+# ================================================================================
+# 2. balancing
+# ================================================================================
+check2() {
+	local errs= seq
+	start_backend 9101 A
+	start_backend 9102 B
+	start_backend 9103 C
+	cfg_pool 9101 9102
+	cexec systemctl reload tcplb.service || errs="$errs reload-failed"
+	# `systemctl reload` returns when kill(1) has sent SIGHUP; the swap follows.
+	wait_for 8080 A,B 10 >/dev/null || errs="$errs new-config-not-active"
+	seq=$(probe 8080 6)
+	case $seq in
+	"A B A B A B"|"B A B A B A") ;;
+	*) errs="$errs not-round-robin" ;;
+	esac
+	if [ -z "$errs" ]; then
+		pass "2 balance: 6 connections via 127.0.0.1:8080 answered by: $seq"
+	else
+		jctl -u tcplb | tail -n 20
+		fail "2 balance:$errs (answers: $seq)"
+	fi
+}
+
+# ================================================================================
+# 3. reload to a new backend set with a connection open
+# ================================================================================
+check3() {
+	local errs= pid0 pid1 ctl=$work/hold seq holder i
+	mkdir -p "$ctl"
+	pid0=$(mainpid)
+	nsenter -t "$cpid" -n -- "$py" "$work/e2e.py" hold 8080 "$ctl" >"$work/hold.log" 2>&1 &
+	holder=$!
+	bg_pids="$bg_pids $holder"
+	for i in $(seq 50); do [ -f "$ctl/name" ] && break; sleep 0.1; done
+	[ -f "$ctl/name" ] || errs="$errs hold-not-connected"
+	cfg_pool 9103
+	cexec systemctl reload tcplb.service || errs="$errs reload-failed"
+	wait_for 8080 C 10 >/dev/null || errs="$errs new-backend-not-used"
+	seq=$(probe 8080 4)
+	[ "$seq" = "C C C C" ] || errs="$errs still-old-backends"
+	pid1=$(mainpid)
+	[ "$pid0" = "$pid1" ] || errs="$errs mainpid-changed($pid0->$pid1)"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	touch "$ctl/go"
+	wait "$holder"
+	[ "$(cat "$ctl/result" 2>/dev/null)" = ok ] || errs="$errs open-connection:$(cat "$ctl/result" "$work/hold.log" 2>/dev/null | tr '\n' ' ')"
+	if [ -z "$errs" ]; then
+		pass "3 reload: A,B -> C, MainPID $pid0 unchanged, connection to $(cat "$ctl/name") opened before the reload still echoes; new: $seq"
+	else
+		jctl -u tcplb | tail -n 20
+		fail "3 reload:$errs"
+	fi
+}
+
+# ================================================================================
+# 4. invalid file + reload
+# ================================================================================
+check4() {
+	local errs= pid0 pid1 errlog i status
+	pid0=$(mainpid)
+	cp "$root/etc/tcplb.yaml" "$work/good.yaml"
+	# Line 4, column 5: a key tcplb does not know.
+	cfg <<-'EOF'
+	listeners:
+	  web:
+	    bind: 127.0.0.1:8080
+	    no_such_key: 1
+	    pool: app
+	pools:
+	  app:
+	    servers:
+	      - 127.0.0.1:9101
+	EOF
+	cexec systemctl reload tcplb.service || errs="$errs reload-command-failed"
+	errlog=
+	for i in $(seq 50); do
+		errlog=$(jctl -u tcplb -p err --no-hostname -o cat)
+		echo "$errlog" | grep -q 'tcplb\.yaml:[0-9]' && break
+		sleep 0.1
+	done
+	echo "$errlog" | grep -q '/etc/tcplb\.yaml:4:5' || errs="$errs no-/etc/tcplb.yaml:4:5-in-journal-p-err"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	pid1=$(mainpid)
+	[ "$pid0" = "$pid1" ] || errs="$errs mainpid-changed"
+	local seq
+	seq=$(probe 8080 2)
+	[ "$seq" = "C C" ] || errs="$errs not-serving-old-config($seq)"
+	status=$(prop StatusText)
+	# Restore the good file (and check the error status clears).
+	cfg <"$work/good.yaml"
+	cexec systemctl reload tcplb.service
+	if [ -z "$errs" ]; then
+		pass "4 invalid reload: still active and serving ($seq), journal -p err: $(echo "$errlog" | grep -m1 'tcplb\.yaml:'); STATUS: \"$status\""
+	else
+		echo "journalctl -u tcplb -p err:"; echo "$errlog" | tail -n 10
+		fail "4 invalid reload:$errs"
+	fi
+}
+
+# ================================================================================
+# 5. access log in the journal
+# ================================================================================
+check5() {
+	local out= i ok=
+	probe 8080 2 >/dev/null
+	# Records are written when a client connection ends; give journald a moment.
+	for i in $(seq 30); do
+		jctl -u tcplb -o json >"$work/journal.json" 2>/dev/null
+		out=$("$py" "$work/e2e.py" journal-fields "$work/journal.json") && { ok=1; break; }
+		sleep 0.1
+	done
+	if [ -n "$ok" ]; then
+		pass "5 access log: $(echo "$out" | head -n 1 | sed 's/^\([0-9]*\) /\1 records with /'); e.g. $(echo "$out" | tail -n 1)"
+	else
+		jctl -u tcplb -o verbose | tail -n 40
+		fail "5 access log: no journal record with TCPLB_CLIENT and TCPLB_SERVER"
+	fi
+}
+
+# ================================================================================
+# 6. systemd-analyze security / verify
+# ================================================================================
+check6() {
+	local out score
+	out=$(cexec systemd-analyze security --no-pager tcplb.service 2>&1)
+	score=$(echo "$out" | sed -n 's/.*Overall exposure level for tcplb.service: \([0-9.]*\).*/\1/p')
+	if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
+		pass "6 security: systemd-analyze security tcplb.service = $score ($(echo "$out" | tail -n 1 | sed 's/.*: [0-9.]* //'))"
+	else
+		echo "$out" | grep -v '✓'
+		fail "6 security: score ${score:-unknown} > 2.0"
+	fi
+	# The root file system has no man(1), so skip the Documentation= man check.
+	out=$(cexec systemd-analyze verify --man=no tcplb.service tcplb.socket 2>&1)
+	if [ -z "$out" ]; then
+		pass "6 verify: systemd-analyze verify tcplb.service tcplb.socket prints nothing"
+	else
+		echo "$out"
+		fail "6 verify: systemd-analyze verify complained"
+	fi
+}
+
+# ================================================================================
+# 7. unprivileged, yet on port 80
+# ================================================================================
+check7() {
+	local errs= pid uid capeff user seq
+	pid=$(mainpid)
+	# MainPID is a pid in the container's pid namespace: read /proc inside.
+	user=$(cexec ps -o user= -p "$pid" 2>/dev/null | tr -d ' ')
+	uid=$(cexec awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+	capeff=$(cexec awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")
+	[ -n "$uid" ] && [ "$uid" != 0 ] || errs="$errs uid=$uid"
+	# CAP_NET_BIND_SERVICE is bit 10: 0x400, and nothing else.
+	[ "$capeff" = 0000000000000400 ] || errs="$errs CapEff=$capeff"
+	seq=$(probe 80 2)
+	case $seq in C\ C) ;; *) errs="$errs port-80($seq)" ;; esac
+	if [ -z "$errs" ]; then
+		pass "7 privileges: runs as dynamic user ${user:-?} (uid $uid, CapEff $capeff = cap_net_bind_service) and serves 127.0.0.1:80 ($seq)"
+	else
+		fail "7 privileges:$errs"
+	fi
+}
+
+# ================================================================================
+# 8. Restart=on-failure
+# ================================================================================
+check8() {
+	local errs= pid0 pid1 i
+	pid0=$(mainpid)
+	cexec systemctl kill -s KILL tcplb.service
+	pid1=$pid0
+	for i in $(seq 100); do
+		pid1=$(mainpid)
+		[ "$pid1" != "$pid0" ] && [ "$pid1" != 0 ] && [ "$(cexec systemctl is-active tcplb.service)" = active ] && break
+		sleep 0.1
+	done
+	[ "$pid1" != "$pid0" ] && [ "$pid1" != 0 ] || errs="$errs not-restarted"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	probe 8080 1 | grep -qx C || errs="$errs not-serving"
+	if [ -z "$errs" ]; then
+		pass "8 restart: SIGKILL'd MainPID $pid0, restarted as $pid1 (NRestarts=$(prop NRestarts)), serving"
+	else
+		jctl -u tcplb | tail -n 20
+		fail "8 restart:$errs"
+	fi
+}
+
+# ================================================================================
+# 9. stop, purge
+# ================================================================================
+check9() {
+	local errs= out t0 t1
+	t0=$(date +%s%N)
+	cexec systemctl stop tcplb.service || errs="$errs stop-failed"
+	t1=$(date +%s%N)
+	[ "$(cexec systemctl is-active tcplb.service)" = inactive ] || errs="$errs not-inactive"
+	[ "$(prop Result)" = success ] || errs="$errs Result=$(prop Result)"
+	[ "$(prop ExecMainStatus)" = 0 ] || errs="$errs ExecMainStatus=$(prop ExecMainStatus)"
+	out=$(cexec dpkg --purge tcplb 2>&1) || { echo "$out"; errs="$errs purge-failed"; }
+	for f in /usr/sbin/tcplb /etc/tcplb.yaml /lib/systemd/system/tcplb.service \
+		/etc/systemd/system/multi-user.target.wants/tcplb.service; do
+		[ -e "$root$f" ] || [ -L "$root$f" ] && errs="$errs left:$f"
+	done
+	cexec dpkg -s tcplb >/dev/null 2>&1 && errs="$errs still-installed"
+	if [ -z "$errs" ]; then
+		pass "9 stop+purge: stopped in $(( (t1 - t0) / 1000000 )) ms with status 0, purge removed binary, unit, conffile and enablement"
+	else
+		jctl -u tcplb | tail -n 20
+		fail "9 stop+purge:$errs"
+	fi
+}
+
+check1
+if [ "$(cexec systemctl is-active tcplb.service)" = active ]; then
+	check2
+	check3
+	check4
+	check5
+	check6
+	check7
+	check8
+else
+	fail "2-8 skipped: tcplb is not running"
+	check6
+fi
+check9
+exit 0
