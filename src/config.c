@@ -386,6 +386,8 @@ cfg_error_cmp(const void *a, const void *b)
 static void
 cfg_flush_errors(struct cfg *c)
 {
+	if (c->nerrs == 0)
+		return;
 	qsort(c->errs, c->nerrs, sizeof(*c->errs), cfg_error_cmp);
 	for (size_t i = 0; i < c->nerrs; i++) {
 		config_errors_add(c->e, "%s", c->errs[i].msg);
@@ -551,8 +553,9 @@ cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
 		    strcmp(node_str(prev), node_str(k)) == 0) {
 			cfg_path(sub, sizeof(sub), "%s%s%s", path,
 			    *path ? "." : "", node_str(k));
-			cfg_err(c, k, sub, "duplicate key (first at line %zu)",
-			    prev->start_mark.line + 1);
+			cfg_err(c, k, sub, "duplicate key (first at %zu:%zu)",
+			    prev->start_mark.line + 1,
+			    prev->start_mark.column + 1);
 			return NULL;
 		}
 	}

@@ -1,0 +1,806 @@
+/*
+ * test_config: the YAML loader and quick mode.  Good files must produce
+ * exactly the generation they describe (every key, every default); bad
+ * files must produce every expected error, in file order, each with its
+ * exact "FILE:LINE:COL: path: message".  Only numeric addresses and
+ * "localhost" are used, so no test needs a network.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "gen.h"
+
+#ifndef FIXTURES
+#error "FIXTURES must be the absolute path of tests/unit/fixtures"
+#endif
+
+static struct gen *
+load_ok(const char *path)
+{
+	struct config_errors e = { 0 };
+	struct gen *g = config_load_file(path, &e);
+
+	for (size_t i = 0; i < e.n; i++)
+		print_error("unexpected: %s\n", e.msg[i]);
+	assert_int_equal(e.n, 0);
+	assert_non_null(g);
+	config_errors_free(&e);
+	return g;
+}
+
+static struct gen *
+mem_ok(const char *yaml)
+{
+	struct config_errors e = { 0 };
+	struct gen *g = config_load_mem("t.yaml", yaml, strlen(yaml), &e);
+
+	for (size_t i = 0; i < e.n; i++)
+		print_error("unexpected: %s\n", e.msg[i]);
+	assert_int_equal(e.n, 0);
+	assert_non_null(g);
+	return g;
+}
+
+/* Each expected string must be a prefix of the error at the same position
+ * (most are the whole message); a NULL ends the list. */
+static void
+check_errors(const struct config_errors *e, const char *const *want)
+{
+	size_t n = 0;
+
+	while (want[n] != NULL)
+		n++;
+	for (size_t i = 0; i < e->n; i++)
+		print_message("  got: %s\n", e->msg[i]);
+	for (size_t i = 0; i < n && i < e->n; i++) {
+		if (strncmp(e->msg[i], want[i], strlen(want[i])) != 0)
+			fail_msg("error %zu:\n  got:  %s\n  want: %s", i,
+			    e->msg[i], want[i]);
+	}
+	assert_int_equal(e->n, n);
+}
+
+static void
+file_bad(const char *name, const char *const *want)
+{
+	struct config_errors e = { 0 };
+	char path[1024];
+	struct gen *g;
+
+	snprintf(path, sizeof(path), "%s/%s", FIXTURES, name);
+	/* Messages name the file as given; use the relative name. */
+	g = config_load_file(path, &e);
+	assert_null(g);
+	for (size_t i = 0; i < e.n; i++) {
+		size_t plen = strlen(FIXTURES) + 1;
+
+		assert_memory_equal(e.msg[i], path, plen);
+		memmove(e.msg[i], e.msg[i] + plen, strlen(e.msg[i] + plen) + 1);
+	}
+	check_errors(&e, want);
+	config_errors_free(&e);
+}
+
+static void
+mem_bad(const char *yaml, const char *const *want)
+{
+	struct config_errors e = { 0 };
+
+	assert_null(config_load_mem("t.yaml", yaml, strlen(yaml), &e));
+	check_errors(&e, want);
+	config_errors_free(&e);
+}
+
+static const struct server *
+find_server(const struct pool *p, const char *name)
+{
+	for (uint32_t i = 0; i < p->nservers; i++)
+		if (strcmp(p->servers[i].name, name) == 0)
+			return &p->servers[i];
+	fail_msg("no server '%s' in pool '%s'", name, p->name);
+	return NULL;
+}
+
+/* Invariants every loaded generation must satisfy. */
+static void
+check_wiring(const struct gen *g)
+{
+	assert_int_equal(g->magic, GEN_MAGIC);
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		assert_true(p->nservers > 0);
+		for (uint32_t s = 0; s < p->nservers; s++) {
+			assert_ptr_equal(p->servers[s].pool, p);
+			assert_int_equal(p->servers[s].index, s);
+			assert_non_null(p->servers[s].st);
+			assert_non_null(p->servers[s].addr_text);
+			assert_int_equal(p->servers[s].addrlen,
+			    addr_len((const struct sockaddr *)
+			    &p->servers[s].addr));
+		}
+	}
+	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		const struct listener *l = &g->listeners[i];
+
+		assert_non_null(l->st);
+		assert_non_null(l->pool);
+		assert_true(l->nbinds > 0);
+		assert_true(l->pool >= g->pools &&
+		    l->pool < g->pools + g->npools);
+	}
+}
+
+/* ---- good files ---------------------------------------------------------- */
+
+static void
+test_good_full(void **state)
+{
+	struct gen *g = load_ok(FIXTURES "/good_full.yaml");
+	const struct listener *l;
+	const struct pool *web, *cache;
+	const struct server *s;
+	char buf[ADDR_STRLEN];
+
+	(void)state;
+	check_wiring(g);
+	assert_string_equal(g->source, FIXTURES "/good_full.yaml");
+	assert_int_equal(g->global.workers, 4);
+	assert_int_equal(g->global.max_conns, 20000);
+	assert_int_equal(g->global.shutdown_timeout_ms, 45000);
+	assert_int_equal(g->global.log_level, LOG_NOTICE);
+	assert_false(g->global.access_log);
+
+	assert_int_equal(g->nlisteners, 4);
+	l = gen_find_listener(g, "web");
+	assert_non_null(l);
+	assert_string_equal(l->pool->name, "web");
+	assert_int_equal(l->max_conns, 10000);
+	assert_int_equal(l->nbinds, 1);
+	assert_string_equal(l->binds[0].text, "127.0.0.1:18080");
+	l = gen_find_listener(g, "both");
+	assert_int_equal(l->nbinds, 2);
+	assert_int_equal(l->max_conns, 0);
+	assert_string_equal(addr_format((struct sockaddr *)&l->binds[1].addr,
+	    buf, sizeof(buf)), "[::1]:18443");
+	l = gen_find_listener(g, "any");
+	assert_int_equal(l->nbinds, 2);
+	assert_string_equal(l->binds[0].text, "*:18090");
+	assert_string_equal(addr_format((struct sockaddr *)&l->binds[0].addr,
+	    buf, sizeof(buf)), "0.0.0.0:18090");
+	assert_string_equal(addr_format((struct sockaddr *)&l->binds[1].addr,
+	    buf, sizeof(buf)), "[::]:18090");
+	/* Two port-0 binds on one address are two ephemeral sockets. */
+	assert_int_equal(gen_find_listener(g, "ephemeral")->nbinds, 2);
+
+	assert_int_equal(g->npools, 2);
+	web = gen_find_pool(g, "web");
+	assert_int_equal(web->alg, BAL_SOURCE);
+	assert_int_equal(web->connect_timeout_ms, 2000);
+	/* inherited from defaults */
+	assert_int_equal(web->idle_timeout_ms, 600000);
+	assert_int_equal(web->retries, 3);
+	assert_int_equal(web->max_fails, 5);
+	assert_int_equal(web->fail_timeout_ms, 30000);
+	assert_int_equal(web->slow_start_ms, 0);
+	assert_true(web->health.enabled);
+	assert_int_equal(web->health.interval_ms, 5000);
+	assert_int_equal(web->health.timeout_ms, 500);
+	assert_int_equal(web->health.rise, 1);
+	assert_int_equal(web->health.fall, 4);
+	assert_int_equal(web->health.send_len, 6);
+	assert_memory_equal(web->health.send, "PING\r\n", 6);
+	assert_int_equal(web->health.expect_len, 5);
+	assert_memory_equal(web->health.expect, "+PONG", 5);
+	assert_int_equal(web->nservers, 3);
+	s = &web->servers[0];
+	assert_string_equal(s->name, "127.0.0.1:8081");
+	assert_string_equal(s->addr_text, "127.0.0.1:8081");
+	assert_int_equal(s->weight, 1);
+	assert_int_equal(s->max_conns, 0);
+	assert_false(s->backup);
+	s = find_server(web, "app2");
+	assert_int_equal(s->index, 1);
+	assert_string_equal(s->addr_text, "127.0.0.2:8082");
+	assert_int_equal(s->weight, 3);
+	assert_int_equal(s->max_conns, 500);
+	assert_true(s->backup);
+	s = &web->servers[2];
+	assert_string_equal(s->name, "[::1]:8083");
+	assert_string_equal(s->addr_text, "[::1]:8083");
+
+	cache = gen_find_pool(g, "cache");
+	assert_int_equal(cache->alg, BAL_LEASTCONN);
+	assert_int_equal(cache->connect_timeout_ms, 1500);
+	assert_int_equal(cache->retries, 0);
+	assert_int_equal(cache->max_fails, 0);
+	assert_false(cache->health.enabled);
+	assert_int_equal(cache->servers[0].weight, 0);
+	gen_put(g);
+}
+
+static void
+test_good_minimal_defaults(void **state)
+{
+	struct gen *g = load_ok(FIXTURES "/good_minimal.yaml");
+	const struct pool *p = &g->pools[0];
+
+	(void)state;
+	check_wiring(g);
+	assert_int_equal(g->global.workers, 0);
+	assert_int_equal(g->global.max_conns, 0);
+	assert_int_equal(g->global.shutdown_timeout_ms, 30000);
+	assert_int_equal(g->global.log_level, LOG_INFO);
+	assert_true(g->global.access_log);
+	assert_int_equal(p->alg, BAL_ROUNDROBIN);
+	assert_int_equal(p->connect_timeout_ms, 5000);
+	assert_int_equal(p->idle_timeout_ms, 300000);
+	assert_int_equal(p->retries, 2);
+	assert_int_equal(p->max_fails, 3);
+	assert_int_equal(p->fail_timeout_ms, 10000);
+	assert_int_equal(p->slow_start_ms, 3000);
+	assert_false(p->health.enabled);
+	assert_int_equal(g->listeners[0].max_conns, 0);
+	assert_ptr_equal(g->listeners[0].pool, p);
+	gen_put(g);
+}
+
+static void
+test_shipped_configs(void **state)
+{
+	struct gen *g;
+
+	(void)state;
+	g = load_ok(FIXTURES "/../../../conf/minimal.yaml");
+	check_wiring(g);
+	assert_int_equal(g->nlisteners, 1);
+	assert_string_equal(g->listeners[0].binds[0].text, "127.0.0.1:8080");
+	assert_string_equal(g->pools[0].servers[0].addr_text, "127.0.0.1:8081");
+	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
+	check_wiring(g);
+	assert_int_equal(g->nlisteners, 2);
+	assert_int_equal(g->npools, 2);
+	gen_put(g);
+}
+
+static void
+test_health_forms(void **state)
+{
+	struct gen *g;
+	const struct pool *p;
+
+	(void)state;
+	/* true = defaults; defaults.health_check is inherited unless a pool
+	 * has its own, which replaces it whole. */
+	g = mem_ok(
+	    "defaults:\n"
+	    "  health_check: {interval: 7s, send: \"a\\0b\"}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a: {servers: ['127.0.0.1:1']}\n"
+	    "  b: {health_check: true, servers: ['127.0.0.1:1']}\n"
+	    "  c: {health_check: {fall: 9}, servers: ['127.0.0.1:1']}\n"
+	    "  d: {health_check: no, servers: ['127.0.0.1:1']}\n"
+	    "  e: {health_check: {send: '', expect: ''},\n"
+	    "      servers: ['127.0.0.1:1']}\n");
+	p = gen_find_pool(g, "a");
+	assert_true(p->health.enabled);
+	assert_int_equal(p->health.interval_ms, 7000);
+	assert_int_equal(p->health.send_len, 3);
+	assert_memory_equal(p->health.send, "a\0b", 3);
+	p = gen_find_pool(g, "b");
+	assert_true(p->health.enabled);
+	assert_int_equal(p->health.interval_ms, 2000);
+	assert_int_equal(p->health.timeout_ms, 1000);
+	assert_int_equal(p->health.rise, 2);
+	assert_int_equal(p->health.fall, 3);
+	assert_null(p->health.send);
+	p = gen_find_pool(g, "c");
+	assert_int_equal(p->health.interval_ms, 2000);
+	assert_int_equal(p->health.fall, 9);
+	assert_null(p->health.send);
+	assert_false(gen_find_pool(g, "d")->health.enabled);
+	p = gen_find_pool(g, "e");
+	assert_true(p->health.enabled);
+	assert_int_equal(p->health.send_len, 0);
+	assert_int_equal(p->health.expect_len, 0);
+	gen_put(g);
+}
+
+static void
+test_hostname_servers(void **state)
+{
+	struct gen *g = mem_ok(
+	    "listeners: {l: {bind: 'localhost:0', pool: p}}\n"
+	    "pools: {p: {servers: ['localhost:9', {address: '127.0.0.2:9', "
+	    "name: two}]}}\n");
+	const struct pool *p = &g->pools[0];
+
+	(void)state;
+	check_wiring(g);
+	/* localhost may be 127.0.0.1 and ::1: one server per address, all
+	 * named as written, each with its own address text. */
+	assert_true(p->nservers >= 2);
+	for (uint32_t i = 0; i + 1 < p->nservers; i++) {
+		assert_string_equal(p->servers[i].name, "localhost:9");
+		for (uint32_t j = 0; j < i; j++)
+			assert_string_not_equal(p->servers[i].addr_text,
+			    p->servers[j].addr_text);
+	}
+	assert_string_equal(p->servers[p->nservers - 1].name, "two");
+	gen_put(g);
+}
+
+static void
+test_values_accepted(void **state)
+{
+	struct gen *g = mem_ok(
+	    "global: {workers: 1024, max_connections: 10000000,\n"
+	    "         shutdown_timeout: 0, log_level: debug, access_log: ON}\n"
+	    "defaults: {retries: 100, max_fails: 1000, connect_timeout: 1ms,\n"
+	    "           fail_timeout: 1.5m, slow_start: 1h}\n"
+	    "listeners:\n"
+	    "  l: {bind: ['*:0'], pool: p, max_connections: 0}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    servers:\n"
+	    "      - {address: '127.0.0.1:65535', weight: 256, backup: off}\n");
+
+	(void)state;
+	assert_int_equal(g->global.workers, 1024);
+	assert_int_equal(g->global.shutdown_timeout_ms, 0);
+	assert_int_equal(g->global.log_level, LOG_DEBUG);
+	assert_true(g->global.access_log);
+	assert_int_equal(g->pools[0].retries, 100);
+	assert_int_equal(g->pools[0].connect_timeout_ms, 1);
+	assert_int_equal(g->pools[0].fail_timeout_ms, 90000);
+	assert_int_equal(g->pools[0].slow_start_ms, 3600000);
+	assert_int_equal(g->pools[0].servers[0].weight, 256);
+	gen_put(g);
+
+	/* Empty sections are fine: every key in them has a default. */
+	g = mem_ok("global:\ndefaults:\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
+	assert_int_equal(g->global.shutdown_timeout_ms, 30000);
+	gen_put(g);
+}
+
+/* ---- bad files ----------------------------------------------------------- */
+
+static void
+test_bad_syntax(void **state)
+{
+	static const char *const want[] = {
+		"bad_syntax.yaml:4:4: syntax error: did not find expected key "
+		    "(while parsing a block mapping at line 2)",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_syntax.yaml", want);
+}
+
+static void
+test_no_listeners(void **state)
+{
+	static const char *const empty[] = {
+		"empty.yaml:1:1: no listeners defined", NULL
+	};
+	static const char *const nol[] = {
+		"bad_no_listeners.yaml:2:1: no listeners defined", NULL
+	};
+	static const char *const emptymap[] = {
+		"t.yaml:1:12: no listeners defined", NULL
+	};
+	static const char *const comments[] = {
+		"t.yaml:1:1: no listeners defined", NULL
+	};
+
+	(void)state;
+	file_bad("empty.yaml", empty);
+	file_bad("bad_no_listeners.yaml", nol);
+	mem_bad("listeners: {}\n", emptymap);
+	mem_bad("# nothing but a comment\n", comments);
+}
+
+static void
+test_bad_unknown_keys(void **state)
+{
+	static const char *const want[] = {
+		"bad_unknown_keys.yaml:1:1: globl: unknown key (did you mean "
+		    "'global'?)",
+		"bad_unknown_keys.yaml:4:3: global.worker: unknown key (did you "
+		    "mean 'workers'?)",
+		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
+		    "(expected one of: max_connections, bind, pool)",
+		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
+		    "(did you mean 'connect_timeout'?)",
+		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
+		    "key (expected one of: interval, timeout, rise, fall, send, "
+		    "expect)",
+		"bad_unknown_keys.yaml:17:9: pools.p.servers[0].wieght: unknown "
+		    "key (did you mean 'weight'?)",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_unknown_keys.yaml", want);
+}
+
+static void
+test_bad_types(void **state)
+{
+	static const char *const want[] = {
+		"bad_types.yaml:1:9: global: expected a mapping, got a scalar",
+		"bad_types.yaml:2:11: defaults: expected a mapping, got a list",
+		"bad_types.yaml:5:11: listeners.l.bind: expected an address, got "
+		    "a mapping",
+		"bad_types.yaml:6:11: listeners.l.pool: expected a pool name, "
+		    "got a list",
+		"bad_types.yaml:7:6: listeners.m: expected a mapping, got a "
+		    "scalar",
+		"bad_types.yaml:10:14: pools.p.servers: expected a list of "
+		    "servers, got a scalar",
+		"bad_types.yaml:12:14: pools.q.retries: expected a number, got a "
+		    "mapping",
+		"bad_types.yaml:14:9: pools.q.servers[0]: expected HOST:PORT or a "
+		    "mapping, got a list",
+		"bad_types.yaml:15:8: pools.q.servers[1]: missing value "
+		    "(expected HOST:PORT or a mapping)",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_types.yaml", want);
+}
+
+static void
+test_bad_duplicates(void **state)
+{
+	static const char *const want[] = {
+		"bad_duplicates.yaml:3:3: global.workers: duplicate key (first "
+		    "at 2:3)",
+		"bad_duplicates.yaml:9:29: listeners.b.bind[1]: 127.0.0.1:18001 "
+		    "is already bound by listener 'a'",
+		"bad_duplicates.yaml:11:3: listeners.a: duplicate key (first at "
+		    "5:3)",
+		"bad_duplicates.yaml:19:15: pools.p.servers[1].name: duplicate "
+		    "server name '127.0.0.1:9'",
+		"bad_duplicates.yaml:20:18: pools.p.servers[2].address: duplicate "
+		    "address 127.0.0.1:9 (also server '127.0.0.1:9')",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_duplicates.yaml", want);
+}
+
+static void
+test_bad_values(void **state)
+{
+	static const char *const want[] = {
+		"bad_values.yaml:2:12: global.workers: 0 is out of range (auto "
+		    "or 1-1024)",
+		"bad_values.yaml:3:20: global.max_connections: 10000001 is out "
+		    "of range (0-10000000)",
+		"bad_values.yaml:4:21: global.shutdown_timeout: invalid duration "
+		    "'-1s': a sign is not allowed",
+		"bad_values.yaml:5:14: global.log_level: unknown log level 'loud' "
+		    "(debug, info, notice, warning, err)",
+		"bad_values.yaml:6:15: global.access_log: invalid boolean 'maybe' "
+		    "(true, false, yes, no, on, off)",
+		"bad_values.yaml:8:12: defaults.balance: unknown balance "
+		    "algorithm 'fastest' (roundrobin, leastconn, source, random, "
+		    "first)",
+		"bad_values.yaml:9:12: defaults.retries: 101 is out of range "
+		    "(0-100)",
+		"bad_values.yaml:10:20: defaults.connect_timeout: invalid "
+		    "duration 'fast': unknown unit",
+		"bad_values.yaml:15:22: listeners.l.max_connections: invalid "
+		    "number '+5' (0-10000000)",
+		"bad_values.yaml:18:19: pools.p.idle_timeout: 0 is out of range "
+		    "(1ms-8784h)",
+		"bad_values.yaml:19:17: pools.p.slow_start: invalid duration "
+		    "'400d': unknown unit 'd' (ms, s, m or h)",
+		"bad_values.yaml:20:16: pools.p.max_fails: 1001 is out of range "
+		    "(0-1000)",
+		"bad_values.yaml:23:13: pools.p.health_check.rise: 0 is out of "
+		    "range (1-1000)",
+		"bad_values.yaml:26:17: pools.p.servers[0].weight: 257 is out of "
+		    "range (0-256)",
+		"bad_values.yaml:27:17: pools.p.servers[0].backup: invalid "
+		    "boolean '2' (true, false, yes, no, on, off)",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_values.yaml", want);
+}
+
+static void
+test_bad_addresses(void **state)
+{
+	static const char *const want[] = {
+		"bad_addresses.yaml:3:12: listeners.l.bind[0]: invalid port "
+		    "'99999' in '127.0.0.1:99999' (1-65535)",
+		"bad_addresses.yaml:3:29: listeners.l.bind[1]: missing port in "
+		    "'127.0.0.1' (expected HOST:PORT or [IPv6]:PORT)",
+		"bad_addresses.yaml:3:40: listeners.l.bind[2]: IPv6 address must "
+		    "be in brackets in '::1:80' (e.g. '[::1]:80')",
+		"bad_addresses.yaml:7:11: listeners.missing.pool: unknown pool "
+		    "'nope'",
+		"bad_addresses.yaml:8:3: listeners.nopool: missing required key "
+		    "'pool'",
+		"bad_addresses.yaml:13:9: pools.p.servers[0]: invalid port '0' in "
+		    "'127.0.0.1:0' (1-65535)",
+		"bad_addresses.yaml:14:9: pools.p.servers[1]: '*' is only for "
+		    "listen addresses, not servers: '*:80'",
+		/* the rest is the resolver's own words */
+		"bad_addresses.yaml:15:9: pools.p.servers[2]: cannot resolve "
+		    "'x.invalid:80': ",
+		"bad_addresses.yaml:16:9: pools.p.servers[3]: missing ']' in "
+		    "'[::1:80' (expected HOST:PORT or [IPv6]:PORT)",
+		"bad_addresses.yaml:18:14: pools.empty.servers: empty list of "
+		    "servers",
+		"bad_addresses.yaml:19:3: pools.none: missing required key "
+		    "'servers'",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_addresses.yaml", want);
+}
+
+static void
+test_bad_two_documents(void **state)
+{
+	static const char *const want[] = {
+		"bad_two_docs.yaml:9:1: only one YAML document is allowed "
+		    "(remove the '---' line)",
+		NULL
+	};
+
+	(void)state;
+	file_bad("bad_two_docs.yaml", want);
+}
+
+static void
+test_bad_misc(void **state)
+{
+	static const char *const dupdeep[] = {
+		"t.yaml:4:51: pools.p.servers[0].weight: duplicate key (first "
+		    "at 4:40)",
+		NULL
+	};
+	static const char *const toplist[] = {
+		"t.yaml:1:1: expected a mapping with global, defaults, listeners "
+		    "and pools at the top, got a list",
+		NULL
+	};
+	static const char *const bindtwice[] = {
+		"t.yaml:1:40: listeners.l.bind[1]: 0.0.0.0:8080 ('*:8080') is "
+		    "bound twice",
+		NULL
+	};
+	static const char *const nulls[] = {
+		"t.yaml:1:17: listeners.l.bind: missing value (expected an "
+		    "address or a list of addresses)",
+		"t.yaml:1:25: listeners.l.pool: missing value (expected a pool "
+		    "name)",
+		"t.yaml:2:9: pools.p: expected a mapping, got nothing",
+		NULL
+	};
+	static const char *const health[] = {
+		"t.yaml:2:27: pools.p.health_check: expected true, false or a "
+		    "mapping, got 'sometimes'",
+		"t.yaml:3:28: pools.q.health_check.send: expected a string, got "
+		    "a list",
+		NULL
+	};
+	static const char *const badutf8[] = {
+		"t.yaml:2:3: syntax error: invalid leading UTF-8 octet",
+		NULL
+	};
+
+	(void)state;
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    servers: [{address: '127.0.0.1:1', weight: 1, weight: 2}]\n",
+	    dupdeep);
+	mem_bad("- listeners\n", toplist);
+	mem_bad("listeners: {l: {bind: ['0.0.0.0:8080', '*:8080'], pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n", bindtwice);
+	mem_bad("listeners: {l: {bind: , pool: }}\npools: {p: }\n", nulls);
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {health_check: sometimes, servers: ['127.0.0.1:1']},\n"
+	    "  q: {health_check: {send: [1]}, servers: ['127.0.0.1:1']}}\n",
+	    health);
+	mem_bad("a: 1\nb:\xff\n", badutf8);
+}
+
+/* Aliases make a small file name a big subtree many times: 100 servers
+ * named by 3000 pools would be 300000 servers.  The walk is bounded. */
+static void
+test_alias_budget(void **state)
+{
+	struct config_errors e = { 0 };
+	size_t cap = 1 << 20, len = 0;
+	char *yaml = malloc(cap);
+	int i;
+
+	(void)state;
+	assert_non_null(yaml);
+	len += (size_t)snprintf(yaml + len, cap - len,
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p0}}\n"
+	    "pools:\n  p0:\n    servers: &s\n");
+	for (i = 0; i < 100; i++)
+		len += (size_t)snprintf(yaml + len, cap - len,
+		    "      - 127.0.0.1:%d\n", i + 1);
+	for (i = 1; i < 3000; i++)
+		len += (size_t)snprintf(yaml + len, cap - len,
+		    "  p%d: {servers: *s}\n", i);
+	assert_null(config_load_mem("t.yaml", yaml, len, &e));
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.msg[0], ": document too large (aliases "
+	    "expand to more than 200000 nodes)"));
+	config_errors_free(&e);
+	free(yaml);
+}
+
+static void
+test_missing_file(void **state)
+{
+	static const char *const want[] = {
+		"/nonexistent/tcplb.yaml: cannot open: No such file or directory",
+		NULL
+	};
+	struct config_errors e = { 0 };
+
+	(void)state;
+	assert_null(config_load_file("/nonexistent/tcplb.yaml", &e));
+	check_errors(&e, want);
+	config_errors_free(&e);
+	assert_null(config_load_file(FIXTURES, &e));
+	assert_int_equal(e.n, 1);
+	assert_non_null(strstr(e.msg[0], ": cannot read: Is a directory"));
+	config_errors_free(&e);
+}
+
+/* ---- quick mode ---------------------------------------------------------- */
+
+/* config_quick takes argv-style strings: writable, as argv is. */
+#define ARG(s) ((char[]){ s })
+
+static struct gen *
+quick(const char *listen, const char *balance, const char *workers,
+    char *const *backends, int n, struct config_errors *e)
+{
+	struct quick_opts q = {
+		.listen = listen, .balance = balance, .workers = workers,
+		.backends = backends, .nbackends = n,
+	};
+
+	return config_quick(&q, e);
+}
+
+static void
+test_quick_good(void **state)
+{
+	char *two[] = { ARG("127.0.0.1:8081"), ARG("[::1]:8082") };
+	char *five[] = { ARG("127.0.0.1:1"), ARG("127.0.0.1:2"), ARG("127.0.0.1:3"),
+	    ARG("127.0.0.1:4"), ARG("127.0.0.1:5") };
+	struct config_errors e = { 0 };
+	struct gen *g;
+	char buf[ADDR_STRLEN];
+
+	(void)state;
+	g = quick(NULL, NULL, NULL, two, 2, &e);
+	assert_non_null(g);
+	assert_int_equal(e.n, 0);
+	check_wiring(g);
+	assert_string_equal(g->source, "command line");
+	assert_int_equal(g->global.workers, 0);
+	assert_int_equal(g->nlisteners, 1);
+	assert_string_equal(g->listeners[0].name, "quick");
+	assert_string_equal(g->listeners[0].binds[0].text, "127.0.0.1:0");
+	assert_string_equal(addr_format((struct sockaddr *)
+	    &g->listeners[0].binds[0].addr, buf, sizeof(buf)), "127.0.0.1:0");
+	assert_string_equal(g->pools[0].name, "quick");
+	assert_int_equal(g->pools[0].alg, BAL_ROUNDROBIN);
+	assert_int_equal(g->pools[0].nservers, 2);
+	assert_string_equal(g->pools[0].servers[1].name, "[::1]:8082");
+	assert_int_equal(g->pools[0].retries, 2);
+	assert_int_equal(g->pools[0].connect_timeout_ms, 5000);
+	assert_int_equal(g->pools[0].max_fails, 3);
+	gen_put(g);
+
+	g = quick("*:0", "leastconn", "8", five, 5, &e);
+	assert_non_null(g);
+	assert_int_equal(g->global.workers, 8);
+	assert_int_equal(g->pools[0].alg, BAL_LEASTCONN);
+	/* every backend is tried before a client is refused */
+	assert_int_equal(g->pools[0].retries, 4);
+	assert_int_equal(g->listeners[0].nbinds, 2);
+	gen_put(g);
+
+	g = quick(NULL, "first", "auto", five, 1, &e);
+	assert_non_null(g);
+	assert_int_equal(g->pools[0].retries, 2);
+	gen_put(g);
+}
+
+static void
+test_quick_bad(void **state)
+{
+	char *bad[] = { ARG("foo"), ARG("127.0.0.1:0"), ARG("[::1]"), ARG("127.0.0.1:8080"),
+	    ARG("127.0.0.1:8080"), ARG("*:80") };
+	static const char *const want[] = {
+		"unknown balance algorithm 'xyz' (roundrobin, leastconn, source, "
+		    "random, first)",
+		"invalid number of workers '0' (auto or 1-1024)",
+		"invalid backend 'foo': missing port (expected HOST:PORT or "
+		    "[IPv6]:PORT)",
+		"invalid backend '127.0.0.1:0': invalid port '0' (1-65535)",
+		"invalid backend '[::1]': missing port (expected HOST:PORT or "
+		    "[IPv6]:PORT)",
+		"duplicate address 127.0.0.1:8080 (also server "
+		    "'127.0.0.1:8080')",
+		"invalid backend '*:80': '*' is only for listen addresses",
+		"invalid listen address 'nope': missing port (expected HOST:PORT "
+		    "or [IPv6]:PORT)",
+		NULL
+	};
+	static const char *const none[] = {
+		"no backends given (expected HOST:PORT or [IPv6]:PORT)", NULL
+	};
+	struct config_errors e = { 0 };
+
+	(void)state;
+	assert_null(quick("nope", "xyz", "0", bad, 6, &e));
+	check_errors(&e, want);
+	config_errors_free(&e);
+	assert_null(quick(NULL, NULL, NULL, bad, 0, &e));
+	check_errors(&e, none);
+	config_errors_free(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_good_minimal_defaults),
+		cmocka_unit_test(test_shipped_configs),
+		cmocka_unit_test(test_health_forms),
+		cmocka_unit_test(test_hostname_servers),
+		cmocka_unit_test(test_values_accepted),
+		cmocka_unit_test(test_bad_syntax),
+		cmocka_unit_test(test_no_listeners),
+		cmocka_unit_test(test_bad_unknown_keys),
+		cmocka_unit_test(test_bad_types),
+		cmocka_unit_test(test_bad_duplicates),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_bad_two_documents),
+		cmocka_unit_test(test_bad_misc),
+		cmocka_unit_test(test_alias_budget),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_quick_good),
+		cmocka_unit_test(test_quick_bad),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
