@@ -12,6 +12,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,17 @@ lsock_open(const struct bind *b, unsigned nworkers, char *err, size_t errlen)
 	ls->reqlen = b->addrlen;
 	fd = take_inherited((const struct sockaddr *)&b->addr);
 	if (fd >= 0) {
+		/* An inherited socket may be blocking; one blocking accept()
+		 * would stall a whole worker. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			snprintf(err, errlen, "socket from systemd for %s: %s",
+			    b->text, strerror(errno));
+			close(fd);
+			free(ls);
+			return NULL;
+		}
 		ls->adopted = true;
 		ls->nfds = 1;
 		ls->fds = xmalloc(sizeof(int));
