@@ -121,6 +121,7 @@ lsock_open(const struct bind *b, unsigned nworkers, char *err, size_t errlen)
 			free(ls);
 			return NULL;
 		}
+		net_set_nodelay(fd);
 		ls->adopted = true;
 		ls->nfds = 1;
 		ls->fds = xmalloc(sizeof(int));

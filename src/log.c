@@ -27,6 +27,7 @@
 int log_level_current = LOG_INFO;
 static bool use_journal;
 static bool stderr_prefix;	/* "<N>" for a journal reading our stderr */
+static int log_pid;		/* getpid() is a system call per record otherwise */
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -99,6 +100,7 @@ void
 log_init(enum log_target target, int level)
 {
 	log_set_level(level);
+	log_pid = (int)getpid();
 	switch (target) {
 	case LOG_TARGET_JOURNAL:
 		use_journal = true;
@@ -148,7 +150,7 @@ stderr_write(int prio, const char *msg)
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		n = (size_t)snprintf(line, sizeof(line), "%s.%03ld tcplb[%d]: %s: %s\n",
-		    stamp, ts.tv_nsec / 1000000, (int)getpid(),
+		    stamp, ts.tv_nsec / 1000000, log_pid,
 		    log_level_name(prio), msg);
 	}
 	if (n >= sizeof(line)) {

@@ -16,8 +16,8 @@
 #include "addr.h"
 #include "net.h"
 
-static void
-set_nodelay(int fd)
+void
+net_set_nodelay(int fd)
 {
 	int one = 1;
 
@@ -44,6 +44,9 @@ net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
+	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
+	 * which saves a setsockopt() per connection. */
+	net_set_nodelay(fd);
 	if (bind(fd, sa, len) < 0)
 		goto fail;
 	if (listen(fd, backlog) < 0)
@@ -59,13 +62,8 @@ fail:
 int
 net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
 {
-	int fd;
-
 	*len = sizeof(*peer);
-	fd = accept4(lfd, (struct sockaddr *)peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd >= 0)
-		set_nodelay(fd);
-	return fd;
+	return accept4(lfd, (struct sockaddr *)peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int
@@ -77,7 +75,7 @@ net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	set_nodelay(fd);
+	net_set_nodelay(fd);
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -12,7 +12,8 @@
 /* socket + SO_REUSEADDR (+ SO_REUSEPORT) + IPV6_V6ONLY for [::] + bind +
  * listen(backlog), non-blocking and close-on-exec. */
 int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog);
-/* accept4(NONBLOCK|CLOEXEC), then TCP_NODELAY. */
+/* accept4(NONBLOCK|CLOEXEC); TCP_NODELAY comes from the listener (net_listen),
+ * except on sockets passed by systemd: see net_set_nodelay(). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
 /* Non-blocking connect with TCP_NODELAY.  Returns the fd; *in_progress
  * tells whether to wait for writability.  On an immediate failure returns
@@ -20,6 +21,7 @@ int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
 int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
+void net_set_nodelay(int fd);
 /* Close so the peer sees a reset (SO_LINGER 0). */
 void net_close_reset(int fd);
 /* The bound address of a socket. */
