@@ -167,6 +167,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	stopping = true;
+	reload_cancel();
 	service_stopping();
 	health_stop();
 	active = atomic_load(&tcplb_active);

@@ -32,6 +32,7 @@ static const char *path;
 static struct gen *current;
 static bool busy;
 static bool pending;
+static bool cancelled;		/* shutting down: a late load is dropped */
 
 static pthread_t loader;
 static bool loader_running;
@@ -97,6 +98,12 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	loaded_gen = NULL;
 	memset(&loaded_errors, 0, sizeof(loaded_errors));
 
+	if (cancelled) {
+		gen_put(g);
+		config_errors_free(&e);
+		busy = false;
+		return;
+	}
 	if (g == NULL) {
 		for (size_t i = 0; i < e.n; i++)
 			log_errx("%s", e.msg[i]);
@@ -167,6 +174,13 @@ struct gen *
 reload_current(void)
 {
 	return current;
+}
+
+void
+reload_cancel(void)
+{
+	cancelled = true;
+	pending = false;
 }
 
 void

@@ -18,6 +18,9 @@ void reload_init(struct ev_loop *loop, const char *path, struct gen *current);
 void reload_request(void);
 /* The published generation (main thread's reference). */
 struct gen *reload_current(void);
+/* Shutdown began: a reload still loading is dropped when it arrives, and
+ * none is started again. */
+void reload_cancel(void);
 /* Wait for a loader thread still running, drop the current generation. */
 void reload_shutdown(void);
 
