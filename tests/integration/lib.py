@@ -222,21 +222,17 @@ def recv_line(s, timeout=DEFAULT_TIMEOUT, limit=4096):
 def listen_inodes(port):
     """Inodes of the sockets in LISTEN state on this TCP port (v4 and v6)."""
     out = set()
+    # local_address rem_address st ... uid timeout inode
+    rx = re.compile(rb"^\s*\d+: [0-9A-F]+:%04X [0-9A-F]+:0000 0A (?:\S+\s+){5}(\d+)"
+                    % port, re.M)
     for f in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            with open(f) as fh:
-                lines = fh.readlines()[1:]
+            with open(f, "rb") as fh:
+                data = fh.read()
         except OSError:
             continue
-        for ln in lines:
-            parts = ln.split()
-            if len(parts) < 10:
-                continue
-            local, st, inode = parts[1], parts[3], parts[9]
-            if st != "0A":
-                continue
-            if int(local.rsplit(":", 1)[1], 16) == port:
-                out.add(int(inode))
+        for m in rx.finditer(data):
+            out.add(int(m.group(1)))
     return out
 
 
@@ -625,7 +621,7 @@ class NotifyReceiver:
 # the process under test
 
 class Tcplb:
-    def __init__(self, ctx, args, env=None, name="tcplb", argv0=None):
+    def __init__(self, ctx, args, env=None, name="tcplb", argv0=None, nofile=None):
         self.ctx = ctx
         self.name = name
         self.args = list(args)
@@ -646,9 +642,13 @@ class Tcplb:
         cmd = (argv0 or [ctx.bin]) + self.args
         self.cmd = cmd
         self.started = time.monotonic()
+        preexec = None
+        if nofile is not None:
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err,
-                                     env=full_env, cwd=ctx.dir)
+                                     env=full_env, cwd=ctx.dir, preexec_fn=preexec)
         self.pid = self.proc.pid
         self.addr = None
         ctx.procs.append(self)
@@ -852,14 +852,15 @@ class Ctx:
         p._close_files()
         return rc, p.stdout(), p.stderr()
 
-    def start(self, args, env=None, name=None, argv0=None):
-        """Start tcplb (or argv0 + args, e.g. a wrapper that execs tcplb)."""
+    def start(self, args, env=None, name=None, argv0=None, nofile=None):
+        """Start tcplb (or argv0 + args, e.g. a wrapper that execs tcplb).
+        nofile: RLIMIT_NOFILE (soft and hard) for the process."""
         return Tcplb(self, args, env=env, name=name or "tcplb%d" % len(self.procs),
-                     argv0=argv0)
+                     argv0=argv0, nofile=nofile)
 
-    def start_quick(self, backends, extra=(), env=None, timeout=DEFAULT_TIMEOUT):
+    def start_quick(self, backends, extra=(), env=None, timeout=DEFAULT_TIMEOUT, nofile=None):
         """Quick mode; waits for 'listening on'."""
-        p = self.start(list(extra) + list(backends), env=env)
+        p = self.start(list(extra) + list(backends), env=env, nofile=nofile)
         p.wait_listening(timeout)
         self.log("tcplb pid %d listening on %s" % (p.pid, fmt_addr(*p.addr)))
         return p
@@ -876,9 +877,10 @@ class Ctx:
         args = ["-c", cfg]
         if log_stderr:
             args += ["--log-target", "stderr"]
+        first = self.notify.count()
         p = self.start(args + list(extra), env=e)
         p.cfg = cfg
-        r = self.notify.wait_for("READY=1", timeout=ready_timeout)
+        r = self.notify.wait_for("READY=1", start=first, timeout=ready_timeout)
         if r is None:
             if not p.alive():
                 raise TestFailure("tcplb exited with %s during startup" % p.proc.returncode)
@@ -926,6 +928,14 @@ class Ctx:
         return recv_exact(s, len(payload), timeout) == payload
 
     def cleanup(self):
+        # client sockets first (so no drain waits for them), then tcplb,
+        # then the backends
+        for c in self.closers:
+            if isinstance(c, socket.socket):
+                try:
+                    c.close()
+                except OSError:
+                    pass
         for p in self.procs:
             try:
                 p.stop(3)

@@ -10,6 +10,7 @@ def test(t):
     lb = t.start_quick(["127.0.0.1:%d" % p for p in ports])
     for i in range(10):
         s = connect(lb.addr)
+        cport = s.getsockname()[1]
         t0 = time.monotonic()
         data, how = recv_until_eof(s, timeout=3)
         dt = time.monotonic() - t0
@@ -19,6 +20,11 @@ def test(t):
         t.check(dt < 1.0, "client #%d closed only after %.2fs" % (i, dt))
     t.check(lb.alive(), "tcplb exited (status %s)" % lb.proc.returncode)
     t.log("10 clients closed promptly while every backend refused")
+    # the log says why the last client was closed
+    m = lb.wait_stderr(r"^.*127\.0\.0\.1:%d\b.*(refused|reachable|available|down|fail|no server).*$"
+                       % cport, timeout=2, flags=re.M | re.I)
+    t.check(m, "no log line says why client 127.0.0.1:%d was closed" % cport)
+    t.log("log:", m.group(0))
 
     # a backend appears on one of the ports
     b = t.identify_backend("BACK", port=ports[1])

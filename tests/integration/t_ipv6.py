@@ -17,6 +17,7 @@ def test(t):
     for i in range(3):
         t.eq(t.identify(lb.addr), "V4", "[::1] listener -> IPv4 backend #%d" % i)
     s = connect(lb.addr)
+    t.eq(recv_line(s), "V4", "identify line")
     t.check(t.echo_ok(s, b"six-to-four" * 100), "echo through [::1] -> 127.0.0.1")
     s.close()
 
@@ -25,6 +26,7 @@ def test(t):
     for i in range(3):
         t.eq(t.identify(lb2.addr), "V6", "IPv4 listener -> [::1] backend #%d" % i)
     s = connect(lb2.addr)
+    t.eq(recv_line(s), "V6", "identify line")
     t.check(t.echo_ok(s, b"four-to-six" * 100), "echo through 127.0.0.1 -> [::1]")
     s.close()
 

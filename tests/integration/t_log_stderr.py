@@ -50,9 +50,26 @@ pools:
         t.check(word in line, "access log line does not name %r" % word)
     t.check(re.search(r"(?<!\d)%d(?!\d)" % UP, line), "access log line lacks bytes in (%d)" % UP)
     t.check(re.search(r"(?<!\d)%d(?!\d)" % DOWN, line), "access log line lacks bytes out (%d)" % DOWN)
+    t.check(len(re.findall(r"\d+(?:\.\d+)?\s?(?:ms|s)\b", line)) >= 2,
+            "access log line lacks connect time and duration: %r" % line)
     t.check(line.find(str(UP)) != -1 and not line.startswith("<"),
             "with --log-target stderr lines must not carry <N> prefixes: %r" % line)
     lb.stop()
+
+    # access_log: false -> no access line (other logging stays)
+    port3 = free_port()
+    t.notify = None
+    lb3 = t.start_config(cfg.replace(str(port), str(port3)).replace("access_log: true", "access_log: false"),
+                         cfg_name="t3.yaml")
+    s = connect(("127.0.0.1", port3))
+    c3 = "127.0.0.1:%d" % s.getsockname()[1]
+    s.sendall(b"u" * UP)
+    recv_until_eof(s, 5)
+    s.close()
+    time.sleep(0.3)
+    lb3.stop()
+    t.check(c3 not in lb3.stderr(), "access_log: false, yet a line names the client: %r"
+            % [l for l in lb3.stderr().split("\n") if c3 in l])
 
     # auto target, JOURNAL_STREAM that is not our stderr: stderr with <N> prefixes
     port2 = free_port()

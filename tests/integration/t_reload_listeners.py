@@ -51,6 +51,7 @@ def test(t):
                     res["fail"].append("served by %r" % name)
             except OSError as e:
                 res["fail"].append(repr(e))
+            time.sleep(0.02)
 
     ths = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
     for th in ths:
