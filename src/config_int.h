@@ -1,0 +1,65 @@
+/*
+ * config_int: what the two halves of the configuration loader share --
+ * config.c (errors, quick mode, building a generation from parsed values)
+ * and config_yaml.c (walking a YAML document).  Private to them.
+ */
+#ifndef TCPLB_CONFIG_INT_H
+#define TCPLB_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "balance.h"
+#include "gen.h"
+
+#define CFG_MAX_CONNS	10000000
+#define CFG_MAX_WORKERS	1024
+#define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
+
+/* Parsed values land in plain structs first (every number a uint64_t, so
+ * one table-driven setter serves all keys); the gen is filled from them
+ * once a section is complete. */
+struct pool_opts {
+	enum balance_alg alg;
+	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t retries;
+	uint64_t max_fails;
+	uint64_t fail_timeout_ms;
+	uint64_t slow_start_ms;
+	struct health_cfg health;	/* send/expect owned */
+};
+
+struct server_opts {
+	uint64_t weight;
+	uint64_t max_conns;
+	bool backup;
+};
+
+/* defaults: for every pool unless `defaults` or the pool says otherwise */
+extern const struct pool_opts config_pool_defaults;
+
+/* health_cfg with owned send/expect buffers. */
+void config_health_copy(struct health_cfg *dst, const struct health_cfg *src);
+void config_health_clear(struct health_cfg *h);
+/* Enabled, interval 2s, timeout 1s, rise 2, fall 3, nothing sent. */
+void config_health_defaults(struct health_cfg *h);
+
+void config_pool_apply(struct pool *p, const struct pool_opts *o);
+bool config_pool_has_name(const struct pool *p, const char *name);
+/* Append one server per address spec resolves to.  Returns 0, or -1 with
+ * err set (nothing is added then). */
+int config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
+    const char *text, const char *name, const struct server_opts *o,
+    char *err, size_t errlen);
+/* Append the binds spec resolves to; l must already be in g.  Returns 0,
+ * or -1 with err set (nothing is added then). */
+int config_listener_add_binds(struct gen *g, struct listener *l,
+    const struct addr_spec *spec, const char *text, char *err,
+    size_t errlen);
+/* Every pool complete and error-free: build the balancing tables. */
+int config_finish(struct gen *g, char *err, size_t errlen);
+
+#endif

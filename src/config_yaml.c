@@ -1,0 +1,1066 @@
+/*
+ * config_yaml: the YAML half of the configuration loader -- the schema
+ * (which keys exist, their types, ranges and defaults) and the walk over
+ * libyaml's document tree that applies it.  Every node keeps its mark, so
+ * every problem is reported as "FILE:LINE:COL: path.to.key: message"; the
+ * walk goes on after an error so that --check shows them all, sorted into
+ * file order.  Building the generation from parsed values is config.c's.
+ */
+#include "autoconfig.h"
+
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <stddef.h>
+#include <yaml.h>
+
+#include "addr.h"
+#include "balance.h"
+#include "config_int.h"
+#include "duration.h"
+#include "gen.h"
+#include "log.h"
+#include "util.h"
+
+/* Aliases let a small file name the same subtree many times; bound the
+ * walk so a hostile file cannot make --check run for hours. */
+#define CFG_NODE_BUDGET	200000
+
+/* Option sets of the sections only YAML has: plain values, copied into
+ * the gen once the section is done. */
+struct global_opts {
+	uint64_t workers;		/* 0: auto */
+	uint64_t max_conns;
+	uint64_t shutdown_timeout_ms;
+	int log_level;
+	bool access_log;
+};
+
+struct health_opts {
+	uint64_t interval_ms;
+	uint64_t timeout_ms;
+	uint64_t rise;
+	uint64_t fall;
+};
+
+struct listener_opts {
+	uint64_t max_conns;
+};
+
+/* ---- YAML walking ------------------------------------------------------ */
+
+/* Sections are walked in dependency order, not file order; errors wait
+ * here to be sorted by position so --check reads top to bottom. */
+struct cfg_error {
+	size_t line, col, seq;
+	char *msg;
+};
+
+struct cfg {
+	const char *file;
+	struct config_errors *e;
+	yaml_document_t *doc;
+	struct gen *g;
+	long budget;
+	bool budget_reported;
+	struct pool_opts defaults;
+	struct cfg_error *errs;
+	size_t nerrs;
+};
+
+static void cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char msg[768];
+	size_t line = 1, col = 1;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n != NULL) {
+		line = n->start_mark.line + 1;
+		col = n->start_mark.column + 1;
+	}
+	c->errs = xrealloc(c->errs, (c->nerrs + 1) * sizeof(*c->errs));
+	c->errs[c->nerrs].line = line;
+	c->errs[c->nerrs].col = col;
+	c->errs[c->nerrs].seq = c->nerrs;
+	if (path != NULL && *path != '\0')
+		c->errs[c->nerrs].msg = xasprintf("%s:%zu:%zu: %s: %s",
+		    c->file, line, col, path, msg);
+	else
+		c->errs[c->nerrs].msg = xasprintf("%s:%zu:%zu: %s", c->file,
+		    line, col, msg);
+	c->nerrs++;
+}
+
+static int
+cfg_error_cmp(const void *a, const void *b)
+{
+	const struct cfg_error *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Hand the collected errors over, in file order. */
+static void
+cfg_flush_errors(struct cfg *c)
+{
+	if (c->nerrs == 0)
+		return;
+	qsort(c->errs, c->nerrs, sizeof(*c->errs), cfg_error_cmp);
+	for (size_t i = 0; i < c->nerrs; i++) {
+		config_errors_add(c->e, "%s", c->errs[i].msg);
+		free(c->errs[i].msg);
+	}
+	free(c->errs);
+	c->errs = NULL;
+	c->nerrs = 0;
+}
+
+/* Key paths for messages ("pools.web.servers[2].address"); a truncated
+ * path in a message is harmless, so no caller checks. */
+static void cfg_path(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+cfg_path(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Visiting a node costs one unit of budget; false once it is spent. */
+static bool
+cfg_visit(struct cfg *c, const yaml_node_t *n)
+{
+	if (--c->budget >= 0)
+		return true;
+	if (!c->budget_reported)
+		cfg_err(c, n, NULL, "document too large (aliases expand to "
+		    "more than %d nodes)", CFG_NODE_BUDGET);
+	c->budget_reported = true;
+	return false;
+}
+
+static yaml_node_t *
+cfg_node(struct cfg *c, int id)
+{
+	return yaml_document_get_node(c->doc, id);
+}
+
+static const char *
+node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+static const char *
+node_str(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static bool
+node_is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = node_str(n);
+	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+/* A scalar value, or NULL after reporting why not.  key locates the
+ * error for an empty value, which libyaml marks after the colon. */
+static const char *
+cfg_scalar(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, const char *what)
+{
+	if (node_is_null(val)) {
+		cfg_err(c, key ? key : val, path, "missing value (expected %s)",
+		    what);
+		return NULL;
+	}
+	if (val->type != YAML_SCALAR_NODE) {
+		cfg_err(c, val, path, "expected %s, got %s", what,
+		    node_kind(val));
+		return NULL;
+	}
+	return node_str(val);
+}
+
+/* key, when known, locates the error for an empty value. */
+static bool
+cfg_is_map(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path)
+{
+	if (val->type == YAML_MAPPING_NODE)
+		return true;
+	if (node_is_null(val))
+		cfg_err(c, key ? key : val, path, "expected a mapping, got "
+		    "nothing");
+	else
+		cfg_err(c, val, path, "expected a mapping, got %s",
+		    node_kind(val));
+	return false;
+}
+
+/* Sections whose keys all have defaults may be left empty ("global:"
+ * with every line commented out). */
+static bool
+cfg_is_section(struct cfg *c, const yaml_node_t *val, const char *path)
+{
+	return !node_is_null(val) && cfg_is_map(c, NULL, val, path);
+}
+
+static int
+cfg_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The key of one mapping pair, or NULL when the pair is to be skipped: a
+ * key that is not a scalar, or one already seen in this mapping (libyaml
+ * keeps both, and silently taking either would hide a mistake).
+ */
+static const char *
+cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
+    const char *path)
+{
+	const yaml_node_t *k = cfg_node(c, pair->key);
+	char sub[512];
+
+	if (!cfg_visit(c, k))
+		return NULL;
+	if (k->type != YAML_SCALAR_NODE) {
+		cfg_err(c, k, path, "expected a key name, got %s",
+		    node_kind(k));
+		return NULL;
+	}
+	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start;
+	    q < pair; q++) {
+		const yaml_node_t *prev = cfg_node(c, q->key);
+
+		if (prev->type == YAML_SCALAR_NODE &&
+		    strcmp(node_str(prev), node_str(k)) == 0) {
+			cfg_path(sub, sizeof(sub), "%s%s%s", path,
+			    *path ? "." : "", node_str(k));
+			cfg_err(c, k, sub, "duplicate key (first at %zu:%zu)",
+			    prev->start_mark.line + 1,
+			    prev->start_mark.column + 1);
+			return NULL;
+		}
+	}
+	return node_str(k);
+}
+
+#define MAP_FOREACH(map, pair)						\
+	for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;	\
+	    pair < (map)->data.mapping.pairs.top; pair++)
+#define SEQ_FOREACH(seq, item)						\
+	for (yaml_node_item_t *item = (seq)->data.sequence.items.start;	\
+	    item < (seq)->data.sequence.items.top; item++)
+
+/* ---- the schema --------------------------------------------------------
+ * Plain keys are described by a table; keys with structure (bind, servers,
+ * health_check, send/expect) are handled by their section's walker, which
+ * names them in its `extra` list for the unknown-key message. */
+
+enum cfg_type {
+	CT_UINT,	/* uint64_t, min..max */
+	CT_DURATION,	/* uint64_t ms, min..max */
+	CT_BOOL,	/* bool */
+	CT_BALANCE,	/* enum balance_alg */
+	CT_LOGLEVEL,	/* int */
+	CT_WORKERS,	/* uint64_t: "auto" = 0, or min..max */
+};
+
+struct cfg_keydef {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	uint64_t min, max;
+};
+
+#define KEY(st, name, type, field, min, max) \
+	{ name, type, offsetof(struct st, field), min, max }
+
+static const struct cfg_keydef global_keys[] = {
+	KEY(global_opts, "workers", CT_WORKERS, workers, 1, CFG_MAX_WORKERS),
+	KEY(global_opts, "max_connections", CT_UINT, max_conns, 0,
+	    CFG_MAX_CONNS),
+	KEY(global_opts, "shutdown_timeout", CT_DURATION, shutdown_timeout_ms,
+	    0, DURATION_MAX_MS),
+	KEY(global_opts, "log_level", CT_LOGLEVEL, log_level, 0, 0),
+	KEY(global_opts, "access_log", CT_BOOL, access_log, 0, 0),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct cfg_keydef pool_keys[] = {
+	KEY(pool_opts, "balance", CT_BALANCE, alg, 0, 0),
+	KEY(pool_opts, "connect_timeout", CT_DURATION, connect_timeout_ms, 1,
+	    DURATION_MAX_MS),
+	KEY(pool_opts, "idle_timeout", CT_DURATION, idle_timeout_ms, 1,
+	    DURATION_MAX_MS),
+	KEY(pool_opts, "retries", CT_UINT, retries, 0, 100),
+	KEY(pool_opts, "max_fails", CT_UINT, max_fails, 0, 1000),
+	KEY(pool_opts, "fail_timeout", CT_DURATION, fail_timeout_ms, 0,
+	    DURATION_MAX_MS),
+	KEY(pool_opts, "slow_start", CT_DURATION, slow_start_ms, 0,
+	    DURATION_MAX_MS),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct cfg_keydef health_keys[] = {
+	KEY(health_opts, "interval", CT_DURATION, interval_ms, 1,
+	    DURATION_MAX_MS),
+	KEY(health_opts, "timeout", CT_DURATION, timeout_ms, 1,
+	    DURATION_MAX_MS),
+	KEY(health_opts, "rise", CT_UINT, rise, 1, 1000),
+	KEY(health_opts, "fall", CT_UINT, fall, 1, 1000),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct cfg_keydef listener_keys[] = {
+	KEY(listener_opts, "max_connections", CT_UINT, max_conns, 0,
+	    CFG_MAX_CONNS),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct cfg_keydef server_keys[] = {
+	KEY(server_opts, "weight", CT_UINT, weight, 0, 256),
+	KEY(server_opts, "max_connections", CT_UINT, max_conns, 0,
+	    CFG_MAX_CONNS),
+	KEY(server_opts, "backup", CT_BOOL, backup, 0, 0),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const char *const root_keys[] = {
+	"global", "defaults", "listeners", "pools", NULL
+};
+static const char *const pool_extra[] = { "health_check", "servers", NULL };
+static const char *const health_extra[] = { "send", "expect", NULL };
+static const char *const server_extra[] = { "address", "name", NULL };
+static const char *const no_extra[] = { NULL };
+
+static void
+cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
+{
+	char a[32], b[32];
+
+	if (k->type == CT_DURATION) {
+		duration_format(k->min, a, sizeof(a));
+		duration_format(k->max, b, sizeof(b));
+		snprintf(buf, len, "%s-%s", a, b);
+	} else {
+		snprintf(buf, len, "%llu-%llu", (unsigned long long)k->min,
+		    (unsigned long long)k->max);
+	}
+}
+
+/* Parse val into base as k says; reports and returns -1 on error. */
+static int
+cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
+    const yaml_node_t *key, const yaml_node_t *val, const char *path)
+{
+	char *field = (char *)base + k->off;
+	char why[256], range[64];
+	const char *s;
+	uint64_t v;
+
+	switch (k->type) {
+	case CT_UINT:
+	case CT_WORKERS:
+		s = cfg_scalar(c, key, val, path, k->type == CT_WORKERS ?
+		    "auto or a number" : "a number");
+		if (s == NULL)
+			return -1;
+		cfg_describe_range(k, range, sizeof(range));
+		if (k->type == CT_WORKERS && strcmp(s, "auto") == 0) {
+			v = 0;
+		} else if (parse_uint(s, UINT64_MAX, &v) == -1) {
+			cfg_err(c, val, path, "invalid number '%s' (%s%s)", s,
+			    k->type == CT_WORKERS ? "auto or " : "", range);
+			return -1;
+		} else if (v < k->min || v > k->max) {
+			cfg_err(c, val, path, "%s is out of range (%s%s)", s,
+			    k->type == CT_WORKERS ? "auto or " : "", range);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case CT_DURATION:
+		if ((s = cfg_scalar(c, key, val, path, "a duration")) == NULL)
+			return -1;
+		if (duration_parse(s, &v, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "invalid duration '%s': %s", s,
+			    why);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			cfg_describe_range(k, range, sizeof(range));
+			cfg_err(c, val, path, "%s is out of range (%s)", s,
+			    range);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case CT_BOOL: {
+		bool b;
+
+		if ((s = cfg_scalar(c, key, val, path, "true or false")) ==
+		    NULL)
+			return -1;
+		if (cfg_bool(s, &b) == -1) {
+			cfg_err(c, val, path, "invalid boolean '%s' (true, "
+			    "false, yes, no, on, off)", s);
+			return -1;
+		}
+		memcpy(field, &b, sizeof(b));
+		return 0;
+	}
+	case CT_BALANCE: {
+		enum balance_alg alg;
+
+		if ((s = cfg_scalar(c, key, val, path, "an algorithm")) ==
+		    NULL)
+			return -1;
+		if (balance_alg_parse(s, &alg) == -1) {
+			cfg_err(c, val, path, "unknown balance algorithm '%s' "
+			    "(%s)", s, BALANCE_NAMES);
+			return -1;
+		}
+		memcpy(field, &alg, sizeof(alg));
+		return 0;
+	}
+	case CT_LOGLEVEL: {
+		int level;
+
+		if ((s = cfg_scalar(c, key, val, path, "a log level")) == NULL)
+			return -1;
+		if (log_level_parse(s, &level) == -1) {
+			cfg_err(c, val, path, "unknown log level '%s' (debug, "
+			    "info, notice, warning, err)", s);
+			return -1;
+		}
+		memcpy(field, &level, sizeof(level));
+		return 0;
+	}
+	}
+	return -1;
+}
+
+/* Levenshtein distance, capped: only to suggest a key for a typo. */
+static size_t
+cfg_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[40], cur[40];
+
+	if (la >= ARRAY_SIZE(prev) || lb >= ARRAY_SIZE(prev))
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) :
+			    (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+static void
+cfg_unknown(struct cfg *c, const yaml_node_t *keynode, const char *path,
+    const char *key, const struct cfg_keydef *tab, const char *const *extra)
+{
+	char known[512] = "", sub[512];
+	const char *best = NULL;
+	size_t bestd = 3, len = 0;
+
+	cfg_path(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; ; i++) {
+			const char *name = pass ? extra[i] :
+			    (tab ? tab[i].name : NULL);
+			size_t d;
+
+			if (name == NULL)
+				break;
+			if ((d = cfg_distance(key, name)) < bestd) {
+				bestd = d;
+				best = name;
+			}
+			len += (size_t)snprintf(known + len, len < sizeof(known) ?
+			    sizeof(known) - len : 0, "%s%s", len ? ", " : "",
+			    name);
+			if (len >= sizeof(known))
+				len = sizeof(known) - 1;
+		}
+	}
+	if (best != NULL)
+		cfg_err(c, keynode, sub, "unknown key (did you mean '%s'?)",
+		    best);
+	else
+		cfg_err(c, keynode, sub, "unknown key (expected one of: %s)",
+		    known);
+}
+
+static const struct cfg_keydef *
+cfg_lookup(const struct cfg_keydef *tab, const char *key)
+{
+	for (; tab->name != NULL; tab++)
+		if (strcmp(tab->name, key) == 0)
+			return tab;
+	return NULL;
+}
+
+/*
+ * Walk a mapping whose keys are all plain table keys, except those named
+ * in extra, which are left for the caller: their value nodes are stored in
+ * found[] in the order of extra (NULL when absent).
+ */
+static void
+cfg_walk(struct cfg *c, const yaml_node_t *map, const char *path,
+    const struct cfg_keydef *tab, void *base, const char *const *extra,
+    const yaml_node_t **found, const yaml_node_t **foundkey)
+{
+	char sub[512];
+
+	for (size_t i = 0; extra[i] != NULL; i++) {
+		found[i] = NULL;
+		if (foundkey != NULL)
+			foundkey[i] = NULL;
+	}
+	MAP_FOREACH(map, pair) {
+		const yaml_node_t *k = cfg_node(c, pair->key);
+		const yaml_node_t *v = cfg_node(c, pair->value);
+		const struct cfg_keydef *def;
+		const char *key = cfg_key(c, map, pair, path);
+
+		if (key == NULL)
+			continue;
+		cfg_path(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
+		    key);
+		if (tab != NULL && (def = cfg_lookup(tab, key)) != NULL) {
+			cfg_set(c, def, base, k, v, sub);
+			continue;
+		}
+		for (size_t i = 0; extra[i] != NULL; i++) {
+			if (strcmp(extra[i], key) == 0) {
+				found[i] = v;
+				if (foundkey != NULL)
+					foundkey[i] = k;
+				goto next;
+			}
+		}
+		cfg_unknown(c, k, path, key, tab, extra);
+next:		;
+	}
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+static void
+cfg_global(struct cfg *c, const yaml_node_t *map)
+{
+	struct global_opts o = {
+		.workers = c->g->global.workers,
+		.max_conns = c->g->global.max_conns,
+		.shutdown_timeout_ms = c->g->global.shutdown_timeout_ms,
+		.log_level = c->g->global.log_level,
+		.access_log = c->g->global.access_log,
+	};
+
+	if (!cfg_is_section(c, map, "global"))
+		return;
+	cfg_walk(c, map, "global", global_keys, &o, no_extra, NULL, NULL);
+	c->g->global.workers = (unsigned)o.workers;
+	c->g->global.max_conns = (uint32_t)o.max_conns;
+	c->g->global.shutdown_timeout_ms = o.shutdown_timeout_ms;
+	c->g->global.log_level = o.log_level;
+	c->g->global.access_log = o.access_log;
+}
+
+/* A string that may hold any bytes (YAML "\0" escapes included). */
+static int
+cfg_bytes(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, char **out, size_t *outlen)
+{
+	if (val->type != YAML_SCALAR_NODE) {
+		cfg_err(c, val, path, "expected a string, got %s",
+		    node_kind(val));
+		return -1;
+	}
+	free(*out);
+	*out = NULL;
+	*outlen = 0;
+	if (node_is_null(val) || val->data.scalar.length == 0)
+		return 0;
+	*outlen = val->data.scalar.length;
+	*out = xstrndup(node_str(val), *outlen);
+	return 0;
+}
+
+/*
+ * health_check: false (none), true (all defaults) or a mapping.  A pool's
+ * block replaces the one from `defaults` as a whole: merging half of one
+ * check with half of another would be hard to read back from the file.
+ */
+static void
+cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, struct health_cfg *h)
+{
+	struct health_opts o;
+	const yaml_node_t *found[2], *fkey[2];
+	char sub[512];
+	bool b;
+
+	if (val->type == YAML_SCALAR_NODE && !node_is_null(val)) {
+		if (cfg_bool(node_str(val), &b) == -1) {
+			cfg_err(c, val, path, "expected true, false or a "
+			    "mapping, got '%s'", node_str(val));
+			return;
+		}
+		config_health_clear(h);
+		if (b)
+			config_health_defaults(h);
+		return;
+	}
+	if (val->type != YAML_MAPPING_NODE) {
+		cfg_err(c, node_is_null(val) ? key : val, path, "expected "
+		    "true, false or a mapping, got %s", node_is_null(val) ?
+		    "nothing" : node_kind(val));
+		return;
+	}
+	config_health_defaults(h);
+	o.interval_ms = h->interval_ms;
+	o.timeout_ms = h->timeout_ms;
+	o.rise = h->rise;
+	o.fall = h->fall;
+	cfg_walk(c, val, path, health_keys, &o, health_extra, found, fkey);
+	h->interval_ms = o.interval_ms;
+	h->timeout_ms = o.timeout_ms;
+	h->rise = (unsigned)o.rise;
+	h->fall = (unsigned)o.fall;
+	if (found[0] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.send", path);
+		cfg_bytes(c, fkey[0], found[0], sub, &h->send, &h->send_len);
+	}
+	if (found[1] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.expect", path);
+		cfg_bytes(c, fkey[1], found[1], sub, &h->expect,
+		    &h->expect_len);
+	}
+}
+
+static void
+cfg_defaults(struct cfg *c, const yaml_node_t *map)
+{
+	const yaml_node_t *found[1], *fkey[1];
+	static const char *const extra[] = { "health_check", NULL };
+
+	if (!cfg_is_section(c, map, "defaults"))
+		return;
+	cfg_walk(c, map, "defaults", pool_keys, &c->defaults, extra, found,
+	    fkey);
+	if (found[0] != NULL)
+		cfg_health(c, fkey[0], found[0], "defaults.health_check",
+		    &c->defaults.health);
+}
+
+static void
+cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
+    const char *path)
+{
+	struct server_opts o = { .weight = 1 };
+	const yaml_node_t *found[2] = { NULL, NULL }, *fkey[2] = { NULL, NULL };
+	const yaml_node_t *addrnode = item;
+	const char *text, *name;
+	struct addr_spec spec;
+	char err[512], sub[512];
+
+	cfg_path(sub, sizeof(sub), "%s", path);
+	if (item->type == YAML_MAPPING_NODE) {
+		cfg_walk(c, item, path, server_keys, &o, server_extra, found,
+		    fkey);
+		if (found[0] == NULL) {
+			cfg_err(c, item, path, "missing required key "
+			    "'address'");
+			return;
+		}
+		addrnode = found[0];
+		cfg_path(sub, sizeof(sub), "%s.address", path);
+	}
+	text = cfg_scalar(c, fkey[0], addrnode, sub, "HOST:PORT or a mapping");
+	if (text == NULL)
+		return;
+	name = text;
+	if (found[1] != NULL) {
+		char nsub[512];
+
+		cfg_path(nsub, sizeof(nsub), "%s.name", path);
+		name = cfg_scalar(c, fkey[1], found[1], nsub, "a name");
+		if (name == NULL)
+			return;
+		if (*name == '\0') {
+			cfg_err(c, found[1], nsub, "empty name");
+			return;
+		}
+		if (config_pool_has_name(p, name)) {
+			cfg_err(c, found[1], nsub, "duplicate server name "
+			    "'%s'", name);
+			return;
+		}
+	} else if (config_pool_has_name(p, name)) {
+		cfg_err(c, addrnode, sub, "duplicate server '%s' (each needs "
+		    "a distinct name or address)", name);
+		return;
+	}
+	if (addr_parse(text, &spec, err, sizeof(err)) == -1 ||
+	    config_pool_add_servers(p, &spec, text, name, &o, err, sizeof(err)) == -1)
+		cfg_err(c, addrnode, sub, "%s", err);
+}
+
+static void
+cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
+    const yaml_node_t *map, const char *path)
+{
+	struct pool_opts o = c->defaults;
+	const yaml_node_t *found[2], *fkey[2];
+	char sub[512];
+	size_t i = 0;
+
+	config_health_copy(&o.health, &c->defaults.health);
+	if (cfg_is_map(c, key, map, path)) {
+		cfg_walk(c, map, path, pool_keys, &o, pool_extra, found, fkey);
+		if (found[0] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.health_check", path);
+			cfg_health(c, fkey[0], found[0], sub, &o.health);
+		}
+	} else {
+		found[1] = NULL;
+	}
+	config_pool_apply(p, &o);
+	config_health_clear(&o.health);
+	if (map->type != YAML_MAPPING_NODE)
+		return;
+
+	cfg_path(sub, sizeof(sub), "%s.servers", path);
+	if (found[1] == NULL) {
+		cfg_err(c, key, path, "missing required key 'servers'");
+		return;
+	}
+	if (found[1]->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, node_is_null(found[1]) ? fkey[1] : found[1], sub,
+		    "expected a list of servers, got %s",
+		    node_is_null(found[1]) ? "nothing" : node_kind(found[1]));
+		return;
+	}
+	SEQ_FOREACH(found[1], item) {
+		const yaml_node_t *n = cfg_node(c, *item);
+
+		if (!cfg_visit(c, n))
+			return;
+		cfg_path(sub, sizeof(sub), "%s.servers[%zu]", path, i++);
+		cfg_server(c, p, n, sub);
+	}
+	cfg_path(sub, sizeof(sub), "%s.servers", path);
+	if (i == 0)
+		cfg_err(c, found[1], sub, "empty list of servers");
+}
+
+static size_t
+map_size(const yaml_node_t *map)
+{
+	return (size_t)(map->data.mapping.pairs.top -
+	    map->data.mapping.pairs.start);
+}
+
+static void
+cfg_pools(struct cfg *c, const yaml_node_t *map)
+{
+	char path[512];
+
+	if (!cfg_is_section(c, map, "pools"))
+		return;
+	c->g->pools = xcalloc(map_size(map), sizeof(*c->g->pools));
+	MAP_FOREACH(map, pair) {
+		const yaml_node_t *k = cfg_node(c, pair->key);
+		const char *name = cfg_key(c, map, pair, "pools");
+		struct pool *p;
+
+		if (name == NULL)
+			continue;
+		cfg_path(path, sizeof(path), "pools.%s", name);
+		if (*name == '\0') {
+			cfg_err(c, k, "pools", "empty pool name");
+			continue;
+		}
+		p = &c->g->pools[c->g->npools++];
+		p->name = xstrdup(name);
+		cfg_pool(c, p, k, cfg_node(c, pair->value), path);
+	}
+}
+
+static void
+cfg_bind(struct cfg *c, struct listener *l, const yaml_node_t *val,
+    const char *path)
+{
+	struct addr_spec spec;
+	char err[512];
+
+	if (val->type != YAML_SCALAR_NODE || node_is_null(val)) {
+		cfg_err(c, val, path, "expected an address, got %s",
+		    node_is_null(val) ? "nothing" : node_kind(val));
+		return;
+	}
+	if (addr_parse(node_str(val), &spec, err, sizeof(err)) == -1 ||
+	    config_listener_add_binds(c->g, l, &spec, node_str(val), err,
+	    sizeof(err)) == -1)
+		cfg_err(c, val, path, "%s", err);
+}
+
+static void
+cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
+    const yaml_node_t *map, const char *path)
+{
+	static const char *const extra[] = { "bind", "pool", NULL };
+	struct listener_opts o = { 0 };
+	const yaml_node_t *found[2], *fkey[2];
+	const char *poolname;
+	char sub[512];
+	size_t i = 0;
+
+	if (!cfg_is_map(c, key, map, path))
+		return;
+	cfg_walk(c, map, path, listener_keys, &o, extra, found, fkey);
+	l->max_conns = (uint32_t)o.max_conns;
+
+	cfg_path(sub, sizeof(sub), "%s.bind", path);
+	if (found[0] == NULL) {
+		cfg_err(c, key, path, "missing required key 'bind'");
+	} else if (found[0]->type == YAML_SEQUENCE_NODE) {
+		SEQ_FOREACH(found[0], item) {
+			const yaml_node_t *n = cfg_node(c, *item);
+
+			if (!cfg_visit(c, n))
+				break;
+			cfg_path(sub, sizeof(sub), "%s.bind[%zu]", path, i++);
+			cfg_bind(c, l, n, sub);
+		}
+		if (i == 0)
+			cfg_err(c, found[0], sub, "empty list of addresses");
+	} else if (node_is_null(found[0])) {
+		cfg_err(c, fkey[0], sub, "missing value (expected an address "
+		    "or a list of addresses)");
+	} else {
+		cfg_bind(c, l, found[0], sub);
+	}
+
+	cfg_path(sub, sizeof(sub), "%s.pool", path);
+	if (found[1] == NULL) {
+		cfg_err(c, key, path, "missing required key 'pool'");
+		return;
+	}
+	if ((poolname = cfg_scalar(c, fkey[1], found[1], sub,
+	    "a pool name")) == NULL)
+		return;
+	if ((l->pool = gen_find_pool(c->g, poolname)) == NULL)
+		cfg_err(c, found[1], sub, "unknown pool '%s'", poolname);
+}
+
+static void
+cfg_listeners(struct cfg *c, const yaml_node_t *map)
+{
+	char path[512];
+
+	if (!cfg_is_map(c, NULL, map, "listeners"))
+		return;
+	c->g->listeners = xcalloc(map_size(map), sizeof(*c->g->listeners));
+	MAP_FOREACH(map, pair) {
+		const yaml_node_t *k = cfg_node(c, pair->key);
+		const char *name = cfg_key(c, map, pair, "listeners");
+		struct listener *l;
+
+		if (name == NULL)
+			continue;
+		if (*name == '\0') {
+			cfg_err(c, k, "listeners", "empty listener name");
+			continue;
+		}
+		cfg_path(path, sizeof(path), "listeners.%s", name);
+		l = &c->g->listeners[c->g->nlisteners++];
+		l->name = xstrdup(name);
+		l->st = listener_state_new();
+		cfg_listener(c, l, k, cfg_node(c, pair->value), path);
+	}
+	if (c->g->nlisteners == 0 && map_size(map) == 0)
+		cfg_err(c, map, NULL, "no listeners defined");
+}
+
+static void
+cfg_root(struct cfg *c, const yaml_node_t *root)
+{
+	const yaml_node_t *sec[4] = { NULL, NULL, NULL, NULL };
+
+	if (root->type != YAML_MAPPING_NODE) {
+		cfg_err(c, root, NULL, "expected a mapping with global, "
+		    "defaults, listeners and pools at the top, got %s",
+		    node_kind(root));
+		return;
+	}
+	/* Sections are processed in dependency order whatever their order
+	 * in the file: defaults before pools, pools before listeners. */
+	cfg_walk(c, root, "", NULL, NULL, root_keys, sec, NULL);
+	if (sec[0] != NULL)
+		cfg_global(c, sec[0]);
+	if (sec[1] != NULL)
+		cfg_defaults(c, sec[1]);
+	if (sec[3] != NULL)
+		cfg_pools(c, sec[3]);
+	if (sec[2] != NULL && !node_is_null(sec[2]))
+		cfg_listeners(c, sec[2]);
+	else
+		cfg_err(c, sec[2] ? sec[2] : root, NULL,
+		    "no listeners defined");
+}
+
+/* libyaml reports reader errors (bad UTF-8, control characters) by byte
+ * offset only; turn that into a line and column like every other error. */
+static void
+cfg_offset_mark(const char *buf, size_t len, size_t off, size_t *line,
+    size_t *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static void
+cfg_syntax_error(const char *name, const yaml_parser_t *y, const char *buf,
+    size_t len, struct config_errors *e)
+{
+	size_t line = y->problem_mark.line + 1, col = y->problem_mark.column + 1;
+
+	if (y->error == YAML_READER_ERROR)
+		cfg_offset_mark(buf, len, y->problem_offset, &line, &col);
+	if (y->error == YAML_MEMORY_ERROR)
+		config_errors_add(e, "%s:%zu:%zu: out of memory", name, line,
+		    col);
+	else if (y->context != NULL)
+		config_errors_add(e, "%s:%zu:%zu: syntax error: %s (%s at "
+		    "line %zu)", name, line, col, y->problem ? y->problem :
+		    "invalid YAML", y->context, y->context_mark.line + 1);
+	else
+		config_errors_add(e, "%s:%zu:%zu: syntax error: %s", name,
+		    line, col, y->problem ? y->problem : "invalid YAML");
+}
+
+struct gen *
+config_load_mem(const char *name, const char *buf, size_t len,
+    struct config_errors *e)
+{
+	struct cfg c = { .file = name, .e = e, .budget = CFG_NODE_BUDGET };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	const yaml_node_t *root, *root2;
+	size_t nerr = e->n;
+	char err[512];
+
+	if (!yaml_parser_initialize(&parser)) {
+		config_errors_add(e, "%s: cannot initialize the YAML parser",
+		    name);
+		return NULL;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		cfg_syntax_error(name, &parser, buf, len, e);
+		yaml_parser_delete(&parser);
+		return NULL;
+	}
+	c.doc = &doc;
+	c.g = gen_new(name);
+	c.defaults = config_pool_defaults;
+	root = yaml_document_get_root_node(&doc);
+	if (root == NULL)
+		cfg_err(&c, NULL, NULL, "no listeners defined");
+	else
+		cfg_root(&c, root);
+
+	/* A second document is most likely a stray "---"; refuse rather
+	 * than silently ignore half the file. */
+	if (!yaml_parser_load(&parser, &extra)) {
+		cfg_syntax_error(name, &parser, buf, len, e);
+	} else {
+		if ((root2 = yaml_document_get_root_node(&extra)) != NULL)
+			cfg_err(&c, root2, NULL, "only one YAML document is "
+			    "allowed (remove the '---' line)");
+		yaml_document_delete(&extra);
+	}
+	config_health_clear(&c.defaults.health);
+	cfg_flush_errors(&c);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+
+	if (e->n == nerr && config_finish(c.g, err, sizeof(err)) == -1)
+		config_errors_add(e, "%s: %s", name, err);
+	if (e->n != nerr) {
+		gen_put(c.g);
+		return NULL;
+	}
+	return c.g;
+}
+
