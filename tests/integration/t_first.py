@@ -4,6 +4,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
 
 
+def identify_and_finish(addr):
+    """Read the backend's name, then close gracefully and wait for tcplb's
+    EOF: tcplb ends the session (and frees the server slot) before it
+    forwards the last EOF, so the next connection sees the slot free.  A
+    plain close would race with the next connect."""
+    s = connect(addr, timeout=2.0)
+    try:
+        name = recv_line(s, 2.0)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(2.0)
+        while s.recv(4096):
+            pass
+        return name
+    finally:
+        s.close()
+
+
 def test(t):
     a = t.identify_backend("A")
     b = t.identify_backend("B")
@@ -23,7 +40,7 @@ pools:
       - {address: "%s"}
 """ % (port, a.hostport, b.hostport, c.hostport))
     # sequential short connections all go to the first
-    seq = [t.identify(addr) for _ in range(5)]
+    seq = [identify_and_finish(addr) for _ in range(5)]
     t.eq(seq, ["A"] * 5, "short sequential connections")
     held = []
     names = []
