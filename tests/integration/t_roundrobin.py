@@ -27,6 +27,26 @@ def test(t):
         t.eq(rc, 0, "exit status after SIGTERM")
         lines = [l for l in lb.stdout().split("\n") if l.strip()]
         t.eq(len(lines), 1, "stdout must hold exactly one line, got %r" % lines)
+    # concurrent clients on 2 workers: one shared decision, so exactly 1/3 each
+    lb = t.start_quick([b.hostport for b in bs], extra=["-w", "2"])
+    res = []
+    lock = threading.Lock()
+
+    def client():
+        got = [t.identify(lb.addr) for _ in range(50)]
+        with lock:
+            res.extend(got)
+
+    ths = [threading.Thread(target=client, daemon=True) for _ in range(6)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(20)
+    counts = {n: res.count(n) for n in names + [None]}
+    t.log("300 concurrent connections on 2 workers:", counts)
+    t.eq(counts, {"A": 100, "B": 100, "C": 100, None: 0}, "counts over 300 concurrent connections")
+    lb.stop()
+
     # the default (no -b) and -b roundrobin are the same
     lb = t.start_quick([b.hostport for b in bs], extra=["-b", "roundrobin", "-w", "2"])
     seq = [t.identify(lb.addr) for _ in range(12)]
