@@ -1013,6 +1013,18 @@ def run(test, timeout=60.0):
         ctx.cleanup()
     except Exception:
         traceback.print_exc(file=sys.stdout)
+    # a sanitizer build reports on stderr (leaks only at exit): fail on it
+    if code != 1:
+        for p in ctx.procs:
+            try:
+                err = p.stderr()
+            except OSError:
+                continue
+            m = re.search(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|"
+                          r"runtime error:|WARNING: ThreadSanitizer", err)
+            if m:
+                print("FAIL: %s: %s reported a sanitizer error: %s" % (name, p.name, m.group(0)))
+                code = 1
     if code == 1:
         ctx.dump()
         print("temporary directory kept:", ctx.dir)
