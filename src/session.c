@@ -483,34 +483,43 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 	session_update_io(s);
 }
 
+/* An event on one side.  The side's socket is read for the direction that
+ * starts there and written for the one that ends there; a write event is
+ * served first so that bytes already held leave before more come in. */
 static void
-session_client_cb(struct ev_loop *loop, ev_io *io, int revents)
+session_side_event(struct session *s, int revents, bool client)
 {
-	struct session *s = io->data;
+	struct relay_dir *from_here = client ? &s->c2s : &s->s2c;
+	struct relay_dir *to_here = client ? &s->s2c : &s->c2s;
+	int here = client ? s->cfd : s->sfd;
+	int there = client ? s->sfd : s->cfd;
 	enum relay_status st;
 
-	s->last_active = ev_now(loop);
+	s->last_active = ev_now(s->w->loop);
 	if (revents & EV_WRITE) {
-		s->s2c.wblocked = false;
-		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->pools, false);
+		to_here->wblocked = false;
+		st = relay_pump(to_here, there, here, &s->w->pools, false);
 		if (st != RELAY_OK) {
-			session_after_pump(s, st, false);
+			session_after_pump(s, st, !client);
 			return;
 		}
 	}
-	if (revents & EV_READ) {
-		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->pools, true);
-		session_after_pump(s, st, true);
-		return;
-	}
-	session_after_pump(s, RELAY_OK, true);
+	st = RELAY_OK;
+	if (revents & EV_READ)
+		st = relay_pump(from_here, here, there, &s->w->pools, true);
+	session_after_pump(s, st, client);
+}
+
+static void
+session_client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	session_side_event(io->data, revents, true);
 }
 
 static void
 session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct session *s = io->data;
-	enum relay_status st;
 
 	if (s->state == SESS_CONNECTING) {
 		int e = net_connect_result(s->sfd);
@@ -522,21 +531,7 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 		session_connected(s);
 		return;
 	}
-	s->last_active = ev_now(loop);
-	if (revents & EV_WRITE) {
-		s->c2s.wblocked = false;
-		st = relay_pump(&s->c2s, s->cfd, s->sfd, &s->w->pools, false);
-		if (st != RELAY_OK) {
-			session_after_pump(s, st, true);
-			return;
-		}
-	}
-	if (revents & EV_READ) {
-		st = relay_pump(&s->s2c, s->sfd, s->cfd, &s->w->pools, true);
-		session_after_pump(s, st, false);
-		return;
-	}
-	session_after_pump(s, RELAY_OK, false);
+	session_side_event(s, revents, false);
 }
 
 static void
