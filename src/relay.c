@@ -117,6 +117,8 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				d->in_pipe -= (uint32_t)n;
 				d->bytes += (uint64_t)n;
 				progress = n > 0;
+				if (n > 0)
+					d->pipe_full = false;
 				if (d->in_pipe > 0)
 					d->wblocked = true;
 			}
@@ -132,12 +134,19 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 					d->err = errno;
 					return RELAY_READ_ERR;
 				}
+				/* EAGAIN from splice() means "socket empty" or "pipe
+				 * full"; with bytes in the pipe assume full, or a
+				 * still-readable socket would wake us forever. The
+				 * flag clears as soon as the pipe drains. */
+				if (d->in_pipe > 0)
+					d->pipe_full = true;
 				readable = false;
 			} else if (n == 0) {
 				d->eof = true;
 				progress = true;
 			} else {
 				d->in_pipe += (uint32_t)n;
+				d->rbytes += (uint64_t)n;
 				progress = true;
 				if ((uint32_t)n < want)
 					readable = false;
@@ -193,6 +202,7 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 				progress = true;
 			} else {
 				progress = true;
+				d->rbytes += (uint64_t)n;
 				if ((uint32_t)n == d->buf.size)
 					d->full_reads++;
 				else
@@ -253,4 +263,5 @@ relay_release(struct relay_dir *d, struct relay_pools *rp)
 	if (d->pipe[0] >= 0)
 		pipe_put(&rp->pipes, d->pipe, d->in_pipe == 0);
 	d->in_pipe = 0;
+	d->pipe_full = false;
 }

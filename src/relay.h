@@ -37,8 +37,10 @@ struct relay_dir {
 	struct buffer buf;
 	int pipe[2];		/* splice mode: [0] read end, [1] write end; else -1 */
 	uint32_t in_pipe;	/* bytes held in the pipe */
+	bool pipe_full;		/* the pipe took no more: wait for it to drain */
 	uint32_t full_reads;	/* consecutive reads that filled the buffer */
 	uint64_t bytes;		/* delivered to the destination */
+	uint64_t rbytes;	/* read from the source */
 	bool eof;		/* source said EOF */
 	bool shut;		/* EOF forwarded with shutdown(SHUT_WR) */
 	bool wblocked;		/* destination refused more: wait for writable */
@@ -69,8 +71,10 @@ relay_wants_read(const struct relay_dir *d)
 {
 	if (d->eof)
 		return false;
+	/* A pipe fills by its slots (one per segment), not by bytes: small
+	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)
-		return d->in_pipe < RELAY_PIPE_SIZE;
+		return !d->pipe_full && d->in_pipe < RELAY_PIPE_SIZE;
 	return d->buf.data == NULL || d->buf.len < d->buf.size;
 }
 

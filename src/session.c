@@ -483,6 +483,14 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 	session_update_io(s);
 }
 
+/* A number that changes whenever any byte or EOF moves. */
+static uint64_t
+session_progress(const struct session *s)
+{
+	return s->c2s.bytes + s->c2s.rbytes + s->s2c.bytes + s->s2c.rbytes +
+	    s->c2s.eof + s->s2c.eof;
+}
+
 /* An event on one side.  The side's socket is read for the direction that
  * starts there and written for the one that ends there; a write event is
  * served first so that bytes already held leave before more come in. */
@@ -493,9 +501,9 @@ session_side_event(struct session *s, int revents, bool client)
 	struct relay_dir *to_here = client ? &s->s2c : &s->c2s;
 	int here = client ? s->cfd : s->sfd;
 	int there = client ? s->sfd : s->cfd;
+	uint64_t moved = session_progress(s);
 	enum relay_status st;
 
-	s->last_active = ev_now(s->w->loop);
 	if (revents & EV_WRITE) {
 		to_here->wblocked = false;
 		st = relay_pump(to_here, there, here, &s->w->pools, false);
@@ -507,6 +515,10 @@ session_side_event(struct session *s, int revents, bool client)
 	st = RELAY_OK;
 	if (revents & EV_READ)
 		st = relay_pump(from_here, here, there, &s->w->pools, true);
+	/* Only bytes or an EOF count as activity: a wake-up that moved
+	 * nothing must not keep an idle session alive. */
+	if (session_progress(s) != moved)
+		s->last_active = ev_now(s->w->loop);
 	session_after_pump(s, st, client);
 }
 

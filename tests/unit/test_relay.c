@@ -132,6 +132,52 @@ test_backpressure_spliced(void **state)
 	run_backpressure(*state, true);
 }
 
+/* Small segments fill a pipe's slots long before its byte size: the relay
+ * must then stop asking to read (a readable socket would wake it for ever),
+ * and ask again once the pipe drains. */
+static void
+test_splice_pipe_full_by_segments(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[BUFFER_SIZE];
+	static char sink[1 << 20];
+	int i;
+
+	f->pool.splice = true;
+	memset(chunk, 'b', sizeof(chunk));
+	/* Bulk first, drained as it goes, until the direction is spliced. */
+	for (i = 0; i < 20 && f->d.pipe[0] < 0; i++) {
+		assert_int_equal(write(f->src[0], chunk, sizeof(chunk)), sizeof(chunk));
+		relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true);
+		while (read(f->dst[1], sink, sizeof(sink)) > 0)
+			;
+		f->d.wblocked = false;
+	}
+	assert_true(f->d.pipe[0] >= 0);
+	relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true);
+	while (read(f->dst[1], sink, sizeof(sink)) > 0)
+		;
+	/* Now the reader stops and the writer sends 100-byte segments. */
+	for (i = 0; i < 5000 && relay_wants_read(&f->d); i++) {
+		if (write(f->src[0], chunk, 100) != 100)
+			break;
+		relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true);
+	}
+	assert_false(relay_wants_read(&f->d));
+	assert_true(f->d.in_pipe > 0);
+	assert_true(relay_wants_write(&f->d));
+	/* The reader drains: the relay may read again. */
+	while (relay_wants_write(&f->d) || !relay_wants_read(&f->d)) {
+		while (read(f->dst[1], sink, sizeof(sink)) > 0)
+			;
+		f->d.wblocked = false;
+		assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, false), RELAY_OK);
+		if (++i > 20000)
+			break;
+	}
+	assert_true(relay_wants_read(&f->d));
+}
+
 static void
 test_eof_forwards_shutdown(void **state)
 {
@@ -202,6 +248,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_moves_bytes_and_detaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_buffered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_spliced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_splice_pipe_full_by_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
