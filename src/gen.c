@@ -13,6 +13,7 @@
 #include "balance.h"
 #include "gen.h"
 #include "log.h"
+#include "pool.h"
 #include "util.h"
 
 static atomic_uint gen_next_id = 1;
@@ -183,6 +184,7 @@ gen_inherit(struct gen *new, const struct gen *old)
 				continue;
 			server_state_put(ns->st);
 			ns->st = server_state_get(os->st);
+			server_state_adopted(ns, (int64_t)now_ms());
 		}
 	}
 	for (uint32_t i = 0; i < new->nlisteners; i++) {

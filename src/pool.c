@@ -258,6 +258,24 @@ pool_any_up(const struct pool *p)
 	return false;
 }
 
+void
+server_state_adopted(struct server *s, int64_t now_ms)
+{
+	struct server_state *st = s->st;
+	int64_t zero = 0;
+
+	if (s->pool->health.enabled || atomic_load(&st->up))
+		return;
+	if (atomic_load(&st->passive_down)) {
+		/* Was resting until a check said otherwise: now until a
+		 * trial connect says otherwise. */
+		atomic_compare_exchange_strong(&st->retry_at_ms, &zero, now_ms ? now_ms : 1);
+		return;
+	}
+	st->check_ok = st->check_fail = 0;
+	server_set_up(s, true, "health check removed from the pool", now_ms);
+}
+
 bool
 server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
 {

@@ -34,6 +34,12 @@ bool server_ramp_admit(struct server *s, int64_t now_ms);
 void pool_report_connect(struct server *s, bool ok, const char *reason,
     int64_t now_ms);
 
+/* s took over the runtime state of a server of the previous generation.
+ * If that state was down waiting for an active check and s's pool no
+ * longer has one, nothing would ever bring it back: a server down by an
+ * active check is marked up again, one down by traffic may be tried now. */
+void server_state_adopted(struct server *s, int64_t now_ms);
+
 /* Health transition (active checks or passive); logs once per transition
  * with the server's fields.  Returns true if the state changed. */
 bool server_set_up(struct server *s, bool up, const char *reason,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "pool.h"
 #include "util.h"
 
 static void
@@ -94,7 +95,10 @@ test_inherit_matches_pool_and_address(void **state)
 	struct server_state *s8003 = old->pools[0].servers[2].st;
 	struct listener_state *lst = old->listeners[0].st;
 
-	/* Runtime figures of the old servers. */
+	/* Runtime figures of the old servers; both pools check health, so a
+	 * down server stays down until a check says otherwise. */
+	old->pools[0].health.enabled = true;
+	new->pools[0].health.enabled = true;
 	atomic_store(&s8001->active, 7);
 	atomic_store(&s8003->up, false);
 	atomic_store(&lst->active, 5);
@@ -121,6 +125,32 @@ test_inherit_matches_pool_and_address(void **state)
 	gen_put(other);
 }
 
+/* A server held down by an active check must not stay down for ever when
+ * the reload removes the check; one resting after traffic failures gets a
+ * trial instead of waiting for a check that will never run. */
+static void
+test_inherit_without_health_check_revives(void **state)
+{
+	static const uint16_t ports[] = { 9001, 9002 };
+	struct gen *old = make_gen("web", ports, 2);
+	struct gen *new = make_gen("web", ports, 2);
+	struct server_state *active_down = old->pools[0].servers[0].st;
+	struct server_state *passive_down = old->pools[0].servers[1].st;
+
+	old->pools[0].health.enabled = true;
+	atomic_store(&active_down->up, false);
+	atomic_store(&passive_down->up, false);
+	atomic_store(&passive_down->passive_down, true);
+	atomic_store(&passive_down->retry_at_ms, 0);
+
+	gen_inherit(new, old);	/* the new pool has no health_check */
+	assert_true(atomic_load(&new->pools[0].servers[0].st->up));
+	assert_true(atomic_load(&new->pools[0].servers[1].st->retry_at_ms) > 0);
+	assert_true(server_available(&new->pools[0].servers[1], (int64_t)now_ms()));
+	gen_put(old);
+	gen_put(new);
+}
+
 static void
 test_count_servers(void **state)
 {
@@ -145,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_ids_increase),
 		cmocka_unit_test(test_inherit_matches_pool_and_address),
+		cmocka_unit_test(test_inherit_without_health_check_revives),
 		cmocka_unit_test(test_count_servers),
 	};
 
