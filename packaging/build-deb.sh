@@ -60,23 +60,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 # ---- make dist --------------------------------------------------------------
 if [ -z "$tarball" ]; then
 	say "make dist (in a scratch copy of $top)"
-	mkdir "$work/src"
-	if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-		# Tracked files plus new, not ignored ones: what the next commit holds.
-		(cd "$top" && git ls-files -z --cached --others --exclude-standard |
-			xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
-			tar --null -T - -cf -) | tar -C "$work/src" -xf -
-	else
-		(cd "$top" && tar --exclude=./deb-out --exclude=./rpm-out -cf - .) | tar -C "$work/src" -xf -
-	fi
-	(
-		cd "$work/src"
-		autoreconf -fi >"$work/autoreconf.log" 2>&1 || { cat "$work/autoreconf.log" >&2; exit 1; }
-		# --disable-tests: `make dist` needs no cmocka.
-		./configure --disable-tests >"$work/configure.log" 2>&1 || { cat "$work/configure.log" >&2; exit 1; }
-		make dist >"$work/dist.log" 2>&1 || { cat "$work/dist.log" >&2; exit 1; }
-	) || die "make dist failed"
-	tarball=$(ls "$work"/src/tcplb-*.tar.gz | head -n 1)
+	tarball=$("$top/packaging/dist.sh" "$work/dist") || die "make dist failed"
 fi
 [ -f "$tarball" ] || die "no tarball: $tarball"
 
@@ -117,8 +101,8 @@ say "dpkg-buildpackage -us -uc -b in $tree (DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS
 (cd "$tree" && dpkg-buildpackage -us -uc -b $profiles) >"$work/build.log" 2>&1 || {
 	tail -n 150 "$work/build.log" >&2
 	# Test logs are the interesting part of a failed `make check`.
-	for f in "$tree"/tests/*.log "$tree"/tests/*/*.log; do
-		[ -f "$f" ] && grep -q '^FAIL\|^ERROR' "$f" 2>/dev/null && { echo "==> $f" >&2; tail -n 60 "$f" >&2; }
+	for f in "$tree"/tests/*/*.log; do
+		[ -f "$f" ] && grep -q ':test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null && { echo "==> $f" >&2; tail -n 60 "$f" >&2; }
 	done
 	die "dpkg-buildpackage failed (full log above, last 150 lines)"
 }
