@@ -306,6 +306,17 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			case EINTR:
 			case ECONNABORTED:
 			case EPROTO:
+			/* Linux reports a pending network error of the new
+			 * connection through accept(): that connection is lost,
+			 * the next one may be fine. */
+			case ENETDOWN:
+			case ENOPROTOOPT:
+			case EHOSTDOWN:
+			case ENONET:
+			case EHOSTUNREACH:
+			case EOPNOTSUPP:
+			case ENETUNREACH:
+			case EPERM:
 				continue;
 			case EMFILE:
 			case ENFILE:

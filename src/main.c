@@ -82,13 +82,15 @@ usage_error(const char *fmt, ...)
 }
 
 /* Raise the soft descriptor limit to the hard one (and the hard one too
- * when root and it is short): each session needs two descriptors, and the
- * usual soft limit of 1024 would cap tcplb at ~500 clients. */
+ * when privileged and it is short): the usual soft limit of 1024 would cap
+ * tcplb at a few hundred clients. */
 static void
 raise_nofile(uint32_t max_conns)
 {
 	struct rlimit rl;
-	rlim_t want = max_conns ? (rlim_t)max_conns * 2 + 256 : 1048576;
+	/* Two sockets per session, plus up to two pipes when both of its
+	 * directions are spliced. */
+	rlim_t want = max_conns ? (rlim_t)max_conns * 6 + 1024 : 1048576;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;

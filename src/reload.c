@@ -89,12 +89,15 @@ reload_fail(const char *first)
 static void
 loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 {
-	struct gen *g = loaded_gen;
-	struct config_errors e = loaded_errors;
+	struct gen *g;
+	struct config_errors e;
 	char err[512];
 
+	/* The join orders the loader's writes before our reads. */
 	pthread_join(loader, NULL);
 	loader_running = false;
+	g = loaded_gen;
+	e = loaded_errors;
 	loaded_gen = NULL;
 	memset(&loaded_errors, 0, sizeof(loaded_errors));
 

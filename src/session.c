@@ -37,6 +37,7 @@
 #define SESSION_MAGIC 0x5e55104bu
 #define SESSION_MAX_TRIED 16
 #define SESSION_SLAB_KEEP 4096
+#define SESSION_FD_WAIT_S 0.05	/* retry a server socket when out of fds */
 
 enum sess_state {
 	SESS_CONNECTING,
@@ -76,6 +77,7 @@ struct session {
 	ev_tstamp last_active;
 	const char *first_eof;		/* "client closed" / "server closed" */
 	const char *last_error;		/* why the last connect attempt failed */
+	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
 	uint32_t tried[SESSION_MAX_TRIED];
 	unsigned ntried;
 	unsigned tries;
@@ -87,6 +89,7 @@ static void session_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_server_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void session_connect_next(struct session *s);
+static void session_close(struct session *s, const char *reason, int resets);
 
 static struct session *
 slab_get(struct worker *w)
@@ -180,6 +183,15 @@ session_log_ctx(const struct session *s, struct log_ctx *ctx, char *client,
 }
 
 static void
+session_fd_wait_end(struct session *s)
+{
+	if (s->fd_wait) {
+		s->fd_wait = false;
+		s->w->fd_waiters--;
+	}
+}
+
+static void
 session_close(struct session *s, const char *reason, int resets)
 {
 	struct worker *w = s->w;
@@ -188,6 +200,7 @@ session_close(struct session *s, const char *reason, int resets)
 	if (s->state == SESS_CLOSED)
 		return;
 	s->state = SESS_CLOSED;
+	session_fd_wait_end(s);
 
 	/* Watchers first: a stopped watcher also drops its pending events,
 	 * so nothing can fire for an fd number the kernel may reuse. */
@@ -394,6 +407,42 @@ session_fail_client(struct session *s, const char *reason)
 	session_close(s, reason, 0);
 }
 
+/* Out of descriptors for the server socket: our shortage, not the
+ * server's fault.  Accepting more clients would only make it worse, so the
+ * worker pauses accepting and this client waits for a descriptor to come
+ * free (as it would in the listen queue) for up to connect_timeout. */
+static void
+session_wait_for_fd(struct session *s, struct server *srv, int e)
+{
+	struct worker *w = s->w;
+	struct ev_loop *loop = w->loop;
+	double limit = (double)s->l->pool->connect_timeout_ms / 1000.0;
+
+	pool_release(srv);
+	s->srv = NULL;
+	s->tries--;
+	if (!s->fd_wait) {
+		s->fd_wait = true;
+		w->fd_waiters++;
+	}
+	if (s->ntried > 0 && s->tried[s->ntried - 1] == srv->index)
+		s->ntried--;
+	if (ev_now(loop) - w->last_emfile_log > 10) {
+		w->last_emfile_log = ev_now(loop);
+		errno = e;
+		log_warn("cannot open a server socket; accepts paused, clients wait up to %.1fs",
+		    limit);
+	}
+	worker_pause_accept(w, NULL, SESSION_FD_WAIT_S);
+	if (ev_now(loop) - s->t_start >= limit) {
+		session_close(s, "out of file descriptors", 0);
+		return;
+	}
+	ev_timer_stop(loop, &s->timer);
+	ev_timer_set(&s->timer, SESSION_FD_WAIT_S, 0.);
+	ev_timer_start(loop, &s->timer);
+}
+
 static void
 session_connect_next(struct session *s)
 {
@@ -421,19 +470,14 @@ session_connect_next(struct session *s)
 			int e = errno;
 
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-				/* Our shortage, not the server's fault. */
-				pool_release(srv);
-				s->srv = NULL;
-				errno = e;
-				log_warn("session %llu: cannot open a server socket",
-				    (unsigned long long)s->id);
-				session_close(s, "out of file descriptors", 0);
+				session_wait_for_fd(s, srv, e);
 				return;
 			}
 			session_attempt_failed(s, connect_error_reason(e));
 			return;
 		}
 		s->sfd = fd;
+		session_fd_wait_end(s);
 		if (!in_progress) {
 			session_connected(s);
 			return;
@@ -554,7 +598,10 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	double idle, limit;
 
 	if (s->state == SESS_CONNECTING) {
-		session_attempt_failed(s, "connect timeout");
+		if (s->sfd < 0)		/* waiting for a descriptor */
+			session_connect_next(s);
+		else
+			session_attempt_failed(s, "connect timeout");
 		return;
 	}
 	/* The timer is re-armed lazily: activity only stamps last_active,

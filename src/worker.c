@@ -125,6 +125,16 @@ worker_pause_accept(struct worker *w, struct wlisten *only, double seconds)
 static void
 worker_resume_accept(struct worker *w)
 {
+	/* Sessions already accepted and waiting for a descriptor come first:
+	 * accepting now would hand the freed descriptors to newcomers and
+	 * starve them. */
+	if (w->fd_waiters > 0) {
+		if (!ev_is_active(&w->resume_timer)) {
+			ev_timer_set(&w->resume_timer, 0.05, 0.);
+			ev_timer_start(w->loop, &w->resume_timer);
+		}
+		return;
+	}
 	ev_timer_stop(w->loop, &w->resume_timer);
 	for (unsigned i = 0; i < w->nwl; i++) {
 		if (!w->wl[i].paused)
@@ -145,7 +155,7 @@ void
 worker_session_closed(struct worker *w)
 {
 	/* A slot or an fd just came free: paused accepts may go on. */
-	if (ev_is_active(&w->resume_timer))
+	if (ev_is_active(&w->resume_timer) && w->fd_waiters == 0)
 		worker_resume_accept(w);
 }
 

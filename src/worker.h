@@ -44,6 +44,7 @@ struct worker {
 	struct session *free_sessions;	/* slab: recycled session memory */
 	unsigned nfree_sessions;
 	unsigned nsessions;
+	unsigned fd_waiters;		/* sessions waiting for a descriptor */
 	struct relay_pools pools;
 	uint32_t rnd;
 	uint64_t next_session_id;
@@ -63,7 +64,7 @@ struct worker {
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
 extern atomic_uint_fast64_t tcplb_total;
-/* Zero-copy relaying (global.splice); read when workers start. */
+/* Zero-copy relaying; read when workers start. */
 extern bool relay_splice_enabled;
 
 unsigned workers_auto_count(void);
