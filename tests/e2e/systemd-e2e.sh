@@ -109,7 +109,7 @@ cleanup() {
 			rm -rf --one-file-system "$work"
 		fi
 	fi
-	[ "$rc" = 0 ] || [ "$failed" -gt 0 ] || fail "setup (exit $rc)"
+	[ "$rc" = 0 ] || [ "$failed" -gt 0 ] || fail "aborted (exit $rc)"
 	log "took $(( $(date +%s) - t_start )) s"
 	echo "$passed passed, $failed failed"
 	[ "$failed" = 0 ] || exit 1
@@ -211,8 +211,9 @@ done
 [ -n "$cpid" ] || { tail -n 30 "$work/console.log"; die "the container's systemd did not start"; }
 
 # Run a command inside the container, with a clean environment.
+# (Bounded: a command that hangs fails its check instead of the CI job.)
 cexec() {
-	nsenter -t "$cpid" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
+	timeout 150 nsenter -t "$cpid" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"
 }
 # Run a host program in the container's network namespace.
 cnet() {
@@ -396,6 +397,13 @@ check1() {
 		cnet "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), timeout=2).close()" 2>/dev/null ||
 			errs="$errs listener-$bind-not-accepting"
 	fi
+	# ... and systemd logged "Started" only after tcplb logged its listener.
+	local jl l_listen l_started
+	jl=$(jctl -u tcplb -o cat)
+	l_listen=$(echo "$jl" | grep -n -m1 'listening on' | cut -d: -f1)
+	l_started=$(echo "$jl" | grep -n -m1 '^Started tcplb' | cut -d: -f1)
+	[ -n "$l_listen" ] && [ -n "$l_started" ] && [ "$l_listen" -lt "$l_started" ] ||
+		errs="$errs journal-order(listening:${l_listen:-none},started:${l_started:-none})"
 	local status
 	[ -n "$(prop StatusText)" ] || errs="$errs no-STATUS"
 	# (tcplb refreshes STATUS= every few seconds: read it from the output.)
