@@ -19,7 +19,8 @@
 #   7. unprivileged (not uid 0) yet bound to port 80
 #   8. Restart=on-failure brings it back after SIGKILL; a restart with a
 #      broken file fails at ExecStartPre, with FILE:LINE:COL in the journal
-#   9. systemctl stop is clean, dpkg --purge removes everything
+#   9. socket activation through the example tcplb.socket
+#  10. systemctl stop is clean, dpkg --purge removes everything
 # Backends and clients are host python3 programs run in the container's
 # network namespace (nsenter -n), so the container needs no python.
 #
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
 	--deb) deb=$(realpath "$2"); shift ;;
 	--keep) keep=1 ;;
 	--mirror) mirror=$2; shift ;;
-	-h|--help) sed -n '2,41s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "systemd-e2e: unknown argument: $1" >&2; exit 64 ;;
 	esac
 	shift
@@ -624,27 +625,56 @@ check8() {
 }
 
 # ================================================================================
-# 9. stop, purge
+# 9. socket activation with the example tcplb.socket
 # ================================================================================
 check9() {
+	local errs= seq got
+	cexec systemctl stop tcplb.service
+	# The example listens on 127.0.0.1:8080, the `bind` of listener web.
+	cexec systemctl enable --now tcplb.socket >/dev/null 2>&1 || errs="$errs enable-socket-failed"
+	[ "$(cexec systemctl is-active tcplb.service)" = inactive ] || errs="$errs service-not-inactive"
+	# The first connection waits in the socket's backlog while systemd starts
+	# the service, which takes the socket over.
+	seq=$(probe 8080 2)
+	[ "$seq" = "C C" ] || errs="$errs not-served-by-activation($seq)"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs service-not-activated"
+	got=$(jctl -u tcplb -o cat | grep -c 'from systemd')
+	[ "$got" -ge 1 ] || errs="$errs no-'received ... from systemd'-log"
+	# Left enabled and listening: purge (check 10) must stop and unlink it.
+	if [ -z "$errs" ]; then
+		pass "9 socket activation: tcplb.socket started tcplb.service on the first connection ($seq), which took over the socket"
+	else
+		jctl -u tcplb -u tcplb.socket | tail -n 20
+		fail "9 socket activation:$errs"
+	fi
+}
+
+# ================================================================================
+# 10. stop, purge
+# ================================================================================
+check10() {
 	local errs= out t0 t1
 	t0=$(date +%s%N)
-	cexec systemctl stop tcplb.service || errs="$errs stop-failed"
+	# (systemctl warns that tcplb.socket can still start it: expected here.)
+	out=$(cexec systemctl stop tcplb.service 2>&1) || { echo "$out"; errs="$errs stop-failed"; }
 	t1=$(date +%s%N)
 	[ "$(cexec systemctl is-active tcplb.service)" = inactive ] || errs="$errs not-inactive"
 	[ "$(prop Result)" = success ] || errs="$errs Result=$(prop Result)"
 	[ "$(prop ExecMainStatus)" = 0 ] || errs="$errs ExecMainStatus=$(prop ExecMainStatus)"
 	out=$(cexec dpkg --purge tcplb 2>&1) || { echo "$out"; errs="$errs purge-failed"; }
 	for f in /usr/sbin/tcplb /etc/tcplb.yaml /lib/systemd/system/tcplb.service \
-		/etc/systemd/system/multi-user.target.wants/tcplb.service; do
+		/lib/systemd/system/tcplb.socket /etc/systemd/system/multi-user.target.wants/tcplb.service \
+		/etc/systemd/system/sockets.target.wants/tcplb.socket; do
 		[ -e "$root$f" ] || [ -L "$root$f" ] && errs="$errs left:$f"
 	done
 	cexec dpkg -s tcplb >/dev/null 2>&1 && errs="$errs still-installed"
+	[ "$(cexec systemctl is-active tcplb.socket)" = active ] && errs="$errs socket-still-active"
+	probe 8080 1 | grep -q '^ERR:' || errs="$errs port-8080-still-open"
 	if [ -z "$errs" ]; then
-		pass "9 stop+purge: stopped in $(( (t1 - t0) / 1000000 )) ms with status 0, purge removed binary, unit, conffile and enablement"
+		pass "10 stop+purge: stopped in $(( (t1 - t0) / 1000000 )) ms with status 0, purge stopped the socket and removed binary, units, conffile and enablement links"
 	else
 		jctl -u tcplb | tail -n 20
-		fail "9 stop+purge:$errs"
+		fail "10 stop+purge:$errs"
 	fi
 }
 
@@ -657,9 +687,10 @@ if [ "$(cexec systemctl is-active tcplb.service)" = active ]; then
 	check6
 	check7
 	check8
+	check9
 else
-	fail "2-8 skipped: tcplb is not running"
+	fail "2-9 skipped: tcplb is not running"
 	check6
 fi
-check9
+check10
 exit 0
