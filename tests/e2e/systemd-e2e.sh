@@ -195,12 +195,19 @@ cg_enter() {
 		done
 	fi
 }
-(
-	cg_enter "$BASHPID" || exit 1
-	exec systemd-nspawn -D "$root" -M "$name" --boot --register=no --keep-unit \
-		--private-network --console=pipe --link-journal=no \
-		--bind-ro="$work/debs:/debs" </dev/null
-) >"$work/console.log" 2>&1 &
+nspawn_args=(-D "$root" -M "$name" --boot --register=no --keep-unit --private-network
+	--console=pipe --link-journal=no --bind-ro="$work/debs:/debs")
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+	# The host runs systemd (not our CI machines): let it make a delegated
+	# scope for the container; systemd-run --scope execs nspawn in place.
+	systemd-run --quiet --scope --unit="$name" -p Delegate=yes -- \
+		systemd-nspawn "${nspawn_args[@]}" </dev/null >"$work/console.log" 2>&1 &
+else
+	(
+		cg_enter "$BASHPID" || exit 1
+		exec systemd-nspawn "${nspawn_args[@]}" </dev/null
+	) >"$work/console.log" 2>&1 &
+fi
 nspawn_pid=$!
 
 for i in $(seq 100); do
