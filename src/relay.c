@@ -247,7 +247,8 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	if (d->eof && d->buf.len == 0 && d->in_pipe == 0 && !d->shut) {
 		/* ENOTCONN: the destination is already gone; the session
 		 * learns that from its own read side. */
-		(void)shutdown(to, SHUT_WR);
+		if (!d->last)
+			(void)shutdown(to, SHUT_WR);
 		d->shut = true;
 	}
 	buffer_detach_if_empty(&d->buf, &rp->bufs);

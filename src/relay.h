@@ -43,6 +43,8 @@ struct relay_dir {
 	uint64_t rbytes;	/* read from the source */
 	bool eof;		/* source said EOF */
 	bool shut;		/* EOF forwarded with shutdown(SHUT_WR) */
+	bool last;		/* the other direction is done: the session closes
+				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
 	int err;		/* errno of the failure, when one happened */
 };

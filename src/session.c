@@ -90,6 +90,7 @@ static void session_server_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void session_connect_next(struct session *s);
 static void session_close(struct session *s, const char *reason, int resets);
+static void session_side_event(struct session *s, int revents, bool client);
 
 static struct session *
 slab_get(struct worker *w)
@@ -334,7 +335,11 @@ session_connected(struct session *s)
 		    p->name, s->srv->name, s->srv->addr_text, s->tries,
 		    s->tries == 1 ? "y" : "ies");
 	}
-	session_update_io(s);
+	/* Most clients have spoken by now (the request waited in the kernel
+	 * while we connected): read it at once instead of after another
+	 * trip through epoll.  A server-speaks-first protocol pays one
+	 * EAGAIN read. */
+	session_side_event(s, EV_READ, true);
 }
 
 /* A connect attempt failed: say so, tell passive health, and move on. */
@@ -524,6 +529,8 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 		session_close(s, s->first_eof, 0);
 		return;
 	}
+	s->c2s.last = relay_done(&s->s2c);
+	s->s2c.last = relay_done(&s->c2s);
 	session_update_io(s);
 }
 
