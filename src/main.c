@@ -112,11 +112,21 @@ raise_nofile(uint32_t max_conns)
 		    (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_conns);
 }
 
+/* Configuration errors: bare "FILE:LINE:COL: message" lines for a person
+ * at a terminal; records at priority err when a journal reads us (under
+ * systemd, `tcplb -t` in ExecStartPre included), so that
+ * `journalctl -p err` shows them. */
 static void
 print_errors(const struct config_errors *e)
 {
-	for (size_t i = 0; i < e->n; i++)
-		fprintf(stderr, "%s\n", e->msg[i]);
+	bool journal = log_is_journal() || getenv("JOURNAL_STREAM") != NULL;
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (journal)
+			log_errx("%s", e->msg[i]);
+		else
+			fprintf(stderr, "%s\n", e->msg[i]);
+	}
 }
 
 static void
