@@ -40,7 +40,7 @@ import traceback
 
 __all__ = [
     "run", "Skip", "TestFailure", "Ctx", "Tcplb", "Backend", "ThreadBackend",
-    "NotifyReceiver", "free_port", "refused_port", "wait_until", "recv_exact",
+    "NotifyReceiver", "free_port", "free_port_all", "refused_port", "wait_until", "recv_exact",
     "recv_until_eof", "recv_line", "connect", "rst_close", "fmt_addr",
     "parse_hostport", "listen_inodes", "have_ipv6", "raise_nofile",
     "SKIP", "hashlib", "os", "re", "signal", "socket", "struct", "sys",
@@ -115,6 +115,25 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def free_port_all():
+    """A port that was free a moment ago on every address, IPv4 and IPv6
+    (for '*:PORT' binds): the kernel's pick on 0.0.0.0, checked on [::]."""
+    for _ in range(50):
+        port = free_port("0.0.0.0")
+        if not have_ipv6():
+            return port
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(("::", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no port free on all addresses")
 
 
 def refused_port(host="127.0.0.1"):

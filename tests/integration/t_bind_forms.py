@@ -12,7 +12,7 @@ def test(t):
     t.eq(t.identify(lb.addr), "A", "quick mode backend localhost:PORT")
     lb.stop()
 
-    p1, p2 = free_port(), free_port()
+    p1, p2 = free_port(), free_port_all()
     t.start_config("""\
 listeners:
   multi:
