@@ -37,6 +37,7 @@ struct relay_dir {
 	struct buffer buf;
 	int pipe[2];		/* splice mode: [0] read end, [1] write end; else -1 */
 	uint32_t in_pipe;	/* bytes held in the pipe */
+	uint32_t pipe_cap;	/* the pipe's size in bytes */
 	bool pipe_full;		/* the pipe took no more: wait for it to drain */
 	uint32_t full_reads;	/* consecutive reads that filled the buffer */
 	uint64_t bytes;		/* delivered to the destination */
@@ -66,7 +67,7 @@ enum relay_status relay_pump(struct relay_dir *d, int from, int to,
     struct relay_pools *rp, bool readable);
 
 /* The source is worth polling for reading / the destination for writing. */
-#define RELAY_PIPE_SIZE (64 * 1024)
+#define RELAY_PIPE_SIZE (256 * 1024)	/* asked for; pipe_cap is what we got */
 
 static inline bool
 relay_wants_read(const struct relay_dir *d)
@@ -76,7 +77,7 @@ relay_wants_read(const struct relay_dir *d)
 	/* A pipe fills by its slots (one per segment), not by bytes: small
 	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)
-		return !d->pipe_full && d->in_pipe < RELAY_PIPE_SIZE;
+		return !d->pipe_full && d->in_pipe < d->pipe_cap;
 	return d->buf.data == NULL || d->buf.len < d->buf.size;
 }
 

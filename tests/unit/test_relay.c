@@ -99,7 +99,8 @@ run_backpressure(struct fixture *f, bool splice)
 	assert_true(relay_wants_write(&f->d));
 	if (splice) {
 		assert_true(used_pipe);
-		assert_int_equal(f->d.in_pipe, RELAY_PIPE_SIZE);
+		assert_true(f->d.in_pipe > 0 && f->d.in_pipe <= f->d.pipe_cap);
+		assert_true(f->d.pipe_full || f->d.in_pipe == f->d.pipe_cap);
 	} else {
 		assert_true(buffer_full(&f->d.buf));
 		assert_int_equal(f->d.pipe[0], -1);
