@@ -658,6 +658,15 @@ class Tcplb:
                     full_env.pop(k, None)
                 else:
                     full_env[k] = v
+        # TCPLB_TEST_WORKERS pins the worker count of every tcplb a test
+        # starts (unless the test chose one itself): CI runs the suite once
+        # with the default (one per CPU) and once with a single worker.
+        # (Not through a wrapper such as systemd-socket-activate, whose
+        # own options come first.)
+        forced = os.environ.get("TCPLB_TEST_WORKERS")
+        if forced and argv0 is None and not any(a in ("-w", "--workers") or a.startswith("--workers=")
+                              for a in self.args):
+            self.args = ["-w", forced] + self.args
         cmd = (argv0 or [ctx.bin]) + self.args
         self.cmd = cmd
         self.started = time.monotonic()
