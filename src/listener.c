@@ -44,6 +44,23 @@ listener_set_inherited(const int *fds, unsigned n)
 	ninherited = n;
 }
 
+void
+listener_warn_unused_inherited(void)
+{
+	for (unsigned i = 0; i < ninherited; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		char where[ADDR_STRLEN] = "?";
+
+		if (inherited[i] < 0)
+			continue;
+		if (net_local_addr(inherited[i], &ss, &len) == 0)
+			addr_format((struct sockaddr *)&ss, where, sizeof(where));
+		log_warnx("socket %d passed by systemd (%s) matches no listener's bind address: not used",
+		    inherited[i], where);
+	}
+}
+
 static bool
 port_is_zero(const struct sockaddr *sa)
 {

@@ -34,6 +34,9 @@ struct lsock {
 /* Sockets from systemd (LISTEN_FDS) available for adoption. */
 void listener_set_inherited(const int *fds, unsigned n);
 
+/* Say which inherited sockets no listener took (after the first prepare). */
+void listener_warn_unused_inherited(void);
+
 /* Point every bind of g at an lsock: reuse one bound to the same address,
  * adopt an inherited socket, or bind a new one (one per worker).  On any
  * failure, sockets bound by this call are closed, err says which address

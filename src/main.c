@@ -314,10 +314,8 @@ main(int argc, char **argv)
 		int *fds;
 		int n = service_listen_fds(&fds);
 
-		if (n > 0) {
+		if (n > 0)
 			listener_set_inherited(fds, (unsigned)n);
-			log_info("received %d socket%s from systemd", n, n == 1 ? "" : "s");
-		}
 		free(fds);
 	}
 	if (listener_prepare(g, nworkers, err, sizeof(err)) < 0) {
@@ -325,6 +323,7 @@ main(int argc, char **argv)
 		gen_put(g);
 		return 1;
 	}
+	listener_warn_unused_inherited();
 
 	loop = EV_DEFAULT;
 	if (workers_start(loop, nworkers, g) < 0) {

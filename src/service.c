@@ -14,6 +14,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <sys/socket.h>
+
+#include "addr.h"
 #include "log.h"
 #include "service.h"
 #include "util.h"
@@ -30,14 +33,30 @@ static char override_status[256];
 int
 service_listen_fds(int **out)
 {
-	int n = sd_listen_fds(1);
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
 
 	*out = NULL;
 	if (n <= 0)
 		return 0;
 	*out = xmalloc((size_t)n * sizeof(int));
-	for (int i = 0; i < n; i++)
-		(*out)[i] = SD_LISTEN_FDS_START + i;
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char where[ADDR_STRLEN] = "?";
+
+		(*out)[i] = fd;
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+			addr_format((struct sockaddr *)&ss, where, sizeof(where));
+		log_info("systemd passed socket %d '%s' bound to %s", fd,
+		    names && names[i] ? names[i] : "unknown", where);
+	}
+	if (names) {
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
 	return n;
 }
 

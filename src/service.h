@@ -10,7 +10,8 @@
 
 #include "gen.h"
 
-/* Take the sockets systemd passed (LISTEN_FDS); returns how many. */
+/* Take the sockets systemd passed (LISTEN_FDS, logged with their
+ * FileDescriptorName= and address); returns how many. */
 int service_listen_fds(int **fds);
 
 void service_ready(void);
