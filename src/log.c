@@ -9,6 +9,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #define SD_JOURNAL_SUPPRESS_LOCATION
@@ -101,6 +104,14 @@ log_init(enum log_target target, int level)
 {
 	log_set_level(level);
 	log_pid = (int)getpid();
+	if (!isatty(STDERR_FILENO)) {
+		int fl = fcntl(STDERR_FILENO, F_GETFL);
+
+		/* Not on a terminal: that file description is shared with the
+		 * shell, which would then see EAGAIN itself. */
+		if (fl >= 0)
+			(void)fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+	}
 	switch (target) {
 	case LOG_TARGET_JOURNAL:
 		use_journal = true;
@@ -133,10 +144,39 @@ log_is_journal(void)
 	return use_journal;
 }
 
+/*
+ * A stderr nobody reads (a full pipe) must not stop the balancer: when it
+ * is not a terminal, it is made non-blocking in log_init() and records that
+ * do not fit are dropped and counted; the next record that fits is preceded
+ * by the count.  Records are at most PIPE_BUF bytes, so a write to a pipe
+ * is all or nothing.
+ */
+static atomic_uint_fast64_t stderr_dropped;
+
+static void
+stderr_put(const char *line, size_t n)
+{
+	uint_fast64_t lost = atomic_exchange(&stderr_dropped, 0);
+
+	if (lost) {
+		char note[128];
+		int k = snprintf(note, sizeof(note),
+		    "%stcplb: %llu log record%s dropped: standard error was not being read\n",
+		    stderr_prefix ? "<4>" : "", (unsigned long long)lost, lost == 1 ? "" : "s");
+
+		if (write(STDERR_FILENO, note, (size_t)k) < 0) {
+			atomic_fetch_add(&stderr_dropped, lost + 1);
+			return;
+		}
+	}
+	if (write(STDERR_FILENO, line, n) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		atomic_fetch_add(&stderr_dropped, 1);
+}
+
 static void
 stderr_write(int prio, const char *msg)
 {
-	char line[4096];
+	char line[PIPE_BUF];
 	size_t n;
 
 	if (stderr_prefix) {
@@ -157,9 +197,7 @@ stderr_write(int prio, const char *msg)
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	/* A full or closed stderr must not stop the balancer. */
-	if (write(STDERR_FILENO, line, n) < 0) {
-	}
+	stderr_put(line, n);
 }
 
 /* Up to 16 fields of "KEY=value" strings, built on the stack. */
