@@ -310,8 +310,9 @@ struct bal_ctx {
 	const struct pool *p;
 	const uint32_t *exclude;
 	unsigned nexclude;
+	unsigned nfailed;	/* exclude[0..nfailed) failed this client */
 	int64_t now_ms;
-	bool use_backup;	/* no non-backup server is up */
+	bool use_backup;	/* no non-backup server is up (and untried) */
 	bool force_passive;	/* last resort: passively-down servers too */
 };
 
@@ -319,6 +320,15 @@ static bool
 bal_excluded(const struct bal_ctx *c, uint32_t i)
 {
 	for (unsigned k = 0; k < c->nexclude; k++)
+		if (c->exclude[k] == i)
+			return true;
+	return false;
+}
+
+static bool
+bal_failed(const struct bal_ctx *c, uint32_t i)
+{
+	for (unsigned k = 0; k < c->nfailed; k++)
 		if (c->exclude[k] == i)
 			return true;
 	return false;
@@ -545,17 +555,22 @@ bal_pick_alg(const struct bal_ctx *c, const struct sockaddr *client,
 	return -1;
 }
 
-/* Backups stand in only while no regular server is healthy.  Capacity
+/* Backups stand in only while no regular server is healthy -- or, for one
+ * client, once every healthy regular server already failed it: the client
+ * should see an error only when every try failed.  Capacity
  * (max_connections) deliberately does not count: a full primary is not a
  * reason to spill to a backup. */
 static bool
-bal_primary_up(const struct pool *p)
+bal_primary_up(const struct bal_ctx *c)
 {
+	const struct pool *p = c->p;
+
 	for (uint32_t i = 0; i < p->nservers; i++) {
 		const struct server *s = &p->servers[i];
 
 		if (!s->backup && s->weight > 0 &&
-		    atomic_load_explicit(&s->st->up, memory_order_relaxed))
+		    atomic_load_explicit(&s->st->up, memory_order_relaxed) &&
+		    !bal_failed(c, i))
 			return true;
 	}
 	return false;
@@ -565,15 +580,24 @@ int
 balance_pick(struct pool *p, const struct sockaddr *client,
     const uint32_t *exclude, unsigned nexclude, int64_t now_ms, uint32_t *rnd)
 {
+	return balance_pick_ex(p, client, exclude, nexclude, nexclude, now_ms, rnd);
+}
+
+int
+balance_pick_ex(struct pool *p, const struct sockaddr *client,
+    const uint32_t *exclude, unsigned nexclude, unsigned nfailed,
+    int64_t now_ms, uint32_t *rnd)
+{
 	struct bal_ctx c = {
 		.p = p,
 		.exclude = exclude,
 		.nexclude = nexclude,
+		.nfailed = nfailed < nexclude ? nfailed : nexclude,
 		.now_ms = now_ms,
 	};
 	int i;
 
-	c.use_backup = !bal_primary_up(p);
+	c.use_backup = !bal_primary_up(&c);
 	i = bal_pick_alg(&c, client, rnd);
 	if (i >= 0 || p->health.enabled)
 		return i;

@@ -51,5 +51,11 @@ void balance_free(struct balance_data *b);
  * non-backup server is up.  Reserves nothing: pool_pick() does that. */
 int balance_pick(struct pool *p, const struct sockaddr *client,
     const uint32_t *exclude, unsigned nexclude, int64_t now_ms, uint32_t *rnd);
+/* The same, telling apart servers that already failed this client (the
+ * first nfailed of exclude[]: once every healthy regular server has, the
+ * backups may serve it) from servers merely skipped for this pick. */
+int balance_pick_ex(struct pool *p, const struct sockaddr *client,
+    const uint32_t *exclude, unsigned nexclude, unsigned nfailed,
+    int64_t now_ms, uint32_t *rnd);
 
 #endif

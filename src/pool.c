@@ -132,12 +132,13 @@ pool_pick(struct pool *p, const struct sockaddr *client,
 	uint32_t excl[POOL_PICK_EXCLUDE_MAX];
 	unsigned n = ntried < POOL_PICK_EXCLUDE_MAX ? ntried :
 	    POOL_PICK_EXCLUDE_MAX;
+	const unsigned nfailed = n;
 	int ramping = -1;
 	int i;
 
 	if (n)
 		memcpy(excl, tried, n * sizeof(*excl));
-	while ((i = balance_pick(p, client, excl, n, now_ms, rnd)) >= 0) {
+	while ((i = balance_pick_ex(p, client, excl, n, nfailed, now_ms, rnd)) >= 0) {
 		struct server *s = &p->servers[i];
 
 		if (server_ramp_admit(s, now_ms)) {

@@ -539,6 +539,18 @@ test_backup(void **state)
 		for (int i = 0; i < 20; i++)
 			assert_int_equal(balance_pick(p, (struct sockaddr *)&c,
 			    NULL, 0, 0, &rnd), 1);
+		/* A client that every healthy primary already failed (say,
+		 * refused before passive health noticed) moves on to the
+		 * backup instead of being turned away. */
+		{
+			uint32_t tried[] = { 0, 1 };
+
+			set_up(p, 0, true);
+			assert_int_equal(balance_pick(p, (struct sockaddr *)&c,
+			    tried, 2, 0, &rnd), 2);
+			assert_int_not_equal(balance_pick(p, (struct sockaddr *)&c,
+			    tried, 1, 0, &rnd), 2);
+		}
 		tp_free(p);
 	}
 }
