@@ -215,13 +215,12 @@ bal_build_sched(struct pool *p, struct balance_data *b)
 	return 0;
 }
 
-static int
-bal_build_ring(struct pool *p, struct balance_data *b)
+/* Points on the ring for each server, into w[]; returns their sum. */
+static uint64_t
+bal_ring_points(const struct pool *p, uint64_t *w)
 {
-	uint64_t *w = xcalloc(p->nservers ? p->nservers : 1, sizeof(*w));
 	uint64_t units = bal_reduced_weights(p, w, UINT32_MAX);
 	uint64_t per_unit = BAL_RING_PER_WEIGHT, len = 0;
-	uint32_t k = 0;
 
 	if (units * BAL_RING_PER_WEIGHT > BAL_RING_MAX)
 		per_unit = 0;	/* scaled per server below */
@@ -236,6 +235,27 @@ bal_build_ring(struct pool *p, struct balance_data *b)
 		w[i] = pts;
 		len += pts;
 	}
+	return len;
+}
+
+uint64_t
+balance_table_size(const struct pool *p)
+{
+	uint64_t *w = xcalloc(p->nservers ? p->nservers : 1, sizeof(*w));
+	uint64_t n = bal_reduced_weights(p, w, BAL_SCHED_MAX);
+
+	n += bal_ring_points(p, w);
+	free(w);
+	return n;
+}
+
+static int
+bal_build_ring(struct pool *p, struct balance_data *b)
+{
+	uint64_t *w = xcalloc(p->nservers ? p->nservers : 1, sizeof(*w));
+	uint64_t len = bal_ring_points(p, w);
+	uint32_t k = 0;
+
 	if (len > UINT32_MAX) {
 		free(w);
 		errno = E2BIG;

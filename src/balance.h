@@ -44,6 +44,9 @@ const char *balance_alg_name(enum balance_alg alg);
  * Returns 0, or -1 on allocation limits. */
 int balance_prepare(struct pool *p);
 void balance_free(struct balance_data *b);
+/* Entries (schedule slots + ring points) balance_prepare() would build
+ * for p: what a configuration is charged for the pool. */
+uint64_t balance_table_size(const struct pool *p);
 
 /* Choose a server index, or -1 when no server may take a new connection.
  * Skips servers that are down, have weight 0, are full (max_conns), or are

@@ -260,10 +260,27 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 	return 0;
 }
 
+/* All pools' balancing tables together, in entries of 4-8 bytes: the
+ * node budget alone lets a 4 KiB file with aliases ask for ~430 pools of
+ * 2^18 ring points each (~900 MB and ~25 s of sorting). */
+#define CFG_TABLE_BUDGET	(8u << 20)
+
 /* Every pool complete and error-free: build the balancing tables. */
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < g->npools; i++) {
+		total += balance_table_size(&g->pools[i]);
+		if (total > CFG_TABLE_BUDGET) {
+			snprintf(err, errlen, "pool '%s': too many pools, "
+			    "servers or too much weight to balance (all "
+			    "pools together exceed %u table entries)",
+			    g->pools[i].name, CFG_TABLE_BUDGET);
+			return -1;
+		}
+	}
 	for (uint32_t i = 0; i < g->npools; i++) {
 		if (balance_prepare(&g->pools[i]) == -1) {
 			snprintf(err, errlen, "pool '%s': too many servers or "

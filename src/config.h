@@ -15,6 +15,10 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/tcplb.yaml"
 
+/* Errors printed or logged at most; a broken file rarely needs more to be
+ * understood, and an aliased one can produce tens of thousands. */
+#define CONFIG_ERRORS_SHOWN 100
+
 struct config_errors {
 	char **msg;
 	size_t n;

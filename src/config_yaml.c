@@ -69,7 +69,7 @@ struct cfg {
 	bool budget_reported;
 	struct pool_opts defaults;
 	struct cfg_error *errs;
-	size_t nerrs;
+	size_t nerrs, errcap;
 };
 
 static void cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
@@ -90,7 +90,10 @@ cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
 		line = n->start_mark.line + 1;
 		col = n->start_mark.column + 1;
 	}
-	c->errs = xrealloc(c->errs, (c->nerrs + 1) * sizeof(*c->errs));
+	if (c->nerrs == c->errcap) {
+		c->errcap = c->errcap ? c->errcap * 2 : 16;
+		c->errs = xrealloc(c->errs, c->errcap * sizeof(*c->errs));
+	}
 	c->errs[c->nerrs].line = line;
 	c->errs[c->nerrs].col = col;
 	c->errs[c->nerrs].seq = c->nerrs;
@@ -128,7 +131,7 @@ cfg_flush_errors(struct cfg *c)
 	}
 	free(c->errs);
 	c->errs = NULL;
-	c->nerrs = 0;
+	c->nerrs = c->errcap = 0;
 }
 
 /* Key paths for messages ("pools.web.servers[2].address"); a truncated
@@ -184,6 +187,15 @@ node_str(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
+/* A "\0" escape in a double-quoted scalar: node_str() would silently cut
+ * the text there ("p\0junk" naming pool "p"). */
+static bool
+node_has_nul(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE &&
+	    strlen(node_str(n)) != n->data.scalar.length;
+}
+
 static bool
 node_is_null(const yaml_node_t *n)
 {
@@ -211,6 +223,10 @@ cfg_scalar(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	if (val->type != YAML_SCALAR_NODE) {
 		cfg_err(c, val, path, "expected %s, got %s", what,
 		    node_kind(val));
+		return NULL;
+	}
+	if (node_has_nul(val)) {
+		cfg_err(c, val, path, "NUL character (\\0) in %s", what);
 		return NULL;
 	}
 	return node_str(val);
@@ -276,6 +292,10 @@ cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
 	if (k->type != YAML_SCALAR_NODE) {
 		cfg_err(c, k, path, "expected a key name, got %s",
 		    node_kind(k));
+		return NULL;
+	}
+	if (node_has_nul(k)) {
+		cfg_err(c, k, path, "NUL character (\\0) in a key name");
 		return NULL;
 	}
 	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start;
@@ -662,7 +682,7 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	bool b;
 
 	if (val->type == YAML_SCALAR_NODE && !node_is_null(val)) {
-		if (cfg_bool(node_str(val), &b) == -1) {
+		if (node_has_nul(val) || cfg_bool(node_str(val), &b) == -1) {
 			cfg_err(c, val, path, "expected true, false or a "
 			    "mapping, got '%s'", node_str(val));
 			return;
@@ -858,6 +878,10 @@ cfg_bind(struct cfg *c, struct listener *l, const yaml_node_t *val,
 	if (val->type != YAML_SCALAR_NODE || node_is_null(val)) {
 		cfg_err(c, val, path, "expected an address, got %s",
 		    node_is_null(val) ? "nothing" : node_kind(val));
+		return;
+	}
+	if (node_has_nul(val)) {
+		cfg_err(c, val, path, "NUL character (\\0) in an address");
 		return;
 	}
 	if (addr_parse(node_str(val), &spec, err, sizeof(err)) == -1 ||

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "gen.h"
+#include "util.h"
 
 #ifndef FIXTURES
 #error "FIXTURES must be the absolute path of tests/unit/fixtures"
@@ -777,6 +778,42 @@ test_quick_bad(void **state)
 	config_errors_free(&e);
 }
 
+/* Inputs found by tests/fuzz: each must fail fast, with a clear error. */
+static void
+fuzz_case(const char *name, const char *needle, double max_seconds)
+{
+	char path[1024];
+	struct config_errors e = { 0 };
+	uint64_t t0 = now_ms();
+	struct gen *g;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/../../fuzz/crashes/%s", FIXTURES, name);
+	g = config_load_file(path, &e);
+	assert_null(g);
+	assert_true(e.n > 0);
+	for (size_t i = 0; i < e.n && !found; i++)
+		found = strstr(e.msg[i], needle) != NULL;
+	if (!found)
+		print_error("no error mentions '%s' (first: %s)\n", needle, e.msg[0]);
+	assert_true(found);
+	assert_true((double)(now_ms() - t0) / 1000.0 < max_seconds);
+	config_errors_free(&e);
+}
+
+static void
+test_fuzz_regressions(void **state)
+{
+	/* 431 aliased pools asking for 2^18-point rings each: ~900 MB and
+	 * 25 s before the table budget. */
+	fuzz_case("timeout-balance-tables-alias-amplification.yaml",
+	    "too much weight to balance", 2.0);
+	/* 78k errors from 4 KiB: the error list grew one slot at a time. */
+	fuzz_case("slow-unknown-key-errors-realloc.yaml", "unknown key", 10.0);
+	/* "\0" escapes silently cut names and addresses short. */
+	fuzz_case("accepted-embedded-nul.yaml", "NUL character", 2.0);
+}
+
 int
 main(void)
 {
@@ -798,6 +835,7 @@ main(void)
 		cmocka_unit_test(test_bad_misc),
 		cmocka_unit_test(test_alias_budget),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_fuzz_regressions),
 		cmocka_unit_test(test_quick_good),
 		cmocka_unit_test(test_quick_bad),
 	};
