@@ -300,6 +300,15 @@ addr_len(const struct sockaddr *sa)
 	}
 }
 
+void
+addr_set_port(struct sockaddr *sa, uint16_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons(port);
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+}
+
 uint16_t
 addr_port(const struct sockaddr *sa)
 {

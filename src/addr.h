@@ -40,6 +40,7 @@ const char *addr_format_host(const struct sockaddr *sa, char *buf, size_t len);
 socklen_t addr_len(const struct sockaddr *sa);
 bool addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 uint16_t addr_port(const struct sockaddr *sa);
+void addr_set_port(struct sockaddr *sa, uint16_t port);
 /* Hash of the address part only (not the port): for `balance: source`. */
 uint64_t addr_hash_host(const struct sockaddr *sa);
 

@@ -196,7 +196,18 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 						break;
 			}
 			if (ls == NULL) {
-				ls = lsock_open(bd, nworkers, err, errlen);
+				/* "*:0" or a host name on port 0 means several
+				 * addresses: all of them on the one port the
+				 * kernel picks for the first, which is the port
+				 * printed and logged. */
+				struct bind want = *bd;
+
+				if (b > 0 && port_is_zero((struct sockaddr *)&bd->addr) &&
+				    strcmp(bd->text, l->binds[b - 1].text) == 0 &&
+				    l->binds[b - 1].ls != NULL)
+					addr_set_port((struct sockaddr *)&want.addr,
+					    addr_port((struct sockaddr *)&l->binds[b - 1].ls->bound));
+				ls = lsock_open(&want, nworkers, err, errlen);
 				if (ls == NULL)
 					goto rollback;
 				*tail = ls;
