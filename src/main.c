@@ -229,7 +229,9 @@ main(int argc, char **argv)
 	char err[512];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:tl:b:w:vVh", longopts, NULL)) != -1) {
+	/* Our own messages: getopt's name the program by its full path. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:tl:b:w:vVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 't': check = true; break;
@@ -244,10 +246,14 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			break;
 		default:
-			/* getopt has printed what was wrong. */
-			fprintf(stderr, "Try 'tcplb --help' for more information.\n");
-			return EXIT_USAGE;
+			if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			usage_error("unknown option '%s'", argv[optind - 1]);
+			break;
 		}
 	}
 	if (log_target_parse(log_target_arg, &target) < 0)
