@@ -153,7 +153,7 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	}
 	if (addr_resolve(spec, false, &addrs, &n, err, errlen) == -1)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !o->merge; i++) {
 		const struct server *dup = pool_find_addr(p,
 		    (struct sockaddr *)&addrs[i]);
 
@@ -173,7 +173,14 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	    sizeof(*p->servers));
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
+		struct server *dup = o->merge ? (struct server *)pool_find_addr(p,
+		    (struct sockaddr *)&addrs[i]) : NULL;
 
+		if (dup != NULL) {
+			if (dup->weight < 256)
+				dup->weight++;
+			continue;
+		}
 		memset(s, 0, sizeof(*s));
 		s->name = xstrdup(name);
 		s->addr = addrs[i];
@@ -335,7 +342,7 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	const char *listen = q->listen ? q->listen : "127.0.0.1:0";
 	const char *balance = q->balance ? q->balance : "roundrobin";
 	struct pool_opts o = config_pool_defaults;
-	struct server_opts so = { .weight = 1 };
+	struct server_opts so = { .weight = 1, .merge = true };
 	struct addr_spec spec;
 	struct gen *g = gen_new("command line");
 	struct listener *l;

@@ -36,6 +36,8 @@ struct server_opts {
 	uint64_t weight;
 	uint64_t max_conns;
 	bool backup;
+	bool merge;	/* an address already in the pool adds its weight (quick
+			 * mode: a backend given twice gets twice the share) */
 };
 
 /* defaults: for every pool unless `defaults` or the pool says otherwise */

@@ -728,6 +728,21 @@ test_quick_good(void **state)
 	assert_int_equal(g->pools[0].max_fails, 3);
 	gen_put(g);
 
+	/* A backend given twice is one server with twice the weight (as
+	 * nginx and HAProxy take it), not an error. */
+	{
+		char *dup[] = { ARG("127.0.0.1:8081"), ARG("127.0.0.1:8082"),
+		    ARG("127.0.0.1:8081") };
+
+		g = quick(NULL, NULL, NULL, dup, 3, &e);
+		assert_non_null(g);
+		assert_int_equal(e.n, 0);
+		assert_int_equal(g->pools[0].nservers, 2);
+		assert_int_equal(g->pools[0].servers[0].weight, 2);
+		assert_int_equal(g->pools[0].servers[1].weight, 1);
+		gen_put(g);
+	}
+
 	g = quick("*:0", "leastconn", "8", five, 5, &e);
 	assert_non_null(g);
 	assert_int_equal(g->global.workers, 8);
