@@ -27,6 +27,8 @@
 #include "log.h"
 #include "util.h"
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 int log_level_current = LOG_INFO;
 static bool use_journal;
 static bool stderr_prefix;	/* "<N>" for a journal reading our stderr */
@@ -114,7 +116,14 @@ log_init(enum log_target target, int level)
 	}
 	switch (target) {
 	case LOG_TARGET_JOURNAL:
-		use_journal = true;
+		/* libsystemd drops records silently when journald is not
+		 * there, which would hide even a start-up error. */
+		use_journal = access(JOURNAL_SOCKET, W_OK) == 0;
+		if (!use_journal) {
+			stderr_prefix = getenv("JOURNAL_STREAM") != NULL;
+			log_msg(LOG_WARNING, NULL, "no journal at %s: logging to standard error",
+			    JOURNAL_SOCKET);
+		}
 		break;
 	case LOG_TARGET_STDERR:
 		use_journal = false;
