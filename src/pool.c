@@ -55,8 +55,10 @@ server_available(const struct server *s, int64_t now_ms)
 }
 
 /* Slow start admits a growing fraction f of the picks that land on a
- * freshly recovered server: f = elapsed / slow_start, at least 10%, in
- * 1/1024ths.  Pick k is admitted when floor((k+1) f) > floor(k f): exactly
+ * freshly recovered server, from half at once to all at the end of
+ * slow_start: f = 1/2 + elapsed / (2 slow_start), in 1/1024ths.  Starting
+ * at half, not near zero, a recovered server is back in rotation at once
+ * (a handful of clients always reach it) while its weight still ramps.  Pick k is admitted when floor((k+1) f) > floor(k f): exactly
  * f of any run of picks, evenly spread, with only an atomic counter. */
 bool
 server_ramp_admit(struct server *s, int64_t now_ms)
@@ -78,9 +80,7 @@ server_ramp_admit(struct server *s, int64_t now_ms)
 		atomic_compare_exchange_strong(&st->up_since_ms, &since, 0);
 		return true;
 	}
-	f = (uint64_t)elapsed * 1024 / ss;
-	if (f < 102)
-		f = 102;
+	f = 512 + (uint64_t)elapsed * 512 / ss;
 	k = (uint32_t)atomic_fetch_add_explicit(&st->ramp_seq, 1,
 	    memory_order_relaxed);
 	return ((k + 1) * f) / 1024 > (k * f) / 1024;
