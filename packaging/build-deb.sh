@@ -16,24 +16,9 @@
 # installed with apt-get. Exit status: 0 built and lintian-clean, 1 otherwise.
 set -eu
 
-die() { echo "build-deb: $*" >&2; exit 1; }
-say() { echo "build-deb: $*" >&2; }
-
-nocheck=
-outdir=deb-out
-tarball=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--nocheck) nocheck=1 ;;
-	--outdir) [ $# -ge 2 ] || die "--outdir needs an argument"; outdir=$2; shift ;;
-	--outdir=*) outdir=${1#*=} ;;
-	--tarball) [ $# -ge 2 ] || die "--tarball needs an argument"; tarball=$2; shift ;;
-	--tarball=*) tarball=${1#*=} ;;
-	-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) die "unknown argument: $1 (try --help)" ;;
-	esac
-	shift
-done
+PROG=build-deb OUTDIR=deb-out HELP=2,17
+. "$(dirname "$0")/common.sh"
+parse_build_args "$@"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$top/configure.ac" ] && [ -d "$top/packaging/debian" ] || die "cannot find the source tree above $0"

@@ -20,24 +20,9 @@
 # 1 otherwise.
 set -eu
 
-die() { echo "build-rpm: $*" >&2; exit 1; }
-say() { echo "build-rpm: $*" >&2; }
-
-nocheck=
-outdir=rpm-out
-tarball=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--nocheck) nocheck=1 ;;
-	--outdir) [ $# -ge 2 ] || die "--outdir needs an argument"; outdir=$2; shift ;;
-	--outdir=*) outdir=${1#*=} ;;
-	--tarball) [ $# -ge 2 ] || die "--tarball needs an argument"; tarball=$2; shift ;;
-	--tarball=*) tarball=${1#*=} ;;
-	-h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) die "unknown argument: $1 (try --help)" ;;
-	esac
-	shift
-done
+PROG=build-rpm OUTDIR=rpm-out HELP=2,21
+. "$(dirname "$0")/common.sh"
+parse_build_args "$@"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 spec=$top/packaging/rpm/tcplb.spec
