@@ -645,8 +645,11 @@ check9() {
 	seq=$(probe 8080 2)
 	[ "$seq" = "C C" ] || errs="$errs not-served-by-activation($seq)"
 	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs service-not-activated"
-	got=$(jctl -u tcplb -o cat | grep -c 'from systemd')
-	[ "$got" -ge 1 ] || errs="$errs no-'received ... from systemd'-log"
+	# tcplb logs the socket it was passed, and warns if no listener took it.
+	got=$(jctl -u tcplb -o cat | grep -c "systemd passed socket .* bound to 127.0.0.1:8080")
+	[ "$got" -ge 1 ] || errs="$errs no-'systemd passed socket'-log"
+	unused=$(jctl -u tcplb -o cat | grep -c 'matches no listener')
+	[ "$unused" -eq 0 ] || errs="$errs passed-socket-not-adopted"
 	# Left enabled and listening: purge (check 10) must stop and unlink it.
 	if [ -z "$errs" ]; then
 		pass "9 socket activation: tcplb.socket started tcplb.service on the first connection ($seq), which took over the socket"
