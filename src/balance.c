@@ -244,7 +244,8 @@ balance_table_size(const struct pool *p)
 	uint64_t *w = xcalloc(p->nservers ? p->nservers : 1, sizeof(*w));
 	uint64_t n = bal_reduced_weights(p, w, BAL_SCHED_MAX);
 
-	n += bal_ring_points(p, w);
+	if (p->alg == BAL_SOURCE)
+		n += bal_ring_points(p, w);
 	free(w);
 	return n;
 }
@@ -291,10 +292,9 @@ bal_build_cum(struct pool *p, struct balance_data *b)
 	b->total_weight = sum;
 }
 
-/* Build every table whatever the algorithm: they are small, and it keeps
- * balance_pick() free of "was this prepared?" branches.  The random and
- * leastconn fallbacks use cum_weight; the schedule doubles as the
- * eligibility-respecting order for roundrobin only. */
+/* The schedule and the prefix sums are built for every pool (they are small,
+ * and roundrobin is every algorithm's fallback); the hash ring, up to 2^18
+ * points, only for `balance: source`, the one algorithm that reads it. */
 int
 balance_prepare(struct pool *p)
 {
@@ -303,7 +303,8 @@ balance_prepare(struct pool *p)
 	memset(&b, 0, sizeof(b));
 	for (uint32_t i = 0; i < p->nservers; i++)
 		p->servers[i].index = i;
-	if (bal_build_sched(p, &b) < 0 || bal_build_ring(p, &b) < 0) {
+	if (bal_build_sched(p, &b) < 0 ||
+	    (p->alg == BAL_SOURCE && bal_build_ring(p, &b) < 0)) {
 		balance_free(&b);
 		return -1;
 	}

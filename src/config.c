@@ -268,9 +268,10 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 }
 
 /* All pools' balancing tables together, in entries of 4-8 bytes: the
- * node budget alone lets a 4 KiB file with aliases ask for ~430 pools of
- * 2^18 ring points each (~900 MB and ~25 s of sorting). */
-#define CFG_TABLE_BUDGET	(8u << 20)
+ * node budget alone lets a 4 KiB file with aliases ask for ~430 `source`
+ * pools of 2^18 ring points each (~900 MB and ~25 s of sorting).  16M
+ * entries still allow 64 source pools at the largest ring size. */
+#define CFG_TABLE_BUDGET	(16u << 20)
 
 /* Every pool complete and error-free: build the balancing tables. */
 int

@@ -815,11 +815,43 @@ fuzz_case(const char *name, const char *needle, double max_seconds)
 	config_errors_free(&e);
 }
 
+/* The limit above must not catch an ordinary large file: 40 weighted
+ * roundrobin pools of 10 servers load, and quickly. */
+static void
+test_many_weighted_pools_load(void **state)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *y = xmalloc(cap);
+	struct config_errors e = { 0 };
+	uint64_t t0 = now_ms();
+	struct gen *g;
+
+	(void)state;
+	len += (size_t)snprintf(y + len, cap - len,
+	    "listeners: {l: {bind: \"127.0.0.1:1\", pool: p0}}\npools:\n");
+	for (int p = 0; p < 40; p++) {
+		len += (size_t)snprintf(y + len, cap - len, "  p%d:\n    servers:\n", p);
+		for (int i = 0; i < 10; i++)
+			len += (size_t)snprintf(y + len, cap - len,
+			    "      - {address: \"10.0.%d.%d:80\", weight: %d}\n",
+			    p, i + 1, 191 + i);
+	}
+	g = config_load_mem("many.yaml", y, len, &e);
+	for (size_t i = 0; i < e.n; i++)
+		print_error("unexpected: %s\n", e.msg[i]);
+	assert_non_null(g);
+	assert_int_equal(g->npools, 40);
+	assert_true(now_ms() - t0 < 2000);
+	gen_put(g);
+	config_errors_free(&e);
+	free(y);
+}
+
 static void
 test_fuzz_regressions(void **state)
 {
-	/* 431 aliased pools asking for 2^18-point rings each: ~900 MB and
-	 * 25 s before the table budget. */
+	/* ~420 aliased `source` pools asking for 2^18-point rings each:
+	 * ~900 MB and 25 s before the table budget. */
 	fuzz_case("timeout-balance-tables-alias-amplification.yaml",
 	    "too much weight to balance", 2.0);
 	/* 78k errors from 4 KiB: the error list grew one slot at a time. */
@@ -850,6 +882,7 @@ main(void)
 		cmocka_unit_test(test_alias_budget),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_fuzz_regressions),
+		cmocka_unit_test(test_many_weighted_pools_load),
 		cmocka_unit_test(test_quick_good),
 		cmocka_unit_test(test_quick_bad),
 	};
