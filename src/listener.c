@@ -210,6 +210,10 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 				ls = lsock_open(&want, nworkers, err, errlen);
 				if (ls == NULL)
 					goto rollback;
+				/* Matched on reload by what the file says
+				 * (port 0), not by the port borrowed here. */
+				memcpy(&ls->req, &bd->addr, bd->addrlen);
+				ls->reqlen = bd->addrlen;
 				*tail = ls;
 				tail = &ls->next;
 			}
