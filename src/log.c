@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 int log_level_current = LOG_INFO;
 static bool use_journal;
 static bool stderr_prefix;	/* "<N>" for a journal reading our stderr */
+static void stderr_nonblocking(void);
 static int log_pid;		/* getpid() is a system call per record otherwise */
 
 static const char *const level_names[] = {
@@ -106,14 +108,7 @@ log_init(enum log_target target, int level)
 {
 	log_set_level(level);
 	log_pid = (int)getpid();
-	if (!isatty(STDERR_FILENO)) {
-		int fl = fcntl(STDERR_FILENO, F_GETFL);
-
-		/* Not on a terminal: that file description is shared with the
-		 * shell, which would then see EAGAIN itself. */
-		if (fl >= 0)
-			(void)fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
-	}
+	stderr_nonblocking();
 	switch (target) {
 	case LOG_TARGET_JOURNAL:
 		/* libsystemd drops records silently when journald is not
@@ -154,13 +149,45 @@ log_is_journal(void)
 }
 
 /*
- * A stderr nobody reads (a full pipe) must not stop the balancer: when it
- * is not a terminal, it is made non-blocking in log_init() and records that
- * do not fit are dropped and counted; the next record that fits is preceded
- * by the count.  Records are at most PIPE_BUF bytes, so a write to a pipe
- * is all or nothing.
+ * A stderr nobody reads (a full pipe or socket) must not stop the balancer:
+ * writes to it never block, and records that do not fit are dropped and
+ * counted; the next record that fits is preceded by the count.  Setting
+ * O_NONBLOCK on the inherited descriptor would change it for everyone who
+ * shares it (our stdout after 2>&1, the shell, the next program in the
+ * pipeline), so a pipe is reopened as a description of our own, and a
+ * socket (systemd's journal stream) is written with MSG_DONTWAIT.  Files
+ * and terminals stay as they are.  Records are at most PIPE_BUF bytes, so a
+ * write to a pipe is all or nothing.
  */
 static atomic_uint_fast64_t stderr_dropped;
+static bool stderr_is_socket;
+
+static void
+stderr_nonblocking(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		stderr_is_socket = true;
+	} else if (S_ISFIFO(st.st_mode)) {
+		fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)dup2(fd, STDERR_FILENO);	/* dup2 clears CLOEXEC */
+			close(fd);
+		}
+	}
+}
+
+static ssize_t
+stderr_write_raw(const char *p, size_t n)
+{
+	if (stderr_is_socket)
+		return send(STDERR_FILENO, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(STDERR_FILENO, p, n);
+}
 
 static void
 stderr_put(const char *line, size_t n)
@@ -173,12 +200,12 @@ stderr_put(const char *line, size_t n)
 		    "%stcplb: %llu log record%s dropped: standard error was not being read\n",
 		    stderr_prefix ? "<4>" : "", (unsigned long long)lost, lost == 1 ? "" : "s");
 
-		if (write(STDERR_FILENO, note, (size_t)k) < 0) {
+		if (stderr_write_raw(note, (size_t)k) < 0) {
 			atomic_fetch_add(&stderr_dropped, lost + 1);
 			return;
 		}
 	}
-	if (write(STDERR_FILENO, line, n) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	if (stderr_write_raw(line, n) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		atomic_fetch_add(&stderr_dropped, 1);
 }
 
