@@ -249,11 +249,18 @@ main(int argc, char **argv)
 		case ':':
 			usage_error("option '%s' needs an argument", argv[optind - 1]);
 			break;
-		default:
-			if (optopt)
+		default: {
+			const char *arg = argv[optind - 1];
+			const char *eq = strchr(arg, '=');
+
+			if (strncmp(arg, "--", 2) != 0)
 				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			if (optopt && eq)
+				usage_error("option '%.*s' takes no argument",
+				    (int)(eq - arg), arg);
+			usage_error("unknown or ambiguous option '%s'", arg);
 			break;
+		}
 		}
 	}
 	if (log_target_parse(log_target_arg, &target) < 0)
