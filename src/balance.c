@@ -337,19 +337,11 @@ struct bal_ctx {
 	bool force_passive;	/* last resort: passively-down servers too */
 };
 
+/* Is server i among the first n entries of the exclusion list? */
 static bool
-bal_excluded(const struct bal_ctx *c, uint32_t i)
+bal_listed(const struct bal_ctx *c, unsigned n, uint32_t i)
 {
-	for (unsigned k = 0; k < c->nexclude; k++)
-		if (c->exclude[k] == i)
-			return true;
-	return false;
-}
-
-static bool
-bal_failed(const struct bal_ctx *c, uint32_t i)
-{
-	for (unsigned k = 0; k < c->nfailed; k++)
+	for (unsigned k = 0; k < n; k++)
 		if (c->exclude[k] == i)
 			return true;
 	return false;
@@ -366,7 +358,7 @@ bal_eligible(const struct bal_ctx *c, uint32_t i)
 		return false;
 	if (s->backup && !c->use_backup)
 		return false;
-	if (c->nexclude && bal_excluded(c, i))
+	if (bal_listed(c, c->nexclude, i))
 		return false;
 	if (s->max_conns) {
 		active = atomic_load_explicit(&st->active, memory_order_relaxed);
@@ -591,7 +583,7 @@ bal_primary_up(const struct bal_ctx *c)
 
 		if (!s->backup && s->weight > 0 &&
 		    atomic_load_explicit(&s->st->up, memory_order_relaxed) &&
-		    !bal_failed(c, i))
+		    !bal_listed(c, c->nfailed, i))
 			return true;
 	}
 	return false;

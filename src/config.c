@@ -23,6 +23,7 @@
 #include "balance.h"
 #include "config_int.h"
 #include "gen.h"
+#include "log.h"
 #include "util.h"
 
 /* ---- errors ------------------------------------------------------------ */
@@ -41,6 +42,23 @@ config_errors_add(struct config_errors *e, const char *fmt, ...)
 		e->msg = xrealloc(e->msg, e->cap * sizeof(*e->msg));
 	}
 	e->msg[e->n++] = xstrdup(buf);
+}
+
+void
+config_errors_report(const struct config_errors *e, bool to_log)
+{
+	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
+		if (to_log)
+			log_errx("%s", e->msg[i]);
+		else
+			fprintf(stderr, "%s\n", e->msg[i]);
+	}
+	if (e->n <= CONFIG_ERRORS_SHOWN)
+		return;
+	if (to_log)
+		log_errx("... and %zu more errors", e->n - CONFIG_ERRORS_SHOWN);
+	else
+		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
 }
 
 void

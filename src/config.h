@@ -9,6 +9,7 @@
 #ifndef TCPLB_CONFIG_H
 #define TCPLB_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gen.h"
@@ -28,6 +29,10 @@ struct config_errors {
 void config_errors_add(struct config_errors *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void config_errors_free(struct config_errors *e);
+/* Report at most CONFIG_ERRORS_SHOWN of them, then how many more: as log
+ * records at priority err (to_log), or as bare lines on stderr for a
+ * person at a terminal. */
+void config_errors_report(const struct config_errors *e, bool to_log);
 
 /* Returns a generation with refs = 1, or NULL with e->n > 0. */
 struct gen *config_load_file(const char *path, struct config_errors *e);

@@ -144,6 +144,13 @@ listener_state_new(void)
 	return st;
 }
 
+struct listener_state *
+listener_state_get(struct listener_state *st)
+{
+	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+	return st;
+}
+
 void
 listener_state_put(struct listener_state *st)
 {
@@ -194,8 +201,7 @@ gen_inherit(struct gen *new, const struct gen *old)
 		if (ol == NULL)
 			continue;
 		listener_state_put(nl->st);
-		atomic_fetch_add(&ol->st->refs, 1);
-		nl->st = ol->st;
+		nl->st = listener_state_get(ol->st);
 	}
 }
 

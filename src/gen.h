@@ -138,6 +138,7 @@ struct server_state *server_state_new(void);
 struct server_state *server_state_get(struct server_state *st);
 void server_state_put(struct server_state *st);
 struct listener_state *listener_state_new(void);
+struct listener_state *listener_state_get(struct listener_state *st);
 void listener_state_put(struct listener_state *st);
 
 /* Move runtime state from old to new for every server with the same pool

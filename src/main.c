@@ -119,16 +119,7 @@ raise_nofile(uint32_t max_conns)
 static void
 print_errors(const struct config_errors *e)
 {
-	bool journal = log_is_journal() || getenv("JOURNAL_STREAM") != NULL;
-
-	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
-		if (journal)
-			log_errx("%s", e->msg[i]);
-		else
-			fprintf(stderr, "%s\n", e->msg[i]);
-	}
-	if (e->n > CONFIG_ERRORS_SHOWN)
-		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
+	config_errors_report(e, log_is_journal() || getenv("JOURNAL_STREAM") != NULL);
 }
 
 static void

@@ -108,10 +108,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	if (g == NULL) {
-		for (size_t i = 0; i < e.n && i < CONFIG_ERRORS_SHOWN; i++)
-			log_errx("%s", e.msg[i]);
-		if (e.n > CONFIG_ERRORS_SHOWN)
-			log_errx("... and %zu more errors", e.n - CONFIG_ERRORS_SHOWN);
+		config_errors_report(&e, true);
 		reload_fail(e.n ? e.msg[0] : "unknown error");
 		config_errors_free(&e);
 		return;

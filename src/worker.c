@@ -26,7 +26,6 @@
 
 atomic_uint tcplb_active;
 atomic_uint_fast64_t tcplb_total;
-bool relay_splice_enabled = true;
 
 static struct worker *workers;
 static unsigned nworkers;
@@ -170,14 +169,13 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = a->data;
 	struct gen *g;
-	bool drain, stop, stop_now;
+	bool drain, stop;
 
 	pthread_mutex_lock(&w->lock);
 	g = w->mb_gen;
 	w->mb_gen = NULL;
 	drain = w->mb_drain;
 	stop = w->mb_stop;
-	stop_now = w->mb_stop_now;
 	pthread_mutex_unlock(&w->lock);
 
 	if (g != NULL) {
@@ -198,7 +196,7 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		atomic_store(&w->acked_drain, true);
 		worker_ack();
 	}
-	if (stop || stop_now) {
+	if (stop) {
 		session_close_all(w, "shutdown");
 		for (unsigned i = 0; i < w->nwl; i++)
 			ev_io_stop(loop, &w->wl[i].io);
@@ -264,7 +262,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		}
 		w->rnd = (uint32_t)(time(NULL) ^ (uintptr_t)w ^ (i * 0x9e3779b9u));
 		w->next_session_id = ((uint64_t)i << 48) + 1;
-		relay_pools_init(&w->pools, BUFPOOL_KEEP, PIPEPOOL_KEEP, relay_splice_enabled);
+		relay_pools_init(&w->pools, BUFPOOL_KEEP, PIPEPOOL_KEEP, true);
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, worker_wake_cb);
 		w->wake.data = w;

@@ -56,7 +56,6 @@ struct worker {
 	struct gen *mb_gen;
 	bool mb_drain;
 	bool mb_stop;
-	bool mb_stop_now;
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
 };
@@ -64,8 +63,6 @@ struct worker {
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
 extern atomic_uint_fast64_t tcplb_total;
-/* Zero-copy relaying; read when workers start. */
-extern bool relay_splice_enabled;
 
 unsigned workers_auto_count(void);
 /* Create n workers on generation g (whose binds are prepared) and start
