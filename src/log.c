@@ -236,7 +236,8 @@ stderr_write(int prio, const char *msg)
 	stderr_put(line, n);
 }
 
-/* Up to 16 fields of "KEY=value" strings, built on the stack. */
+/* Up to 20 short "KEY=value" fields, built on the stack; MESSAGE is added
+ * by journal_send(). */
 struct jfields {
 	struct iovec iov[20];
 	char buf[20][320];
@@ -266,12 +267,27 @@ jf_add(struct jfields *j, const char *key, const char *fmt, ...)
 	j->n++;
 }
 
+/* Send j's fields plus MESSAGE=msg; on failure write msg to stderr.  The
+ * message, up to a whole record, is assembled on the stack (the field
+ * buffers hold only short values). */
+static void
+journal_send(struct jfields *j, int prio, const char *msg)
+{
+	struct iovec iov[ARRAY_SIZE(j->iov) + 1];
+	char m[sizeof("MESSAGE=") + 2048];
+	int len = snprintf(m, sizeof(m), "MESSAGE=%s", msg);
+
+	memcpy(iov, j->iov, sizeof(j->iov[0]) * (size_t)j->n);
+	iov[j->n].iov_base = m;
+	iov[j->n].iov_len = len < (int)sizeof(m) ? (size_t)len : sizeof(m) - 1;
+	if (sd_journal_sendv(iov, j->n + 1) < 0)
+		stderr_write(prio, msg);
+}
+
 static void
 journal_write(int prio, const struct log_ctx *ctx, const char *msg)
 {
 	struct jfields j;
-	struct iovec iov[ARRAY_SIZE(j.iov) + 1];
-	char *m;
 
 	j.n = 0;
 	jf_add(&j, "PRIORITY", "%d", prio);
@@ -290,14 +306,7 @@ journal_write(int prio, const struct log_ctx *ctx, const char *msg)
 		if (ctx->session)
 			jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)ctx->session);
 	}
-	memcpy(iov, j.iov, sizeof(j.iov[0]) * (size_t)j.n);
-	/* MESSAGE may be longer than a field buffer. */
-	m = xasprintf("MESSAGE=%s", msg);
-	iov[j.n].iov_base = m;
-	iov[j.n].iov_len = strlen(m);
-	if (sd_journal_sendv(iov, j.n + 1) < 0)
-		stderr_write(prio, msg);
-	free(m);
+	journal_send(&j, prio, msg);
 }
 
 static void
@@ -378,7 +387,6 @@ log_access(const struct access_rec *r)
 	j.n = 0;
 	jf_add(&j, "PRIORITY", "%d", LOG_INFO);
 	jf_add(&j, "SYSLOG_IDENTIFIER", "tcplb");
-	jf_add(&j, "MESSAGE", "%s", msg);
 	jf_add(&j, "TCPLB_EVENT", "access");
 	jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)r->session);
 	jf_add(&j, "TCPLB_CLIENT", "%s", r->client);
@@ -392,7 +400,6 @@ log_access(const struct access_rec *r)
 	jf_add(&j, "TCPLB_DURATION_MS", "%llu", (unsigned long long)r->duration_ms);
 	jf_add(&j, "TCPLB_TRIES", "%u", r->tries);
 	jf_add(&j, "TCPLB_TERMINATION", "%s", r->reason);
-	if (sd_journal_sendv(j.iov, j.n) < 0)
-		stderr_write(LOG_INFO, msg);
+	journal_send(&j, LOG_INFO, msg);
 	errno = saved;
 }
