@@ -67,10 +67,12 @@ port_is_zero(const struct sockaddr *sa)
 	return addr_port(sa) == 0;
 }
 
+/* The socket in list for a configured address: the same request, or (for
+ * a fixed port) the address it is bound to. */
 static struct lsock *
-lsock_find(const struct sockaddr *req)
+lsock_find(struct lsock *list, const struct sockaddr *req)
 {
-	for (struct lsock *ls = lsocks; ls; ls = ls->next)
+	for (struct lsock *ls = list; ls; ls = ls->next)
 		if (addr_equal((const struct sockaddr *)&ls->req, req) ||
 		    (!port_is_zero(req) &&
 		     addr_equal((const struct sockaddr *)&ls->bound, req)))
@@ -187,14 +189,11 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct bind *bd = &l->binds[b];
-			struct lsock *ls = lsock_find((const struct sockaddr *)&bd->addr);
+			const struct sockaddr *req = (const struct sockaddr *)&bd->addr;
+			struct lsock *ls = lsock_find(lsocks, req);
 
-			if (ls == NULL) {
-				for (ls = created; ls; ls = ls->next)
-					if (addr_equal((const struct sockaddr *)&ls->req,
-					    (const struct sockaddr *)&bd->addr))
-						break;
-			}
+			if (ls == NULL)
+				ls = lsock_find(created, req);
 			if (ls == NULL) {
 				/* "*:0" or a host name on port 0 means several
 				 * addresses: all of them on the one port the

@@ -154,7 +154,7 @@ void
 worker_session_closed(struct worker *w)
 {
 	/* A slot or an fd just came free: paused accepts may go on. */
-	if (ev_is_active(&w->resume_timer) && w->fd_waiters == 0)
+	if (ev_is_active(&w->resume_timer))
 		worker_resume_accept(w);
 }
 
