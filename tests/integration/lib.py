@@ -258,7 +258,28 @@ def listen_inodes(port):
 # ---------------------------------------------------------------------------
 # backends
 
-class Backend:
+class _Listening:
+    """What the test backends share: a listening socket and its address."""
+
+    def _listen(self, host, port, backlog):
+        self.host = host
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.lsock = socket.socket(fam, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, port))
+        self.lsock.listen(backlog)
+        self.port = self.lsock.getsockname()[1]
+
+    @property
+    def addr(self):
+        return (self.host, self.port)
+
+    @property
+    def hostport(self):
+        return fmt_addr(self.host, self.port)
+
+
+class Backend(_Listening):
     """A selector-driven TCP server on loopback, in one thread.
 
     mode: 'echo'      echo everything back
@@ -279,13 +300,8 @@ class Backend:
         self.closed_events = []  # (time, how)
         self._stop = False
         self._conns = {}
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.lsock = socket.socket(fam, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((host, port))
-        self.lsock.listen(backlog)
+        self._listen(host, port, backlog)
         self.lsock.setblocking(False)
-        self.port = self.lsock.getsockname()[1]
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.lsock, selectors.EVENT_READ, None)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -294,14 +310,6 @@ class Backend:
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="backend-" + name)
         self.thread.start()
-
-    @property
-    def addr(self):
-        return (self.host, self.port)
-
-    @property
-    def hostport(self):
-        return fmt_addr(self.host, self.port)
 
     def _loop(self):
         try:
@@ -430,7 +438,7 @@ class Backend:
         self.sel.close()
 
 
-class ThreadBackend:
+class ThreadBackend(_Listening):
     """A TCP server whose every accepted connection runs handler(conn, self)
     in its own thread (blocking sockets with a timeout).  For scenarios that
     need a script: half-close, resets, health-check protocols, ..."""
@@ -449,24 +457,11 @@ class ThreadBackend:
         self.errors = []
         self._stop = False
         self._conns = set()
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.lsock = socket.socket(fam, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((host, port))
-        self.lsock.listen(1024)
+        self._listen(host, port, 1024)
         self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="tbackend-" + name)
         self.thread.start()
-
-    @property
-    def addr(self):
-        return (self.host, self.port)
-
-    @property
-    def hostport(self):
-        return fmt_addr(self.host, self.port)
 
     def _loop(self):
         while not self._stop:
