@@ -33,6 +33,10 @@
 #define EXIT_USAGE 64		/* EX_USAGE */
 #define EXIT_CONFIG 78		/* EX_CONFIG */
 #define DRAIN_POLL_S 0.05
+/* A package's own version, e.g. -DTCPLB_VENDOR_VERSION=0.1.0-1 (debian/rules):
+ * `tcplb -V` then tells two builds of one release apart. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static ev_signal sig_hup, sig_term, sig_int, sig_usr2;
 static ev_timer drain_timer;
@@ -262,7 +266,11 @@ main(int argc, char **argv)
 		case 'T': log_target_arg = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
+#ifdef TCPLB_VENDOR_VERSION
+			printf("tcplb %s (%s)\n", PACKAGE_VERSION, STR(TCPLB_VENDOR_VERSION));
+#else
 			printf("tcplb %s\n", PACKAGE_VERSION);
+#endif
 			return 0;
 		case 'h':
 			usage(stdout);
