@@ -1006,6 +1006,8 @@ check16() {
 	[ "$rc" = 0 ] || errs="$errs dpkg-i-exit-$rc"
 	echo "$out" | grep -q "not running" || errs="$errs no-not-running"
 	echo "$out" | grep -q "127.0.0.1:8080.*in use" || errs="$errs no-address-in-use"
+	# Only this start's errors, not older ones from the journal.
+	echo "$out" | grep '^tcplb:   ' | grep -qv '8080' && errs="$errs unrelated-journal-lines"
 	echo "$out" | grep -q "systemctl restart tcplb" || errs="$errs no-how-to-fix"
 	kill "$blocker" 2>/dev/null
 	cexec systemctl stop tcplb.service >/dev/null 2>&1

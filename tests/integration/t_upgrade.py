@@ -205,6 +205,13 @@ pools:
 
     os.kill(new_pid, signal.SIGTERM)
     t.check(wait_until(lambda: not alive(new_pid), 10), "new process did not stop on SIGTERM")
+    # Both processes wrote to the same stderr (the new one inherited it):
+    # under the sanitizers, a report from either would be here.
+    err = lb.stderr()
+    t.check("Sanitizer" not in err and "runtime error" not in err,
+            "sanitizer report in tcplb's stderr")
+    t.check(re.search(r"tcplb\[%d\]: notice: stopped" % new_pid, err),
+            "the new process did not stop cleanly")
 
 
 run(test, timeout=90)
