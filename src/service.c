@@ -61,10 +61,23 @@ service_detach(void)
 	detached = true;
 }
 
+/* FDSTOREREMOVE= held back while detached: the new process of an upgrade
+ * drops a group only once it is the main process -- if the handover fails,
+ * the old one still serves it. */
+static char **pending_removals;
+static size_t npending_removals;
+
 void
 service_attach(void)
 {
 	detached = false;
+	for (size_t i = 0; i < npending_removals; i++) {
+		service_fdstore_remove(pending_removals[i]);
+		free(pending_removals[i]);
+	}
+	free(pending_removals);
+	pending_removals = NULL;
+	npending_removals = 0;
 }
 
 void
@@ -95,6 +108,12 @@ service_fdstore_remove(const char *name)
 {
 	if (name == NULL)
 		return;
+	if (detached) {
+		pending_removals = xrealloc(pending_removals,
+		    (npending_removals + 1) * sizeof(char *));
+		pending_removals[npending_removals++] = xstrdup(name);
+		return;
+	}
 	notify("FDSTOREREMOVE=1\nFDNAME=%s", name);
 }
 

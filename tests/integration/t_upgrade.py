@@ -95,7 +95,7 @@ class Load:
 
 def test(t):
     a = t.identify_backend("A")
-    port = free_port()
+    port, extra = free_port(), free_port()
     exe = t.path("tcplb-bin")
     ino_old = install(t, t.bin, exe)
     cfg_text = """\
@@ -109,7 +109,11 @@ pools:
   p:
     servers: [%s]
 """ % (port, a.hostport)
-    cfg = t.write("tcplb.yaml", cfg_text)
+    # A second listener, dropped from the file before the upgrade (with no
+    # reload): the new process must close it and take it out of systemd's
+    # fd store -- but only once it is the main process.
+    cfg = t.write("tcplb.yaml", cfg_text.replace(
+        "listeners:\n", "listeners:\n  extra: {bind: 127.0.0.1:%d, pool: p}\n" % extra))
     n = t.notify_receiver()
     workers = os.environ.get("TCPLB_TEST_WORKERS", "2")
     lb = t.start(["-w", workers, "-c", cfg, "--log-target", "stderr"],
@@ -126,7 +130,10 @@ pools:
     load = Load(addr)
     t.check(wait_until(lambda: load.ok > 50, 10), "load does not run")
 
+    t.eq(t.identify(("127.0.0.1", extra)), "A", "second listener before the upgrade")
+
     # ---- the upgrade --------------------------------------------------
+    t.write("tcplb.yaml", cfg_text)
     ino_new = install(t, t.bin, exe)
     t.check(ino_new != ino_old, "the new copy has a new inode")
     start = n.count()
@@ -140,6 +147,10 @@ pools:
     t.check(new_pid != lb.pid, "MAINPID= names another process")
     ready = n.wait_for("READY=1", start=r[0] + 1, timeout=5)
     t.check(ready, "no READY=1 from the new process after MAINPID=")
+    rm = [i for i, m in enumerate(n.messages()) if "FDSTOREREMOVE=1" in m and
+          "127.0.0.1_%d" % extra in m]
+    t.check(rm, "the dropped listener's sockets were not removed from the fd store")
+    t.check(all(i > r[0] for i in rm), "FDSTOREREMOVE= before the new process was the main one")
     t.eq(os.stat("/proc/%d/exe" % new_pid).st_ino, ino_new,
          "the new process runs the new file")
     t.check(alive(lb.pid), "the old process must drain its sessions, not exit")
@@ -153,6 +164,11 @@ pools:
         s.close()
     rc = lb.wait(10)
     t.eq(rc, 0, "exit status of the old process once its sessions ended")
+    try:
+        socket.create_connection(("127.0.0.1", extra), timeout=2).close()
+        t.fail("the dropped listener still accepts after the upgrade")
+    except ConnectionRefusedError:
+        pass
     t.check(alive(new_pid), "the new process serves on")
     time.sleep(0.5)
     load.stop()
