@@ -27,7 +27,7 @@
 #  11. dpkg -i of the newer package: 0 refused, 0 failed, 4/4 sessions kept,
 #      the new build runs as MainPID (/proc/MAINPID/exe, tcplb -V)
 #  12. systemctl restart: 0 refused, 0 failed (connections wait in the
-#      queue of the sockets kept in systemd's fd store)
+#      queue of the sockets kept in systemd's fd store); a stop closes them
 #  13. a package whose binary exits at once: dpkg -i fails loudly, the
 #      running tcplb keeps serving; the good package then upgrades
 #  14. an upgrade with an invalid /etc/tcplb.yaml: dpkg -i fails loudly,
@@ -903,8 +903,13 @@ check12() {
 	[ "$2" = 0 ] || errs="$errs refused=$2"
 	[ "$3" = 0 ] || errs="$errs failed=$3"
 	jctl -u tcplb -o cat | grep -q "systemd passed socket .*'tcplb-ls-" || errs="$errs fd-store-not-used"
+	# A stop is a real stop: systemd closes the stored sockets.
+	cexec systemctl stop tcplb.service
+	probe 8080 1 | grep -qx 'ERR:ConnectionRefusedError' || errs="$errs 8080-open-after-stop"
+	probe 80 1 | grep -qx 'ERR:ConnectionRefusedError' || errs="$errs 80-open-after-stop"
+	cexec systemctl start tcplb.service || errs="$errs start-failed"
 	if [ -z "$errs" ]; then
-		pass "12 restart: systemctl restart in $took ms under load: $1 ok, $2 refused, $3 failed (slowest ${4} ms: clients waited in the accept queue); $kept/1 held session kept (a restart drains for shutdown_timeout)"
+		pass "12 restart: systemctl restart in $took ms under load: $1 ok, $2 refused, $3 failed (slowest ${4} ms: clients waited in the accept queue); $kept/1 held session kept (a restart drains for shutdown_timeout); systemctl stop closed the stored sockets"
 	else
 		jctl -u tcplb | tail -n 30
 		fail "12 restart:$errs (load: $res)"
