@@ -2,8 +2,10 @@
  * main: the command line, the choice between quick mode (backends on the
  * command line), file mode and --check, exit statuses (0, 1, 64, 78), the
  * start-up order (load, bind, start workers, READY=1) and the signals, which
- * are handled on the main loop only: SIGHUP reloads, SIGTERM/SIGINT drain
- * and exit, a second one exits at once.
+ * are handled on the main loop only: SIGHUP reloads, SIGUSR2 upgrades the
+ * binary (upgrade.c), SIGTERM/SIGINT drain and exit, a second one exits at
+ * once.  Also the new process's side of a binary upgrade: restore the
+ * state, then take over as the main process before READY=1.
  */
 #include "autoconfig.h"
 
