@@ -117,7 +117,10 @@ pools:
     n = t.notify_receiver()
     workers = os.environ.get("TCPLB_TEST_WORKERS", "2")
     lb = t.start(["-w", workers, "-c", cfg, "--log-target", "stderr"],
-                 env={"NOTIFY_SOCKET": n.path}, argv0=[exe])
+                 env={"NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "400000"},
+                 # WATCHDOG_PID as systemd sets it: the new process must get
+                 # its own, or sd_watchdog_enabled() says no
+                 argv0=["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', exe])
     t.check(n.wait_for("READY=1", timeout=5), "no READY=1 at start")
     addr = ("127.0.0.1", port)
     inodes = listen_inodes(port)
@@ -170,6 +173,11 @@ pools:
     except ConnectionRefusedError:
         pass
     t.check(alive(new_pid), "the new process serves on")
+    # Only the new process is left: the watchdog keep-alive is its now.
+    start = n.count()
+    time.sleep(1.0)
+    t.check(sum(1 for m in n.messages(start) if "WATCHDOG=1" in m.split("\n")) >= 2,
+            "no WATCHDOG=1 from the new process")
     time.sleep(0.5)
     load.stop()
     t.log("upgrade under load: %d ok, %d refused, %d failed %s" %
