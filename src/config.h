@@ -48,8 +48,12 @@ struct quick_opts {
 	int nbackends;
 };
 
-/* Quick mode: one listener "quick" and one pool "quick".  Errors are usage
- * errors (exit 64) and quote the offending argument. */
-struct gen *config_quick(const struct quick_opts *q, struct config_errors *e);
+/* Quick mode: one listener "quick" and one pool "quick".  Errors quote
+ * the offending argument.  *usage is set when one of them is a usage
+ * error (a malformed argument: exit 64); otherwise they are about the
+ * configuration the arguments make (a host name that does not resolve:
+ * exit 78). */
+struct gen *config_quick(const struct quick_opts *q, struct config_errors *e,
+    bool *usage);
 
 #endif

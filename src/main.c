@@ -271,19 +271,44 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (q.nbackends > 0) {
-		g = config_quick(&q, &errs);
+		bool usage = false;
+
+		g = config_quick(&q, &errs, &usage);
 		if (g == NULL) {
 			for (size_t i = 0; i < errs.n; i++)
 				fprintf(stderr, "tcplb: %s\n", errs.msg[i]);
-			fprintf(stderr, "Try 'tcplb --help' for more information.\n");
+			/* A host name that does not resolve is not a misuse
+			 * of the command line: no usage hint, and the status
+			 * a file whose host does not resolve gets. */
+			if (usage)
+				fprintf(stderr, "Try 'tcplb --help' for more information.\n");
 			config_errors_free(&errs);
-			return EXIT_USAGE;
+			return usage ? EXIT_USAGE : EXIT_CONFIG;
 		}
 	} else {
+		int workers = -1;
+
 		if (config_path == NULL) {
 			config_path = CONFIG_DEFAULT_PATH;
-			if (access(config_path, F_OK) < 0 && errno == ENOENT)
-				usage_error("no BACKEND given and no configuration file %s", config_path);
+			if (access(config_path, F_OK) < 0 && errno == ENOENT) {
+				/* Not a usage error: the command line is fine,
+				 * the configuration is missing (78, as for
+				 * -c with a missing file). */
+				fprintf(stderr, "tcplb: no configuration file %s "
+				    "(give -c FILE, or BACKEND arguments for "
+				    "quick mode)\n", config_path);
+				return EXIT_CONFIG;
+			}
+		}
+		if (q.workers) {
+			uint64_t n;
+
+			if (strcmp(q.workers, "auto") == 0)
+				workers = 0;
+			else if (parse_uint(q.workers, 1024, &n) == 0 && n > 0)
+				workers = (int)n;
+			else
+				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
 		}
 		g = config_load_file(config_path, &errs);
 		if (g == NULL) {
@@ -294,16 +319,10 @@ main(int argc, char **argv)
 			config_errors_free(&errs);
 			return EXIT_CONFIG;
 		}
-		if (q.workers) {
-			uint64_t n;
-
-			if (strcmp(q.workers, "auto") == 0)
-				g->global.workers = 0;
-			else if (parse_uint(q.workers, 1024, &n) == 0 && n > 0)
-				g->global.workers = (unsigned)n;
-			else
-				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
-		}
+		/* Overrides stay in force across reloads. */
+		if (workers >= 0)
+			g->global.workers = (unsigned)workers;
+		reload_set_overrides(verbose, workers);
 	}
 	config_errors_free(&errs);
 	if (check) {

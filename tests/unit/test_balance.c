@@ -786,7 +786,7 @@ admitted(struct server *s, int64_t now, unsigned n)
 	unsigned a = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		a += server_ramp_admit(s, now);
+		a += server_ramp_admit(s, now, NULL);
 	return a;
 }
 
