@@ -45,20 +45,22 @@ config_errors_add(struct config_errors *e, const char *fmt, ...)
 }
 
 void
-config_errors_report(const struct config_errors *e, bool to_log)
+config_errors_report(const struct config_errors *e, bool to_log, size_t max)
 {
-	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
+	for (size_t i = 0; i < e->n && i < max; i++) {
 		if (to_log)
 			log_errx("%s", e->msg[i]);
 		else
 			fprintf(stderr, "%s\n", e->msg[i]);
 	}
-	if (e->n <= CONFIG_ERRORS_SHOWN)
+	if (e->n <= max)
 		return;
 	if (to_log)
-		log_errx("... and %zu more errors", e->n - CONFIG_ERRORS_SHOWN);
+		log_errx("... and %zu more errors (tcplb -t lists them all)",
+		    e->n - max);
 	else
-		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
+		fprintf(stderr, "... and %zu more errors (tcplb -t lists them "
+		    "all)\n", e->n - max);
 }
 
 void

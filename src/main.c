@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,11 +116,13 @@ raise_nofile(uint32_t max_conns)
 /* Configuration errors: bare "FILE:LINE:COL: message" lines for a person
  * at a terminal; records at priority err when a journal reads us (under
  * systemd, `tcplb -t` in ExecStartPre included), so that
- * `journalctl -p err` shows them. */
+ * `journalctl -p err` shows them.  --check prints every one, as promised;
+ * a start the first CONFIG_ERRORS_SHOWN. */
 static void
-print_errors(const struct config_errors *e)
+print_errors(const struct config_errors *e, bool all)
 {
-	config_errors_report(e, log_is_journal() || getenv("JOURNAL_STREAM") != NULL);
+	config_errors_report(e, log_is_journal() || getenv("JOURNAL_STREAM") != NULL,
+	    all ? SIZE_MAX : CONFIG_ERRORS_SHOWN);
 }
 
 static void
@@ -312,7 +315,7 @@ main(int argc, char **argv)
 		}
 		g = config_load_file(config_path, &errs);
 		if (g == NULL) {
-			print_errors(&errs);
+			print_errors(&errs, check);
 			if (check)
 				fprintf(stderr, "%zu error%s in %s\n", errs.n,
 				    errs.n == 1 ? "" : "s", config_path);

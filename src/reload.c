@@ -117,7 +117,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	if (g == NULL) {
-		config_errors_report(&e, true);
+		config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
 		reload_fail(e.n ? e.msg[0] : "unknown error");
 		config_errors_free(&e);
 		return;
