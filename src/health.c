@@ -8,12 +8,20 @@
  * the watchers, then closes the socket, then counts the result against
  * rise/fall and, on a transition, calls server_set_up() (which logs it).
  * The check counters in server_state are touched by this thread only; the
- * worker threads see nothing but the atomic up flag.
+ * worker threads see nothing but the atomic up flag, and tell the checker
+ * about a passive down through passive_epoch (the rise count restarts)
+ * and rest_until_ms (fail_timeout).
+ *
+ * A check object is found through its server's state (st->check), so a
+ * reload that keeps the server keeps the check: its timer, and a check in
+ * flight.  Restarting every schedule on every reload would starve servers
+ * late in the spread whenever reloads come faster than the interval.
  *
  * Timing: a check starts every interval (measured start to start, so a
  * slow failure does not stretch the period), the first ones spread over
  * the interval.  Detection therefore takes at most interval * fall +
- * timeout, recovery at most interval * rise + timeout.
+ * timeout, recovery at most interval * rise + timeout.  A server never
+ * checked yet (initial_state) changes state on its first result.
  */
 #include "autoconfig.h"
 
