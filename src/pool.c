@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "balance.h"
 #include "addr.h"
+#include "balance.h"
 #include "gen.h"
 #include "log.h"
 #include "pool.h"
