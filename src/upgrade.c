@@ -130,14 +130,21 @@ state_write(int fd, const struct gen *g)
 
 			fputs("server pool=", f);
 			put_esc(f, p->name);
+			fputs(" name=", f);
+			put_esc(f, sv->name);
 			fputs(" addr=", f);
 			put_esc(f, sv->addr_text);
 			fprintf(f, " up=%d passive_down=%d fails=%u retry_at_ms=%lld"
-			    " up_since_ms=%lld check_ok=%u check_fail=%u total=%llu\n",
+			    " up_since_ms=%lld rest_until_ms=%lld passive_epoch=%u"
+			    " check_epoch=%u check_ok=%u check_fail=%u check_fresh=%d"
+			    " total=%llu\n",
 			    (int)atomic_load(&st->up), (int)atomic_load(&st->passive_down),
 			    atomic_load(&st->fails), (long long)atomic_load(&st->retry_at_ms),
-			    (long long)atomic_load(&st->up_since_ms), st->check_ok,
-			    st->check_fail, (unsigned long long)atomic_load(&st->total));
+			    (long long)atomic_load(&st->up_since_ms),
+			    (long long)atomic_load(&st->rest_until_ms),
+			    atomic_load(&st->passive_epoch), st->check_epoch, st->check_ok,
+			    st->check_fail, (int)st->check_fresh,
+			    (unsigned long long)atomic_load(&st->total));
 		}
 	}
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
@@ -569,36 +576,96 @@ num(const char *line, const char *key, long long dflt)
 	return strtoll(buf, NULL, 10);
 }
 
-static void
-restore_server(struct gen *g, const char *line, int64_t now)
+/* One "server" line of the old process's state. */
+struct saved {
+	char pool[512], name[512], addr[128];
+	char *line;
+	uint32_t seq;		/* file order */
+	bool taken;
+};
+
+static int
+saved_cmp(const void *a, const void *b)
 {
-	char pname[512], addr[128];
-	struct pool *p;
+	const struct saved *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
 
-	if (!field(line, "pool", pname, sizeof(pname)) ||
-	    !field(line, "addr", addr, sizeof(addr)))
-		return;
-	p = gen_find_pool(g, pname);
-	if (p == NULL)
-		return;
-	for (uint32_t i = 0; i < p->nservers; i++) {
-		struct server *s = &p->servers[i];
-		struct server_state *st = s->st;
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
 
-		if (strcmp(s->addr_text, addr) != 0)
-			continue;
-		atomic_store(&st->up, num(line, "up", 1) != 0);
-		atomic_store(&st->passive_down, num(line, "passive_down", 0) != 0);
-		atomic_store(&st->fails, (unsigned)num(line, "fails", 0));
-		atomic_store(&st->retry_at_ms, num(line, "retry_at_ms", 0));
-		atomic_store(&st->up_since_ms, num(line, "up_since_ms", 0));
-		st->check_ok = (unsigned)num(line, "check_ok", 0);
-		st->check_fail = (unsigned)num(line, "check_fail", 0);
-		atomic_store(&st->total, (uint64_t)num(line, "total", 0));
-		/* Then the rules of a reload (a pool whose checks were
-		 * removed brings its servers back, ...). */
-		server_state_adopted(s, now);
+static void
+restore_state(struct server *s, const char *line, int64_t now)
+{
+	struct server_state *st = s->st;
+
+	atomic_store(&st->up, num(line, "up", 1) != 0);
+	atomic_store(&st->passive_down, num(line, "passive_down", 0) != 0);
+	atomic_store(&st->fails, (unsigned)num(line, "fails", 0));
+	atomic_store(&st->retry_at_ms, num(line, "retry_at_ms", 0));
+	atomic_store(&st->up_since_ms, num(line, "up_since_ms", 0));
+	/* Times are CLOCK_MONOTONIC: the same clock in the new process. */
+	atomic_store(&st->rest_until_ms, num(line, "rest_until_ms", 0));
+	atomic_store(&st->passive_epoch, (unsigned)num(line, "passive_epoch", 0));
+	st->check_epoch = (unsigned)num(line, "check_epoch", 0);
+	st->check_ok = (unsigned)num(line, "check_ok", 0);
+	st->check_fail = (unsigned)num(line, "check_fail", 0);
+	st->check_fresh = num(line, "check_fresh", st->check_fresh) != 0;
+	atomic_store(&st->total, (uint64_t)num(line, "total", 0));
+	/* Then the rules of a reload (a pool whose checks were removed
+	 * brings its servers back, ...). */
+	server_state_adopted(s, now);
+}
+
+/* Give each saved state to at most one server of g at the same address,
+ * by gen_inherit()'s rules: a pool of the same name first, then the same
+ * server name, then the first in file order.  Sorted by address, so a
+ * large pool costs n log n. */
+static unsigned
+restore_servers(struct gen *g, struct saved *sv, size_t n, int64_t now)
+{
+	size_t total = 0, k;
+	bool *done;
+	unsigned restored = 0;
+
+	qsort(sv, n, sizeof(*sv), saved_cmp);
+	for (uint32_t i = 0; i < g->npools; i++)
+		total += g->pools[i].nservers;
+	done = xcalloc(total ? total : 1, sizeof(bool));
+	for (int rule = 0; rule < 3; rule++) {
+		k = 0;
+		for (uint32_t i = 0; i < g->npools; i++) {
+			struct pool *p = &g->pools[i];
+
+			for (uint32_t j = 0; j < p->nservers; j++, k++) {
+				struct server *s = &p->servers[j];
+				size_t lo = 0, hi = n;
+
+				if (done[k])
+					continue;
+				while (lo < hi) {	/* first entry with this address */
+					size_t mid = (lo + hi) / 2;
+
+					if (strcmp(sv[mid].addr, s->addr_text) < 0)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				for (; lo < n && strcmp(sv[lo].addr, s->addr_text) == 0; lo++) {
+					if (sv[lo].taken ||
+					    (rule == 0 && strcmp(sv[lo].pool, p->name) != 0) ||
+					    (rule == 1 && strcmp(sv[lo].name, s->name) != 0))
+						continue;
+					sv[lo].taken = true;
+					done[k] = true;
+					restore_state(s, sv[lo].line, now);
+					restored++;
+					break;
+				}
+			}
+		}
 	}
+	free(done);
+	return restored;
 }
 
 void
@@ -606,8 +673,9 @@ upgrade_child_restore(struct gen *g)
 {
 	FILE *f;
 	char *line = NULL;
-	size_t cap = 0;
-	unsigned nserv = 0;
+	size_t cap = 0, n = 0;
+	struct saved *sv = NULL;
+	unsigned restored;
 	int64_t now = (int64_t)now_ms();
 
 	if (child_state < 0)
@@ -625,8 +693,18 @@ upgrade_child_restore(struct gen *g)
 	}
 	while (getline(&line, &cap, f) > 0) {
 		if (strncmp(line, "server ", 7) == 0) {
-			restore_server(g, line + 7, now);
-			nserv++;
+			struct saved *e;
+
+			sv = xrealloc(sv, (n + 1) * sizeof(*sv));
+			e = &sv[n];
+			memset(e, 0, sizeof(*e));
+			if (!field(line + 7, "pool", e->pool, sizeof(e->pool)) ||
+			    !field(line + 7, "addr", e->addr, sizeof(e->addr)))
+				continue;
+			if (!field(line + 7, "name", e->name, sizeof(e->name)))
+				e->name[0] = '\0';
+			e->line = xstrdup(line + 7);
+			e->seq = (uint32_t)n++;
 		} else if (strncmp(line, "listener ", 9) == 0) {
 			char name[512];
 			struct listener *l;
@@ -637,8 +715,13 @@ upgrade_child_restore(struct gen *g)
 		}
 		/* other kinds: from a newer binary, skipped */
 	}
-	log_info("binary upgrade: state of %u server%s taken over", nserv, nserv == 1 ? "" : "s");
+	restored = restore_servers(g, sv, n, now);
+	log_info("binary upgrade: state of %u server%s taken over", restored,
+	    restored == 1 ? "" : "s");
 out:
+	for (size_t i = 0; i < n; i++)
+		free(sv[i].line);
+	free(sv);
 	free(line);
 	fclose(f);
 }
@@ -682,10 +765,31 @@ fail:
 bool
 upgrade_predecessor_alive(void)
 {
+	char path[64], buf[256];
+	const char *paren;
+	ssize_t n;
+	int fd;
+
 	if (predecessor <= 0)
 		return false;
-	if (kill(predecessor, 0) == 0 || errno == EPERM)
+	if (kill(predecessor, 0) < 0 && errno != EPERM) {
+		predecessor = 0;
+		return false;
+	}
+	/* A zombie has finished (its parent has not reaped it yet). */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)predecessor);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return true;
-	predecessor = 0;
-	return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	if (paren && paren[1] == ' ' && paren[2] == 'Z') {
+		predecessor = 0;
+		return false;
+	}
+	return true;
 }
