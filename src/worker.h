@@ -45,6 +45,10 @@ struct worker {
 	unsigned nfree_sessions;
 	unsigned nsessions;
 	unsigned fd_waiters;		/* sessions waiting for a descriptor */
+	struct session *queued;		/* sessions waiting in a pool queue, */
+	struct session *queued_tail;	/* oldest first */
+	ev_tstamp last_queue_log;	/* queue full / timeout: rate limit */
+	unsigned queue_log_suppressed;
 	struct relay_pools pools;
 	uint32_t rnd;
 	uint64_t next_session_id;
@@ -56,6 +60,7 @@ struct worker {
 	struct gen *mb_gen;
 	bool mb_drain;
 	bool mb_stop;
+	atomic_bool mb_queue;		/* a queued session was woken (any thread) */
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
 };
