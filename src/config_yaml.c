@@ -856,17 +856,23 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 		cfg_path(sub, sizeof(sub), "%s.%s", path, srv ? "srv" :
 		    "address");
 		if (srv) {
+			bool bad = false;
+
 			/* The SRV records say these. */
 			MAP_FOREACH(item, pair) {
 				const yaml_node_t *k = cfg_node(c, pair->key);
 
 				if (k->type == YAML_SCALAR_NODE &&
 				    (strcmp(node_str(k), "weight") == 0 ||
-				    strcmp(node_str(k), "backup") == 0))
+				    strcmp(node_str(k), "backup") == 0)) {
 					cfg_err(c, k, path, "'%s' comes from "
 					    "the SRV records, not the file",
 					    node_str(k));
+					bad = true;
+				}
 			}
+			if (bad)
+				return;
 		}
 	}
 	text = cfg_scalar(c, srv ? fkey[2] : fkey[0], addrnode, sub,

@@ -101,6 +101,7 @@ queue_push(struct pool_queue *q, struct queue_waiter *w, unsigned max,
 		atomic_fetch_add_explicit(&q->full, 1, memory_order_relaxed);
 		return false;
 	}
+	w->seq = ++q->next_seq;
 	w->next = NULL;
 	w->prev = q->tail;
 	if (q->tail)
@@ -148,14 +149,25 @@ queue_done(struct pool_queue *q, struct queue_waiter *w, bool got)
 	if (got) {
 		owner = queue_wake_locked(q);
 	} else if (!w->queued) {
-		/* Back to the head: it keeps its place. */
-		w->prev = NULL;
-		w->next = q->head;
-		if (q->head)
-			q->head->prev = w;
+		/* Back in line where it arrived: woken waiters are the
+		 * oldest, so this is at or near the head.  Two woken at once
+		 * that both miss must not swap places. */
+		struct queue_waiter *after = NULL, *x = q->head;
+
+		while (x != NULL && x->seq < w->seq) {
+			after = x;
+			x = x->next;
+		}
+		w->prev = after;
+		w->next = x;
+		if (after)
+			after->next = w;
+		else
+			q->head = w;
+		if (x)
+			x->prev = w;
 		else
 			q->tail = w;
-		q->head = w;
 		w->queued = true;
 		q->nwaiting++;
 	}

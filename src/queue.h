@@ -9,8 +9,8 @@
  * the head, its `woken` flag set, counted in `inflight`) until its owner
  * reports the outcome with queue_done().  A woken waiter that got a slot
  * passes the turn on to the next one (capacity often comes in bulk: a
- * reload, a server coming up); one that did not goes back to the head, so
- * nobody overtakes it.  While anyone is waiting or woken, new clients must
+ * reload, a server coming up); one that did not goes back to its place by
+ * arrival order -- at or near the head -- so nobody overtakes it.  While anyone is waiting or woken, new clients must
  * queue too (queue_busy()), so a freed slot goes to the oldest waiter
  * whichever worker freed it.
  *
@@ -28,6 +28,7 @@
 struct queue_waiter {
 	struct queue_waiter *prev, *next;
 	void *owner;			/* handed back to be notified */
+	uint64_t seq;			/* arrival order */
 	atomic_bool woken;		/* owner: try the pick now */
 	bool queued;			/* in the list (under the lock) */
 	bool inflight;			/* woken, outcome not reported yet */
@@ -37,6 +38,7 @@ struct pool_queue {
 	atomic_int refs;
 	pthread_mutex_t lock;
 	struct queue_waiter *head, *tail;
+	uint64_t next_seq;		/* under the lock */
 	unsigned nwaiting;		/* under the lock */
 	unsigned ninflight;		/* under the lock */
 	atomic_uint busy;		/* nwaiting + ninflight, read without lock */
@@ -72,7 +74,7 @@ bool queue_push(struct pool_queue *q, struct queue_waiter *w, unsigned max,
 void *queue_wake(struct pool_queue *q);
 /* The owner of a woken waiter tried the pick: got a slot (w leaves the
  * queue; the next waiter is woken, its owner returned) or not (w goes
- * back to the head; NULL). */
+ * back to its place in arrival order; NULL). */
 void *queue_done(struct pool_queue *q, struct queue_waiter *w, bool got);
 /* w leaves the queue without a slot (timeout, client gone).  If it had
  * been woken, its turn passes on: returns the owner to notify, or NULL. */
