@@ -60,13 +60,15 @@ resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
 		int rc;
 
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) &&
-			    !ARES_GETSOCK_WRITABLE(bits, i))
+			/* Not ARES_GETSOCK_WRITABLE(): it shifts an int by
+			 * up to 31. */
+			bool rd = ((unsigned)bits >> i) & 1u;
+			bool wr = ((unsigned)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u;
+
+			if (!rd && !wr)
 				continue;
 			pfd[np].fd = socks[i];
-			pfd[np].events = (ARES_GETSOCK_READABLE(bits, i) ?
-			    POLLIN : 0) | (ARES_GETSOCK_WRITABLE(bits, i) ?
-			    POLLOUT : 0);
+			pfd[np].events = (rd ? POLLIN : 0) | (wr ? POLLOUT : 0);
 			pfd[np].revents = 0;
 			np++;
 		}

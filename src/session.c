@@ -508,31 +508,34 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 
 /* Queued clients wait at most queue_timeout in all, however often they
  * are woken and go back. */
+/* At most one record per second per worker and kind (0 full, 1 timeout):
+ * a saturated pool must not flood the journal. */
 static bool
-session_queue_log_ok(struct session *s)
+session_queue_log_ok(struct session *s, int kind)
 {
 	struct worker *w = s->w;
 	ev_tstamp now = ev_now(w->loop);
 
-	if (now - w->last_queue_log < 1.0) {
-		w->queue_log_suppressed++;
+	if (now - w->last_queue_log[kind] < 1.0 && w->last_queue_log[kind] > 0) {
+		w->queue_log_suppressed[kind]++;
 		return false;
 	}
-	w->last_queue_log = now;
+	w->last_queue_log[kind] = now;
 	return true;
 }
 
 static void
 session_queue_refuse(struct session *s, const char *why, const char *reason)
 {
+	int kind = strcmp(reason, "queue full") == 0 ? 0 : 1;
 	char client[ADDR_STRLEN], more[64] = "";
 	struct log_ctx ctx;
 
-	if (session_queue_log_ok(s)) {
-		if (s->w->queue_log_suppressed)
+	if (session_queue_log_ok(s, kind)) {
+		if (s->w->queue_log_suppressed[kind])
 			snprintf(more, sizeof(more), " (and %u more)",
-			    s->w->queue_log_suppressed);
-		s->w->queue_log_suppressed = 0;
+			    s->w->queue_log_suppressed[kind]);
+		s->w->queue_log_suppressed[kind] = 0;
 		session_log_ctx(s, &ctx, client, sizeof(client));
 		log_msg(LOG_WARNING, &ctx, "session %llu from %s: pool %s: %s: "
 		    "closing client%s", (unsigned long long)s->id, client,

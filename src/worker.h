@@ -47,8 +47,8 @@ struct worker {
 	unsigned fd_waiters;		/* sessions waiting for a descriptor */
 	struct session *queued;		/* sessions waiting in a pool queue, */
 	struct session *queued_tail;	/* oldest first */
-	ev_tstamp last_queue_log;	/* queue full / timeout: rate limit */
-	unsigned queue_log_suppressed;
+	ev_tstamp last_queue_log[2];	/* queue full, timeout: rate limits */
+	unsigned queue_log_suppressed[2];
 	struct relay_pools pools;
 	uint32_t rnd;
 	uint64_t next_session_id;
