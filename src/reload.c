@@ -47,6 +47,7 @@ static bool cancelled;		/* shutting down: a late load is dropped */
 static bool dns_pending;	/* a DNS change waits for its turn */
 static bool loading_dns;	/* the running swap is a DNS change */
 static struct resolved_set loading_set;
+static char *last_dns_error;	/* the last failed DNS change, said once */
 
 static pthread_t loader;
 static bool loader_running;
@@ -93,6 +94,8 @@ published_cb(struct gen *g)
 	listener_commit(g);
 	health_start(loop, g);
 	resolve_start(g, loading_dns);
+	free(last_dns_error);
+	last_dns_error = NULL;
 	if (loading_dns) {
 		log_notice("generation %u published after a DNS change",
 		    g->id);
@@ -110,8 +113,14 @@ static void
 reload_fail(const char *first)
 {
 	if (loading_dns) {
-		log_errx("cannot apply a DNS change: %s; still running "
-		    "generation %u", first, current->id);
+		/* Asked again every resolve_interval while the change stands:
+		 * say it once per reason. */
+		if (last_dns_error == NULL || strcmp(last_dns_error, first)) {
+			log_errx("cannot apply a DNS change: %s; still running "
+			    "generation %u", first, current->id);
+			free(last_dns_error);
+			last_dns_error = xstrdup(first);
+		}
 		reload_finish();
 		return;
 	}
@@ -329,6 +338,8 @@ reload_shutdown(void)
 	pending = false;
 	dns_pending = false;
 	resolved_set_free(&loading_set);
+	free(last_dns_error);
+	last_dns_error = NULL;
 	gen_put(current);
 	current = NULL;
 }

@@ -363,10 +363,13 @@ workers_stop(void)
 {
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_post(&workers[i], NULL, false, true);
+	/* Every thread ends before any loop is destroyed: a worker closing
+	 * a queued session may still wake another worker's loop. */
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(workers[i].thread, NULL);
 	for (unsigned i = 0; i < nworkers; i++) {
 		struct worker *w = &workers[i];
 
-		pthread_join(w->thread, NULL);
 		free(w->wl);
 		w->wl = NULL;
 		w->nwl = 0;
