@@ -157,28 +157,46 @@ reload_same_servers(const struct gen *a, const struct gen *b)
 }
 
 /* Servers a DNS change adds to a pool with health checks are not used
- * before a check passes (HAProxy's init-state down for discovered ones):
- * a fresh address is unknown, not known good. */
+ * before a check passes: a fresh address is unknown, not known good.
+ * Unless no known server of the pool is up (the one address of a name
+ * changed, say): then holding the new ones back would refuse every client
+ * until their checks pass, so they take clients at once and the checks
+ * catch up (as HAProxy's default init-state does). */
+static bool
+reload_known(const struct pool *op, const struct server *s)
+{
+	for (uint32_t x = 0; op && x < op->nservers; x++)
+		if (addr_equal((const struct sockaddr *)&op->servers[x].addr,
+		    (const struct sockaddr *)&s->addr))
+			return true;
+	return false;
+}
+
 static void
 reload_hold_new_servers(struct gen *g, const struct gen *old)
 {
 	for (uint32_t i = 0; i < g->npools; i++) {
 		struct pool *p = &g->pools[i];
 		const struct pool *op = gen_find_pool(old, p->name);
+		bool known_up = false;
 
 		if (!p->health.enabled)
 			continue;
+		for (uint32_t k = 0; k < p->nservers && !known_up; k++)
+			known_up = reload_known(op, &p->servers[k]) &&
+			    atomic_load(&p->servers[k].st->up);
 		for (uint32_t k = 0; k < p->nservers; k++) {
 			struct server *s = &p->servers[k];
-			bool known = false;
 
-			for (uint32_t x = 0; op && x < op->nservers && !known;
-			    x++)
-				known = addr_equal((struct sockaddr *)
-				    &op->servers[x].addr,
-				    (struct sockaddr *)&s->addr);
-			if (known)
+			if (reload_known(op, s))
 				continue;
+			if (!known_up) {
+				log_info("pool %s: new server %s (%s) takes "
+				    "clients before its first check: no "
+				    "other server is up", p->name, s->name,
+				    s->addr_text);
+				continue;
+			}
 			atomic_store(&s->st->up, false);
 			log_info("pool %s: new server %s (%s) waits for a "
 			    "health check", p->name, s->name, s->addr_text);

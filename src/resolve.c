@@ -315,6 +315,9 @@ resolve_entry_cb(void *arg, bool ok, const char *error,
 		e->failing = false;
 		free(e->error);
 		e->error = NULL;
+		log_debug("pool %s: %s'%s' resolved to %zu address%s", e->pool,
+		    e->kind == SE_SRV ? "SRV " : "", e->host, n,
+		    n == 1 ? "" : "es");
 		free(e->good);
 		e->good = addrs;
 		e->ngood = n;
