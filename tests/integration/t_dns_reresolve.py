@@ -93,5 +93,19 @@ pools:
     t.check("DOWN" not in err, "a server was marked down over DNS")
     held.close()
 
+    # AAAA: the name moves to IPv6
+    if have_ipv6():
+        try:
+            c = t.identify_backend("C6", host="::1", port=a.port)
+        except OSError:
+            c = None
+        if c is not None:
+            dns.set_hosts("::1 app.test\n")
+            t.check(wait_until(lambda: served_by(t, addr) == "C6", 5, 0.02), "never moved to the AAAA record")
+            t.log("AAAA record followed")
+            t.check(lb.wait_stderr(r"pool p: 'app\.test' resolves again \(1 address\)", 2), "recovery not logged")
+            t.check(lb.wait_stderr(r"'app\.test' changed: \+\[::1\]:%d -127\.0\.0\.2:%d -127\.0\.0\.3:%d" % (a.port, a.port, a.port), 2),
+                    "IPv6 change not logged")
+
 
 run(test)
