@@ -6,8 +6,10 @@
  * transitions with their one log record each.
  *
  * It owns nothing but behaviour: all shared state is the atomics in struct
- * server_state, so there is no lock anywhere here.  It must not allocate
- * on the pick path, and must not block.  Active checks live in health.c and
+ * server_state, so there is no lock anywhere here -- except queue.c's,
+ * taken only while clients wait for a full pool (max_queue), to hand a
+ * freed slot to the oldest of them.  It must not allocate on the pick
+ * path, and must not block.  Active checks live in health.c and
  * come through server_set_up() like everything else.
  */
 #include "autoconfig.h"
@@ -310,12 +312,12 @@ server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
 	if (!atomic_compare_exchange_strong(&st->up, &expected, up))
 		return false;
 	if (up) {
-		/* Capacity came back: a queued client may take it. */
-		if (p && p->queue && queue_busy(p->queue))
-			queue_notify(queue_wake(p->queue));
 		atomic_store(&st->ramp_seq, 0);
 		atomic_store(&st->up_since_ms,
 		    p && p->slow_start_ms > 0 ? (now_ms ? now_ms : 1) : 0);
+		/* Capacity came back: a queued client may take it. */
+		if (p && p->queue && queue_busy(p->queue))
+			queue_notify(queue_wake(p->queue));
 	}
 	server_log_ctx(s, &ctx);
 	/* "web/app2 (10.0.0.2:8080)", or "web/10.0.0.2:8080" when the name

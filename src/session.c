@@ -9,7 +9,7 @@
  *   QUEUED       every server that could take it   its turn (queue.c wakes
  *                is at max_connections and the     it, a slot was picked) ->
  *                pool has max_queue (or others     CONNECTING; no slot yet
- *                already wait)                     -> stays, at the head;
+ *                already wait)                     -> stays, in its place;
  *                                                  queue_timeout, queue full
  *                                                  -> CLOSED
  *   RELAYING     the server accepted               both directions forwarded
@@ -27,7 +27,7 @@
  *
  * The queue is shared by all workers (queue.c): a waiter is woken through
  * its worker's mailbox when a slot may be free, tries its pick on that
- * worker, and either leaves the queue or goes back to its head.  A queued
+ * worker, and either leaves the queue or goes back to its place.  A queued
  * client has not touched a server yet, so when its worker moves to a new
  * generation it moves too (session_queue_adopt): a server removed meanwhile
  * is simply not picked, a server added is.
@@ -95,11 +95,7 @@ struct session {
 	const char *first_eof;		/* "client closed" / "server closed" */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
-	struct pool_queue *q;		/* queued in it (a reference), or NULL */
-	struct queue_waiter qw;
-	ev_tstamp t_queued;		/* first entered the queue */
-	struct session *qprev;		/* w->queued: this worker's waiters */
-	struct session *qnext;
+	struct session_wait *wait;	/* once it has queued, until freed */
 	uint32_t tried[SESSION_MAX_TRIED];
 	unsigned ntried;
 	unsigned tries;
@@ -114,6 +110,18 @@ static void session_connect_next(struct session *s);
 static void session_close(struct session *s, const char *reason, int resets);
 static void session_side_event(struct session *s, int revents, bool client);
 static void session_connect_srv(struct session *s, struct server *srv);
+
+/* A session's place in a pool queue: allocated the first time it queues
+ * (most sessions never do, and an idle session must stay small), kept
+ * until the session ends so that queue_timeout bounds its waits in all. */
+struct session_wait {
+	struct queue_waiter qw;
+	struct pool_queue *q;		/* queued in it (a reference), or NULL */
+	ev_tstamp t_queued;		/* first entered a queue */
+	struct session *s;
+	struct session_wait *prev;	/* w->queued: this worker's waiters, */
+	struct session_wait *next;	/* oldest first */
+};
 
 static struct session *
 slab_get(struct worker *w)
@@ -220,15 +228,17 @@ session_queue_unlink(struct session *s)
 {
 	struct worker *w = s->w;
 
-	if (s->qprev)
-		s->qprev->qnext = s->qnext;
+	struct session_wait *sw = s->wait;
+
+	if (sw->prev)
+		sw->prev->next = sw->next;
 	else
-		w->queued = s->qnext;
-	if (s->qnext)
-		s->qnext->qprev = s->qprev;
+		w->queued = sw->next;
+	if (sw->next)
+		sw->next->prev = sw->prev;
 	else
-		w->queued_tail = s->qprev;
-	s->qprev = s->qnext = NULL;
+		w->queued_tail = sw->prev;
+	sw->prev = sw->next = NULL;
 }
 
 /* Leave the queue: with a slot (got: the next waiter's turn) or without
@@ -236,15 +246,16 @@ session_queue_unlink(struct session *s)
 static void
 session_queue_leave(struct session *s, bool got)
 {
+	struct session_wait *sw = s->wait;
 	void *next;
 
-	if (s->q == NULL)
+	if (sw == NULL || sw->q == NULL)
 		return;
-	next = got ? queue_done(s->q, &s->qw, true) :
-	    queue_remove(s->q, &s->qw);
+	next = got ? queue_done(sw->q, &sw->qw, true) :
+	    queue_remove(sw->q, &sw->qw);
 	session_queue_unlink(s);
-	queue_put(s->q);
-	s->q = NULL;
+	queue_put(sw->q);
+	sw->q = NULL;
 	queue_notify(next);
 }
 
@@ -259,6 +270,8 @@ session_close(struct session *s, const char *reason, int resets)
 	s->state = SESS_CLOSED;
 	session_fd_wait_end(s);
 	session_queue_leave(s, false);
+	free(s->wait);
+	s->wait = NULL;
 
 	/* Watchers first: a stopped watcher also drops its pending events,
 	 * so nothing can fire for an fd number the kernel may reuse. */
@@ -342,7 +355,6 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->id = w->next_session_id++;
 	s->cfd = fd;
 	s->sfd = -1;
-	s->qw.owner = w;
 	if (peerlen > sizeof(s->peer))
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
@@ -551,6 +563,7 @@ session_queue(struct session *s, bool busy)
 {
 	struct worker *w = s->w;
 	struct pool *p = s->l->pool;
+	struct session_wait *sw;
 	void *notify;
 	char why[96];
 	double left;
@@ -559,29 +572,34 @@ session_queue(struct session *s, bool busy)
 		return false;
 	if (!busy && !pool_full(p, (int64_t)now_ms()))
 		return false;
-	if (s->q != NULL)
+	if (s->wait == NULL) {
+		s->wait = xcalloc(1, sizeof(*s->wait));
+		s->wait->s = s;
+		s->wait->qw.owner = w;
+		s->wait->t_queued = ev_now(w->loop);
+	}
+	sw = s->wait;
+	if (sw->q != NULL)
 		return true;	/* already waiting */
-	if (!queue_push(p->queue, &s->qw, p->max_queue, &notify)) {
+	if (!queue_push(p->queue, &sw->qw, p->max_queue, &notify)) {
 		snprintf(why, sizeof(why), "queue full (max_queue %u)",
 		    p->max_queue);
 		session_queue_refuse(s, why, "queue full");
 		return true;
 	}
-	s->q = queue_get(p->queue);
+	sw->q = queue_get(p->queue);
 	s->state = SESS_QUEUED;
-	if (s->t_queued == 0)
-		s->t_queued = ev_now(w->loop);
 	/* In arrival order, which is queue order among this worker's
 	 * waiters: several woken at once take their turns oldest first. */
-	s->qnext = NULL;
-	s->qprev = w->queued_tail;
+	sw->next = NULL;
+	sw->prev = w->queued_tail;
 	if (w->queued_tail)
-		w->queued_tail->qnext = s;
+		w->queued_tail->next = sw;
 	else
-		w->queued = s;
-	w->queued_tail = s;
+		w->queued = sw;
+	w->queued_tail = sw;
 	left = (double)p->queue_timeout_ms / 1000.0 -
-	    (ev_now(w->loop) - s->t_queued);
+	    (ev_now(w->loop) - sw->t_queued);
 	ev_timer_stop(w->loop, &s->timer);
 	ev_timer_set(&s->timer, left > 0.001 ? left : 0.001, 0.);
 	ev_timer_start(w->loop, &s->timer);
@@ -622,7 +640,7 @@ session_queue_turn(struct session *s)
 	srv = pool_pick(s->l->pool, &s->peer.sa, s->tried, s->ntried,
 	    (int64_t)now_ms(), &s->w->rnd);
 	if (srv == NULL) {
-		next = queue_done(s->q, &s->qw, false);
+		next = queue_done(s->wait->q, &s->wait->qw, false);
 		queue_notify(next);
 		return;
 	}
@@ -632,20 +650,21 @@ session_queue_turn(struct session *s)
 	if (log_enabled(LOG_DEBUG))
 		log_debug("session %llu leaves the queue of pool %s after %.3fs",
 		    (unsigned long long)s->id, s->l->pool->name,
-		    ev_now(s->w->loop) - s->t_queued);
+		    ev_now(s->w->loop) - s->wait->t_queued);
 	session_connect_srv(s, srv);
 }
 
 void
 session_queue_wakeups(struct worker *w)
 {
-	struct session *s = w->queued, *next;
+	struct session_wait *sw = w->queued, *next;
 
-	/* A turn may close or requeue s, never another waiter of ours. */
-	for (; s != NULL; s = next) {
-		next = s->qnext;
-		if (atomic_load_explicit(&s->qw.woken, memory_order_acquire))
-			session_queue_turn(s);
+	/* A turn may close or requeue its session, never another waiter of
+	 * ours. */
+	for (; sw != NULL; sw = next) {
+		next = sw->next;
+		if (atomic_load_explicit(&sw->qw.woken, memory_order_acquire))
+			session_queue_turn(sw->s);
 	}
 }
 
@@ -826,7 +845,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (s->state == SESS_QUEUED) {
 		char why[96];
 
-		atomic_fetch_add_explicit(&s->q->timeouts, 1,
+		atomic_fetch_add_explicit(&s->wait->q->timeouts, 1,
 		    memory_order_relaxed);
 		snprintf(why, sizeof(why), "no free slot within queue_timeout "
 		    "(%.3fs)", (double)p->queue_timeout_ms / 1000.0);

@@ -18,6 +18,7 @@
 #include "gen.h"
 
 struct session;
+struct session_wait;
 
 /* One accept watcher: listening fd + the listener it belongs to in the
  * worker's current generation. */
@@ -45,8 +46,8 @@ struct worker {
 	unsigned nfree_sessions;
 	unsigned nsessions;
 	unsigned fd_waiters;		/* sessions waiting for a descriptor */
-	struct session *queued;		/* sessions waiting in a pool queue, */
-	struct session *queued_tail;	/* oldest first */
+	struct session_wait *queued;	/* sessions waiting in a pool queue, */
+	struct session_wait *queued_tail;	/* oldest first */
 	ev_tstamp last_queue_log[2];	/* queue full, timeout: rate limits */
 	unsigned queue_log_suppressed[2];
 	struct relay_pools pools;

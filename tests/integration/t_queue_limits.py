@@ -23,7 +23,7 @@ def closed_within(s, limit):
 
 def test(t):
     a = t.identify_backend("A")
-    port, port2, port3 = free_port(), free_port(), free_port()
+    port, port2, port3, port4 = free_port(), free_port(), free_port(), free_port()
     lb = t.start_config("""\
 global:
   workers: 2
@@ -31,6 +31,7 @@ listeners:
   front: {bind: "127.0.0.1:%d", pool: p}
   noq: {bind: "127.0.0.1:%d", pool: n}
   dflt: {bind: "127.0.0.1:%d", pool: d}
+  full: {bind: "127.0.0.1:%d", pool: f}
 pools:
   p:
     max_queue: 2
@@ -45,7 +46,12 @@ pools:
     connect_timeout: 300ms
     servers:
       - {address: "%s", max_connections: 1}
-""" % (port, port2, port3, a.hostport, a.hostport, a.hostport))
+  f:
+    max_queue: 2
+    queue_timeout: 20s
+    servers:
+      - {address: "%s", max_connections: 1}
+""" % (port, port2, port3, port4, a.hostport, a.hostport, a.hostport, a.hostport))
     addr = ("127.0.0.1", port)
     held, n = t.hold(addr)
     t.eq(n, "A", "slot holder")
@@ -60,17 +66,23 @@ pools:
     t.check(lb.wait_stderr(r"pool p: no free slot within queue_timeout \(0\.400s\): closing client", 2),
             "queue timeout not logged")
 
+    held.close()
+    t.check(wait_until(lambda: a.stats()["active"] == 0, 3), "A still busy")
+
     # full: two wait, the third is closed at once
-    w1 = connect(addr, timeout=5)
-    w2 = connect(addr, timeout=5)
+    addr4 = ("127.0.0.1", port4)
+    held, n = t.hold(addr4)
+    t.eq(n, "A", "slot holder, pool f")
+    w1 = connect(addr4, timeout=5)
+    w2 = connect(addr4, timeout=5)
     t.add_closer(w1)
     t.add_closer(w2)
     time.sleep(0.05)
-    s3 = connect(addr, timeout=5)
+    s3 = connect(addr4, timeout=5)
     t.add_closer(s3)
     took = closed_within(s3, 5)
     t.check(took is not None and took < 0.3, "third client not refused at once (%r)" % took)
-    t.check(lb.wait_stderr(r"pool p: queue full \(max_queue 2\): closing client", 2),
+    t.check(lb.wait_stderr(r"pool f: queue full \(max_queue 2\): closing client", 2),
             "queue full not logged")
     # the two waiters are still served once the slot frees
     held.close()
