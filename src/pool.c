@@ -317,7 +317,7 @@ server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
 		    p && p->slow_start_ms > 0 ? (now_ms ? now_ms : 1) : 0);
 		/* Capacity came back: a queued client may take it. */
 		if (p && p->queue && queue_busy(p->queue))
-			queue_notify(queue_wake(p->queue));
+			queue_notify(queue_kick(p->queue));
 	}
 	server_log_ctx(s, &ctx);
 	/* "web/app2 (10.0.0.2:8080)", or "web/10.0.0.2:8080" when the name

@@ -136,6 +136,19 @@ queue_wake(struct pool_queue *q)
 }
 
 void *
+queue_kick(struct pool_queue *q)
+{
+	void *owner = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->ninflight == 0)
+		owner = queue_wake_locked(q);
+	queue_update_busy(q);
+	pthread_mutex_unlock(&q->lock);
+	return owner;
+}
+
+void *
 queue_done(struct pool_queue *q, struct queue_waiter *w, bool got)
 {
 	void *owner = NULL;

@@ -69,9 +69,14 @@ unsigned queue_length(struct pool_queue *q);
  * else NULL. */
 bool queue_push(struct pool_queue *q, struct queue_waiter *w, unsigned max,
     void **notify);
-/* A slot may have come free: wake the oldest waiter.  Returns its owner,
- * or NULL if nobody waits. */
+/* A slot came free: wake the oldest waiter (one slot, one more waiter
+ * trying).  Returns its owner, or NULL if nobody waits. */
 void *queue_wake(struct pool_queue *q);
+/* Capacity may have appeared (a server came up, a new generation): wake
+ * the oldest waiter unless one is already trying -- its success passes
+ * the turn on, so waking more would only let younger waiters race it for
+ * what may be a single slot.  Returns the owner to notify, or NULL. */
+void *queue_kick(struct pool_queue *q);
 /* The owner of a woken waiter tried the pick: got a slot (w leaves the
  * queue; the next waiter is woken, its owner returned) or not (w goes
  * back to its place in arrival order; NULL). */

@@ -185,7 +185,7 @@ worker_kick_queues(struct gen *g)
 		struct pool_queue *q = g->pools[i].queue;
 
 		if (q != NULL && queue_busy(q))
-			queue_notify(queue_wake(q));
+			queue_notify(queue_kick(q));
 	}
 }
 

@@ -51,7 +51,8 @@ pools:
     queue_timeout: 20s
     servers:
       - {address: "%s", max_connections: 1}
-""" % (port, port2, port3, port4, a.hostport, a.hostport, a.hostport, a.hostport))
+""" % (port, port2, port3, port4, a.hostport, a.hostport, a.hostport, a.hostport),
+        extra=["-v"])
     addr = ("127.0.0.1", port)
     held, n = t.hold(addr)
     t.eq(n, "A", "slot holder")
@@ -73,11 +74,15 @@ pools:
     addr4 = ("127.0.0.1", port4)
     held, n = t.hold(addr4)
     t.eq(n, "A", "slot holder, pool f")
+    # one at a time: arrival order is accept order, and two workers may
+    # accept two quick connections either way round
+    queued = lambda: len(re.findall(r"queued in pool f$", lb.stderr(), re.M))
     w1 = connect(addr4, timeout=5)
-    w2 = connect(addr4, timeout=5)
     t.add_closer(w1)
+    t.check(wait_until(lambda: queued() == 1, 5), "first waiter not queued")
+    w2 = connect(addr4, timeout=5)
     t.add_closer(w2)
-    time.sleep(0.05)
+    t.check(wait_until(lambda: queued() == 2, 5), "second waiter not queued")
     s3 = connect(addr4, timeout=5)
     t.add_closer(s3)
     took = closed_within(s3, 5)

@@ -123,6 +123,37 @@ test_requeue_keeps_place(void **state)
 	queue_put(q);
 }
 
+/* A kick (capacity of unknown size) wakes nobody while a waiter is
+ * already trying: two kicks must not let a younger waiter race the
+ * oldest for one slot. */
+static void
+test_kick(void **state)
+{
+	struct pool_queue *q = queue_new();
+	struct queue_waiter w[2] = { { 0 } };
+	void *n;
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		w[i].owner = &owners[i];
+	assert_null(queue_kick(q));
+	queue_push(q, &w[0], 10, &n);
+	queue_done(q, &w[0], false);
+	queue_push(q, &w[1], 10, &n);
+	queue_done(q, &w[0], false);
+	assert_ptr_equal(queue_kick(q), &owners[0]);
+	assert_null(queue_kick(q));		/* w0 is trying */
+	assert_false(w[1].woken);
+	/* w0 misses: back in place, nobody trying, the next kick wakes
+	 * it again, not w1 */
+	assert_null(queue_done(q, &w[0], false));
+	assert_ptr_equal(queue_kick(q), &owners[0]);
+	/* w0 gets it: the turn passes to w1 */
+	assert_ptr_equal(queue_done(q, &w[0], true), &owners[1]);
+	assert_null(queue_remove(q, &w[1]));
+	queue_put(q);
+}
+
 int
 main(void)
 {
@@ -130,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_fifo_and_full),
 		cmocka_unit_test(test_remove_passes_turn),
 		cmocka_unit_test(test_requeue_keeps_place),
+		cmocka_unit_test(test_kick),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
