@@ -48,20 +48,22 @@ config_errors_add(struct config_errors *e, const char *fmt, ...)
 }
 
 void
-config_errors_report(const struct config_errors *e, bool to_log)
+config_errors_report(const struct config_errors *e, bool to_log, size_t max)
 {
-	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
+	for (size_t i = 0; i < e->n && i < max; i++) {
 		if (to_log)
 			log_errx("%s", e->msg[i]);
 		else
 			fprintf(stderr, "%s\n", e->msg[i]);
 	}
-	if (e->n <= CONFIG_ERRORS_SHOWN)
+	if (e->n <= max)
 		return;
 	if (to_log)
-		log_errx("... and %zu more errors", e->n - CONFIG_ERRORS_SHOWN);
+		log_errx("... and %zu more errors (tcplb -t lists them all)",
+		    e->n - max);
 	else
-		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
+		fprintf(stderr, "... and %zu more errors (tcplb -t lists them "
+		    "all)\n", e->n - max);
 }
 
 void
@@ -135,6 +137,7 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	    o->connect_timeout_ms : o->queue_timeout_ms;
 	if (p->queue == NULL)
 		p->queue = queue_new();
+	p->initial_down = o->initial_down;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -278,6 +281,9 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 		s->entry = idx;
 		s->pool = p;
 		s->st = server_state_new();
+		/* initial_state: down -- no client until a check passes. */
+		if (p->health.enabled && p->initial_down)
+			atomic_store(&s->st->up, false);
 		p->nservers++;
 	}
 	free(addrs);
@@ -454,14 +460,14 @@ config_quick_save(struct gen *g, const struct quick_opts *q)
 }
 
 static struct gen *config_quick_build(const struct quick_opts *q,
-    const struct config_build *b, struct config_errors *e);
+    const struct config_build *b, struct config_errors *e, bool *usage);
 
 struct gen *
-config_quick(const struct quick_opts *q, struct config_errors *e)
+config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
 {
 	struct config_build b = { 0 };
 
-	return config_quick_build(q, &b, e);
+	return config_quick_build(q, &b, e, usage);
 }
 
 struct gen *
@@ -474,6 +480,7 @@ config_rebuild(const struct gen *cur, const struct resolved_set *r,
 	char **backends;
 	struct gen *g;
 	size_t nf = 0;
+	bool usage;
 
 	if (!cur->quick)
 		return config_load_mem_resolved(cur->source, cur->text,
@@ -492,14 +499,14 @@ config_rebuild(const struct gen *cur, const struct resolved_set *r,
 	q.balance = fields[1];
 	q.workers = fields[2];
 	q.backends = backends;
-	g = config_quick_build(&q, &b, e);
+	g = config_quick_build(&q, &b, e, &usage);
 	free(backends);
 	return g;
 }
 
 static struct gen *
 config_quick_build(const struct quick_opts *q, const struct config_build *b,
-    struct config_errors *e)
+    struct config_errors *e, bool *usage)
 {
 	const char *listen = q->listen ? q->listen : "127.0.0.1:0";
 	const char *balance = q->balance ? q->balance : "roundrobin";
@@ -511,22 +518,29 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	struct pool *p;
 	char err[512];
 	size_t nerr = e->n;
+	bool bad = false;	/* a malformed argument: usage error */
 	uint64_t v;
 
-	if (balance_alg_parse(balance, &o.alg) == -1)
+	if (balance_alg_parse(balance, &o.alg) == -1) {
 		config_errors_add(e, "unknown balance algorithm '%s' (%s)",
 		    balance, BALANCE_NAMES);
+		bad = true;
+	}
 	if (q->workers != NULL && strcmp(q->workers, "auto") != 0) {
 		if (parse_uint(q->workers, CFG_MAX_WORKERS, &v) == -1 ||
-		    v == 0)
+		    v == 0) {
 			config_errors_add(e, "invalid number of workers '%s' "
 			    "(auto or 1-%d)", q->workers, CFG_MAX_WORKERS);
-		else
+			bad = true;
+		} else {
 			g->global.workers = (unsigned)v;
+		}
 	}
-	if (q->nbackends <= 0)
+	if (q->nbackends <= 0) {
 		config_errors_add(e, "no backends given (expected HOST:PORT "
 		    "or [IPv6]:PORT)");
+		bad = true;
+	}
 
 	g->pools = xcalloc(1, sizeof(*g->pools));
 	p = &g->pools[g->npools++];
@@ -534,16 +548,20 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	for (int i = 0; i < q->nbackends; i++) {
 		const char *arg = q->backends[i];
 
-		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1)
+		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    err);
-		else if (spec.port == 0 || spec.wildcard)
+			bad = true;
+		} else if (spec.port == 0 || spec.wildcard) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
-		else if (config_pool_add_entry(p, &spec, NULL, arg, arg, &so, b,
-		    err, sizeof(err)) == -1)
+			bad = true;
+		} else if (config_pool_add_entry(p, &spec, NULL, arg, arg, &so,
+		    b, err, sizeof(err)) == -1) {
+			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
+		}
 	}
 	/* Quick mode has no retries knob: try every backend before giving
 	 * up on a client, the behaviour a one-line invocation implies. */
@@ -555,15 +573,17 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	l->name = xstrdup("quick");
 	l->st = listener_state_new();
 	l->pool = p;
-	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1)
+	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1) {
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);
-	else if (config_listener_add_binds(g, l, &spec, listen, err,
+		bad = true;
+	} else if (config_listener_add_binds(g, l, &spec, listen, err,
 	    sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);
 
 	if (e->n == nerr && config_finish(g, err, sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);
+	*usage = bad;
 	if (e->n != nerr) {
 		gen_put(g);
 		return NULL;

@@ -33,6 +33,7 @@ struct pool_opts {
 	uint64_t resolve_interval_ms;
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
+	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
 };
 

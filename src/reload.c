@@ -3,9 +3,15 @@
  *
  *   SIGHUP -> RELOADING=1 -> loader thread: config_load_file()
  *     errors -> log every one, STATUS="reload failed: <first>", READY=1
- *     ok     -> gen_inherit(new, current)   (health, counters follow servers)
+ *     ok     -> command-line overrides (-v, -w) applied to new
+ *            -> gen_inherit(new, current)   (new shares the states of the
+ *                                             servers that stay; nothing
+ *                                             shared is written yet)
  *            -> listener_prepare(new)        (bind new addresses; failure
  *                                             rolls back, nothing changed)
+ *            -- commit point: nothing fails after this --
+ *            -> gen_adopt_commit(new)        (the first write to shared
+ *                                             state)
  *            -> workers_publish(new)         (each worker swaps its pointer)
  *            -> all acked: listener_commit() closes retired sockets,
  *               health checks restart, READY=1
@@ -48,6 +54,9 @@ static bool dns_pending;	/* a DNS change waits for its turn */
 static bool loading_dns;	/* the running swap is a DNS change */
 static struct resolved_set loading_set;
 static char *last_dns_error;	/* the last failed DNS change, said once */
+
+static bool ov_verbose;		/* -v: debug whatever the file says */
+static int ov_workers = -1;	/* -w: the count in force (0: auto) */
 
 static pthread_t loader;
 static bool loader_running;
@@ -157,38 +166,30 @@ reload_same_servers(const struct gen *a, const struct gen *b)
 }
 
 /* Servers a DNS change adds to a pool with health checks are not used
- * before a check passes: a fresh address is unknown, not known good.
- * Unless no known server of the pool is up (the one address of a name
- * changed, say): then holding the new ones back would refuse every client
- * until their checks pass, so they take clients at once and the checks
- * catch up (as HAProxy's default init-state does). */
-static bool
-reload_known(const struct pool *op, const struct server *s)
-{
-	for (uint32_t x = 0; op && x < op->nservers; x++)
-		if (addr_equal((const struct sockaddr *)&op->servers[x].addr,
-		    (const struct sockaddr *)&s->addr))
-			return true;
-	return false;
-}
-
+ * before a check passes (as with initial_state: down, the first passing
+ * check brings them up): a fresh address is unknown, not known good.
+ * Unless no server that stays in the pool is up (the one address of a
+ * name changed, say): then holding the new ones back would refuse every
+ * client until a check ran, so they take clients at once and the checks
+ * catch up.  "New" is a server that inherited no state (gen_inherit):
+ * only those are written here, so this changes nothing shared. */
 static void
-reload_hold_new_servers(struct gen *g, const struct gen *old)
+reload_hold_new_servers(struct gen *g)
 {
 	for (uint32_t i = 0; i < g->npools; i++) {
 		struct pool *p = &g->pools[i];
-		const struct pool *op = gen_find_pool(old, p->name);
 		bool known_up = false;
 
-		if (!p->health.enabled)
+		/* initial_state: down already holds every new server. */
+		if (!p->health.enabled || p->initial_down)
 			continue;
 		for (uint32_t k = 0; k < p->nservers && !known_up; k++)
-			known_up = reload_known(op, &p->servers[k]) &&
+			known_up = p->servers[k].adopted &&
 			    atomic_load(&p->servers[k].st->up);
 		for (uint32_t k = 0; k < p->nservers; k++) {
 			struct server *s = &p->servers[k];
 
-			if (reload_known(op, s))
+			if (s->adopted)
 				continue;
 			if (!known_up) {
 				log_info("pool %s: new server %s (%s) takes "
@@ -227,7 +228,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	}
 	if (g == NULL) {
 		if (!loading_dns)
-			config_errors_report(&e, true);
+			config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
 		reload_fail(e.n ? e.msg[0] : "unknown error");
 		config_errors_free(&e);
 		return;
@@ -239,19 +240,27 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		reload_finish();
 		return;
 	}
-	if (g->global.workers && g->global.workers != workers_count())
+	/* The command line outranks the file, at start and on every reload. */
+	if (ov_workers >= 0)
+		g->global.workers = (unsigned)ov_workers;
+	if (!loading_dns && g->global.workers &&
+	    g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
+	/* Every way this reload can still fail comes before the commit point
+	 * below, and nothing before it writes state the running generation
+	 * shares: a failed reload changes nothing. */
 	gen_inherit(g, current);
-	if (loading_dns)
-		reload_hold_new_servers(g, current);
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
 		gen_put(g);
 		reload_fail(err);
 		return;
 	}
-	log_set_level(g->global.log_level);
+	gen_adopt_commit(g, (int64_t)now_ms());
+	if (loading_dns)
+		reload_hold_new_servers(g);
+	log_set_level(ov_verbose ? LOG_DEBUG : g->global.log_level);
 	service_set_gen(g);
 	gen_put(current);
 	current = g;
@@ -272,6 +281,13 @@ reload_start(void)
 		log_err("cannot start the configuration loader thread");
 		reload_fail("cannot start loader thread");
 	}
+}
+
+void
+reload_set_overrides(bool verbose, int workers)
+{
+	ov_verbose = verbose;
+	ov_workers = workers;
 }
 
 void
