@@ -570,6 +570,7 @@ resolve_foreach(resolve_status_fn fn, void *arg)
 		struct resolved_addr *cur;
 		struct resolve_status st = {
 			.pool = e->pool,
+			.entry = e->entry,
 			.name = e->name,
 			.host = e->host,
 			.srv = e->kind == SE_SRV,

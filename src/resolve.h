@@ -85,9 +85,12 @@ void resolve_stop(void);
  * good addresses of every dynamic entry of cur. */
 void resolve_snapshot(const struct gen *cur, struct resolved_set *out);
 
-/* What the resolver knows about one entry, for show servers / metrics. */
+/* What the resolver knows about one entry, for show servers / metrics.
+ * The addresses in service are the servers of the pool whose `entry` is
+ * this one's (reload_current()->pools[...].servers[...].entry). */
 struct resolve_status {
 	const char *pool;
+	uint32_t entry;			/* index in pool->entries */
 	const char *name;		/* the servers' name */
 	const char *host;		/* host or SRV name */
 	bool srv;
