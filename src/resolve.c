@@ -392,9 +392,10 @@ static struct rentry *
 resolve_find_old(struct rentry *old, size_t nold, const char *pool,
     const struct server_entry *se)
 {
+	/* A taken entry has no pool any more: one old status, one heir. */
 	for (size_t i = 0; i < nold; i++)
-		if (old[i].kind == se->kind && old[i].port == se->port &&
-		    strcmp(old[i].pool, pool) == 0 &&
+		if (old[i].pool != NULL && old[i].kind == se->kind &&
+		    old[i].port == se->port && strcmp(old[i].pool, pool) == 0 &&
 		    strcmp(old[i].host, se->host) == 0)
 			return &old[i];
 	return NULL;

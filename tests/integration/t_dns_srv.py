@@ -20,6 +20,11 @@ pools:
     resolve_interval: 200ms
     servers:
       - { srv: "%s", name: app }
+  twice:
+    resolve_interval: 200ms
+    servers:
+      - { srv: "_app._tcp.test", name: one }
+      - { srv: "_app._tcp.test", name: two }
 """
 
 
@@ -44,6 +49,10 @@ def test(t):
     # priority 20 is backup: unused while the priority 10 target is up
     got = [t.identify(addr) for _ in range(6)]
     t.eq(got, ["A"] * 6, "primary target only")
+    # a reload hands the resolver's per-name status on, one heir each
+    # (pool "twice" names the same SRV name twice)
+    t.reload(lb)
+    t.eq(t.identify(addr), "A", "after a reload")
 
     # same priority, weights 1 and 3
     dns.restart(srv=["_app._tcp.test,t1.test,%d,10,1" % a.port,
