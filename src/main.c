@@ -28,6 +28,7 @@
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
+#include "resolve.h"
 #include "service.h"
 #include "upgrade.h"
 #include "util.h"
@@ -187,6 +188,7 @@ start_drain(struct ev_loop *loop, const char *why)
 	upgrade_cancel();
 	service_stopping(g->global.shutdown_timeout_ms);
 	health_stop();
+	resolve_stop();
 	active = atomic_load(&tcplb_active);
 	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
 	    why, (double)g->global.shutdown_timeout_ms / 1000.0,
@@ -418,6 +420,8 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sig_usr2);
 	upgrade_init(loop, argv, handed_over);
 	health_start(loop, g);
+	resolve_init(loop);
+	resolve_start(g, false);
 	service_start_timers(loop);
 
 	for (uint32_t i = 0; i < g->nlisteners; i++)
@@ -432,6 +436,7 @@ main(int argc, char **argv)
 	if (upgrading) {
 		if (upgrade_child_handover() < 0) {
 			health_stop();
+			resolve_stop();
 			workers_stop();
 			listener_close_all();
 			reload_shutdown();
@@ -447,6 +452,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	health_stop();
+	resolve_stop();
 	listener_close_all();
 	reload_shutdown();
 	log_notice("stopped");
