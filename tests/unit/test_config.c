@@ -270,7 +270,7 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 2);
+	assert_int_equal(g->nlisteners, 3);
 	assert_int_equal(g->npools, 2);
 	gen_put(g);
 }
