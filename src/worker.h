@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #include "guard.h"
-#include "log.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -52,7 +51,6 @@ struct worker {
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
 	struct guard_stats guard;	/* refused connections, per reason */
-	struct log_ratelimit refuse_log;
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
