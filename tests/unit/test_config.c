@@ -933,10 +933,10 @@ test_guard_good(void **state)
 
 	(void)state;
 	assert_true(a->accept_proxy);
-	assert_int_equal(a->trusted.n, 2);
+	assert_int_equal(a->trusted.n + a->trusted.n4, 2);
 	assert_int_equal(a->inspect_timeout_ms, 250);
-	assert_int_equal(a->allow.n, 2);
-	assert_int_equal(a->deny.n, 1);
+	assert_int_equal(a->allow.n + a->allow.n4, 2);
+	assert_int_equal(a->deny.n + a->deny.n4, 1);
 	assert_int_equal(a->max_conns_per_source, 3);
 	assert_int_equal(a->rate_per_source, 5);
 	assert_int_equal(a->rate_total, 100);
