@@ -754,15 +754,23 @@ session_queue_adopt(struct session *s)
 {
 	struct worker *w = s->w;
 	struct listener *nl;
+	struct pool *np;
 
 	if (s->gen == w->gen)
 		return;
 	nl = gen_find_listener(w->gen, s->l->name);
 	if (nl == NULL || nl->st != s->l->st)
 		return;		/* listener gone: stay with the old one */
+	/* The session's pool is its listener's, or one inspection chose
+	 * (an SNI route): the same one, by name, in the new generation. */
+	np = s->pool == s->l->pool ? nl->pool : gen_find_pool(w->gen,
+	    s->pool->name);
+	if (np == NULL)
+		return;		/* pool gone: stay with the old one */
 	gen_put(s->gen);
 	s->gen = gen_get(w->gen);
 	s->l = nl;
+	s->pool = np;
 	s->ntried = 0;		/* indices of the old pool */
 }
 
