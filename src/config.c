@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "balance.h"
 #include "config_int.h"
+#include "guard.h"
 #include "gen.h"
 #include "log.h"
 #include "util.h"
@@ -123,6 +124,8 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->proxy_protocol = o->proxy_protocol == CFG_PROXY_NONE ? 0 :
+	    (uint8_t)o->proxy_protocol;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -208,6 +211,10 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 		s->weight = (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
 		s->backup = o->backup;
+		/* A server's own setting wins over its pool's. */
+		s->proxy_protocol = o->proxy_protocol == CFG_PROXY_UNSET ?
+		    p->proxy_protocol : o->proxy_protocol == CFG_PROXY_NONE ? 0 :
+		    (uint8_t)o->proxy_protocol;
 		s->index = p->nservers;
 		s->pool = p;
 		s->st = server_state_new();
@@ -314,6 +321,8 @@ config_finish(struct gen *g, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	for (uint32_t i = 0; i < g->nlisteners; i++)
+		guard_listener_prepare(&g->listeners[i], g->global.max_conns);
 	return 0;
 }
 
@@ -411,6 +420,7 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	l = &g->listeners[g->nlisteners++];
 	l->name = xstrdup("quick");
 	l->st = listener_state_new();
+	l->inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS;
 	l->pool = p;
 	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1)
 		config_errors_add(e, "invalid listen address '%s': %s", listen,

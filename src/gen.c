@@ -12,6 +12,7 @@
 
 #include "balance.h"
 #include "gen.h"
+#include "guard.h"
 #include "log.h"
 #include "pool.h"
 #include "util.h"
@@ -72,6 +73,7 @@ gen_free(struct gen *g)
 		free(l->binds);
 		if (l->st)
 			listener_state_put(l->st);
+		guard_listener_free(l);
 		free(l->name);
 	}
 	free(g->listeners);
@@ -202,6 +204,7 @@ gen_inherit(struct gen *new, const struct gen *old)
 			continue;
 		listener_state_put(nl->st);
 		nl->st = listener_state_get(ol->st);
+		guard_inherit(nl, ol);
 	}
 }
 

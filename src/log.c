@@ -403,3 +403,22 @@ log_access(const struct access_rec *r)
 	journal_send(&j, LOG_INFO, msg);
 	errno = saved;
 }
+
+bool
+log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ms,
+    uint64_t interval_ms, unsigned burst, unsigned *suppressed)
+{
+	if (now_ms - rl->window_start_ms >= interval_ms ||
+	    now_ms < rl->window_start_ms) {
+		rl->window_start_ms = now_ms;
+		rl->in_window = 0;
+	}
+	if (rl->in_window >= burst) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->in_window++;
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}

@@ -60,6 +60,23 @@ void log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 #define log_errx(...)	 log_msg(LOG_ERR, NULL, __VA_ARGS__)
 #define log_err(...)	 log_errno(LOG_ERR, NULL, __VA_ARGS__)
 
+/*
+ * Rate limiting for records a client can trigger at will (refused
+ * connections): at most `burst` records per `interval_ms` window per
+ * limiter; the first record of the next window says how many were
+ * suppressed.  A limiter is owned by one thread (one per worker): no
+ * locks.
+ */
+struct log_ratelimit {
+	uint64_t window_start_ms;
+	unsigned in_window;
+	unsigned suppressed;
+};
+/* May a record be written now?  *suppressed (when true) is how many
+ * were dropped since the last one written. */
+bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ms,
+    uint64_t interval_ms, unsigned burst, unsigned *suppressed);
+
 /* One finished client connection (global.access_log). */
 struct access_rec {
 	uint64_t session;

@@ -57,6 +57,12 @@ workers_count(void)
 	return nworkers;
 }
 
+struct worker *
+worker_get(unsigned i)
+{
+	return &workers[i];
+}
+
 static struct wlisten *
 wlisten_find(struct worker *w, int fd)
 {

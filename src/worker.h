@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guard.h"
+#include "log.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -49,6 +51,8 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	struct guard_stats guard;	/* refused connections, per reason */
+	struct log_ratelimit refuse_log;
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -69,6 +73,8 @@ unsigned workers_auto_count(void);
  * their threads.  main_loop receives the acks. */
 int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
 unsigned workers_count(void);
+/* Worker i (0 <= i < workers_count()), for reading its counters. */
+struct worker *worker_get(unsigned i);
 
 typedef void (*workers_done_cb)(struct gen *g);
 /* Hand g to every worker; done(g) runs on the main loop when all have

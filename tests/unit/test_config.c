@@ -425,12 +425,14 @@ test_bad_unknown_keys(void **state)
 		"bad_unknown_keys.yaml:4:3: global.worker: unknown key (did you "
 		    "mean 'workers'?)",
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
-		    "(expected one of: max_connections, bind, pool)",
+		    "(expected one of: max_connections, inspect_timeout, "
+		    "accept_proxy, max_connections_per_source, bind, pool, "
+		    "trusted, allow, deny, rate_limit)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
 		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
-		    "key (expected one of: interval, timeout, rise, fall, send, "
-		    "expect)",
+		    "key (expected one of: interval, timeout, rise, fall, "
+		    "send_proxy, send, expect)",
 		"bad_unknown_keys.yaml:17:9: pools.p.servers[0].wieght: unknown "
 		    "key (did you mean 'weight'?)",
 		NULL
