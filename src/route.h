@@ -7,6 +7,7 @@
 #ifndef TCPLB_ROUTE_H
 #define TCPLB_ROUTE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +31,16 @@ struct route {
 	char *alpn;			/* must be offered; NULL: any */
 	size_t alpn_len;
 	struct pool *pool;
+	/* Connections sent by this route since the generation was loaded
+	 * (workers add with relaxed atomics; read with route_hits()). */
+	atomic_uint_fast64_t hits;
 };
+
+static inline uint64_t
+route_hits(const struct route *r)
+{
+	return atomic_load_explicit(&r->hits, memory_order_relaxed);
+}
 
 /* Check and normalise one pattern.  Returns 0, or -1 with err set. */
 int route_name_parse(const char *pattern, struct route_name *out, char *err,

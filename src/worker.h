@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "inspect.h"
 #include "log.h"
 #include "relay.h"
 #include "gen.h"
@@ -52,6 +53,7 @@ struct worker {
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
 	struct guard_stats guard;	/* refused connections, per reason */
+	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 	struct log_ratelimit refuse_log;
 
 	/* Mailbox, written by the main thread under the lock. */
