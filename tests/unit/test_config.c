@@ -274,8 +274,13 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 2);
-	assert_int_equal(g->npools, 2);
+	assert_int_equal(g->nlisteners, 3);
+	assert_int_equal(g->npools, 3);
+	assert_int_equal(gen_find_listener(g, "tls")->nroutes, 3);
+	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
+	check_wiring(g);
 	gen_put(g);
 }
 
