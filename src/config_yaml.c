@@ -1034,9 +1034,13 @@ cfg_listener_guard(struct cfg *c, struct listener *l, const yaml_node_t *map,
 
 		cfg_path(sub, sizeof(sub), "%s.rate_limit", path);
 		if (cfg_is_map(c, fkey[3], found[3], sub)) {
+			size_t before = c->nerrs;
+
 			cfg_walk(c, found[3], sub, rate_keys, &r, no_extra,
 			    NULL, NULL);
-			if (r.per_source == 0 && r.total == 0)
+			/* Say it is empty only when nothing else was said. */
+			if (r.per_source == 0 && r.total == 0 &&
+			    c->nerrs == before)
 				cfg_err(c, found[3], sub, "needs per_source, "
 				    "total or both");
 		}

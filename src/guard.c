@@ -18,7 +18,6 @@
 #include "limit.h"
 #include "log.h"
 #include "util.h"
-#include "worker.h"
 
 /* Per-source rate table: 65,536 addresses (about 3 MiB) whatever the
  * flood; the least recently seen address is forgotten first. */
@@ -211,10 +210,11 @@ guard_release(struct guard_ticket *tk)
 }
 
 void
-guard_refused(struct worker *w, const struct listener *l,
-    const struct sockaddr *client, enum guard_reason r, const char *detail)
+guard_refused(struct guard_stats *st, struct log_ratelimit *rl,
+    const struct listener *l, const struct sockaddr *client,
+    enum guard_reason r, const char *detail)
 {
-	atomic_uint_fast64_t *c = &w->guard.refused[r < GUARD_NREASONS ? r : 0];
+	atomic_uint_fast64_t *c = &st->refused[r < GUARD_NREASONS ? r : 0];
 	unsigned suppressed;
 
 	/* Only this worker writes its counters: no locked add needed. */
@@ -222,7 +222,7 @@ guard_refused(struct worker *w, const struct listener *l,
 	    memory_order_relaxed);
 	if (!log_enabled(LOG_NOTICE))
 		return;
-	if (log_ratelimit_ok(&w->refuse_log, now_ms(), GUARD_LOG_INTERVAL_MS,
+	if (log_ratelimit_ok(rl, now_ms(), GUARD_LOG_INTERVAL_MS,
 	    GUARD_LOG_BURST, &suppressed)) {
 		char addr[ADDR_STRLEN];
 		struct log_ctx ctx = { .listener = l->name };
@@ -239,19 +239,6 @@ guard_refused(struct worker *w, const struct listener *l,
 			    "not logged (at most %d per second per worker)",
 			    l->name, suppressed, GUARD_LOG_BURST);
 	}
-}
-
-uint64_t
-guard_refused_total(enum guard_reason r)
-{
-	uint64_t sum = 0;
-
-	if (r >= GUARD_NREASONS)
-		return 0;
-	for (unsigned i = 0; i < workers_count(); i++)
-		sum += atomic_load_explicit(&worker_get(i)->guard.refused[r],
-		    memory_order_relaxed);
-	return sum;
 }
 
 static uint32_t

@@ -71,12 +71,14 @@ enum guard_reason guard_admit(const struct listener *l,
     const struct sockaddr *client, struct guard_ticket *tk);
 void guard_release(struct guard_ticket *tk);
 
-/* Count and (rate-limited) log one refusal on worker w. */
-void guard_refused(struct worker *w, const struct listener *l,
-    const struct sockaddr *client, enum guard_reason r, const char *detail);
+struct log_ratelimit;
 
-/* Sum of every worker's counters for one reason (admin, metrics). */
-uint64_t guard_refused_total(enum guard_reason r);
+/* Count one refusal in st (a worker's) and log it, at most a few records
+ * per second per limiter rl (the worker's).  The sum over workers is
+ * worker_refused_total(). */
+void guard_refused(struct guard_stats *st, struct log_ratelimit *rl,
+    const struct listener *l, const struct sockaddr *client,
+    enum guard_reason r, const char *detail);
 
 /* Tables: created by config for listeners that need them, refcounted,
  * handed to the next generation by gen_inherit when still the same

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "proxy_proto.h"
 #include "util.h"
 
 enum check_state {
@@ -50,6 +51,8 @@ struct health_check {
 	ev_timer timeout;
 	ev_timer sched;
 	char *buf;		/* expect_len bytes, when expecting */
+	char *out;		/* what is sent: PROXY header + health.send */
+	size_t out_len;
 };
 
 static struct {
@@ -187,7 +190,7 @@ health_check_next(struct health_check *c)
 {
 	const struct health_cfg *cfg = c->cfg;
 
-	if (c->sent < cfg->send_len) {
+	if (c->sent < c->out_len) {
 		c->state = CHECK_SENDING;
 		ev_io_stop(health.loop, &c->io);
 		ev_io_set(&c->io, c->fd, EV_WRITE);
@@ -207,11 +210,9 @@ health_check_next(struct health_check *c)
 static void
 health_send(struct health_check *c)
 {
-	const struct health_cfg *cfg = c->cfg;
-
-	while (c->sent < cfg->send_len) {
-		ssize_t n = send(c->fd, cfg->send + c->sent,
-		    cfg->send_len - c->sent, MSG_NOSIGNAL);
+	while (c->sent < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->sent,
+		    c->out_len - c->sent, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			health_check_errno(c, errno);
@@ -355,6 +356,7 @@ health_stop(void)
 			c->fd = -1;
 		}
 		free(c->buf);
+		free(c->out);
 	}
 	free(health.checks);
 	health.checks = NULL;
@@ -363,6 +365,29 @@ health_stop(void)
 		gen_put(health.gen);
 		health.gen = NULL;
 	}
+}
+
+/* The bytes a check sends, built once: with send_proxy, a PROXY header
+ * for "no client" first -- v2 LOCAL, or v1 "PROXY UNKNOWN" for a server
+ * that is sent v1 -- since a server that expects a header would reject a
+ * check without one. */
+static void
+health_build_out(struct health_check *c)
+{
+	const struct health_cfg *cfg = c->cfg;
+	char hdr[PROXY_BUILD_MAX];
+	size_t hl = 0;
+
+	if (cfg->send_proxy)
+		hl = proxy_build_local(c->srv->proxy_protocol == PROXY_V1 ?
+		    PROXY_V1 : PROXY_V2, hdr, sizeof(hdr));
+	c->out_len = hl + cfg->send_len;
+	if (c->out_len == 0)
+		return;
+	c->out = xmalloc(c->out_len);
+	memcpy(c->out, hdr, hl);
+	if (cfg->send_len)
+		memcpy(c->out + hl, cfg->send, cfg->send_len);
 }
 
 void
@@ -402,6 +427,7 @@ health_start(struct ev_loop *loop, struct gen *g)
 			c->state = CHECK_IDLE;
 			if (cfg->expect_len)
 				c->buf = xmalloc(cfg->expect_len);
+			health_build_out(c);
 			ev_io_init(&c->io, health_io_cb, -1, 0);
 			c->io.data = c;
 			ev_init(&c->timeout, health_timeout_cb);

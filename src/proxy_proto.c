@@ -130,7 +130,7 @@ v1_line(const char *line, size_t n, struct proxy_hdr *out, const char **why)
 		return PROXY_INVALID;
 	}
 	family = f[1][3] == '4' ? AF_INET : AF_INET6;
-	if (nf != 6 || i != n) {
+	if (nf != 6 || f[5] + fl[5] != line + n) {
 		*why = "wrong number of v1 fields";
 		return PROXY_INVALID;
 	}

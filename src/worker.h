@@ -77,6 +77,9 @@ int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
 unsigned workers_count(void);
 /* Worker i (0 <= i < workers_count()), for reading its counters. */
 struct worker *worker_get(unsigned i);
+/* Connections refused for reason r, summed over every worker (admin,
+ * metrics): relaxed loads of counters only their worker writes. */
+uint64_t worker_refused_total(enum guard_reason r);
 
 typedef void (*workers_done_cb)(struct gen *g);
 /* Hand g to every worker; done(g) runs on the main loop when all have

@@ -7,7 +7,7 @@
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_tls_hello")
+#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_proxy fuzz_tls_hello")
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +23,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_tls_hello"}
+TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_proxy fuzz_tls_hello"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -50,10 +50,12 @@ SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 # What the loader links against: config* -> addr, duration, balance, gen,
 # log (log_level_parse; pulls in libsystemd), util; gen -> pool
-# (server_state_adopted); pool -> balance.
+# (server_state_adopted); pool -> balance; config, gen -> guard (listener
+# access control and limits) -> limit, cidr.
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c"
+log.c util.c guard.c limit.c cidr.c"
 ADDR_SRCS="addr.c duration.c util.c"
+PROXY_SRCS="proxy_proto.c cidr.c util.c"
 TLS_SRCS="tls_hello.c route.c util.c"
 
 build() {
@@ -68,6 +70,7 @@ build() {
 
 build fuzz_config $CONFIG_SRCS
 build fuzz_addr $ADDR_SRCS
+build fuzz_proxy $PROXY_SRCS
 build fuzz_tls_hello $TLS_SRCS
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
@@ -77,6 +80,7 @@ for t in $TARGETS; do
 	case $t in
 	fuzz_config) seeds=$here/corpus/config; dict=$here/config.dict ;;
 	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
+	fuzz_proxy) seeds=$here/corpus/proxy; dict=$here/proxy.dict ;;
 	fuzz_tls_hello) seeds=$here/corpus/tls_hello; dict=$here/tls_hello.dict ;;
 	*) echo "unknown target $t" >&2; exit 2 ;;
 	esac
