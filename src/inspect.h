@@ -34,8 +34,10 @@
  * forwarded) advances in->off; a phase that only looks (the ClientHello,
  * which is forwarded) leaves it.  in->eof is set when the client closed
  * its side: a phase that still needs bytes must then close or decide.
- * Phases run in table order: PROXY (l->accept_proxy), then TLS hello
- * (the listener has routes; engineer "sni" adds it).
+ * Phases run in table order: PROXY (l->accept_proxy), then the TLS
+ * ClientHello (the listener has routes: tls_hello.c parses, route.c
+ * matches; the verdict sets in->pool, or closes with refuse = tls_hello
+ * or no_route).
  *
  * Listeners with no phase wanted skip the stage entirely: no allocation,
  * no extra read.
