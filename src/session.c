@@ -461,7 +461,11 @@ session_send_prefix(struct session *s)
 	}
 	inspect_free(in);
 	s->insp = NULL;
-	if (d->buf.len > 0 && !d->eof &&
+	/* A header alone waits for the client's first bytes so both leave
+	 * in one segment; when inspection already holds client bytes (a
+	 * ClientHello: the client says nothing more until the server
+	 * answers), another read would only return EAGAIN. */
+	if (d->buf.len > 0 && left == 0 && !d->eof &&
 	    relay_fill(d, s->cfd) != RELAY_OK) {
 		session_close(s, "client reset", RESET_SERVER);
 		return false;
