@@ -51,9 +51,10 @@ SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 # What the loader links against: config* -> addr, duration, balance, gen,
 # log (log_level_parse; pulls in libsystemd), util; gen -> pool
 # (server_state_adopted); pool -> balance; config, gen -> guard (listener
-# access control and limits) -> limit, cidr.
+# access control and limits) -> limit, cidr; config, gen -> route (TLS
+# routes) -> tls_hello (host name validation).
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c guard.c limit.c cidr.c"
+log.c util.c guard.c limit.c cidr.c route.c tls_hello.c"
 ADDR_SRCS="addr.c duration.c util.c"
 PROXY_SRCS="proxy_proto.c cidr.c util.c"
 TLS_SRCS="tls_hello.c route.c util.c"
