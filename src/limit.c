@@ -8,6 +8,7 @@
 
 #include "limit.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -17,6 +18,17 @@
 #define MICRO 1000000ll
 
 static uint64_t limit_seed;
+static pthread_once_t limit_seed_once = PTHREAD_ONCE_INIT;
+
+static void
+limit_seed_init(void)
+{
+	uint64_t s = 0;
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s))
+		s = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ull;
+	limit_seed = s | 1;
+}
 
 static uint64_t
 mix(uint64_t x)
@@ -29,19 +41,14 @@ mix(uint64_t x)
 	return x;
 }
 
+/* One seed for the life of the process (set once, before any table is
+ * used): a table's entries must hash the same way from insert to
+ * delete, on every thread. */
 uint64_t
 limit_hash(const struct cidr_key *k)
 {
-	if (limit_seed == 0) {
-		uint64_t s = 0;
-
-		/* Races here only pick one of two random seeds, and the
-		 * first call happens at load time on the main thread. */
-		if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s))
-			s = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ull;
-		__atomic_store_n(&limit_seed, s | 1, __ATOMIC_RELAXED);
-	}
-	return mix(k->hi ^ mix(k->lo ^ __atomic_load_n(&limit_seed, __ATOMIC_RELAXED)));
+	pthread_once(&limit_seed_once, limit_seed_init);
+	return mix(k->hi ^ mix(k->lo ^ limit_seed));
 }
 
 static uint32_t

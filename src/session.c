@@ -88,6 +88,7 @@ struct session {
 		struct sockaddr_in6 in6;
 	} peer;
 	ev_tstamp t_start;
+	ev_tstamp t_pick;		/* inspection over: the pick began */
 	ev_tstamp t_attempt;		/* current connect attempt began */
 	ev_tstamp t_connected;
 	ev_tstamp last_active;
@@ -254,7 +255,7 @@ session_close(struct session *s, const char *reason, int resets)
 			    s->hdr_sent : s->c2s.bytes),
 			.bytes_out = s->s2c.bytes,
 			.connect_ms = s->t_connected > 0 ?
-			    session_ms(s->t_start, s->t_connected) : -1,
+			    session_ms(s->t_pick, s->t_connected) : -1,
 			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
 			.tries = s->tries,
 			.reason = reason,
@@ -320,7 +321,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 	if (peerlen > sizeof(s->peer))
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
-	s->t_start = s->last_active = ev_now(loop);
+	s->t_start = s->t_pick = s->last_active = ev_now(loop);
 	relay_init(&s->c2s);
 	relay_init(&s->s2c);
 	ev_io_init(&s->cio, session_client_cb, fd, 0);
@@ -424,6 +425,7 @@ session_inspect_event(struct session *s)
 		s->insp = NULL;
 	}
 	s->state = SESS_CONNECTING;
+	s->t_pick = ev_now(loop);
 	session_connect_next(s);
 }
 
@@ -604,7 +606,7 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 		    limit);
 	}
 	worker_pause_accept(w, NULL, SESSION_FD_WAIT_S);
-	if (ev_now(loop) - s->t_start >= limit) {
+	if (ev_now(loop) - s->t_pick >= limit) {
 		session_close(s, "out of file descriptors", 0);
 		return;
 	}

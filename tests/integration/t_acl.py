@@ -73,9 +73,10 @@ def test(t):
     p1, p2, p3, p4 = (free_port() for _ in range(4))
     six = have_ipv6()
     p6, p6b = (free_port("::1"), free_port("::1")) if six else (0, 0)
-    lb = t.start_config(CFG % dict(p1=p1, p2=p2, p3=p3, p4=p4, be=be.hostport,
-                                   bind6=(', "[::1]:%d"' % p6) if six else "",
-                                   bind6b=(', "[::1]:%d"' % p6b) if six else ""))
+    params = dict(p1=p1, p2=p2, p3=p3, p4=p4, be=be.hostport,
+                  bind6=(', "[::1]:%d"' % p6) if six else "",
+                  bind6b=(', "[::1]:%d"' % p6b) if six else "")
+    lb = t.start_config(CFG % params)
     try:
         connect(("127.0.0.1", p2), source="127.0.0.200").close()
     except OSError as e:
@@ -135,6 +136,16 @@ def test(t):
     for _ in range(2):
         refused_fast(t, a1, "127.0.0.3")
     t.check(lb.wait_stderr(r"\d+ more refusals not logged"), "no 'more refusals not logged' line")
+
+    # a reload swaps the lists in one step: 127.0.0.3 allowed, .2 denied
+    held = connect(a1, source="127.0.0.2")
+    t.add_closer(held)
+    t.eq(recv_line(held, 3), "A")
+    t.reload(lb, (CFG % params).replace("deny: [127.0.0.3, 127.0.0.100]",
+                                        "deny: [127.0.0.2, 127.0.0.100]"))
+    t.eq(served(t, a1, "127.0.0.3"), True, "127.0.0.3 after the reload")
+    t.eq(served(t, a1, "127.0.0.2"), False, "127.0.0.2 after the reload")
+    t.check(t.echo_ok(held, b"still"), "a connection open across the reload")
     # 5 per second per worker, 2 workers, plus the window in progress
     t.log("300 refusals in %.2fs: %d log lines" % (secs, lines))
     t.check(lines <= 10 * (secs + 2), "%d refusal log lines in %.1fs" % (lines, secs))

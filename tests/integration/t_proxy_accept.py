@@ -25,10 +25,18 @@ listeners:
     pool: p
     accept_proxy: true
     trusted: [127.0.0.2]
+  hashed:
+    bind: "127.0.0.1:%(port3)d"
+    pool: src
+    accept_proxy: true
+    trusted: [127.0.0.1]
 pools:
   p:
     proxy_protocol: v1
     servers: ["%(backend)s"]
+  src:
+    balance: source
+    servers: ["%(ida)s", "%(idb)s"]
 """
 
 
@@ -72,9 +80,11 @@ def logged(t, lb, pattern):
 def test(t):
     be = t.thread_backend(header_handler, name="hb")
     six = have_ipv6()
-    port, port2 = free_port(), free_port()
+    ida, idb = t.identify_backend("A"), t.identify_backend("B")
+    port, port2, port3 = free_port(), free_port(), free_port()
     port6 = free_port("::1") if six else 0
-    lb = t.start_config(CFG % dict(port=port, port2=port2, backend=be.hostport,
+    lb = t.start_config(CFG % dict(port=port, port2=port2, port3=port3, backend=be.hostport,
+                                   ida=ida.hostport, idb=idb.hostport,
                                    bind6=(', "[::1]:%d"' % port6) if six else ""))
     addr = ("127.0.0.1", port)
 
@@ -162,6 +172,18 @@ def test(t):
         t.eq(line, "v1 192.0.2.5 5 192.0.2.2 2", "trusted 127.0.0.2")
     except OSError as e:
         t.log("cannot bind 127.0.0.2: %r" % e)
+    # source balancing hashes the header's client, not the proxy
+    seen = {}
+    for i in range(24):
+        names = set()
+        for j in range(3):
+            s = connect(("127.0.0.1", port3))
+            s.sendall(v1("198.51.100.%d" % (i + 1), 1000 + j, "192.0.2.1", 80))
+            names.add(recv_line(s, 3))
+            s.close()
+        t.eq(len(names), 1, "header source 198.51.100.%d reached %s" % (i + 1, names))
+        seen[i] = names.pop()
+    t.check(set(seen.values()) == {"A", "B"}, "24 header sources all on %s" % set(seen.values()))
     t.check(not be.errors, "backend errors: %s" % be.errors)
 
 

@@ -1,8 +1,9 @@
 """PROXY protocol interoperability with real software.  nginx `stream` with
 `listen ... proxy_protocol` behind tcplb reports the client's address
 ($proxy_protocol_addr:$proxy_protocol_port) for v1 and v2; HAProxy with
-send-proxy / send-proxy-v2 in front of tcplb (accept_proxy) gets its own
-client's address through tcplb to that nginx.  nginx and HAProxy run in
+send-proxy / send-proxy-v2 (with CRC32C and unique-id TLVs, which tcplb
+skips) in front of tcplb (accept_proxy) gets its own client's address
+through tcplb to that nginx.  nginx and HAProxy run in
 the foreground with configurations in the test's directory, on loopback
 ports, and are killed at the end."""
 import sys, os
@@ -43,9 +44,10 @@ backend b1
     server tcplb 127.0.0.1:%(lb)d send-proxy
 frontend f2
     bind 127.0.0.1:%(h2)d
+    unique-id-format %%{+X}o\ %%ci:%%cp_%%fi:%%fp_%%Ts_%%rt
     default_backend b2
 backend b2
-    server tcplb 127.0.0.1:%(lb)d send-proxy-v2
+    server tcplb 127.0.0.1:%(lb)d send-proxy-v2 proxy-v2-options crc32c,unique-id
 """
 
 CFG = """\

@@ -274,7 +274,7 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 3);
+	assert_int_equal(g->nlisteners, 4);
 	assert_int_equal(g->npools, 3);
 	assert_int_equal(gen_find_listener(g, "tls")->nroutes, 3);
 	gen_put(g);
