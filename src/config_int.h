@@ -30,6 +30,7 @@ struct pool_opts {
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
 	uint64_t proxy_protocol;	/* CFG_PROXY_* */
+	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
 };
 
