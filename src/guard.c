@@ -26,8 +26,8 @@
  * max_connections: this many distinct addresses connected at once. */
 #define GUARD_CONN_DEFAULT	65536
 #define GUARD_CONN_MAX		(1u << 20)
-/* Refusal log: at most this many records per second per worker. */
-#define GUARD_LOG_BURST		5
+/* Refusal log: at most this many records per second, all together. */
+#define GUARD_LOG_BURST		10
 #define GUARD_LOG_INTERVAL_MS	1000
 
 struct guard_tables {
@@ -210,35 +210,29 @@ guard_release(struct guard_ticket *tk)
 }
 
 void
-guard_refused(struct guard_stats *st, struct log_ratelimit *rl,
-    const struct listener *l, const struct sockaddr *client,
-    enum guard_reason r, const char *detail)
+guard_refused(struct guard_stats *st, const struct listener *l,
+    const struct sockaddr *client, enum guard_reason r, const char *detail)
 {
+	/* One limiter for every listener and worker: a flood on one
+	 * listener must not flood the journal through many. */
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(GUARD_LOG_INTERVAL_MS,
+	    GUARD_LOG_BURST);
 	atomic_uint_fast64_t *c = &st->refused[r < GUARD_NREASONS ? r : 0];
-	unsigned suppressed;
+	char addr[ADDR_STRLEN];
+	struct log_ctx ctx = { .listener = l->name };
 
 	/* Only this worker writes its counters: no locked add needed. */
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
 	    memory_order_relaxed);
 	if (!log_enabled(LOG_NOTICE))
 		return;
-	if (log_ratelimit_ok(rl, now_ms(), GUARD_LOG_INTERVAL_MS,
-	    GUARD_LOG_BURST, &suppressed)) {
-		char addr[ADDR_STRLEN];
-		struct log_ctx ctx = { .listener = l->name };
-
-		addr_format(client, addr, sizeof(addr));
-		ctx.client = addr;
-		/* detail comes from a parser's fixed strings, never from
-		 * the client's bytes. */
-		log_msg(LOG_NOTICE, &ctx, "listener %s: refused %s: %s%s%s%s",
-		    l->name, addr, reason_text[r < GUARD_NREASONS ? r : 0],
-		    detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
-		if (suppressed)
-			log_msg(LOG_NOTICE, &ctx, "listener %s: %u more refusals "
-			    "not logged (at most %d per second per worker)",
-			    l->name, suppressed, GUARD_LOG_BURST);
-	}
+	addr_format(client, addr, sizeof(addr));
+	ctx.client = addr;
+	/* detail comes from a parser's fixed strings, never from the
+	 * client's bytes. */
+	log_ratelimited(&rl, LOG_NOTICE, &ctx, "listener %s: refused %s: %s%s%s%s",
+	    l->name, addr, reason_text[r < GUARD_NREASONS ? r : 0],
+	    detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 }
 
 static uint32_t

@@ -5,7 +5,7 @@
  * (the peer on a plain listener, right after accept; the PROXY header's
  * source on an accept_proxy listener, right after the header).  Refused
  * connections are reset at once, counted per reason in per-worker
- * counters, and logged at most a few times per second per worker.
+ * counters, and logged at most 10 times per second in all.
  *
  * The shared tables (struct guard_tables) exist only for listeners with a
  * limit: fixed-size, behind one short mutex taken at accept and at close,
@@ -71,14 +71,11 @@ enum guard_reason guard_admit(const struct listener *l,
     const struct sockaddr *client, struct guard_ticket *tk);
 void guard_release(struct guard_ticket *tk);
 
-struct log_ratelimit;
-
-/* Count one refusal in st (a worker's) and log it, at most a few records
- * per second per limiter rl (the worker's).  The sum over workers is
+/* Count one refusal in st (the calling worker's) and log it, at most 10
+ * records per second in all.  The sum over workers is
  * worker_refused_total(). */
-void guard_refused(struct guard_stats *st, struct log_ratelimit *rl,
-    const struct listener *l, const struct sockaddr *client,
-    enum guard_reason r, const char *detail);
+void guard_refused(struct guard_stats *st, const struct listener *l,
+    const struct sockaddr *client, enum guard_reason r, const char *detail);
 
 /* Tables: created by config for listeners that need them, refcounted,
  * handed to the next generation by gen_inherit when still the same

@@ -421,21 +421,37 @@ log_access(const struct access_rec *r)
 	errno = saved;
 }
 
-bool
-log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ms,
-    uint64_t interval_ms, unsigned burst, unsigned *suppressed)
+void
+log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
+    const char *fmt, ...)
 {
-	if (now_ms - rl->window_start_ms >= interval_ms ||
-	    now_ms < rl->window_start_ms) {
-		rl->window_start_ms = now_ms;
-		rl->in_window = 0;
+	uint64_t now = now_ms();
+	uint64_t begin = atomic_load_explicit(&rl->begin_ms, memory_order_relaxed);
+	unsigned suppressed = 0;
+	char msg[2048];
+	va_list ap;
+	int saved = errno, n;
+
+	if (!log_enabled(prio))
+		return;
+	if (begin == 0 || now - begin >= rl->interval_ms) {
+		if (atomic_compare_exchange_strong(&rl->begin_ms, &begin, now)) {
+			atomic_store(&rl->count, 0);
+			suppressed = atomic_exchange(&rl->suppressed, 0);
+		}
 	}
-	if (rl->in_window >= burst) {
-		rl->suppressed++;
-		return false;
+	if (atomic_fetch_add(&rl->count, 1) >= rl->burst) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		errno = saved;
+		return;
 	}
-	rl->in_window++;
-	*suppressed = rl->suppressed;
-	rl->suppressed = 0;
-	return true;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && suppressed && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%u similar "
+		    "message%s suppressed)", suppressed, suppressed == 1 ? "" : "s");
+	if (n >= 0)
+		log_msg(prio, ctx, "%s", msg);
+	errno = saved;
 }

@@ -6,6 +6,7 @@
 #ifndef TCPLB_LOG_H
 #define TCPLB_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -61,21 +62,27 @@ void log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 #define log_err(...)	 log_errno(LOG_ERR, NULL, __VA_ARGS__)
 
 /*
- * Rate limiting for records a client can trigger at will (refused
- * connections): at most `burst` records per `interval_ms` window per
- * limiter; the first record of the next window says how many were
- * suppressed.  A limiter is owned by one thread (one per worker): no
- * locks.
+ * Rate limiting for records that real traffic can repeat without end (one
+ * per connection: "pool has no server available"): at most `burst` per
+ * `interval_ms`, shared by every thread; the next record let through ends
+ * with " (N similar messages suppressed)".  One static state per call site:
+ *
+ *	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(5000, 10);
+ *	log_ratelimited(&rl, LOG_WARNING, &ctx, "pool %s ...", name);
+ *
+ * (The same interface as engineer logload's, so the two merge as one.)
  */
 struct log_ratelimit {
-	uint64_t window_start_ms;
-	unsigned in_window;
-	unsigned suppressed;
+	atomic_uint_fast64_t begin_ms;
+	atomic_uint count;
+	atomic_uint suppressed;
+	unsigned interval_ms;
+	unsigned burst;
 };
-/* May a record be written now?  *suppressed (when true) is how many
- * were dropped since the last one written. */
-bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ms,
-    uint64_t interval_ms, unsigned burst, unsigned *suppressed);
+#define LOG_RATELIMIT_INIT(interval, n) { .interval_ms = (interval), .burst = (n) }
+void log_ratelimited(struct log_ratelimit *rl, int prio,
+    const struct log_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* One finished client connection (global.access_log). */
 struct access_rec {

@@ -16,7 +16,6 @@
 
 #include "guard.h"
 #include "inspect.h"
-#include "log.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -54,7 +53,6 @@ struct worker {
 	ev_tstamp last_emfile_log;
 	struct guard_stats guard;	/* refused connections, per reason */
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
-	struct log_ratelimit refuse_log;
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;

@@ -102,6 +102,11 @@ def test(t):
     t.eq([ok for _, ok in hx], [True, True, False], "2 per header source")
     s, ok = hold(t, a2, header=v1("192.0.2.2", 1, "192.0.2.9", 80))
     t.check(ok, "another header source refused")
+    # IPv6 sources are counted per address too
+    h6 = [hold(t, a2, header=v2("2001:db8::1", 2000 + i, "2001:db8::9", 443)) for i in range(3)]
+    t.eq([ok for _, ok in h6], [True, True, False], "2 per IPv6 header source")
+    s, ok = hold(t, a2, header=v2("2001:db8::2", 1, "2001:db8::9", 443))
+    t.check(ok, "another IPv6 header source refused")
     t.check(lb.wait_stderr(r"refused 192\.0\.2\.1:1002: max_connections_per_source"),
             "proxied refusal not logged with the header's address")
 

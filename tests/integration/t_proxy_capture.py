@@ -56,6 +56,27 @@ def pcap_segments(path):
     return out
 
 
+def all_stopped(pid):
+    """Every thread of pid is stopped (state T): SIGSTOP has taken effect."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                    return False
+    except OSError:
+        return False
+    return True
+
+
+def queued(lport, cport):
+    """Bytes waiting in the server-side socket of the connection from
+    cport to lport (accepted or still in the accept queue), per ss(8)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "(", "sport", "=", ":%d" % lport,
+                          "and", "dport", "=", ":%d" % cport, ")"],
+                         capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else -1
+
+
 class Capture:
     """Kills tcpdump at cleanup, whatever happened."""
     def __init__(self, proc):
@@ -96,10 +117,24 @@ def test(t):
     lb = t.start_config(CFG % dict(p1=p1, p2=p2, be1=be1.hostport, be2=be2.hostport))
     expect = {}
     for port, be, name in ((p1, be1, "v1"), (p2, be2, "v2")):
-        s = connect(("127.0.0.1", port))
-        t.add_closer(s)
-        payload = b"first-bytes-" + name.encode()
-        s.sendall(payload)
+        # The client's bytes are in tcplb's socket before tcplb even
+        # accepts (it is stopped meanwhile; the kernel completes the
+        # handshake): the usual case of a client that speaks first, made
+        # deterministic on a loaded machine.
+        lb.signal(signal.SIGSTOP)
+        t.check(wait_until(lambda: all_stopped(lb.pid), 5), "tcplb did not stop")
+        try:
+            s = connect(("127.0.0.1", port))
+            t.add_closer(s)
+            payload = b"first-bytes-" + name.encode()
+            s.sendall(payload)
+            # loopback delivery may lag behind send() on a loaded machine
+            # (softirq): wait until the bytes sit in tcplb's socket
+            cport = s.getsockname()[1]
+            t.check(wait_until(lambda: queued(port, cport) == len(payload), 5),
+                    "the client's bytes never reached tcplb's socket")
+        finally:
+            lb.signal(signal.SIGCONT)
         line = recv_line(s, 5)
         t.check(line and line.startswith(name + " 127.0.0.1 "), "%s: %r" % (name, line))
         t.eq(recv_exact(s, len(payload)), payload)
