@@ -66,7 +66,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < NPROBE; i++) {
 		struct sockaddr_in in = { .sin_family = AF_INET };
 		uint32_t a = i % 2 ? rnd(&x) :
-		    (uint32_t)set.r[rnd(&x) % set.n].first.lo + rnd(&x) % 256;
+		    set.v4first[rnd(&x) % set.n4] + rnd(&x) % 256;
 
 		in.sin_addr.s_addr = htonl(a);
 		cidr_key_of((struct sockaddr *)&in, &probe[i]);
@@ -76,7 +76,7 @@ main(int argc, char **argv)
 		hits += cidr_set_contains_key(&set, &probe[i & (NPROBE - 1)]);
 	t2 = now();
 	printf("prefixes %lu (merged ranges %zu), lookups %lu, hits %lu\n", n,
-	    set.n, q, hits);
+	    set.n + set.n4, q, hits);
 	printf("lookups/s %.0f (%.1f ns each)\n", (double)q / (t2 - t1),
 	    (t2 - t1) * 1e9 / (double)q);
 	(void)t0;

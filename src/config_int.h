@@ -44,7 +44,6 @@ struct pool_opts {
 #define CFG_PROXY_V1	1
 #define CFG_PROXY_V2	2
 #define CFG_PROXY_NONE	3
-
 #define CFG_FOLLOW_CONNECT UINT64_MAX
 
 /* How server addresses are found while building: the resolver's latest

@@ -791,14 +791,12 @@ session_queue_adopt(struct session *s)
 	nl = gen_find_listener(w->gen, s->l->name);
 	if (nl == NULL || nl->st != s->l->st)
 		return;		/* listener gone: stay with the old one */
-	/* The pool is the session's, not always the listener's: one chosen
-	 * by inspection (a TLS route) is followed by name. */
-	if (s->pool == s->l->pool && s->route < 0)
-		np = nl->pool;
-	else
-		np = gen_find_pool(w->gen, s->pool->name);
+	/* The session's pool is its listener's, or one inspection chose
+	 * (an SNI route): the same one, by name, in the new generation. */
+	np = s->pool == s->l->pool ? nl->pool : gen_find_pool(w->gen,
+	    s->pool->name);
 	if (np == NULL)
-		return;		/* its pool is gone: stay with the old one */
+		return;		/* pool gone: stay with the old one */
 	gen_put(s->gen);
 	s->gen = gen_get(w->gen);
 	s->l = nl;
