@@ -360,8 +360,8 @@ log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 void
 log_access(const struct access_rec *r)
 {
-	char msg[1024];
-	char conn[32];
+	char msg[1400];
+	char conn[32], route[300];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
 	int saved = errno;
@@ -370,10 +370,21 @@ log_access(const struct access_rec *r)
 		snprintf(conn, sizeof(conn), "%lldms", (long long)r->connect_ms);
 	else
 		snprintf(conn, sizeof(conn), "-");
+	route[0] = '\0';
+	if (r->routed) {
+		/* The name holds only host name characters (tls_hello
+		 * validated it): nothing to escape. */
+		if (r->route >= 0)
+			snprintf(route, sizeof(route), " sni=%s route=%d",
+			    r->sni ? r->sni : "-", r->route);
+		else
+			snprintf(route, sizeof(route), " sni=%s route=-",
+			    r->sni ? r->sni : "-");
+	}
 	snprintf(msg, sizeof(msg),
-	    "%s listener=%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
+	    "%s listener=%s%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
 	    "connect=%s duration=%llums tries=%u end=\"%s\"",
-	    r->client, r->listener, r->pool, server, saddr,
+	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
 
@@ -392,6 +403,12 @@ log_access(const struct access_rec *r)
 	jf_add(&j, "TCPLB_CLIENT", "%s", r->client);
 	jf_add(&j, "TCPLB_LISTENER", "%s", r->listener);
 	jf_add(&j, "TCPLB_POOL", "%s", r->pool);
+	if (r->routed) {
+		if (r->sni)
+			jf_add(&j, "TCPLB_SNI", "%s", r->sni);
+		if (r->route >= 0)
+			jf_add(&j, "TCPLB_ROUTE", "%d", r->route);
+	}
 	jf_add(&j, "TCPLB_SERVER", "%s", server);
 	jf_add(&j, "TCPLB_SERVER_ADDR", "%s", saddr);
 	jf_add(&j, "TCPLB_BYTES_IN", "%llu", (unsigned long long)r->bytes_in);
@@ -401,5 +418,40 @@ log_access(const struct access_rec *r)
 	jf_add(&j, "TCPLB_TRIES", "%u", r->tries);
 	jf_add(&j, "TCPLB_TERMINATION", "%s", r->reason);
 	journal_send(&j, LOG_INFO, msg);
+	errno = saved;
+}
+
+void
+log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
+    const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	uint64_t begin = atomic_load_explicit(&rl->begin_ms, memory_order_relaxed);
+	unsigned suppressed = 0;
+	char msg[2048];
+	va_list ap;
+	int saved = errno, n;
+
+	if (!log_enabled(prio))
+		return;
+	if (begin == 0 || now - begin >= rl->interval_ms) {
+		if (atomic_compare_exchange_strong(&rl->begin_ms, &begin, now)) {
+			atomic_store(&rl->count, 0);
+			suppressed = atomic_exchange(&rl->suppressed, 0);
+		}
+	}
+	if (atomic_fetch_add(&rl->count, 1) >= rl->burst) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		errno = saved;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && suppressed && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%u similar "
+		    "message%s suppressed)", suppressed, suppressed == 1 ? "" : "s");
+	if (n >= 0)
+		log_msg(prio, ctx, "%s", msg);
 	errno = saved;
 }
