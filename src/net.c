@@ -9,12 +9,43 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "net.h"
+
+/*
+ * TEST HOOK, never set in production: with TCPLB_TEST_CONNECT_WAIT=1 in the
+ * environment, net_connect() waits (blocking, up to a second) for a
+ * connect that is in progress and reports it as completed at once.  That
+ * is the path a real connect() returning 0 takes, which loopback never
+ * takes on its own; tests/integration/t_connect_immediate.py drives the
+ * relay through it.  Read once, before any thread starts.
+ */
+static bool net_test_connect_wait;
+
+__attribute__((constructor)) static void
+net_test_hooks(void)
+{
+	const char *v = getenv("TCPLB_TEST_CONNECT_WAIT");
+
+	net_test_connect_wait = v != NULL && strcmp(v, "1") == 0;
+}
+
+/* The test hook's wait: 0 once connected, or an errno. */
+static int
+net_test_wait_connected(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	if (poll(&pfd, 1, 1000) != 1)
+		return ETIMEDOUT;
+	return net_connect_result(fd);
+}
 
 void
 net_set_nodelay(int fd)
@@ -79,8 +110,13 @@ net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {
-		*in_progress = true;
-		return fd;
+		if (!net_test_connect_wait) {
+			*in_progress = true;
+			return fd;
+		}
+		errno = net_test_wait_connected(fd);
+		if (errno == 0)
+			return fd;
 	}
 	saved = errno;
 	close(fd);

@@ -483,11 +483,14 @@ session_connect_next(struct session *s)
 		}
 		s->sfd = fd;
 		session_fd_wait_end(s);
+		/* The watcher follows the socket on both paths: a connect that
+		 * completed at once goes straight to relaying on it. */
+		ev_io_set(&s->sio, fd, 0);
 		if (!in_progress) {
 			session_connected(s);
 			return;
 		}
-		ev_io_set(&s->sio, fd, EV_WRITE);
+		ev_io_modify(&s->sio, EV_WRITE);
 		ev_io_start(loop, &s->sio);
 		s->smask = EV_WRITE;
 		if (p->connect_timeout_ms) {
