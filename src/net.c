@@ -12,8 +12,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include "addr.h"
 #include "net.h"
@@ -142,6 +145,25 @@ net_close_reset(int fd)
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+}
+
+unsigned
+net_unsent(int fd)
+{
+	int n = 0;
+
+	if (ioctl(fd, SIOCOUTQNSD, &n) < 0 || n < 0)
+		return 0;
+	return (unsigned)n;
+}
+
+void
+net_writable_when_sent(int fd)
+{
+	int one = 1;
+
+	/* Writable means "fewer unsent bytes than this": with 1, none. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &one, sizeof(one));
 }
 
 int

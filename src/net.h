@@ -22,8 +22,15 @@ int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
 void net_set_nodelay(int fd);
-/* Close so the peer sees a reset (SO_LINGER 0). */
+/* Close so the peer sees a reset (SO_LINGER 0).  Bytes the kernel has not
+ * sent yet are dropped: see net_unsent(). */
 void net_close_reset(int fd);
+/* Bytes written to fd that the kernel has not sent yet (0 on error). */
+unsigned net_unsent(int fd);
+/* Make fd report writable only once the kernel has sent everything
+ * written to it (TCP_NOTSENT_LOWAT 1): a reset may follow without
+ * dropping a byte. */
+void net_writable_when_sent(int fd);
 /* The bound address of a socket. */
 int net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
 /* Is fd a listening TCP socket bound to sa? (socket activation) */

@@ -104,6 +104,17 @@ pipe_put(struct pipepool *pp, int p[2], bool empty)
 	p[0] = p[1] = -1;
 }
 
+/* The source was reset (or failed otherwise): nothing more will come
+ * from it, but what was read before stays to be delivered. */
+static enum relay_status
+relay_read_failed(struct relay_dir *d, int e)
+{
+	d->err = e;
+	d->eof = true;
+	d->src_reset = true;
+	return RELAY_READ_ERR;
+}
+
 static enum relay_status
 relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 {
@@ -140,10 +151,8 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				if (!would_block(errno)) {
-					d->err = errno;
-					return RELAY_READ_ERR;
-				}
+				if (!would_block(errno))
+					return relay_read_failed(d, errno);
 				/* EAGAIN from splice() means "socket empty" or "pipe
 				 * full"; with bytes in the pipe assume full, or a
 				 * still-readable socket would wake us forever. The
@@ -202,10 +211,8 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			room = buffer_room(&d->buf);
 			n = buffer_read_fd(&d->buf, from);
 			if (n < 0) {
-				if (!would_block(errno)) {
-					d->err = errno;
-					return RELAY_READ_ERR;
-				}
+				if (!would_block(errno))
+					return relay_read_failed(d, errno);
 				*readable = false;
 			} else if (n == 0) {
 				d->eof = true;
@@ -254,7 +261,9 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 		if (st != RELAY_OK)
 			return st;
 	}
-	if (d->eof && d->buf.len == 0 && d->in_pipe == 0 && !d->shut) {
+	/* A source that was reset ends in a reset, which the session
+	 * sends: a FIN here would tell the destination all went well. */
+	if (relay_flushed(d) && !d->shut && !d->src_reset) {
 		/* ENOTCONN: the destination is already gone; the session
 		 * learns that from its own read side. */
 		if (!d->last)
@@ -265,6 +274,15 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	if (d->pipe[0] >= 0 && d->in_pipe == 0 && d->eof)
 		pipe_put(&rp->pipes, d->pipe, true);
 	return RELAY_OK;
+}
+
+void
+relay_abort(struct relay_dir *d, struct relay_pools *rp)
+{
+	relay_release(d, rp);
+	d->eof = true;
+	d->shut = true;
+	d->wblocked = false;
 }
 
 void

@@ -47,12 +47,17 @@ struct relay_dir {
 	bool last;		/* the other direction is done: the session closes
 				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
+	bool src_reset;		/* the source was reset: what its socket still
+				 * holds is read and delivered, and then the
+				 * session resets the destination (no FIN) */
 	int err;		/* errno of the failure, when one happened */
 };
 
 enum relay_status {
 	RELAY_OK,		/* progress or nothing to do */
-	RELAY_READ_ERR,		/* source failed (reset): dir->err */
+	RELAY_READ_ERR,		/* source failed (reset): dir->err; the
+				 * direction is at its end (eof, src_reset) but
+				 * may still hold bytes to deliver */
 	RELAY_WRITE_ERR,	/* destination failed (reset, EPIPE): dir->err */
 };
 
@@ -93,6 +98,18 @@ relay_done(const struct relay_dir *d)
 {
 	return d->shut;
 }
+
+/* The source has ended and every byte read from it has been handed to
+ * the destination socket. */
+static inline bool
+relay_flushed(const struct relay_dir *d)
+{
+	return d->eof && d->buf.len == 0 && d->in_pipe == 0;
+}
+
+/* The destination is gone (reset): nothing held can ever reach it.  Drop
+ * it, and stop reading the source for this direction (done from now on). */
+void relay_abort(struct relay_dir *d, struct relay_pools *rp);
 
 void relay_release(struct relay_dir *d, struct relay_pools *rp);
 

@@ -76,6 +76,10 @@ struct session {
 	ev_tstamp t_connected;
 	ev_tstamp last_active;
 	const char *first_eof;		/* "client closed" / "server closed" */
+	int reset_by;			/* RESET_CLIENT / RESET_SERVER: the sides
+					 * whose sockets were reset */
+	bool wait_sent;			/* reset pending until the kernel has
+					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
 	uint32_t tried[SESSION_MAX_TRIED];
@@ -502,24 +506,71 @@ session_connect_next(struct session *s)
 	session_fail_client(s, s->tries ? "no server reachable" : "no server available");
 }
 
-/* The end of a relay step: errors reset the other side, a finished
- * exchange closes, anything else re-derives the watcher masks. */
+/*
+ * One side's socket was reset (a read or a write failed on it).  Nothing
+ * can reach that side any more: the direction toward it drops what it
+ * holds and stops reading.  What that side sent before its reset can
+ * still reach the other one -- a server's "413 Payload Too Large" sent
+ * just before it reset a client that was still uploading -- so the
+ * direction from it goes on: it reads what the socket still holds (Linux
+ * hands out queued bytes before it reports the reset), delivers it, and
+ * only then is the other side reset (session_pass_reset).
+ */
+static void
+session_side_reset(struct session *s, bool client)
+{
+	s->reset_by |= client ? RESET_CLIENT : RESET_SERVER;
+	relay_abort(client ? &s->s2c : &s->c2s, &s->w->pools);
+	(client ? &s->c2s : &s->s2c)->src_reset = true;
+}
+
+/* A side was reset: pass the reset on once every byte it sent is on its
+ * way to the other side, as a direct connection would have shown it. */
+static void
+session_pass_reset(struct session *s)
+{
+	bool client = s->reset_by & RESET_CLIENT;
+	const char *reason = client ? "client reset" : "server reset";
+	struct relay_dir *from = client ? &s->c2s : &s->s2c;
+	int other = client ? s->sfd : s->cfd;
+
+	if (s->reset_by == (RESET_CLIENT | RESET_SERVER)) {
+		/* Both gone: no one left to tell. */
+		session_close(s, reason, 0);
+		return;
+	}
+	if (!relay_flushed(from)) {
+		session_update_io(s);
+		return;
+	}
+	/* A reset drops what the kernel has not sent yet: wait until the
+	 * socket is drained (idle_timeout bounds a peer that never reads). */
+	if (net_unsent(other) > 0) {
+		if (!s->wait_sent) {
+			s->wait_sent = true;
+			net_writable_when_sent(other);
+		}
+		set_mask(s->w->loop, &s->cio, &s->cmask, client ? 0 : EV_WRITE);
+		set_mask(s->w->loop, &s->sio, &s->smask, client ? EV_WRITE : 0);
+		return;
+	}
+	session_close(s, reason, client ? RESET_SERVER : RESET_CLIENT);
+}
+
+/* The end of a relay step: a reset is passed on once what came before it
+ * is delivered, a finished exchange closes, anything else re-derives the
+ * watcher masks. */
 static void
 session_after_pump(struct session *s, enum relay_status st, bool from_client)
 {
-	if (st == RELAY_READ_ERR) {
-		/* The side we read from was reset: pass the reset on. */
-		if (from_client)
-			session_close(s, "client reset", RESET_SERVER);
-		else
-			session_close(s, "server reset", RESET_CLIENT);
-		return;
-	}
-	if (st == RELAY_WRITE_ERR) {
-		if (from_client)
-			session_close(s, "server reset", RESET_CLIENT);
-		else
-			session_close(s, "client reset", RESET_SERVER);
+	/* A failed read is the source's reset; a failed write the
+	 * destination's. */
+	if (st == RELAY_READ_ERR)
+		session_side_reset(s, from_client);
+	else if (st == RELAY_WRITE_ERR)
+		session_side_reset(s, !from_client);
+	if (s->reset_by) {
+		session_pass_reset(s);
 		return;
 	}
 	if (s->first_eof == NULL) {
