@@ -45,9 +45,14 @@ enum sess_state {
 	SESS_CLOSED,
 };
 
-/* Flags for session_close(): which side gets a reset instead of a FIN. */
+/* Flags for session_close(): which side gets a reset instead of a FIN.
+ * A close that tcplb forces (idle_timeout, shutdown) resets both: neither
+ * peer ended the exchange, so neither may take it for an orderly end --
+ * a download cut short must not look complete.  It also drops at once
+ * whatever the kernel still held for them. */
 #define RESET_CLIENT 0x1
 #define RESET_SERVER 0x2
+#define RESET_FORCED (RESET_CLIENT | RESET_SERVER)
 
 struct session {
 	unsigned magic;
@@ -271,7 +276,7 @@ void
 session_close_all(struct worker *w, const char *reason)
 {
 	while (w->sessions)
-		session_close(w->sessions, reason, 0);
+		session_close(w->sessions, reason, RESET_FORCED);
 }
 
 void
@@ -670,7 +675,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	limit = (double)p->idle_timeout_ms / 1000.0;
 	idle = ev_now(loop) - s->last_active;
 	if (idle >= limit - 0.001) {
-		session_close(s, "idle timeout", 0);
+		session_close(s, "idle timeout", RESET_FORCED);
 		return;
 	}
 	ev_timer_set(t, limit - idle, 0.);

@@ -14,7 +14,8 @@ struct listener;
 /* Takes ownership of fd (closed on every path). */
 void session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
-/* Close every session of w with the given reason. */
+/* Close every session of w with the given reason: a forced close, which
+ * resets both sides of each. */
 void session_close_all(struct worker *w, const char *reason);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
