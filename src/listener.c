@@ -141,6 +141,7 @@ lsock_open(const struct bind *b, unsigned nworkers, char *err, size_t errlen)
 			return NULL;
 		}
 		net_set_nodelay(fd);
+		net_set_oobinline(fd);
 		ls->adopted = true;
 		ls->nfds = 1;
 		ls->fds = xmalloc(sizeof(int));

@@ -60,6 +60,15 @@ net_set_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void
+net_set_oobinline(int fd)
+{
+	int one = 1;
+
+	/* Best effort: without it read() silently drops an urgent byte. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+}
+
 int
 net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
 {
@@ -79,8 +88,10 @@ net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
 	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
-	 * which saves a setsockopt() per connection. */
+	 * which saves a setsockopt() per connection; so do they
+	 * SO_OOBINLINE. */
 	net_set_nodelay(fd);
+	net_set_oobinline(fd);
 	if (bind(fd, sa, len) < 0)
 		goto fail;
 	if (listen(fd, backlog) < 0)
@@ -110,6 +121,7 @@ net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
 	if (fd < 0)
 		return -1;
 	net_set_nodelay(fd);
+	net_set_oobinline(fd);
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -10,18 +10,22 @@
 #include <sys/socket.h>
 
 /* socket + SO_REUSEADDR (+ SO_REUSEPORT) + IPV6_V6ONLY for [::] + bind +
- * listen(backlog), non-blocking and close-on-exec. */
+ * listen(backlog), non-blocking and close-on-exec; TCP_NODELAY and
+ * SO_OOBINLINE, which accepted sockets inherit. */
 int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog);
 /* accept4(NONBLOCK|CLOEXEC); TCP_NODELAY comes from the listener (net_listen),
  * except on sockets passed by systemd: see net_set_nodelay(). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
-/* Non-blocking connect with TCP_NODELAY.  Returns the fd; *in_progress
+/* Non-blocking connect with TCP_NODELAY and SO_OOBINLINE.  Returns the fd; *in_progress
  * tells whether to wait for writability.  On an immediate failure returns
  * -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, ...). */
 int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
 void net_set_nodelay(int fd);
+/* SO_OOBINLINE: a TCP urgent byte stays in the stream as an ordinary byte
+ * (relay.c forwards it in order) instead of being dropped by read(). */
+void net_set_oobinline(int fd);
 /* Close so the peer sees a reset (SO_LINGER 0).  Bytes the kernel has not
  * sent yet are dropped: see net_unsent(). */
 void net_close_reset(int fd);

@@ -12,12 +12,20 @@
  * two system calls per chunk would cost more than the copy.  Pipes come
  * from a per-worker pool and go back only when empty: a pipe that still
  * holds bytes is closed, never reused.
+ *
+ * Urgent data: splice() stops at a TCP urgent mark and says EAGAIN while
+ * epoll keeps saying readable, and would forever.  The sockets have
+ * SO_OOBINLINE (net.c), so the urgent byte is an ordinary byte of the
+ * stream to read(): a direction that finds its source at the mark goes
+ * back to the buffer, which reads past it, and may switch to splice again
+ * later like any other flow.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,6 +112,14 @@ pipe_put(struct pipepool *pp, int p[2], bool empty)
 	p[0] = p[1] = -1;
 }
 
+static bool
+relay_at_urgent_mark(int fd)
+{
+	int at = 0;
+
+	return ioctl(fd, SIOCATMARK, &at) == 0 && at;
+}
+
 /* The source was reset (or failed otherwise): nothing more will come
  * from it, but what was read before stays to be delivered. */
 static enum relay_status
@@ -159,6 +175,8 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				 * flag clears as soon as the pipe drains. */
 				if (d->in_pipe > 0)
 					d->pipe_full = true;
+				else if (relay_at_urgent_mark(from))
+					d->at_mark = true;
 				readable = false;
 			} else if (n == 0) {
 				d->eof = true;
@@ -260,6 +278,18 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 		st = relay_pump_splice(d, from, to, readable);
 		if (st != RELAY_OK)
 			return st;
+		if (d->at_mark) {
+			/* The pipe is empty (at_mark is only set then): back
+			 * to read(), which takes the urgent byte inline. */
+			d->at_mark = false;
+			d->full_reads = 0;
+			pipe_put(&rp->pipes, d->pipe, true);
+			d->in_pipe = 0;
+			d->pipe_full = false;
+			st = relay_pump_buffer(d, from, to, rp, &readable);
+			if (st != RELAY_OK)
+				return st;
+		}
 	}
 	/* A source that was reset ends in a reset, which the session
 	 * sends: a FIN here would tell the destination all went well. */

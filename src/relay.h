@@ -47,6 +47,7 @@ struct relay_dir {
 	bool last;		/* the other direction is done: the session closes
 				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
+	bool at_mark;		/* splice() stopped at a TCP urgent mark */
 	bool src_reset;		/* the source was reset: what its socket still
 				 * holds is read and delivered, and then the
 				 * session resets the destination (no FIN) */

@@ -313,6 +313,58 @@ test_abort_drops_held_bytes(void **state)
 	assert_false(relay_wants_write(&f->d));
 }
 
+/* A spliced direction meets a TCP urgent mark: splice() cannot pass it,
+ * so the direction goes back to read(), which (SO_OOBINLINE) takes the
+ * urgent byte as an ordinary one; nothing is lost, nothing spins. */
+static void
+test_urgent_mark_leaves_splice(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[BUFFER_SIZE], sink[1 << 20];
+	char tail[64];
+	size_t got = 0, want = 0, tl = 0;
+	int c, a, one = 1;
+	ssize_t n;
+
+	tcp_pair(&c, &a);
+	setsockopt(a, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	memset(chunk, 'b', sizeof(chunk));
+	for (int i = 0; i < 64 && f->d.pipe[0] < 0; i++) {
+		assert_int_equal(write(c, chunk, sizeof(chunk)), sizeof(chunk));
+		want += sizeof(chunk);
+		usleep(2000);
+		assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_OK);
+		while ((n = read(f->dst[1], sink, sizeof(sink))) > 0)
+			got += (size_t)n;
+	}
+	assert_true(f->d.pipe[0] >= 0);
+	assert_int_equal(send(c, "!", 1, MSG_OOB), 1);
+	assert_int_equal(write(c, "after", 5), 5);
+	want += 6;
+	usleep(10000);
+	for (int i = 0; i < 100 && got < want; i++) {
+		assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_OK);
+		f->d.wblocked = false;
+		while ((n = read(f->dst[1], sink, sizeof(sink))) > 0) {
+			got += (size_t)n;
+			/* keep the last bytes seen */
+			for (ssize_t k = 0; k < n; k++) {
+				if (tl == sizeof(tail))
+					memmove(tail, tail + 1, --tl);
+				tail[tl++] = sink[k];
+			}
+		}
+	}
+	assert_int_equal(got, want);
+	assert_true(tl >= 6);
+	assert_memory_equal(tail + tl - 6, "!after", 6);
+	/* Back in the buffer, the pipe returned to the pool. */
+	assert_true(f->d.pipe[0] < 0);
+	assert_int_equal(f->pool.pipes.out, 0);
+	close(c);
+	close(a);
+}
+
 int
 main(void)
 {
@@ -326,6 +378,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_source_last_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_drops_held_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_urgent_mark_leaves_splice, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
