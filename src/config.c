@@ -123,6 +123,7 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->source = o->source;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -148,7 +149,8 @@ config_pool_has_name(const struct pool *p, const char *name)
  * Append one server per address spec resolves to.  A host name with
  * several addresses becomes several servers sharing the name: each address
  * fails and recovers on its own, so each needs its own state.  Returns 0,
- * or -1 with err set (nothing is added then).
+ * -1 with err set, or CONFIG_ADD_SOURCE_FAMILY with err set when an
+ * address is not of o->source's family; nothing is added on error.
  */
 int
 config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
@@ -171,6 +173,21 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	}
 	if (addr_resolve(spec, false, &addrs, &n, err, errlen) == -1)
 		return -1;
+	for (size_t i = 0; i < n && o->source.len; i++) {
+		if (addrs[i].ss_family != o->source.u.sa.sa_family) {
+			char src[ADDR_STRLEN];
+
+			addr_format_host(&o->source.u.sa, src, sizeof(src));
+			snprintf(err, errlen, "source address %s is %s, but "
+			    "server %s is %s", src,
+			    o->source.u.sa.sa_family == AF_INET ? "IPv4" : "IPv6",
+			    addr_format((struct sockaddr *)&addrs[i], buf,
+			    sizeof(buf)), addrs[i].ss_family == AF_INET ?
+			    "IPv4" : "IPv6");
+			free(addrs);
+			return CONFIG_ADD_SOURCE_FAMILY;
+		}
+	}
 	for (size_t i = 0; i < n && !o->merge; i++) {
 		const struct server *dup = pool_find_addr(p,
 		    (struct sockaddr *)&addrs[i]);
@@ -208,6 +225,7 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 		s->weight = (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
 		s->backup = o->backup;
+		s->source = o->source;
 		s->index = p->nservers;
 		s->pool = p;
 		s->st = server_state_new();
@@ -399,7 +417,7 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
 		else if (config_pool_add_servers(p, &spec, arg, arg, &so, err,
-		    sizeof(err)) == -1)
+		    sizeof(err)) != 0)
 			config_errors_add(e, "%s", err);
 	}
 	/* Quick mode has no retries knob: try every backend before giving

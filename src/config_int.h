@@ -29,6 +29,7 @@ struct pool_opts {
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
+	struct addr_ip source;		/* len 0: none */
 	struct health_cfg health;	/* send/expect owned */
 };
 
@@ -36,6 +37,7 @@ struct server_opts {
 	uint64_t weight;
 	uint64_t max_conns;
 	bool backup;
+	struct addr_ip source;	/* the pool's, unless the server has its own */
 	bool merge;	/* an address already in the pool adds its weight (quick
 			 * mode: a backend given twice gets twice the share) */
 };
@@ -52,7 +54,9 @@ void config_health_defaults(struct health_cfg *h);
 void config_pool_apply(struct pool *p, const struct pool_opts *o);
 bool config_pool_has_name(const struct pool *p, const char *name);
 /* Append one server per address spec resolves to.  Returns 0, or -1 with
- * err set (nothing is added then). */
+ * err set (nothing is added then), or CONFIG_ADD_SOURCE_FAMILY with err
+ * set when an address is not of the family of o->source. */
+#define CONFIG_ADD_SOURCE_FAMILY (-2)
 int config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
     const char *text, const char *name, const struct server_opts *o,
     char *err, size_t errlen);

@@ -334,6 +334,7 @@ enum cfg_type {
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
 	CT_WORKERS,	/* uint64_t: "auto" = 0, or min..max */
+	CT_SOURCE,	/* struct addr_ip */
 };
 
 struct cfg_keydef {
@@ -369,6 +370,7 @@ static const struct cfg_keydef pool_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "slow_start", CT_DURATION, slow_start_ms, 0,
 	    DURATION_MAX_MS),
+	KEY(pool_opts, "source", CT_SOURCE, source, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -401,7 +403,10 @@ static const char *const root_keys[] = {
 };
 static const char *const pool_extra[] = { "health_check", "servers", NULL };
 static const char *const health_extra[] = { "send", "expect", NULL };
-static const char *const server_extra[] = { "address", "name", NULL };
+/* A server's `source` is walked by hand: a family mismatch with its
+ * address is reported at the key that caused it. */
+static const char *const server_extra[] = { "address", "name", "source",
+	NULL };
 static const char *const no_extra[] = { NULL };
 
 static void
@@ -492,6 +497,19 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			return -1;
 		}
 		memcpy(field, &alg, sizeof(alg));
+		return 0;
+	}
+	case CT_SOURCE: {
+		struct addr_ip ip;
+
+		if ((s = cfg_scalar(c, key, val, path, "an IP address")) ==
+		    NULL)
+			return -1;
+		if (addr_parse_ip(s, &ip, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "%s", why);
+			return -1;
+		}
+		memcpy(field, &ip, sizeof(ip));
 		return 0;
 	}
 	case CT_LOGLEVEL: {
@@ -734,12 +752,16 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 		    &c->defaults.health);
 }
 
+static const struct cfg_keydef server_source_key =
+	KEY(server_opts, "source", CT_SOURCE, source, 0, 0);
+
 static void
 cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
     const char *path)
 {
-	struct server_opts o = { .weight = 1 };
-	const yaml_node_t *found[2] = { NULL, NULL }, *fkey[2] = { NULL, NULL };
+	struct server_opts o = { .weight = 1, .source = p->source };
+	const yaml_node_t *found[3] = { NULL, NULL, NULL };
+	const yaml_node_t *fkey[3] = { NULL, NULL, NULL };
 	const yaml_node_t *addrnode = item;
 	const char *text, *name;
 	struct addr_spec spec;
@@ -755,6 +777,12 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 			return;
 		}
 		addrnode = found[0];
+		if (found[2] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.source", path);
+			if (cfg_set(c, &server_source_key, &o, fkey[2],
+			    found[2], sub) == -1)
+				return;
+		}
 		cfg_path(sub, sizeof(sub), "%s.address", path);
 	}
 	text = cfg_scalar(c, fkey[0], addrnode, sub, "HOST:PORT or a mapping");
@@ -782,9 +810,25 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 		    "a distinct name or address)", name);
 		return;
 	}
-	if (addr_parse(text, &spec, err, sizeof(err)) == -1 ||
-	    config_pool_add_servers(p, &spec, text, name, &o, err, sizeof(err)) == -1)
+	if (addr_parse(text, &spec, err, sizeof(err)) == -1) {
 		cfg_err(c, addrnode, sub, "%s", err);
+		return;
+	}
+	switch (config_pool_add_servers(p, &spec, text, name, &o, err,
+	    sizeof(err))) {
+	case CONFIG_ADD_SOURCE_FAMILY:
+		/* The server's own source, when it has one, is the culprit;
+		 * else the address that does not fit the pool's. */
+		if (found[2] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.source", path);
+			cfg_err(c, found[2], sub, "%s", err);
+			break;
+		}
+		/* FALLTHROUGH */
+	case -1:
+		cfg_err(c, addrnode, sub, "%s", err);
+		break;
+	}
 }
 
 static void

@@ -64,6 +64,7 @@ struct server {
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
 	uint32_t index;			/* position in pool->servers */
+	struct addr_ip source;		/* connect from here (len 0: any) */
 	struct pool *pool;
 	struct server_state *st;
 };
@@ -77,6 +78,7 @@ struct pool {
 	unsigned max_fails;		/* passive: 0 disables */
 	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
+	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
 	struct server *servers;
 	uint32_t nservers;

@@ -100,6 +100,34 @@ health_errno_local(int err)
 	    err == ENOMEM || err == EADDRNOTAVAIL;
 }
 
+/* A check that could not start for a reason of our own (no descriptor,
+ * no local port): logged at most every 10 s, with how many were not --
+ * with many servers, every interval would otherwise add a record each. */
+static void
+health_local_error(const struct health_check *c, int err)
+{
+	static ev_tstamp logged;
+	static unsigned long unlogged;
+	const struct server *s = c->srv;
+	struct log_ctx ctx;
+
+	if (logged != 0 && ev_now(health.loop) - logged < 10) {
+		unlogged++;
+		return;
+	}
+	health_log_ctx(s, &ctx);
+	errno = err;
+	if (unlogged)
+		log_errno(LOG_WARNING, &ctx, "cannot check server %s/%s (and "
+		    "%lu other checks since the last record); not held "
+		    "against the servers", s->pool->name, s->name, unlogged);
+	else
+		log_errno(LOG_WARNING, &ctx, "cannot check server %s/%s; not "
+		    "held against the server", s->pool->name, s->name);
+	logged = ev_now(health.loop);
+	unlogged = 0;
+}
+
 static void
 health_schedule(struct health_check *c, ev_tstamp delay)
 {
@@ -263,7 +291,11 @@ health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	case CHECK_CONNECTING:
 		err = net_connect_result(c->fd);
 		if (err != 0) {
-			health_check_done(c, health_errno_reason(err), true);
+			bool local = health_errno_local(err);
+
+			if (local)
+				health_local_error(c, err);
+			health_check_done(c, health_errno_reason(err), !local);
 			return;
 		}
 		health_check_next(c);
@@ -311,19 +343,14 @@ health_check_start(struct health_check *c)
 	c->started = ev_now(health.loop);
 	c->sent = 0;
 	c->got = 0;
+	/* From the source that traffic uses: the check tests that path. */
 	c->fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen,
-	    &in_progress);
+	    s->source.len ? &s->source.u.sa : NULL, s->source.len, &in_progress);
 	if (c->fd < 0) {
 		int err = errno;
 
 		if (health_errno_local(err)) {
-			struct log_ctx ctx;
-
-			health_log_ctx(s, &ctx);
-			errno = err;
-			log_errno(LOG_WARNING, &ctx,
-			    "cannot check server %s/%s", s->pool->name,
-			    s->name);
+			health_local_error(c, err);
 			health_check_done(c, NULL, false);
 			return;
 		}

@@ -112,9 +112,10 @@ net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
 }
 
 int
-net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
+net_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen, bool *in_progress)
 {
-	int fd, saved;
+	int fd, saved, one = 1;
 
 	*in_progress = false;
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -122,6 +123,16 @@ net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
 		return -1;
 	net_set_nodelay(fd);
 	net_set_oobinline(fd);
+	if (source != NULL) {
+		/* A plain bind() would take a port for good, unique over every
+		 * destination: ~28k connections in all.  Deferred to connect(),
+		 * a port only has to be unique per destination.  Best effort:
+		 * without it (kernels before 4.2) bind() picks the port. */
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+		if (bind(fd, source, sourcelen) < 0)
+			goto fail;
+	}
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {
@@ -133,6 +144,7 @@ net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress)
 		if (errno == 0)
 			return fd;
 	}
+fail:
 	saved = errno;
 	close(fd);
 	errno = saved;

@@ -16,10 +16,15 @@ int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int bac
 /* accept4(NONBLOCK|CLOEXEC); TCP_NODELAY comes from the listener (net_listen),
  * except on sockets passed by systemd: see net_set_nodelay(). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
-/* Non-blocking connect with TCP_NODELAY and SO_OOBINLINE.  Returns the fd; *in_progress
- * tells whether to wait for writability.  On an immediate failure returns
- * -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, ...). */
-int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
+/* Non-blocking connect with TCP_NODELAY and SO_OOBINLINE, from source
+ * when it is not NULL (bound with IP_BIND_ADDRESS_NO_PORT: the kernel
+ * still picks the port at connect(), per destination).  Returns the fd;
+ * *in_progress tells whether to wait for writability.  On an immediate
+ * failure returns -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, and
+ * EADDRNOTAVAIL: no free local port, or source is not an address of this
+ * host). */
+int net_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen, bool *in_progress);
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
 void net_set_nodelay(int fd);

@@ -351,12 +351,12 @@ session_connected(struct session *s)
 	session_side_event(s, EV_READ, true);
 }
 
-/* A connect attempt failed: say so, tell passive health, and move on. */
+/* A connect attempt is over without a connection: give back the socket
+ * and the server, and try the next one. */
 static void
-session_attempt_failed(struct session *s, const char *why)
+session_attempt_end(struct session *s, const char *why)
 {
 	struct ev_loop *loop = s->w->loop;
-	struct server *srv = s->srv;
 
 	ev_io_stop(loop, &s->sio);
 	s->smask = 0;
@@ -366,6 +366,62 @@ session_attempt_failed(struct session *s, const char *why)
 		s->sfd = -1;
 	}
 	s->last_error = why;
+	pool_release(s->srv);
+	s->srv = NULL;
+	session_connect_next(s);
+}
+
+/*
+ * No local address to connect from (EADDRNOTAVAIL): every local port
+ * toward this server is taken -- each source address has ~28k, and a
+ * closed connection holds its port in TIME_WAIT for 60 s -- or `source`
+ * is not an address of this host.  Like running out of descriptors this
+ * is our shortage, not the server's failure: passive health never hears
+ * of it.  It is counted, logged at most every 10 s per worker (with how
+ * many were not), and the next server is tried: another destination has
+ * ports of its own.
+ */
+static void
+session_no_local_addr(struct session *s)
+{
+	struct worker *w = s->w;
+	struct server *srv = s->srv;
+	uint64_t n = atomic_load_explicit(&w->no_local_addr,
+	    memory_order_relaxed);
+
+	atomic_store_explicit(&w->no_local_addr, n + 1, memory_order_relaxed);
+	if (w->no_local_addr_logged == 0 ||
+	    ev_now(w->loop) - w->no_local_addr_logged >= 10) {
+		char client[ADDR_STRLEN], src[ADDR_STRLEN];
+		struct log_ctx ctx;
+
+		session_log_ctx(s, &ctx, client, sizeof(client));
+		if (srv->source.len)
+			addr_format_host(&srv->source.u.sa, src, sizeof(src));
+		log_msg(LOG_WARNING, &ctx,
+		    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
+		    "local ports exhausted%s; not held against the server "
+		    "(%llu such connects in all, %llu since the last record)",
+		    (unsigned long long)s->id, client, s->l->pool->name,
+		    srv->name, srv->addr_text, srv->source.len ? " " : "",
+		    srv->source.len ? src : "",
+		    srv->source.len ? ", or the source address is not on this host" : "",
+		    (unsigned long long)workers_no_local_addr(),
+		    (unsigned long long)w->no_local_addr_unlogged + 1);
+		w->no_local_addr_logged = ev_now(w->loop);
+		w->no_local_addr_unlogged = 0;
+	} else {
+		w->no_local_addr_unlogged++;
+	}
+	session_attempt_end(s, "no local address available");
+}
+
+/* A connect attempt failed: say so, tell passive health, and move on. */
+static void
+session_attempt_failed(struct session *s, const char *why)
+{
+	struct server *srv = s->srv;
+
 	if (log_enabled(LOG_INFO)) {
 		char client[ADDR_STRLEN];
 		struct log_ctx ctx;
@@ -376,9 +432,7 @@ session_attempt_failed(struct session *s, const char *why)
 		    srv->addr_text, why);
 	}
 	pool_report_connect(srv, false, why, (int64_t)now_ms());
-	pool_release(srv);
-	s->srv = NULL;
-	session_connect_next(s);
+	session_attempt_end(s, why);
 }
 
 static const char *
@@ -479,12 +533,17 @@ session_connect_next(struct session *s)
 		s->t_attempt = ev_now(loop);
 
 		fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
+		    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len,
 		    &in_progress);
 		if (fd < 0) {
 			int e = errno;
 
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				session_wait_for_fd(s, srv, e);
+				return;
+			}
+			if (e == EADDRNOTAVAIL) {
+				session_no_local_addr(s);
 				return;
 			}
 			session_attempt_failed(s, connect_error_reason(e));
@@ -646,6 +705,10 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (s->state == SESS_CONNECTING) {
 		int e = net_connect_result(s->sfd);
 
+		if (e == EADDRNOTAVAIL) {
+			session_no_local_addr(s);
+			return;
+		}
 		if (e != 0) {
 			session_attempt_failed(s, connect_error_reason(e));
 			return;

@@ -57,6 +57,17 @@ workers_count(void)
 	return nworkers;
 }
 
+uint64_t
+workers_no_local_addr(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		n += atomic_load_explicit(&workers[i].no_local_addr,
+		    memory_order_relaxed);
+	return n;
+}
+
 static struct wlisten *
 wlisten_find(struct worker *w, int fd)
 {

@@ -49,6 +49,11 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	/* Connects that found no local address (EADDRNOTAVAIL): written by
+	 * this worker only, read by anyone (workers_no_local_addr()). */
+	atomic_uint_fast64_t no_local_addr;
+	uint64_t no_local_addr_unlogged;	/* since the last record */
+	ev_tstamp no_local_addr_logged;		/* when that was */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -78,6 +83,9 @@ void workers_publish(struct gen *g, workers_done_cb done);
 void workers_drain(workers_done_cb done);
 /* Close every session (reason "shutdown"), end the loops, join threads. */
 void workers_stop(void);
+
+/* Connects that failed for want of a local address, all workers. */
+uint64_t workers_no_local_addr(void);
 
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);
