@@ -97,7 +97,7 @@ static bool
 health_errno_local(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM || err == EADDRNOTAVAIL;
+	    err == ENOMEM || err == EADDRNOTAVAIL || err == EADDRINUSE;
 }
 
 /* A check that could not start for a reason of our own (no descriptor,

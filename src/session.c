@@ -542,7 +542,9 @@ session_connect_next(struct session *s)
 				session_wait_for_fd(s, srv, e);
 				return;
 			}
-			if (e == EADDRNOTAVAIL) {
+			/* EADDRINUSE: a kernel without
+			 * IP_BIND_ADDRESS_NO_PORT ran out in bind(). */
+			if (e == EADDRNOTAVAIL || e == EADDRINUSE) {
 				session_no_local_addr(s);
 				return;
 			}
