@@ -83,6 +83,7 @@ struct session {
 	const char *first_eof;		/* "client closed" / "server closed" */
 	int reset_by;			/* RESET_CLIENT / RESET_SERVER: the sides
 					 * whose sockets were reset */
+	const char *reset_reason;	/* the first of them: "client reset"... */
 	bool wait_sent;			/* reset pending until the kernel has
 					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
@@ -585,6 +586,8 @@ session_connect_next(struct session *s)
 static void
 session_side_reset(struct session *s, bool client)
 {
+	if (s->reset_by == 0)
+		s->reset_reason = client ? "client reset" : "server reset";
 	s->reset_by |= client ? RESET_CLIENT : RESET_SERVER;
 	relay_abort(client ? &s->s2c : &s->c2s, &s->w->pools);
 	(client ? &s->c2s : &s->s2c)->src_reset = true;
@@ -596,7 +599,7 @@ static void
 session_pass_reset(struct session *s)
 {
 	bool client = s->reset_by & RESET_CLIENT;
-	const char *reason = client ? "client reset" : "server reset";
+	const char *reason = s->reset_reason;
 	struct relay_dir *from = client ? &s->c2s : &s->s2c;
 	int other = client ? s->sfd : s->cfd;
 
