@@ -34,10 +34,18 @@ pools:
 %s"""
 
 
+def netns():
+    return os.stat("/proc/self/ns/net").st_ino
+
+
 def in_namespace():
-    if os.environ.get("TCPLB_TEST_NETNS") == "1":
+    if "TCPLB_TEST_NETNS" in os.environ:
+        # The sysctls below must never touch the host's namespace.
+        if str(netns()) == os.environ["TCPLB_TEST_NETNS"]:
+            print("FAIL: still in the parent's network namespace")
+            sys.exit(1)
         return
-    env = dict(os.environ, TCPLB_TEST_NETNS="1")
+    env = dict(os.environ, TCPLB_TEST_NETNS=str(netns()))
     try:
         r = subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
