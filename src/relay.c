@@ -254,11 +254,40 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	return RELAY_OK;
 }
 
+/* An aborted direction: read and drop.  MSG_TRUNC makes TCP discard
+ * without copying; the buffer is only for sockets that would copy. */
+static enum relay_status
+relay_drain(struct relay_dir *d, int from)
+{
+	static _Thread_local char scratch[16384];
+
+	for (int round = 0; round < RELAY_ROUNDS * 16; round++) {
+		ssize_t n = recv(from, scratch, sizeof(scratch),
+		    MSG_TRUNC | MSG_DONTWAIT);
+
+		if (n == 0) {
+			d->eof = true;
+			return RELAY_OK;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (would_block(errno))
+				return RELAY_OK;
+			return relay_read_failed(d, errno);
+		}
+	}
+	return RELAY_OK;
+}
+
 enum relay_status
 relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
     bool readable)
 {
 	enum relay_status st;
+
+	if (d->discard)
+		return readable && !d->eof ? relay_drain(d, from) : RELAY_OK;
 
 	if (d->pipe[0] < 0) {
 		st = relay_pump_buffer(d, from, to, rp, &readable);
@@ -310,7 +339,7 @@ void
 relay_abort(struct relay_dir *d, struct relay_pools *rp)
 {
 	relay_release(d, rp);
-	d->eof = true;
+	d->discard = true;
 	d->shut = true;
 	d->wblocked = false;
 }

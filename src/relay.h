@@ -48,6 +48,8 @@ struct relay_dir {
 				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
 	bool at_mark;		/* splice() stopped at a TCP urgent mark */
+	bool discard;		/* the destination is gone (relay_abort): the
+				 * source is read and its bytes dropped */
 	bool src_reset;		/* the source was reset: what its socket still
 				 * holds is read and delivered, and then the
 				 * session resets the destination (no FIN) */
@@ -80,6 +82,8 @@ relay_wants_read(const struct relay_dir *d)
 {
 	if (d->eof)
 		return false;
+	if (d->discard)
+		return true;
 	/* A pipe fills by its slots (one per segment), not by bytes: small
 	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)
@@ -109,7 +113,10 @@ relay_flushed(const struct relay_dir *d)
 }
 
 /* The destination is gone (reset): nothing held can ever reach it.  Drop
- * it, and stop reading the source for this direction (done from now on). */
+ * it; from now on the direction is done (no FIN will be sent) and what
+ * its source still sends is read and dropped, until its EOF: a peer
+ * must not block writing to a side that no longer exists, or it could
+ * stop reading what the other direction still has to deliver to it. */
 void relay_abort(struct relay_dir *d, struct relay_pools *rp);
 
 void relay_release(struct relay_dir *d, struct relay_pools *rp);

@@ -576,7 +576,8 @@ session_connect_next(struct session *s)
 /*
  * One side's socket was reset (a read or a write failed on it).  Nothing
  * can reach that side any more: the direction toward it drops what it
- * holds and stops reading.  What that side sent before its reset can
+ * holds, and from then on drops what its source sends (relay_abort).
+ * What that side sent before its reset can
  * still reach the other one -- a server's "413 Payload Too Large" sent
  * just before it reset a client that was still uploading -- so the
  * direction from it goes on: it reads what the socket still holds (Linux
@@ -601,7 +602,9 @@ session_pass_reset(struct session *s)
 	bool client = s->reset_by & RESET_CLIENT;
 	const char *reason = s->reset_reason;
 	struct relay_dir *from = client ? &s->c2s : &s->s2c;
+	struct relay_dir *toward = client ? &s->s2c : &s->c2s;
 	int other = client ? s->sfd : s->cfd;
+	int mask;
 
 	if (s->reset_by == (RESET_CLIENT | RESET_SERVER)) {
 		/* Both gone: no one left to tell. */
@@ -613,14 +616,16 @@ session_pass_reset(struct session *s)
 		return;
 	}
 	/* A reset drops what the kernel has not sent yet: wait until the
-	 * socket is drained (idle_timeout bounds a peer that never reads). */
+	 * socket is drained (idle_timeout bounds a peer that never reads),
+	 * still dropping what that side sends, so it cannot block on us. */
 	if (net_unsent(other) > 0) {
 		if (!s->wait_sent) {
 			s->wait_sent = true;
 			net_writable_when_sent(other);
 		}
-		set_mask(s->w->loop, &s->cio, &s->cmask, client ? 0 : EV_WRITE);
-		set_mask(s->w->loop, &s->sio, &s->smask, client ? EV_WRITE : 0);
+		mask = EV_WRITE | (relay_wants_read(toward) ? EV_READ : 0);
+		set_mask(s->w->loop, &s->cio, &s->cmask, client ? 0 : mask);
+		set_mask(s->w->loop, &s->sio, &s->smask, client ? mask : 0);
 		return;
 	}
 	session_close(s, reason, client ? RESET_SERVER : RESET_CLIENT);

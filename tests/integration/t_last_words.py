@@ -10,7 +10,9 @@
    the reset does.
 3. The same the other way: a client that sends a bulk stream to a server
    that is not reading, then resets: the server gets every byte that left
-   the client, then the reset."""
+   the client, then the reset -- also when the server is an echo that
+   stops reading while its replies pile up (tcplb drops the replies meant
+   for the gone client instead of waiting for idle_timeout)."""
 import sys, os, fcntl, termios
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -163,6 +165,83 @@ def client_streams_then_resets(t, lb):
     t.eq(got["how"], "reset", "client->server: how the stream ended")
 
 
+def client_resets_echo_blocked(t, lb):
+    """An echo server that stops reading while it cannot write (its reply
+    is not being read) and a client that sends until everything is full,
+    then resets.  What left the client must still reach the server: tcplb
+    has to drop the replies meant for the gone client so the server reads
+    again -- not wait, holding the session, for idle_timeout."""
+    def echo(c, b):
+        # echoes, reading only while less than 4 MiB of echo waits; after a
+        # failed send it only reads (and counts) until the end
+        c.setblocking(False)
+        sel = selectors.DefaultSelector()
+        sel.register(c, selectors.EVENT_READ)
+        out, got, can_send = bytearray(), 0, True
+        while True:
+            mask = (selectors.EVENT_READ if len(out) < (4 << 20) else 0) | \
+                (selectors.EVENT_WRITE if out else 0)
+            sel.modify(c, mask)
+            events = sel.select(10)
+            if not events:
+                b.record((got, "timeout", not can_send))
+                return
+            for _, ev in events:
+                if ev & selectors.EVENT_WRITE:
+                    try:
+                        del out[:c.send(out)]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        can_send = False
+                        out.clear()
+                if ev & selectors.EVENT_READ:
+                    try:
+                        d = c.recv(1 << 18)
+                    except BlockingIOError:
+                        continue
+                    except ConnectionResetError:
+                        b.record((got, "reset", not can_send))
+                        return
+                    if not d:
+                        b.record((got, "eof", not can_send))
+                        return
+                    got += len(d)
+                    if can_send:
+                        out += d
+
+    b = t.thread_backend(echo)
+    t.reload(lb, CFG % (lb.port, b.hostport))
+    s = connect(("127.0.0.1", lb.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    s.setblocking(False)
+    sent, stalled_since = 0, None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            sent += s.send(b"e" * (1 << 18))
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 0.3:
+                break
+            time.sleep(0.01)
+    left = sent - outq(s)
+    rst_close(s)
+    t0 = time.monotonic()
+    t.check(wait_until(lambda: b.results, 5),
+            "echo server still connected 5s after the client's reset")
+    got, how, send_failed = b.results[0]
+    t.log("client reset, echo server blocked: client sent %d bytes, %d left it; "
+          "server got %d, then %s after %.2fs%s"
+          % (sent, left, got, how, time.monotonic() - t0,
+             " (a send had failed: reset)" if send_failed else ""))
+    t.eq(got, left, "bytes the echo server got")
+    # A failed send consumes the reset: the reads after it end in EOF.
+    t.check(how == "reset" or (how == "eof" and send_failed),
+            "the echo server's connection ended by %s, not a reset" % how)
+
+
 CFG = """\
 listeners:
   front: {bind: "127.0.0.1:%d", pool: p}
@@ -190,6 +269,7 @@ def test(t):
     stream_then_reset(t, lb, trickle=True)
     stream_then_reset(t, lb, trickle=False)
     client_streams_then_resets(t, lb)
+    client_resets_echo_blocked(t, lb)
     t.check(lb.alive(), "tcplb died")
 
 
