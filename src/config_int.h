@@ -30,6 +30,7 @@ struct pool_opts {
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
 	struct addr_ip source;		/* len 0: none */
+	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
 };
 
