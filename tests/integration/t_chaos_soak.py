@@ -18,7 +18,14 @@ Asserted:
     warm-up (a quarter of the run), so memory does not grow with traffic
     (the sanitizer's quarantine is held to 8 MiB for this);
   - tcplb never exits; the sanitizer build reports nothing (lib.run).
-Bounded: every loop ends at the deadline or after MAX_SESSIONS."""
+Bounded: every loop ends at the deadline or after MAX_SESSIONS.
+
+Addresses: tcplb and the backends listen on 127.0.0.2, clients connect
+from 127.0.0.3 and tcplb from 127.0.0.4 (`source:`), all with
+IP_BIND_ADDRESS_NO_PORT: the soak's many short connections then never
+hold a port on 127.0.0.1, where the tests running beside it pick theirs.
+Passive health is off (max_fails 0): a killed backend is marked down by
+the active check, and a refused connect goes to another server."""
 import sys, os, random
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -27,6 +34,8 @@ DURATION = float(os.environ.get("TCPLB_SOAK_SECONDS", "60"))
 CLIENTS = 8
 MAX_SESSIONS = 200000
 NBACKENDS = 3
+HOST, CLIENT_SRC, LB_SRC = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+IP_BIND_ADDRESS_NO_PORT = 24
 SIZES = [0, 1, 100, 4096, 65536, 300000, 1 << 20, 3 << 20]
 KINDS = ["full"] * 5 + ["halfclose"] * 4 + ["reset"]
 WORKERS = int(os.environ.get("TCPLB_TEST_WORKERS") or "2")
@@ -38,7 +47,7 @@ import selectors, socket, sys
 port, idx, epoch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
+ls.bind(("127.0.0.2", port))
 ls.listen(1024)
 ls.setblocking(False)
 sel = selectors.DefaultSelector()
@@ -97,11 +106,13 @@ defaults:
   connect_timeout: 2s
   idle_timeout: %s
   retries: 2
+  max_fails: 0
 listeners:
-  front: {bind: "127.0.0.1:%d", pool: p}
+  front: {bind: "127.0.0.2:%d", pool: p}
 pools:
   p:
     balance: %s
+    source: 127.0.0.4
     health_check: {interval: 300ms, timeout: 1s, rise: 1, fall: 1}
     servers:
 %s"""
@@ -110,7 +121,7 @@ pools:
 class Backends:
     def __init__(self, t):
         self.t = t
-        self.ports = [free_port() for _ in range(NBACKENDS)]
+        self.ports = [free_port(HOST) for _ in range(NBACKENDS)]
         self.epoch = [0] * NBACKENDS
         self.procs = [None] * NBACKENDS
         self.lock = threading.Lock()
@@ -173,8 +184,13 @@ def session(addr, block, kind, size, rnd):
     r = {"kind": kind, "size": size, "t0": time.monotonic(), "backend": None,
          "ok": False, "why": ""}
     try:
-        s = connect(addr, timeout=5)
+        s = socket.socket()
+        s.settimeout(5)
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((CLIENT_SRC, 0))
+        s.connect(addr)
     except OSError as e:
+        s.close()
         r["why"] = "connect: %r" % e
         r["t1"] = time.monotonic()
         return r
@@ -254,12 +270,12 @@ def test(t):
     t.log("duration %.0fs, %d clients, seed %d, %d workers" % (DURATION, CLIENTS, seed, WORKERS))
     be = Backends(t)
     t.add_closer(be)
-    port = free_port()
-    addr = ("127.0.0.1", port)
+    port = free_port(HOST)
+    addr = (HOST, port)
 
     def config(k):
         algs = ["roundrobin", "leastconn", "random"]
-        servers = "".join("      - {address: '127.0.0.1:%d', name: b%d, weight: %d}\n"
+        servers = "".join("      - {address: '127.0.0.2:%d', name: b%d, weight: %d}\n"
                           % (be.ports[i], i, 1 + (k + i) % 3) for i in range(NBACKENDS))
         return CFG % ("%ds" % (30 + k % 2 * 30), port, algs[k % 3], servers)
 
