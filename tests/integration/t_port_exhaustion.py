@@ -6,7 +6,7 @@ to 16 ports and tcp_tw_reuse off (as between two hosts), every session
 leaves a port toward the server in TIME_WAIT until none is left.  Then:
 the server is never marked down (max_fails 1 and an active check with
 fall 1 would do it on a single counted failure), the shortage is logged,
-rate-limited, and counted.  Reloaded with `source: 127.0.0.2` (pool) the
+rate-limited, and counted (the STATUS= line shows the count).  Reloaded with `source: 127.0.0.2` (pool) the
 sessions connect again, from that address; a server's own `source:`
 overrides the pool's.
 
@@ -116,6 +116,17 @@ def test(t):
     t.log("session records: %d, counts %s" % (len(recs), recs))
     t.check(len(recs) <= 2, "not rate-limited: %d records for %d failures" % (len(recs), failed))
     t.check(int(recs[0][0]) >= 1, "count missing")
+    # counted: every failed session is one connect without a local port,
+    # shown on the STATUS= line (refreshed every 2 s)
+    def status_count():
+        for m in reversed(t.notify.messages()):
+            c = re.search(r"(\d+) connects found no free local port", m)
+            if c:
+                return int(c.group(1))
+        return None
+    t.check(wait_until(lambda: status_count() == failed, 5),
+            "STATUS= count %s, want %d" % (status_count(), failed))
+    t.log("STATUS= line: %d connects found no free local port" % status_count())
     checks = re.findall(r"cannot check server p/echo.*not held against", err)
     t.log("health check records: %d" % len(checks))
     t.check(len(checks) <= 2, "health records not rate-limited: %d" % len(checks))
