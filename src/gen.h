@@ -66,6 +66,23 @@ struct health_cfg {
 };
 
 struct pool;
+struct pool_queue;
+
+/* Where a pool's servers come from: one entry per item of `servers:`.
+ * Entries given by a host name or an SRV name are re-resolved (resolve.c)
+ * and may expand to any number of servers, each remembering its entry. */
+enum server_entry_kind {
+	SE_ADDR,			/* IP literal: never re-resolved */
+	SE_HOST,			/* HOSTNAME:PORT */
+	SE_SRV,				/* { srv: NAME } */
+};
+
+struct server_entry {
+	enum server_entry_kind kind;
+	char *name;			/* the servers' name */
+	char *host;			/* host name, or the SRV name */
+	uint16_t port;			/* SE_ADDR, SE_HOST */
+};
 
 struct server {
 	char *name;			/* `name:` or the address as written */
@@ -76,6 +93,7 @@ struct server {
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
 	uint32_t index;			/* position in pool->servers */
+	uint32_t entry;			/* position in pool->entries */
 	struct addr_ip source;		/* connect from here (len 0: any) */
 	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
@@ -91,9 +109,15 @@ struct pool {
 	unsigned max_fails;		/* passive: 0 disables */
 	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
-	struct addr_ip source;		/* servers' default `source:` */
 	bool initial_down;		/* initial_state: down (with checks) */
+	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
+	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
+	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
+	uint64_t queue_timeout_ms;
+	struct pool_queue *queue;	/* follows the pool across generations */
+	struct server_entry *entries;
+	uint32_t nentries;
 	struct server *servers;
 	uint32_t nservers;
 	struct balance_data bal;	/* precomputed schedule / hash ring */
@@ -129,6 +153,7 @@ struct global_cfg {
 	uint64_t shutdown_timeout_ms;
 	int log_level;
 	bool access_log;
+	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 
 struct gen {
@@ -136,6 +161,13 @@ struct gen {
 	atomic_int refs;
 	unsigned id;			/* 1, 2, ... in publication order */
 	char *source;			/* file path, or "command line" */
+	/* What this generation was built from, so that a DNS change can
+	 * build the next one from the same text without re-reading the
+	 * file: the YAML bytes, or the quick-mode arguments (NUL-separated,
+	 * see config_rebuild()). */
+	char *text;
+	size_t textlen;
+	bool quick;
 	struct global_cfg global;
 	struct listener *listeners;
 	uint32_t nlisteners;

@@ -17,6 +17,9 @@ void session_start(struct worker *w, struct listener *l, int fd,
 /* Close every session of w with the given reason: a forced close, which
  * resets both sides of each. */
 void session_close_all(struct worker *w, const char *reason);
+/* w's mailbox said some of its queued sessions were woken: give each its
+ * turn. */
+void session_queue_wakeups(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 
