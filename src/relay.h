@@ -118,6 +118,10 @@ relay_flushed(const struct relay_dir *d)
  * must not block writing to a side that no longer exists, or it could
  * stop reading what the other direction still has to deliver to it. */
 void relay_abort(struct relay_dir *d, struct relay_pools *rp);
+/* Read once from the source into an attached buffer, writing nothing:
+ * so bytes already queued (a PROXY header) leave together with the
+ * first ones read.  EOF sets d->eof. */
+enum relay_status relay_fill(struct relay_dir *d, int from);
 
 void relay_release(struct relay_dir *d, struct relay_pools *rp);
 

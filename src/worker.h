@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guard.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -57,8 +58,7 @@ struct worker {
 	/* Connects that found no local address (EADDRNOTAVAIL): written by
 	 * this worker only, read by anyone (workers_no_local_addr()). */
 	atomic_uint_fast64_t no_local_addr;
-	uint64_t no_local_addr_unlogged;	/* since the last record */
-	ev_tstamp no_local_addr_logged;		/* when that was */
+	struct guard_stats guard;	/* refused connections, per reason */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -80,6 +80,11 @@ unsigned workers_auto_count(void);
  * their threads.  main_loop receives the acks. */
 int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
 unsigned workers_count(void);
+/* Worker i (0 <= i < workers_count()), for reading its counters. */
+struct worker *worker_get(unsigned i);
+/* Connections refused for reason r, summed over every worker (admin,
+ * metrics): relaxed loads of counters only their worker writes. */
+uint64_t worker_refused_total(enum guard_reason r);
 
 typedef void (*workers_done_cb)(struct gen *g);
 /* Hand g to every worker; done(g) runs on the main loop when all have
