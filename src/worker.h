@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "inspect.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -59,6 +60,7 @@ struct worker {
 	 * this worker only, read by anyone (workers_no_local_addr()). */
 	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
+	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
