@@ -288,6 +288,7 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 				return NULL;
 			}
 			net_set_nodelay(fds[i]);
+			net_set_oobinline(fds[i]);
 		}
 	} else {
 		if (!port_is_zero((const struct sockaddr *)&b->addr) &&

@@ -161,6 +161,8 @@ static void
 status_compute(char *buf, size_t len)
 {
 	unsigned up = 0, total = 0, nbinds = 0;
+	uint64_t noport = workers_no_local_addr();
+	int n;
 
 	if (status_gen == NULL) {
 		snprintf(buf, len, "starting");
@@ -169,12 +171,16 @@ status_compute(char *buf, size_t len)
 	gen_count_servers(status_gen, &up, &total);
 	for (uint32_t i = 0; i < status_gen->nlisteners; i++)
 		nbinds += status_gen->listeners[i].nbinds;
-	snprintf(buf, len,
+	n = snprintf(buf, len,
 	    "%u listener%s (%u socket%s), %u/%u servers up, %u active connections, %llu total",
 	    status_gen->nlisteners, status_gen->nlisteners == 1 ? "" : "s",
 	    nbinds, nbinds == 1 ? "" : "s", up, total,
 	    atomic_load(&tcplb_active),
 	    (unsigned long long)atomic_load(&tcplb_total));
+	/* Only once it happened: a shortage the operator must act on. */
+	if (noport && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", %llu connects found no "
+		    "free local port", (unsigned long long)noport);
 }
 
 static void

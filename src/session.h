@@ -17,7 +17,8 @@ struct guard_ticket;
 void session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen,
     const struct guard_ticket *tk);
-/* Close every session of w with the given reason. */
+/* Close every session of w with the given reason: a forced close, which
+ * resets both sides of each. */
 void session_close_all(struct worker *w, const char *reason);
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */

@@ -58,6 +58,17 @@ workers_count(void)
 	return nworkers;
 }
 
+uint64_t
+workers_no_local_addr(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		n += atomic_load_explicit(&workers[i].no_local_addr,
+		    memory_order_relaxed);
+	return n;
+}
+
 struct worker *
 worker_get(unsigned i)
 {

@@ -56,6 +56,9 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	/* Connects that found no local address (EADDRNOTAVAIL): written by
+	 * this worker only, read by anyone (workers_no_local_addr()). */
+	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 
@@ -93,6 +96,9 @@ void workers_publish(struct gen *g, workers_done_cb done);
 void workers_drain(workers_done_cb done);
 /* Close every session (reason "shutdown"), end the loops, join threads. */
 void workers_stop(void);
+
+/* Connects that failed for want of a local address, all workers. */
+uint64_t workers_no_local_addr(void);
 
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);
