@@ -368,7 +368,9 @@ bal_eligible(const struct bal_ctx *c, uint32_t i)
 	if (server_available(s, c->now_ms))
 		return true;
 	return c->force_passive &&
-	    atomic_load_explicit(&st->passive_down, memory_order_relaxed);
+	    atomic_load_explicit(&st->passive_down, memory_order_relaxed) &&
+	    !(c->p->health.enabled && atomic_load_explicit(&st->check_failing,
+	    memory_order_relaxed));
 }
 
 /* a/wa < b/wb without division (weights are > 0 for eligible servers). */
@@ -589,6 +591,24 @@ bal_primary_up(const struct bal_ctx *c)
 	return false;
 }
 
+/* Is any server (backups too) available, apart from those that already
+ * failed this client?  A full one counts: capacity is the queue's
+ * business, not a reason to reach for a resting server. */
+static bool
+bal_any_available(const struct bal_ctx *c)
+{
+	const struct pool *p = c->p;
+
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		const struct server *s = &p->servers[i];
+
+		if (s->weight > 0 && !bal_listed(c, c->nfailed, i) &&
+		    server_available(s, c->now_ms))
+			return true;
+	}
+	return false;
+}
+
 int
 balance_pick(struct pool *p, const struct sockaddr *client,
     const uint32_t *exclude, unsigned nexclude, int64_t now_ms, uint32_t *rnd)
@@ -612,13 +632,19 @@ balance_pick_ex(struct pool *p, const struct sockaddr *client,
 
 	c.use_backup = !bal_primary_up(&c);
 	i = bal_pick_alg(&c, client, rnd);
-	if (i >= 0 || p->health.enabled)
+	if (i >= 0)
 		return i;
-	/* Nothing is eligible and no active check will ever bring a server
-	 * back: every down server here was marked by real traffic, perhaps
-	 * by one transient fault hitting them all.  Refusing every client
-	 * until fail_timeout is worse than trying, so try them anyway.  With
-	 * active checks the checker knows better, and we refuse at once. */
+	/* Last resort: nothing is eligible, but some servers (backups
+	 * included: use_backup is set, no primary being up) are unavailable
+	 * only because real traffic sent them to rest, perhaps one transient
+	 * fault hitting them all (every backend restarted at once, a
+	 * one-server pool).  Refusing every client until fail_timeout is
+	 * worse than trying them, as nginx does.  With an active check a
+	 * server the check also finds failing (check_failing: `fall` failed
+	 * checks, none passed since) is not merely resting, so only servers
+	 * the checker has not condemned come back this way. */
+	if (bal_any_available(&c))
+		return -1;	/* full or tried, not resting: queue or refuse */
 	c.force_passive = true;
 	return bal_pick_alg(&c, client, rnd);
 }

@@ -45,6 +45,10 @@ struct server_state {
 	 * this (fail_timeout), and only checks begun after the failure
 	 * count towards rise. */
 	atomic_int_fast64_t rest_until_ms;
+	/* The active check failed `fall` times in a row and has not passed
+	 * since: a passively-down server is then not merely resting, and
+	 * not a last resort (balance_pick_ex). */
+	atomic_bool check_failing;
 	/* Active health checks: owned by the main thread's health module. */
 	unsigned check_ok;		/* consecutive successes */
 	unsigned check_fail;		/* consecutive failures */

@@ -175,6 +175,7 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 		int64_t now = (int64_t)now_ms();
 
 		st->check_fail = 0;
+		atomic_store(&st->check_failing, false);
 		if (epoch != c->epoch) {
 			/* Began before the failure: does not count. */
 		} else if (st->check_ok < UINT32_MAX) {
@@ -217,6 +218,11 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 			    st->check_fail, st->check_fail == 1 ? "" : "s");
 			server_set_up(s, false, why, (int64_t)now_ms());
 		}
+		/* Resting after traffic failures and failing the check too:
+		 * not merely resting, so no last resort for the pickers
+		 * (balance_pick_ex) until a check passes again. */
+		if (st->check_fail >= c->cfg->fall)
+			atomic_store(&st->check_failing, true);
 		st->check_fresh = false;
 	}
 

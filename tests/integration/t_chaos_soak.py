@@ -24,8 +24,10 @@ Addresses: tcplb and the backends listen on 127.0.0.2, clients connect
 from 127.0.0.3 and tcplb from 127.0.0.4 (`source:`), all with
 IP_BIND_ADDRESS_NO_PORT: the soak's many short connections then never
 hold a port on 127.0.0.1, where the tests running beside it pick theirs.
-Passive health is off (max_fails 0): a killed backend is marked down by
-the active check, and a refused connect goes to another server."""
+Passive health is on (the default max_fails 3): a killed backend is
+marked down by traffic or the active check, a refused connect goes to
+another server, and when every backend rests at once the last resort
+keeps the pool serving."""
 import sys, os, random
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -106,7 +108,6 @@ defaults:
   connect_timeout: 2s
   idle_timeout: %s
   retries: 2
-  max_fails: 0
 listeners:
   front: {bind: "127.0.0.2:%d", pool: p}
 pools:

@@ -3,7 +3,9 @@ fail_timeout and restarts the rise count: checks that passed before the
 failure do not bring it back.
 
 1. fail_timeout 60s, rise 2: not back within 1.5 s although every check
-   after the failure passes.
+   after the failure passes; another server is up, so the rest is honoured
+   (clients go there, not to the resting server: the last-resort rule of
+   t_health_last_resort does not apply).
 2. fail_timeout 0s, rise 4, interval 250ms: back only after 4 checks begun
    after the failure (>= 3 intervals), not at the first one."""
 import sys, os
@@ -15,11 +17,12 @@ listeners:
   front: {bind: "127.0.0.1:%d", pool: p}
 pools:
   p:
+    balance: first
     retries: 0
     max_fails: 1
     fail_timeout: %s
     health_check: {interval: %s, timeout: 300ms, rise: %d, fall: 3}
-    servers: [{address: "%s", name: s}]
+    servers: [{address: "%s", name: s}%s]
 """
 
 
@@ -41,9 +44,11 @@ def fail_once(t, lb, s, addr):
 def test(t):
     # 1. fail_timeout 60s
     s = t.identify_backend("s")
+    o = t.identify_backend("o")
     port = free_port()
     addr = ("127.0.0.1", port)
-    lb = t.start_config(CFG % (port, "60s", "100ms", 2, s.hostport))
+    lb = t.start_config(CFG % (port, "60s", "100ms", 2, s.hostport,
+                               ', {address: "%s", name: o}' % o.hostport))
     # Let successes pile up (rise 2 reached many times over).
     t.check(wait_until(lambda: t.identify(addr) == "s", 2), "not served at first")
     time.sleep(0.5)
@@ -51,7 +56,7 @@ def test(t):
     time.sleep(1.5)
     t.check(not re.search(r"is UP", lb.stderr()[off:]),
             "back before fail_timeout (60s):\n" + lb.stderr()[off:])
-    t.eq(t.identify(addr), None, "a client while the server rests")
+    t.eq(t.identify(addr), "o", "a client while the server rests (another is up)")
     t.eq(s.stats()["accepted"] > 0, True, "checks kept running during the rest")
     lb.stop()
 
@@ -60,7 +65,7 @@ def test(t):
     port = free_port()
     addr = ("127.0.0.1", port)
     t.notify = None
-    lb = t.start_config(CFG % (port, "0s", "250ms", 4, s.hostport), cfg_name="rise.yaml")
+    lb = t.start_config(CFG % (port, "0s", "250ms", 4, s.hostport, ""), cfg_name="rise.yaml")
     t.check(wait_until(lambda: t.identify(addr) == "s2", 2), "not served at first")
     time.sleep(1.2)     # more than rise (4) successful checks
     s, t_down, off = fail_once(t, lb, s, addr)

@@ -738,9 +738,69 @@ test_passive_all_down(void **state)
 	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
 	assert_non_null(s);
 	pool_release(s);
-	/* With an active check, refuse at once. */
+	/* With an active check too: resting only because of traffic, they
+	 * are the last resort (nginx never black-holes a pool either). */
 	p->health.enabled = true;
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_non_null(s);
+	pool_release(s);
+	/* Once the check condemns them too (health.c sets check_failing
+	 * after `fall` failures), refuse. */
+	atomic_store(&p->servers[0].st->check_failing, true);
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_ptr_equal(s, &p->servers[1]);
+	pool_release(s);
+	atomic_store(&p->servers[1].st->check_failing, true);
 	assert_null(pool_pick(p, NULL, NULL, 0, 2000, &rnd));
+	/* A pool without a check ignores what an old check said. */
+	p->health.enabled = false;
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_non_null(s);
+	pool_release(s);
+	tp_free(p);
+
+	/* A one-server pool with a check: the resting server still serves. */
+	p = tp_new(BAL_ROUNDROBIN, 1, NULL);
+	p->max_fails = 1;
+	p->fail_timeout_ms = 10000;
+	p->health.enabled = true;
+	pool_report_connect(&p->servers[0], false, "refused", 1000);
+	assert_false(atomic_load(&p->servers[0].st->up));
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_ptr_equal(s, &p->servers[0]);
+	pool_release(s);
+	/* ... but not for a client it already failed. */
+	{
+		uint32_t tried = 0;
+
+		assert_null(pool_pick(p, NULL, &tried, 1, 2000, &rnd));
+	}
+	tp_free(p);
+
+	/* A backup resting too: all of them are the last resort. */
+	p = tp_new(BAL_FIRST, 2, NULL);
+	p->servers[1].backup = true;
+	p->max_fails = 1;
+	p->fail_timeout_ms = 10000;
+	p->health.enabled = true;
+	atomic_store(&p->servers[0].st->up, false);	/* down by check */
+	pool_report_connect(&p->servers[1], false, "refused", 1000);
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_ptr_equal(s, &p->servers[1]);
+	pool_release(s);
+	tp_free(p);
+
+	/* A full server is no reason to reach for a resting one: queue. */
+	p = tp_new(BAL_FIRST, 2, NULL);
+	p->servers[0].max_conns = 1;
+	p->max_fails = 1;
+	p->fail_timeout_ms = 10000;
+	p->health.enabled = true;
+	pool_report_connect(&p->servers[1], false, "refused", 1000);
+	s = pool_pick(p, NULL, NULL, 0, 2000, &rnd);
+	assert_ptr_equal(s, &p->servers[0]);
+	assert_null(pool_pick(p, NULL, NULL, 0, 2000, &rnd));
+	pool_release(s);
 	tp_free(p);
 
 	/* And passive marking leaves the comeback to the checker. */
