@@ -637,7 +637,7 @@ session_no_local_addr(struct session *s)
 	    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
 	    "local ports exhausted%s; not held against the server "
 	    "(%llu such connects in all)",
-	    (unsigned long long)s->id, client, s->l->pool->name,
+	    (unsigned long long)s->id, client, s->pool->name,
 	    srv->name, srv->addr_text, *src ? " " : "", src,
 	    *src ? ", or the source address is not on this host" : "",
 	    (unsigned long long)workers_no_local_addr());
