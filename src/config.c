@@ -23,6 +23,7 @@
 #include "balance.h"
 #include "config_int.h"
 #include "gen.h"
+#include "hindex.h"
 #include "log.h"
 #include "util.h"
 
@@ -127,21 +128,37 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 }
 
 static struct server *
-pool_find_addr(const struct pool *p, const struct sockaddr *sa)
+pool_find_addr(const struct pool *p, const struct server_index *x,
+    const struct sockaddr *sa)
 {
-	for (uint32_t i = 0; i < p->nservers; i++)
+	size_t cur = 0;
+	uint32_t i;
+
+	while ((i = hindex_next(&x->addrs, addr_hash(sa), &cur)) != HINDEX_NONE)
 		if (addr_equal((const struct sockaddr *)&p->servers[i].addr, sa))
 			return &p->servers[i];
 	return NULL;
 }
 
 bool
-config_pool_has_name(const struct pool *p, const char *name)
+config_pool_has_name(const struct pool *p, const struct server_index *x,
+    const char *name)
 {
-	for (uint32_t i = 0; i < p->nservers; i++)
+	size_t cur = 0;
+	uint32_t i;
+
+	while ((i = hindex_next(&x->names, hindex_hash_str(name), &cur)) !=
+	    HINDEX_NONE)
 		if (strcmp(p->servers[i].name, name) == 0)
 			return true;
 	return false;
+}
+
+void
+config_server_index_free(struct server_index *x)
+{
+	hindex_free(&x->names);
+	hindex_free(&x->addrs);
 }
 
 /*
@@ -151,9 +168,9 @@ config_pool_has_name(const struct pool *p, const char *name)
  * or -1 with err set (nothing is added then).
  */
 int
-config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
-    const char *text, const char *name, const struct server_opts *o,
-    char *err, size_t errlen)
+config_pool_add_servers(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *text, const char *name,
+    const struct server_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_storage *addrs;
 	char buf[ADDR_STRLEN];
@@ -171,8 +188,14 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	}
 	if (addr_resolve(spec, false, &addrs, &n, err, errlen) == -1)
 		return -1;
+	if (p->nservers + n > CFG_MAX_SERVERS) {
+		snprintf(err, errlen, "too many servers in pool '%s' (at most "
+		    "%d)", p->name, CFG_MAX_SERVERS);
+		free(addrs);
+		return -1;
+	}
 	for (size_t i = 0; i < n && !o->merge; i++) {
-		const struct server *dup = pool_find_addr(p,
+		const struct server *dup = pool_find_addr(p, x,
 		    (struct sockaddr *)&addrs[i]);
 
 		if (dup != NULL) {
@@ -191,7 +214,7 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	    sizeof(*p->servers));
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
-		struct server *dup = o->merge ? (struct server *)pool_find_addr(p,
+		struct server *dup = o->merge ? pool_find_addr(p, x,
 		    (struct sockaddr *)&addrs[i]) : NULL;
 
 		if (dup != NULL) {
@@ -211,6 +234,9 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 		s->index = p->nservers;
 		s->pool = p;
 		s->st = server_state_new();
+		hindex_add(&x->names, hindex_hash_str(s->name), p->nservers);
+		hindex_add(&x->addrs, addr_hash((struct sockaddr *)&s->addr),
+		    p->nservers);
 		p->nservers++;
 	}
 	free(addrs);
@@ -218,19 +244,24 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 }
 
 /* Binds conflict only when identical: port 0 asks the kernel for a fresh
- * port each time, so two of those never collide. */
+ * port each time, so two of those never collide.  binds maps an address
+ * hash to (listener << 16 | bind), both bounded well below that. */
 static const struct listener *
-gen_find_bind(const struct gen *g, const struct sockaddr *sa)
+gen_find_bind(const struct gen *g, const struct hindex *binds,
+    const struct sockaddr *sa)
 {
+	size_t cur = 0;
+	uint32_t v;
+
 	if (addr_port(sa) == 0)
 		return NULL;
-	for (uint32_t i = 0; i < g->nlisteners; i++) {
-		const struct listener *l = &g->listeners[i];
+	while ((v = hindex_next(binds, addr_hash(sa), &cur)) != HINDEX_NONE) {
+		const struct listener *l = &g->listeners[v >> 12];
 
-		for (uint32_t b = 0; b < l->nbinds; b++)
-			if (addr_equal((const struct sockaddr *)&l->binds[b].addr,
-			    sa))
-				return l;
+
+		if (addr_equal((const struct sockaddr *)
+		    &l->binds[v & CFG_MAX_BINDS].addr, sa))
+			return l;
 	}
 	return NULL;
 }
@@ -238,9 +269,9 @@ gen_find_bind(const struct gen *g, const struct sockaddr *sa)
 /* Append the binds text resolves to; l must already be in g.  Returns 0,
  * or -1 with err set (nothing is added then). */
 int
-config_listener_add_binds(struct gen *g, struct listener *l,
-    const struct addr_spec *spec, const char *text, char *err,
-    size_t errlen)
+config_listener_add_binds(struct gen *g, struct hindex *binds,
+    struct listener *l, const struct addr_spec *spec, const char *text,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage *addrs;
 	char buf[ADDR_STRLEN];
@@ -249,7 +280,7 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 	if (addr_resolve(spec, true, &addrs, &n, err, errlen) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const struct listener *other = gen_find_bind(g,
+		const struct listener *other = gen_find_bind(g, binds,
 		    (struct sockaddr *)&addrs[i]);
 
 		if (other != NULL) {
@@ -272,10 +303,19 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 			return -1;
 		}
 	}
+	if (l->nbinds + n > CFG_MAX_BINDS) {
+		snprintf(err, errlen, "too many addresses for one listener (at "
+		    "most %d)", CFG_MAX_BINDS);
+		free(addrs);
+		return -1;
+	}
 	l->binds = xrealloc(l->binds, (l->nbinds + n) * sizeof(*l->binds));
 	for (size_t i = 0; i < n; i++) {
-		struct bind *b = &l->binds[l->nbinds++];
+		struct bind *b = &l->binds[l->nbinds];
 
+		hindex_add(binds, addr_hash((struct sockaddr *)&addrs[i]),
+		    (uint32_t)(l - g->listeners) << 12 | l->nbinds);
+		l->nbinds++;
 		memset(b, 0, sizeof(*b));
 		b->text = xstrdup(text);
 		b->addr = addrs[i];
@@ -330,14 +370,21 @@ config_load_file(const char *path, struct config_errors *e)
 		    strerror(errno));
 		return NULL;
 	}
+	/* Read at most one byte past the limit: config_load_mem() reports
+	 * where the file crossed it, and a huge file is not read whole. */
 	for (;;) {
+		size_t want;
+
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 16384;
 			buf = xrealloc(buf, cap);
 		}
-		r = fread(buf + len, 1, cap - len, f);
+		want = cap - len;
+		if (want > (size_t)CFG_MAX_FILE_SIZE + 1 - len)
+			want = (size_t)CFG_MAX_FILE_SIZE + 1 - len;
+		r = fread(buf + len, 1, want, f);
 		len += r;
-		if (r == 0)
+		if (r == 0 || len > CFG_MAX_FILE_SIZE)
 			break;
 	}
 	if (ferror(f)) {
@@ -366,6 +413,8 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	struct gen *g = gen_new("command line");
 	struct listener *l;
 	struct pool *p;
+	struct server_index sx = { 0 };
+	struct hindex binds;
 	char err[512];
 	size_t nerr = e->n;
 	uint64_t v;
@@ -398,8 +447,8 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
-		else if (config_pool_add_servers(p, &spec, arg, arg, &so, err,
-		    sizeof(err)) == -1)
+		else if (config_pool_add_servers(p, &sx, &spec, arg, arg, &so,
+		    err, sizeof(err)) == -1)
 			config_errors_add(e, "%s", err);
 	}
 	/* Quick mode has no retries knob: try every backend before giving
@@ -415,9 +464,14 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1)
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);
-	else if (config_listener_add_binds(g, l, &spec, listen, err,
-	    sizeof(err)) == -1)
-		config_errors_add(e, "%s", err);
+	else {
+		hindex_init(&binds);
+		if (config_listener_add_binds(g, &binds, l, &spec, listen, err,
+		    sizeof(err)) == -1)
+			config_errors_add(e, "%s", err);
+		hindex_free(&binds);
+	}
+	config_server_index_free(&sx);
 
 	if (e->n == nerr && config_finish(g, err, sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);

@@ -13,9 +13,18 @@
 #include "addr.h"
 #include "balance.h"
 #include "gen.h"
+#include "hindex.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024
+/* What one file may cost (tcplb.yaml(5), "Limits"): each is checked as
+ * early as possible and reported at FILE:LINE:COL. */
+#define CFG_MAX_FILE_SIZE	(32u << 20)	/* bytes */
+#define CFG_MAX_DEPTH		32		/* nested mappings and lists */
+#define CFG_MAX_SERVERS		100000		/* per pool, after resolving */
+/* A bind is indexed as listener << 12 | bind (config.c). */
+#define CFG_MAX_BINDS		4095		/* per listener, after resolving */
+#define CFG_MAX_LISTENERS	((1 << 20) - 1)
 #define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
 
 /* Parsed values land in plain structs first (every number a uint64_t, so
@@ -50,17 +59,26 @@ void config_health_clear(struct health_cfg *h);
 void config_health_defaults(struct health_cfg *h);
 
 void config_pool_apply(struct pool *p, const struct pool_opts *o);
-bool config_pool_has_name(const struct pool *p, const char *name);
+
+/* A pool's servers by name and by address while it is being built, so
+ * that each duplicate check is a lookup, not a scan of the pool. */
+struct server_index {
+	struct hindex names, addrs;
+};
+void config_server_index_free(struct server_index *x);
+bool config_pool_has_name(const struct pool *p, const struct server_index *x,
+    const char *name);
 /* Append one server per address spec resolves to.  Returns 0, or -1 with
  * err set (nothing is added then). */
-int config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
-    const char *text, const char *name, const struct server_opts *o,
+int config_pool_add_servers(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *text, const char *name,
+    const struct server_opts *o, char *err, size_t errlen);
+/* Append the binds spec resolves to; l must already be in g.  binds
+ * indexes every bind of g so far (by address).  Returns 0, or -1 with err
+ * set (nothing is added then). */
+int config_listener_add_binds(struct gen *g, struct hindex *binds,
+    struct listener *l, const struct addr_spec *spec, const char *text,
     char *err, size_t errlen);
-/* Append the binds spec resolves to; l must already be in g.  Returns 0,
- * or -1 with err set (nothing is added then). */
-int config_listener_add_binds(struct gen *g, struct listener *l,
-    const struct addr_spec *spec, const char *text, char *err,
-    size_t errlen);
 /* Every pool complete and error-free: build the balancing tables. */
 int config_finish(struct gen *g, char *err, size_t errlen);
 
