@@ -58,6 +58,8 @@ struct worker {
 	bool mb_stop;
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
+	atomic_uint heartbeat;		/* last heartbeat request answered */
+	ev_timer test_stall;		/* TCPLB_TEST_STALL_WORKER only */
 };
 
 /* Sessions open on all workers (global.max_connections). */
@@ -78,6 +80,14 @@ void workers_publish(struct gen *g, workers_done_cb done);
 void workers_drain(workers_done_cb done);
 /* Close every session (reason "shutdown"), end the loops, join threads. */
 void workers_stop(void);
+
+/* Liveness for the watchdog: ask every worker loop to answer (through its
+ * ev_async), and later check that each one did.  A loop that is blocked
+ * cannot answer, so the watchdog stops being pinged. */
+void workers_heartbeat_request(void);
+/* Index of the first worker that has not answered the last request, or
+ * -1 when all have. */
+int workers_heartbeat_missing(void);
 
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);
