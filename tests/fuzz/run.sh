@@ -1,13 +1,17 @@
 #!/bin/sh
-# Build the libFuzzer targets for the configuration loader and the address
-# and duration parsers, then run each for a bounded time.
+# Build every libFuzzer target, then run each for a bounded time.
 #
 #   tests/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]
+#
+# A target is any tests/fuzz/fuzz_NAME.c that has a seed directory
+# tests/fuzz/corpus/NAME/ (and, optionally, a dictionary NAME.dict): drop
+# both in and CI runs it, nothing to register.  Each target is linked
+# against every src/*.c except main.c.
 #
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr")
+#   TARGETS   which fuzzers to run (default: every target found)
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +27,6 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -41,55 +44,59 @@ cat > "$BUILD/inc/autoconfig.h" <<'EOH'
 #endif
 EOH
 
-CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
 -fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src"
-YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
-YAML_CFLAGS=$(pkg-config --cflags yaml-0.1 2>/dev/null || true)
-# log.c sends to the journal.
-SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+LDFLAGS="-fsanitize=fuzzer,address,undefined"
+PKGS="yaml-0.1 libsystemd libev"
+PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)
+PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo "-lyaml -lsystemd -lev")
 
-# What the loader links against: config* -> addr, duration, balance, gen,
-# log (log_level_parse; pulls in libsystemd), util; gen -> pool
-# (server_state_adopted); pool -> balance.
-CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c"
-ADDR_SRCS="addr.c duration.c util.c"
+# The library once, then one link per target.
+mkdir -p "$BUILD/obj"
+objs=""
+for src in "$top"/src/*.c; do
+	base=$(basename "$src" .c)
+	[ "$base" = main ] && continue
+	obj=$BUILD/obj/$base.o
+	# shellcheck disable=SC2086
+	$CC $CFLAGS $PKG_CFLAGS -c -o "$obj" "$src"
+	objs="$objs $obj"
+done
 
-build() {
-	name=$1; shift
-	srcs=""
-	for s in "$@"; do srcs="$srcs $top/src/$s"; done
+found=""
+for f in "$here"/fuzz_*.c; do
+	name=$(basename "$f" .c)
+	[ -d "$here/corpus/${name#fuzz_}" ] || continue
+	found="$found $name"
 	echo "build: $BUILD/$name"
 	# shellcheck disable=SC2086
-	$CC $CFLAGS $YAML_CFLAGS -o "$BUILD/$name" $srcs "$here/$name.c" \
-	    $YAML_LIBS $SD_LIBS -ldl
-}
-
-build fuzz_config $CONFIG_SRCS
-build fuzz_addr $ADDR_SRCS
+	$CC $CFLAGS $PKG_CFLAGS $LDFLAGS -o "$BUILD/$name" "$f" $objs \
+	    $PKG_LIBS -lpthread -ldl
+done
+TARGETS=${TARGETS:-$found}
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
 
 status=0
 for t in $TARGETS; do
-	case $t in
-	fuzz_config) seeds=$here/corpus/config; dict=$here/config.dict ;;
-	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
-	*) echo "unknown target $t" >&2; exit 2 ;;
-	esac
+	seeds=$here/corpus/${t#fuzz_}
+	dict=$here/${t#fuzz_}.dict
+	[ -d "$seeds" ] || { echo "unknown target $t (no $seeds)" >&2; exit 2; }
+	dictopt=""
+	[ -f "$dict" ] && dictopt="-dict=$dict"
 	work=$BUILD/corpus-$t
 	mkdir -p "$work"
 	echo "run: $t for ${secs}s"
-	# ASAN_OPTIONS: leaks are reported (detect_leaks=1 is the default on
-	# Linux x86-64, made explicit here).
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	par=""
 	# -jobs sends each worker's output to fuzz-N.log in the current dir.
 	[ "$JOBS" -gt 1 ] && par="-jobs=$JOBS -workers=$JOBS"
+	# ASAN_OPTIONS: leaks are reported (detect_leaks=1 is the default on
+	# Linux x86-64, made explicit here).
 	# shellcheck disable=SC2086
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	"$BUILD/$t" -max_total_time="$secs" -max_len=4096 -timeout=5 \
-	    -rss_limit_mb=2048 -dict="$dict" -print_final_stats=1 $par \
+	    -rss_limit_mb=2048 $dictopt -print_final_stats=1 $par \
 	    -artifact_prefix="$BUILD/artifacts/$t-" "$@" \
 	    "$work" "$seeds" || status=$?
 done
