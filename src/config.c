@@ -210,8 +210,13 @@ config_pool_add_servers(struct pool *p, struct server_index *x,
 			return -1;
 		}
 	}
-	p->servers = xrealloc(p->servers, (p->nservers + n) *
-	    sizeof(*p->servers));
+	/* Geometric growth: one realloc per server copied the whole pool
+	 * each time under allocators that never grow in place. */
+	if (p->nservers + n > x->cap) {
+		x->cap = x->cap * 2 > p->nservers + n ? x->cap * 2 :
+		    p->nservers + n + 8;
+		p->servers = xrealloc(p->servers, x->cap * sizeof(*p->servers));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
 		struct server *dup = o->merge ? pool_find_addr(p, x,

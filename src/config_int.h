@@ -64,6 +64,7 @@ void config_pool_apply(struct pool *p, const struct pool_opts *o);
  * that each duplicate check is a lookup, not a scan of the pool. */
 struct server_index {
 	struct hindex names, addrs;
+	size_t cap;		/* allocated p->servers, grown geometrically */
 };
 void config_server_index_free(struct server_index *x);
 bool config_pool_has_name(const struct pool *p, const struct server_index *x,
