@@ -13,6 +13,7 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@
 #include "gen.h"
 #include "hindex.h"
 #include "log.h"
+#include "queue.h"
+#include "resolve.h"
 #include "util.h"
 
 /* ---- errors ------------------------------------------------------------ */
@@ -46,20 +49,22 @@ config_errors_add(struct config_errors *e, const char *fmt, ...)
 }
 
 void
-config_errors_report(const struct config_errors *e, bool to_log)
+config_errors_report(const struct config_errors *e, bool to_log, size_t max)
 {
-	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
+	for (size_t i = 0; i < e->n && i < max; i++) {
 		if (to_log)
 			log_errx("%s", e->msg[i]);
 		else
 			fprintf(stderr, "%s\n", e->msg[i]);
 	}
-	if (e->n <= CONFIG_ERRORS_SHOWN)
+	if (e->n <= max)
 		return;
 	if (to_log)
-		log_errx("... and %zu more errors", e->n - CONFIG_ERRORS_SHOWN);
+		log_errx("... and %zu more errors (tcplb -t lists them all)",
+		    e->n - max);
 	else
-		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
+		fprintf(stderr, "... and %zu more errors (tcplb -t lists them "
+		    "all)\n", e->n - max);
 }
 
 void
@@ -82,6 +87,9 @@ const struct pool_opts config_pool_defaults = {
 	.max_fails = 3,
 	.fail_timeout_ms = 10 * 1000,
 	.slow_start_ms = 3 * 1000,
+	.resolve_interval_ms = 30 * 1000,
+	.max_queue = 0,
+	.queue_timeout_ms = CFG_FOLLOW_CONNECT,
 };
 
 void
@@ -124,6 +132,13 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->resolve_interval_ms = o->resolve_interval_ms;
+	p->max_queue = (uint32_t)o->max_queue;
+	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
+	    o->connect_timeout_ms : o->queue_timeout_ms;
+	if (p->queue == NULL)
+		p->queue = queue_new();
+	p->initial_down = o->initial_down;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -161,32 +176,83 @@ config_server_index_free(struct server_index *x)
 	hindex_free(&x->addrs);
 }
 
+static bool
+config_is_literal(const struct addr_spec *spec)
+{
+	unsigned char buf[16];
+
+	return spec->bracketed || inet_pton(AF_INET, spec->host, buf) == 1 ||
+	    inet_pton(AF_INET6, spec->host, buf) == 1;
+}
+
+/* The addresses of one entry: the resolver's latest answer when building
+ * after a DNS change, else ask now.  *n > 0 on success. */
+static int
+config_entry_addrs(const struct pool *p, uint32_t idx,
+    enum server_entry_kind kind, const struct addr_spec *spec,
+    const char *host, const struct config_build *b,
+    struct resolved_addr **out, size_t *n, char *err, size_t errlen)
+{
+	const struct resolved_entry *r = kind == SE_ADDR ? NULL :
+	    resolved_set_find(b->resolved, p->name, idx, host);
+	struct sockaddr_storage *addrs;
+
+	if (r != NULL && r->n > 0) {
+		*out = xcalloc(r->n, sizeof(**out));
+		memcpy(*out, r->addrs, r->n * sizeof(**out));
+		*n = r->n;
+		return 0;
+	}
+	if (kind == SE_SRV || (kind == SE_HOST && b->resolvers != NULL))
+		return resolve_sync(kind, host, kind == SE_SRV ? 0 : spec->port,
+		    b->resolvers, out, n, err, errlen);
+	if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
+		return -1;
+	*out = xcalloc(*n, sizeof(**out));
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i].addr = addrs[i];
+	free(addrs);
+	return 0;
+}
+
 /*
- * Append one server per address spec resolves to.  A host name with
- * several addresses becomes several servers sharing the name: each address
- * fails and recovers on its own, so each needs its own state.  Returns 0,
- * or -1 with err set (nothing is added then).
+ * Append one server entry and one server per address it resolves to.  A
+ * host name with several addresses becomes several servers sharing the
+ * name: each address fails and recovers on its own, so each needs its own
+ * state.  Every one gets the entry's weight (an SRV target its record's).
+ * An address already in the pool is an error when the file names it twice
+ * -- but not when DNS produced it (an SRV answer, a name that changed
+ * address): the file is not wrong then, and the first server keeps it.
+ * Returns 0, or -1 with err set (nothing is added then).
  */
 int
-config_pool_add_servers(struct pool *p, struct server_index *x,
-    const struct addr_spec *spec, const char *text, const char *name,
-    const struct server_opts *o, char *err, size_t errlen)
+config_pool_add_entry(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *srv, const char *text,
+    const char *name, const struct server_opts *o,
+    const struct config_build *b, char *err, size_t errlen)
 {
-	struct sockaddr_storage *addrs;
+	enum server_entry_kind kind = spec == NULL ? SE_SRV :
+	    config_is_literal(spec) ? SE_ADDR : SE_HOST;
+	const char *host = spec == NULL ? srv : spec->host;
+	uint32_t idx = p->nentries;
+	struct resolved_addr *addrs;
+	struct server_entry *e;
 	char buf[ADDR_STRLEN];
+	bool from_dns;
 	size_t n;
 
-	if (spec->wildcard) {
+	if (spec != NULL && spec->wildcard) {
 		snprintf(err, errlen, "'*' is only for listen addresses, not "
 		    "servers: '%s'", text);
 		return -1;
 	}
-	if (spec->port == 0) {
+	if (spec != NULL && spec->port == 0) {
 		snprintf(err, errlen, "invalid port '0' in '%s' (1-65535)",
 		    text);
 		return -1;
 	}
-	if (addr_resolve(spec, false, &addrs, &n, err, errlen) == -1)
+	if (config_entry_addrs(p, idx, kind, spec, host, b, &addrs, &n, err,
+	    errlen) == -1)
 		return -1;
 	if (p->nservers + n > CFG_MAX_SERVERS) {
 		snprintf(err, errlen, "too many servers in pool '%s' (at most "
@@ -194,9 +260,11 @@ config_pool_add_servers(struct pool *p, struct server_index *x,
 		free(addrs);
 		return -1;
 	}
-	for (size_t i = 0; i < n && !o->merge; i++) {
+	from_dns = kind == SE_SRV || resolved_set_find(b->resolved, p->name,
+	    idx, host) != NULL;
+	for (size_t i = 0; i < n && !o->merge && !from_dns; i++) {
 		const struct server *dup = pool_find_addr(p, x,
-		    (struct sockaddr *)&addrs[i]);
+		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
 			if (strcmp(dup->addr_text, text) == 0)
@@ -219,38 +287,53 @@ config_pool_add_servers(struct pool *p, struct server_index *x,
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
-		struct server *dup = o->merge ? pool_find_addr(p, x,
-		    (struct sockaddr *)&addrs[i]) : NULL;
+		struct server *dup = pool_find_addr(p, x,
+		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
-			if (dup->weight < 256)
+			if (o->merge && dup->weight < 256)
 				dup->weight++;
 			continue;
 		}
 		memset(s, 0, sizeof(*s));
 		s->name = xstrdup(name);
-		s->addr = addrs[i];
-		s->addrlen = addr_len((struct sockaddr *)&addrs[i]);
+		s->addr = addrs[i].addr;
+		s->addrlen = addr_len((struct sockaddr *)&addrs[i].addr);
 		s->addr_text = xstrdup(addr_format((struct sockaddr *)&s->addr,
 		    buf, sizeof(buf)));
-		s->weight = (uint32_t)o->weight;
+		s->weight = kind == SE_SRV ? addrs[i].weight :
+		    (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
-		s->backup = o->backup;
+		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
 		s->index = p->nservers;
+		s->entry = idx;
 		s->pool = p;
 		s->st = server_state_new();
+		/* initial_state: down -- no client until a check passes. */
+		if (p->health.enabled && p->initial_down)
+			atomic_store(&s->st->up, false);
 		hindex_add(&x->names, hindex_hash_str(s->name), p->nservers);
 		hindex_add(&x->addrs, addr_hash((struct sockaddr *)&s->addr),
 		    p->nservers);
 		p->nservers++;
 	}
 	free(addrs);
+	if (p->nentries == x->ecap) {
+		x->ecap = x->ecap ? x->ecap * 2 : 8;
+		p->entries = xrealloc(p->entries, x->ecap *
+		    sizeof(*p->entries));
+	}
+	e = &p->entries[p->nentries++];
+	e->kind = kind;
+	e->name = xstrdup(name);
+	e->host = xstrdup(host);
+	e->port = spec != NULL ? spec->port : 0;
 	return 0;
 }
 
 /* Binds conflict only when identical: port 0 asks the kernel for a fresh
  * port each time, so two of those never collide.  binds maps an address
- * hash to (listener << 16 | bind), both bounded well below that. */
+ * hash to (listener << 12 | bind), both bounded below that (CFG_MAX_*). */
 static const struct listener *
 gen_find_bind(const struct gen *g, const struct hindex *binds,
     const struct sockaddr *sa)
@@ -262,7 +345,6 @@ gen_find_bind(const struct gen *g, const struct hindex *binds,
 		return NULL;
 	while ((v = hindex_next(binds, addr_hash(sa), &cur)) != HINDEX_NONE) {
 		const struct listener *l = &g->listeners[v >> 12];
-
 
 		if (addr_equal((const struct sockaddr *)
 		    &l->binds[v & CFG_MAX_BINDS].addr, sa))
@@ -407,8 +489,78 @@ config_load_file(const char *path, struct config_errors *e)
 
 /* ---- quick mode -------------------------------------------------------- */
 
+/* Quick mode's arguments as one NUL-separated text (listen, balance,
+ * workers, backends...), kept in the generation for config_rebuild(). */
+static void
+config_quick_save(struct gen *g, const struct quick_opts *q)
+{
+	const char *fixed[3] = { q->listen, q->balance, q->workers };
+	size_t len = 0;
+
+	for (int i = 0; i < 3; i++)
+		len += (fixed[i] ? strlen(fixed[i]) : 0) + 1;
+	for (int i = 0; i < q->nbackends; i++)
+		len += strlen(q->backends[i]) + 1;
+	g->text = xcalloc(1, len ? len : 1);
+	g->textlen = 0;
+	for (int i = 0; i < 3 + q->nbackends; i++) {
+		const char *f = i < 3 ? fixed[i] : q->backends[i - 3];
+		size_t l = f ? strlen(f) : 0;
+
+		memcpy(g->text + g->textlen, f ? f : "", l);
+		g->textlen += l + 1;
+	}
+	g->quick = true;
+}
+
+static struct gen *config_quick_build(const struct quick_opts *q,
+    const struct config_build *b, struct config_errors *e, bool *usage);
+
 struct gen *
-config_quick(const struct quick_opts *q, struct config_errors *e)
+config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
+{
+	struct config_build b = { 0 };
+
+	return config_quick_build(q, &b, e, usage);
+}
+
+struct gen *
+config_rebuild(const struct gen *cur, const struct resolved_set *r,
+    struct config_errors *e)
+{
+	struct config_build b = { .resolved = r };
+	struct quick_opts q = { 0 };
+	char *fields[3] = { NULL, NULL, NULL };
+	char **backends;
+	struct gen *g;
+	size_t nf = 0;
+	bool usage;
+
+	if (!cur->quick)
+		return config_load_mem_resolved(cur->source, cur->text,
+		    cur->textlen, r, e);
+	backends = xcalloc(cur->textlen + 1, sizeof(*backends));
+	for (size_t off = 0; off < cur->textlen; nf++) {
+		char *f = cur->text + off;
+
+		if (nf < 3)
+			fields[nf] = *f ? f : NULL;
+		else
+			backends[q.nbackends++] = f;
+		off += strlen(f) + 1;
+	}
+	q.listen = fields[0];
+	q.balance = fields[1];
+	q.workers = fields[2];
+	q.backends = backends;
+	g = config_quick_build(&q, &b, e, &usage);
+	free(backends);
+	return g;
+}
+
+static struct gen *
+config_quick_build(const struct quick_opts *q, const struct config_build *b,
+    struct config_errors *e, bool *usage)
 {
 	const char *listen = q->listen ? q->listen : "127.0.0.1:0";
 	const char *balance = q->balance ? q->balance : "roundrobin";
@@ -422,22 +574,29 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	struct hindex binds;
 	char err[512];
 	size_t nerr = e->n;
+	bool bad = false;	/* a malformed argument: usage error */
 	uint64_t v;
 
-	if (balance_alg_parse(balance, &o.alg) == -1)
+	if (balance_alg_parse(balance, &o.alg) == -1) {
 		config_errors_add(e, "unknown balance algorithm '%s' (%s)",
 		    balance, BALANCE_NAMES);
+		bad = true;
+	}
 	if (q->workers != NULL && strcmp(q->workers, "auto") != 0) {
 		if (parse_uint(q->workers, CFG_MAX_WORKERS, &v) == -1 ||
-		    v == 0)
+		    v == 0) {
 			config_errors_add(e, "invalid number of workers '%s' "
 			    "(auto or 1-%d)", q->workers, CFG_MAX_WORKERS);
-		else
+			bad = true;
+		} else {
 			g->global.workers = (unsigned)v;
+		}
 	}
-	if (q->nbackends <= 0)
+	if (q->nbackends <= 0) {
 		config_errors_add(e, "no backends given (expected HOST:PORT "
 		    "or [IPv6]:PORT)");
+		bad = true;
+	}
 
 	g->pools = xcalloc(1, sizeof(*g->pools));
 	p = &g->pools[g->npools++];
@@ -445,16 +604,20 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	for (int i = 0; i < q->nbackends; i++) {
 		const char *arg = q->backends[i];
 
-		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1)
+		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    err);
-		else if (spec.port == 0 || spec.wildcard)
+			bad = true;
+		} else if (spec.port == 0 || spec.wildcard) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
-		else if (config_pool_add_servers(p, &sx, &spec, arg, arg, &so,
-		    err, sizeof(err)) == -1)
+			bad = true;
+		} else if (config_pool_add_entry(p, &sx, &spec, NULL, arg,
+		    arg, &so, b, err, sizeof(err)) == -1) {
+			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
+		}
 	}
 	/* Quick mode has no retries knob: try every backend before giving
 	 * up on a client, the behaviour a one-line invocation implies. */
@@ -466,13 +629,14 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	l->name = xstrdup("quick");
 	l->st = listener_state_new();
 	l->pool = p;
-	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1)
+	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1) {
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);
-	else {
+		bad = true;
+	} else {
 		hindex_init(&binds);
-		if (config_listener_add_binds(g, &binds, l, &spec, listen, err,
-		    sizeof(err)) == -1)
+		if (config_listener_add_binds(g, &binds, l, &spec, listen,
+		    err, sizeof(err)) == -1)
 			config_errors_add(e, "%s", err);
 		hindex_free(&binds);
 	}
@@ -480,9 +644,11 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 
 	if (e->n == nerr && config_finish(g, err, sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);
+	*usage = bad;
 	if (e->n != nerr) {
 		gen_put(g);
 		return NULL;
 	}
+	config_quick_save(g, q);
 	return g;
 }

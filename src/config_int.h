@@ -14,10 +14,11 @@
 #include "balance.h"
 #include "gen.h"
 #include "hindex.h"
+#include "resolve.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024
-/* What one file may cost (tcplb.yaml(5), "Limits"): each is checked as
+/* What one file may cost (tcplb.yaml(5), LIMITS): each is checked as
  * early as possible and reported at FILE:LINE:COL. */
 #define CFG_MAX_FILE_SIZE	(32u << 20)	/* bytes */
 #define CFG_MAX_DEPTH		32		/* nested mappings and lists */
@@ -38,7 +39,21 @@ struct pool_opts {
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
+	uint64_t resolve_interval_ms;
+	uint64_t max_queue;
+	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
+	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
+};
+
+#define CFG_FOLLOW_CONNECT UINT64_MAX
+
+/* How server addresses are found while building: the resolver's latest
+ * answers (a rebuild after a DNS change), else DNS now -- through the
+ * configured resolvers when there are, else the C library. */
+struct config_build {
+	const struct resolved_set *resolved;
+	const char *resolvers;
 };
 
 struct server_opts {
@@ -59,21 +74,24 @@ void config_health_clear(struct health_cfg *h);
 void config_health_defaults(struct health_cfg *h);
 
 void config_pool_apply(struct pool *p, const struct pool_opts *o);
-
 /* A pool's servers by name and by address while it is being built, so
- * that each duplicate check is a lookup, not a scan of the pool. */
+ * that each duplicate check is a lookup, not a scan of the pool; and the
+ * allocated sizes, grown geometrically. */
 struct server_index {
 	struct hindex names, addrs;
-	size_t cap;		/* allocated p->servers, grown geometrically */
+	size_t cap;		/* allocated p->servers */
+	size_t ecap;		/* allocated p->entries */
 };
 void config_server_index_free(struct server_index *x);
 bool config_pool_has_name(const struct pool *p, const struct server_index *x,
     const char *name);
-/* Append one server per address spec resolves to.  Returns 0, or -1 with
- * err set (nothing is added then). */
-int config_pool_add_servers(struct pool *p, struct server_index *x,
-    const struct addr_spec *spec, const char *text, const char *name,
-    const struct server_opts *o, char *err, size_t errlen);
+/* Append one server entry: spec (an address or HOST:PORT) or, when spec
+ * is NULL, the SRV name srv; then one server per address it resolves to.
+ * Returns 0, or -1 with err set (nothing is added then). */
+int config_pool_add_entry(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *srv, const char *text,
+    const char *name, const struct server_opts *o,
+    const struct config_build *b, char *err, size_t errlen);
 /* Append the binds spec resolves to; l must already be in g.  binds
  * indexes every bind of g so far (by address).  Returns 0, or -1 with err
  * set (nothing is added then). */

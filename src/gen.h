@@ -25,7 +25,10 @@
 
 struct lsock;
 
-/* Runtime state of one server, keyed by (pool name, resolved address). */
+struct health_check;
+
+/* Runtime state of one server.  A reload hands it to the new generation's
+ * server at the same resolved address (gen_inherit says which one). */
 struct server_state {
 	atomic_int refs;
 	atomic_uint active;		/* open sessions using it */
@@ -36,9 +39,18 @@ struct server_state {
 	atomic_int_fast64_t retry_at_ms;/* passive down: eligible again at (0: never by time) */
 	atomic_int_fast64_t up_since_ms;/* last down->up transition, for slow start */
 	atomic_uint_fast32_t ramp_seq;	/* slow-start admission sequence */
+	atomic_uint passive_epoch;	/* +1 on every passive down */
+	/* Passively down in a pool with checks: no check revives it before
+	 * this (fail_timeout), and only checks begun after the failure
+	 * count towards rise. */
+	atomic_int_fast64_t rest_until_ms;
 	/* Active health checks: owned by the main thread's health module. */
 	unsigned check_ok;		/* consecutive successes */
 	unsigned check_fail;		/* consecutive failures */
+	unsigned check_epoch;		/* passive_epoch last seen */
+	bool check_fresh;		/* no check result yet: the first one
+					 * decides (initial_state) */
+	struct health_check *check;	/* its check, kept across reloads */
 };
 
 struct health_cfg {
@@ -54,6 +66,23 @@ struct health_cfg {
 };
 
 struct pool;
+struct pool_queue;
+
+/* Where a pool's servers come from: one entry per item of `servers:`.
+ * Entries given by a host name or an SRV name are re-resolved (resolve.c)
+ * and may expand to any number of servers, each remembering its entry. */
+enum server_entry_kind {
+	SE_ADDR,			/* IP literal: never re-resolved */
+	SE_HOST,			/* HOSTNAME:PORT */
+	SE_SRV,				/* { srv: NAME } */
+};
+
+struct server_entry {
+	enum server_entry_kind kind;
+	char *name;			/* the servers' name */
+	char *host;			/* host name, or the SRV name */
+	uint16_t port;			/* SE_ADDR, SE_HOST */
+};
 
 struct server {
 	char *name;			/* `name:` or the address as written */
@@ -64,6 +93,8 @@ struct server {
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
 	uint32_t index;			/* position in pool->servers */
+	uint32_t entry;			/* position in pool->entries */
+	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
 };
@@ -77,7 +108,14 @@ struct pool {
 	unsigned max_fails;		/* passive: 0 disables */
 	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
+	bool initial_down;		/* initial_state: down (with checks) */
 	struct health_cfg health;
+	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
+	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
+	uint64_t queue_timeout_ms;
+	struct pool_queue *queue;	/* follows the pool across generations */
+	struct server_entry *entries;
+	uint32_t nentries;
 	struct server *servers;
 	uint32_t nservers;
 	struct balance_data bal;	/* precomputed schedule / hash ring */
@@ -103,6 +141,7 @@ struct listener {
 	uint32_t max_conns;		/* 0: unlimited */
 	struct bind *binds;
 	uint32_t nbinds;
+	bool st_adopted;		/* st came from the previous generation */
 	struct listener_state *st;
 };
 
@@ -112,6 +151,7 @@ struct global_cfg {
 	uint64_t shutdown_timeout_ms;
 	int log_level;
 	bool access_log;
+	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 
 struct gen {
@@ -119,6 +159,13 @@ struct gen {
 	atomic_int refs;
 	unsigned id;			/* 1, 2, ... in publication order */
 	char *source;			/* file path, or "command line" */
+	/* What this generation was built from, so that a DNS change can
+	 * build the next one from the same text without re-reading the
+	 * file: the YAML bytes, or the quick-mode arguments (NUL-separated,
+	 * see config_rebuild()). */
+	char *text;
+	size_t textlen;
+	bool quick;
 	struct global_cfg global;
 	struct listener *listeners;
 	uint32_t nlisteners;
@@ -141,10 +188,18 @@ struct listener_state *listener_state_new(void);
 struct listener_state *listener_state_get(struct listener_state *st);
 void listener_state_put(struct listener_state *st);
 
-/* Move runtime state from old to new for every server with the same pool
- * name and address, and every listener with the same name.  old may be
- * NULL.  Called on the main thread before new is published. */
+/* Share runtime state from old with new: each old server's state goes to
+ * at most one new server at the same resolved address -- preferably in a
+ * pool of the same name, else with the same server name, else the first
+ * in file order -- and each old listener's to the new listener of the same
+ * name, else to the first that binds one of its addresses.  Only new's
+ * pointers and refcounts change, nothing old's sessions or checks see: a
+ * reload that fails afterwards just drops new.  old may be NULL. */
 void gen_inherit(struct gen *new, const struct gen *old);
+/* The reload is committed (new will be published): apply what adopting a
+ * state means in the new pool (see server_state_adopted).  The first
+ * mutation of shared state a reload makes. */
+void gen_adopt_commit(struct gen *new, int64_t now_ms);
 
 /* Totals for STATUS= lines. */
 void gen_count_servers(const struct gen *g, unsigned *up, unsigned *total);

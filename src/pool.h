@@ -19,25 +19,34 @@
  * session; they are not picked again. */
 struct server *pool_pick(struct pool *p, const struct sockaddr *client,
     const uint32_t *tried, unsigned ntried, int64_t now_ms, uint32_t *rnd);
-/* Undo a reservation when the session ends or the attempt failed. */
+/* Undo a reservation when the session ends or the attempt failed; a
+ * client queued for the pool gets its turn. */
 void pool_release(struct server *s);
+/* Is a server that could take a client (up, weight > 0) at its
+ * max_connections?  Then a client may queue (max_queue) rather than be
+ * turned away. */
+bool pool_full(const struct pool *p, int64_t now_ms);
 
 /* May s take a new connection now (health, weight, passive rest, backup
  * handled by the caller)?  Used by balance_pick(). */
 bool server_available(const struct server *s, int64_t now_ms);
 /* Slow-start admission: false if s is ramping up and this pick should go
- * elsewhere.  Deterministic, lock-free. */
-bool server_ramp_admit(struct server *s, int64_t now_ms);
+ * elsewhere.  Deterministic, lock-free.  client (may be NULL): in a
+ * `source` pool, the same client always gets the same answer. */
+bool server_ramp_admit(struct server *s, int64_t now_ms,
+    const struct sockaddr *client);
 
 /* Passive health: the outcome of a connect attempt by real traffic.
  * reason: "refused", "timeout", "reset", ... */
 void pool_report_connect(struct server *s, bool ok, const char *reason,
     int64_t now_ms);
 
-/* s took over the runtime state of a server of the previous generation.
- * If that state was down waiting for an active check and s's pool no
- * longer has one, nothing would ever bring it back: a server down by an
- * active check is marked up again, one down by traffic may be tried now. */
+/* s took over the runtime state of a server of the previous generation,
+ * and the reload is committed.  If that state was down waiting for an
+ * active check and s's pool no longer has one, nothing would ever bring it
+ * back: a server down by an active check is marked up again, one down by
+ * traffic may be tried now.  One resting after traffic failures in a pool
+ * that gained a check waits for the check (and the rest) instead. */
 void server_state_adopted(struct server *s, int64_t now_ms);
 
 /* Health transition (active checks or passive); logs once per transition

@@ -3,14 +3,29 @@
  *
  *   SIGHUP -> RELOADING=1 -> loader thread: config_load_file()
  *     errors -> log every one, STATUS="reload failed: <first>", READY=1
- *     ok     -> gen_inherit(new, current)   (health, counters follow servers)
+ *     ok     -> command-line overrides (-v, -w) applied to new
+ *            -> gen_inherit(new, current)   (new shares the states of the
+ *                                             servers that stay; nothing
+ *                                             shared is written yet)
  *            -> listener_prepare(new)        (bind new addresses; failure
  *                                             rolls back, nothing changed)
+ *            -- commit point: nothing fails after this --
+ *            -> gen_adopt_commit(new)        (the first write to shared
+ *                                             state)
  *            -> workers_publish(new)         (each worker swaps its pointer)
  *            -> all acked: listener_commit() closes retired sockets,
  *               health checks restart, READY=1
  *   A SIGHUP while any of this runs sets `pending` and the whole thing runs
  *   once more at the end (two quick HUPs must not interleave two swaps).
+ *
+ * A DNS change (resolve.c) takes the same road without re-reading the file
+ * and without RELOADING/READY: the loader thread rebuilds the generation
+ * from the current one's own text with the resolver's addresses
+ * (config_rebuild), servers that stay inherit their state, servers DNS
+ * added to a pool with health checks start down until a check passes, and
+ * it is published like a reload.  One swap at a time: a DNS change waits
+ * behind a reload (and is dropped when a reload starts, which resolves
+ * every name anyway), a reload waits behind a DNS change.
  */
 #include "autoconfig.h"
 
@@ -22,7 +37,9 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "reload.h"
+#include "resolve.h"
 #include "service.h"
 #include "util.h"
 #include "worker.h"
@@ -33,6 +50,13 @@ static struct gen *current;
 static bool busy;
 static bool pending;
 static bool cancelled;		/* shutting down: a late load is dropped */
+static bool dns_pending;	/* a DNS change waits for its turn */
+static bool loading_dns;	/* the running swap is a DNS change */
+static struct resolved_set loading_set;
+static char *last_dns_error;	/* the last failed DNS change, said once */
+
+static bool ov_verbose;		/* -v: debug whatever the file says */
+static int ov_workers = -1;	/* -w: the count in force (0: auto) */
 
 static pthread_t loader;
 static bool loader_running;
@@ -46,7 +70,8 @@ static void *
 loader_main(void *arg)
 {
 	struct config_errors e = { 0 };
-	struct gen *g = config_load_file(path, &e);
+	struct gen *g = loading_dns ? config_rebuild(current, &loading_set, &e) :
+	    config_load_file(path, &e);
 
 	loaded_gen = g;
 	loaded_errors = e;
@@ -54,14 +79,21 @@ loader_main(void *arg)
 	return NULL;
 }
 
+static void dns_start(void);
+
 static void
 reload_finish(void)
 {
 	busy = false;
-	service_ready();
+	if (!loading_dns)
+		service_ready();
+	loading_dns = false;
+	resolved_set_free(&loading_set);
 	if (pending) {
 		pending = false;
 		reload_start();
+	} else if (dns_pending) {
+		dns_start();
 	}
 }
 
@@ -70,6 +102,15 @@ published_cb(struct gen *g)
 {
 	listener_commit(g);
 	health_start(loop, g);
+	resolve_start(g, loading_dns);
+	free(last_dns_error);
+	last_dns_error = NULL;
+	if (loading_dns) {
+		log_notice("generation %u published after a DNS change",
+		    g->id);
+		reload_finish();
+		return;
+	}
 	log_notice("configuration reloaded from %s (generation %u): %u listener%s, %u pool%s",
 	    g->source, g->id, g->nlisteners, g->nlisteners == 1 ? "" : "s",
 	    g->npools, g->npools == 1 ? "" : "s");
@@ -80,10 +121,88 @@ published_cb(struct gen *g)
 static void
 reload_fail(const char *first)
 {
+	if (loading_dns) {
+		/* Asked again every resolve_interval while the change stands:
+		 * say it once per reason. */
+		if (last_dns_error == NULL || strcmp(last_dns_error, first)) {
+			log_errx("cannot apply a DNS change: %s; still running "
+			    "generation %u", first, current->id);
+			free(last_dns_error);
+			last_dns_error = xstrdup(first);
+		}
+		reload_finish();
+		return;
+	}
 	log_errx("reload failed, still running generation %u from %s", current->id,
 	    current->source);
 	service_status("reload failed: %s", first);
 	reload_finish();
+}
+
+/* Do a and b have the same servers (pool, address, weight, backup)?  A
+ * DNS change waiting behind another may already be in. */
+static bool
+reload_same_servers(const struct gen *a, const struct gen *b)
+{
+	if (a->npools != b->npools)
+		return false;
+	for (uint32_t i = 0; i < a->npools; i++) {
+		const struct pool *p = &a->pools[i];
+		const struct pool *q = gen_find_pool(b, p->name);
+
+		if (q == NULL || q->nservers != p->nservers)
+			return false;
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			const struct server *s = &p->servers[k];
+			const struct server *t = &q->servers[k];
+
+			if (!addr_equal((const struct sockaddr *)&s->addr,
+			    (const struct sockaddr *)&t->addr) ||
+			    s->weight != t->weight || s->backup != t->backup)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Servers a DNS change adds to a pool with health checks are not used
+ * before a check passes (as with initial_state: down, the first passing
+ * check brings them up): a fresh address is unknown, not known good.
+ * Unless no server that stays in the pool is up (the one address of a
+ * name changed, say): then holding the new ones back would refuse every
+ * client until a check ran, so they take clients at once and the checks
+ * catch up.  "New" is a server that inherited no state (gen_inherit):
+ * only those are written here, so this changes nothing shared. */
+static void
+reload_hold_new_servers(struct gen *g)
+{
+	for (uint32_t i = 0; i < g->npools; i++) {
+		struct pool *p = &g->pools[i];
+		bool known_up = false;
+
+		/* initial_state: down already holds every new server. */
+		if (!p->health.enabled || p->initial_down)
+			continue;
+		for (uint32_t k = 0; k < p->nservers && !known_up; k++)
+			known_up = p->servers[k].adopted &&
+			    atomic_load(&p->servers[k].st->up);
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			struct server *s = &p->servers[k];
+
+			if (s->adopted)
+				continue;
+			if (!known_up) {
+				log_info("pool %s: new server %s (%s) takes "
+				    "clients before its first check: no "
+				    "other server is up", p->name, s->name,
+				    s->addr_text);
+				continue;
+			}
+			atomic_store(&s->st->up, false);
+			log_info("pool %s: new server %s (%s) waits for a "
+			    "health check", p->name, s->name, s->addr_text);
+		}
+	}
 }
 
 static void
@@ -108,15 +227,29 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	if (g == NULL) {
-		config_errors_report(&e, true);
+		if (!loading_dns)
+			config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
 		reload_fail(e.n ? e.msg[0] : "unknown error");
 		config_errors_free(&e);
 		return;
 	}
 	config_errors_free(&e);
-	if (g->global.workers && g->global.workers != workers_count())
+	if (loading_dns && reload_same_servers(g, current)) {
+		log_debug("DNS change already in generation %u", current->id);
+		gen_put(g);
+		reload_finish();
+		return;
+	}
+	/* The command line outranks the file, at start and on every reload. */
+	if (ov_workers >= 0)
+		g->global.workers = (unsigned)ov_workers;
+	if (!loading_dns && g->global.workers &&
+	    g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
+	/* Every way this reload can still fail comes before the commit point
+	 * below, and nothing before it writes state the running generation
+	 * shares: a failed reload changes nothing. */
 	gen_inherit(g, current);
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
@@ -124,7 +257,10 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		reload_fail(err);
 		return;
 	}
-	log_set_level(g->global.log_level);
+	gen_adopt_commit(g, (int64_t)now_ms());
+	if (loading_dns)
+		reload_hold_new_servers(g);
+	log_set_level(ov_verbose ? LOG_DEBUG : g->global.log_level);
 	service_set_gen(g);
 	gen_put(current);
 	current = g;
@@ -134,6 +270,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 static void
 reload_start(void)
 {
+	/* A reload resolves every name itself. */
+	dns_pending = false;
 	busy = true;
 	service_reloading();
 	log_notice("reloading configuration from %s", path);
@@ -146,6 +284,13 @@ reload_start(void)
 }
 
 void
+reload_set_overrides(bool verbose, int workers)
+{
+	ov_verbose = verbose;
+	ov_workers = workers;
+}
+
+void
 reload_init(struct ev_loop *l, const char *p, struct gen *g)
 {
 	loop = l;
@@ -153,6 +298,33 @@ reload_init(struct ev_loop *l, const char *p, struct gen *g)
 	current = g;
 	ev_async_init(&loaded, loaded_cb);
 	ev_async_start(loop, &loaded);
+}
+
+static void
+dns_start(void)
+{
+	dns_pending = false;
+	busy = true;
+	loading_dns = true;
+	resolve_snapshot(current, &loading_set);
+	loader_running = true;
+	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
+		loader_running = false;
+		log_err("cannot start the configuration loader thread");
+		reload_fail("cannot start loader thread");
+	}
+}
+
+void
+reload_dns_request(void)
+{
+	if (cancelled)
+		return;
+	if (busy) {
+		dns_pending = true;
+		return;
+	}
+	dns_start();
 }
 
 void
@@ -183,6 +355,7 @@ reload_cancel(void)
 {
 	cancelled = true;
 	pending = false;
+	dns_pending = false;
 }
 
 void
@@ -197,6 +370,10 @@ reload_shutdown(void)
 	}
 	ev_async_stop(loop, &loaded);
 	pending = false;
+	dns_pending = false;
+	resolved_set_free(&loading_set);
+	free(last_dns_error);
+	last_dns_error = NULL;
 	gen_put(current);
 	current = NULL;
 }

@@ -16,6 +16,9 @@ void session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
 /* Close every session of w with the given reason. */
 void session_close_all(struct worker *w, const char *reason);
+/* w's mailbox said some of its queued sessions were woken: give each its
+ * turn. */
+void session_queue_wakeups(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 
