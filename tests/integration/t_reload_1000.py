@@ -88,10 +88,8 @@ def test(t):
     t.eq(bad_status, 0, "invalid files whose READY=1 STATUS= named no error")
     t.check(fd1 <= fd0, "descriptors grew over the reloads: %d -> %d" % (fd0, fd1))
     # A sanitizer's allocator keeps freed memory (ASan's quarantine, TSan's
-    # caches) by design: RSS says nothing there.
-    with open("/proc/%d/maps" % lb.pid) as f:
-        sanitized = re.search(r"lib[at]san", f.read())
-    if rss_warm is not None and not sanitized:
+    # shadow) by design: RSS says nothing there.
+    if rss_warm is not None and not lb.sanitizer():
         t.check(rss1 - rss_warm < 2048, "RSS grew %d kB over %d reloads"
                 % (rss1 - rss_warm, nreloads - nreloads // 10))
     t.check(lb.alive(), "tcplb died")
