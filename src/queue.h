@@ -10,7 +10,10 @@
  * reports the outcome with queue_done().  A woken waiter that got a slot
  * passes the turn on to the next one (capacity often comes in bulk: a
  * reload, a server coming up); one that did not goes back to its place by
- * arrival order -- at or near the head -- so nobody overtakes it.  While anyone is waiting or woken, new clients must
+ * arrival order -- at or near the head -- so nobody overtakes it, and is
+ * woken again at once if a slot freed (or a kick came) while every waiter
+ * was already trying: it may have looked just before.  While anyone is
+ * waiting or woken, new clients must
  * queue too (queue_busy()), so a freed slot goes to the oldest waiter
  * whichever worker freed it.
  *
@@ -41,6 +44,9 @@ struct pool_queue {
 	uint64_t next_seq;		/* under the lock */
 	unsigned nwaiting;		/* under the lock */
 	unsigned ninflight;		/* under the lock */
+	bool missed;			/* under the lock: a slot freed (or a
+					 * kick came) while every waiter was
+					 * in flight, so nobody was woken */
 	atomic_uint busy;		/* nwaiting + ninflight, read without lock */
 	atomic_uint_fast64_t queued;	/* clients ever queued */
 	atomic_uint_fast64_t served;	/* left the queue with a slot */
