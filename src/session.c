@@ -654,6 +654,33 @@ session_queue_turn(struct session *s)
 	session_connect_srv(s, srv);
 }
 
+/* w moved to a new generation.  A queued client whose listener now leads
+ * to a pool with another queue (the pool renamed, the listener pointed
+ * elsewhere) leaves the old queue -- nothing in the new generation wakes
+ * it -- and starts over in the new pool as a newcomer would: served at
+ * once if a slot is free, else queued there, its queue_timeout still
+ * counted from when it first queued. */
+void
+session_queue_follow(struct worker *w)
+{
+	struct session_wait *sw = w->queued, *next;
+
+	/* A session handled here leaves, requeues at our tail in a queue it
+	 * is not moved from again, or closes: never another waiter. */
+	for (; sw != NULL; sw = next) {
+		struct session *s = sw->s;
+
+		next = sw->next;
+		session_queue_adopt(s);
+		if (sw->q == NULL || sw->q == s->l->pool->queue)
+			continue;
+		session_queue_leave(s, false);
+		s->state = SESS_CONNECTING;
+		ev_timer_stop(w->loop, &s->timer);
+		session_connect_next(s);
+	}
+}
+
 void
 session_queue_wakeups(struct worker *w)
 {
