@@ -259,6 +259,33 @@ session_queue_leave(struct session *s, bool got)
 	queue_notify(next);
 }
 
+/* pool_release() woke the queue of the pool s->srv is in in s's own
+ * generation.  When the worker has moved on and the server now serves
+ * another pool (renamed, or moved to another pool; its state followed
+ * it), the freed slot is that pool's: wake its queue too, or its waiters
+ * sleep on beside a free slot.  Only sessions older than the worker's
+ * generation pay for the search. */
+static void
+session_wake_current_pool(struct session *s)
+{
+	const struct gen *g = s->w->gen;
+
+	if (g == NULL || g == s->gen)
+		return;
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			if (p->servers[k].st != s->srv->st)
+				continue;
+			if (p->queue != NULL && p->queue != s->srv->pool->queue &&
+			    queue_busy(p->queue))
+				queue_notify(queue_wake(p->queue));
+			return;
+		}
+	}
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -315,8 +342,10 @@ session_close(struct session *s, const char *reason, int resets)
 			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
 	}
 
-	if (s->srv)
+	if (s->srv) {
 		pool_release(s->srv);
+		session_wake_current_pool(s);
+	}
 	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 

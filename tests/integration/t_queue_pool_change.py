@@ -54,7 +54,15 @@ def test(t):
     t.eq(recv_line(waiter, 5), "B", "queued client after its pool changed")
     t.check(time.monotonic() - t0 < 5, "queued client served late")
     t.check(a.stats()["max_active"] <= 1, "A's max_connections exceeded")
+
+    # A and B are both full now; the next client queues in q.  A's holder,
+    # a connection of the old generation (pool p), leaving frees a slot of
+    # A, which is in q: the queued client takes it at once.
+    second = connect(addr, timeout=5, source="127.0.0.21")
+    t.add_closer(second)
+    t.check(lb.wait_stderr(r"queued in pool q", 5), "second client not queued")
     held.close()
+    t.eq(recv_line(second, 5), "A", "queued client after A's old holder left")
 
 
 run(test)
