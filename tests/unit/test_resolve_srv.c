@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "resolve.h"
 #include "resolve_srv.h"
 
 static struct srv_record
@@ -118,6 +122,47 @@ test_dropped(void **state)
 	assert_string_equal(t[0].rec->target, "t000");
 }
 
+static struct resolved_addr
+raddr(const char *ip, uint16_t port, uint32_t weight, bool backup)
+{
+	struct resolved_addr a;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a.addr;
+
+	memset(&a, 0, sizeof(a));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &in->sin_addr);
+	a.weight = weight;
+	a.backup = backup;
+	return a;
+}
+
+/* Two SRV targets resolving to one address: the same one is kept (a
+ * primary, the higher weight) whichever answer came first, or each round
+ * would differ from the last and build a new generation. */
+static void
+test_sort_repeat_stable(void **state)
+{
+	struct resolved_addr v1[] = {
+		raddr("10.0.0.1", 80, 5, false),
+		raddr("10.0.0.1", 80, 50, false),
+		raddr("10.0.0.2", 80, 7, true),
+		raddr("10.0.0.2", 80, 3, false),
+	};
+	struct resolved_addr v2[] = { v1[3], v1[1], v1[2], v1[0] };
+
+	(void)state;
+	assert_int_equal(resolved_sort(v1, 4), 2);
+	assert_int_equal(resolved_sort(v2, 4), 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(v1[i].weight, v2[i].weight);
+		assert_int_equal(v1[i].backup, v2[i].backup);
+	}
+	assert_int_equal(v1[0].weight, 50);
+	assert_false(v1[1].backup);
+	assert_int_equal(v1[1].weight, 3);
+}
+
 int
 main(void)
 {
@@ -125,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_priorities_and_weights),
 		cmocka_unit_test(test_scaling_and_order),
 		cmocka_unit_test(test_dropped),
+		cmocka_unit_test(test_sort_repeat_stable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
