@@ -10,10 +10,13 @@
 
 struct worker;
 struct listener;
+struct guard_ticket;
 
-/* Takes ownership of fd (closed on every path). */
+/* Takes ownership of fd (closed on every path) and of tk (what guard
+ * reserved at accept; NULL: nothing). */
 void session_start(struct worker *w, struct listener *l, int fd,
-    const struct sockaddr *peer, socklen_t peerlen);
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct guard_ticket *tk);
 /* Close every session of w with the given reason. */
 void session_close_all(struct worker *w, const char *reason);
 /* w's mailbox said some of its queued sessions were woken: give each its
