@@ -846,7 +846,7 @@ session_queue_follow(struct worker *w)
 
 		next = sw->next;
 		session_queue_adopt(s);
-		if (sw->q == NULL || sw->q == s->l->pool->queue)
+		if (sw->q == NULL || sw->q == s->pool->queue)
 			continue;
 		session_queue_leave(s, false);
 		s->state = SESS_CONNECTING;
