@@ -98,7 +98,9 @@ queue_push(struct pool_queue *q, struct queue_waiter *w, unsigned max,
 {
 	*notify = NULL;
 	pthread_mutex_lock(&q->lock);
-	if (q->nwaiting >= max) {
+	/* Woken waiters still wait (one that misses goes back in line):
+	 * they count against max_queue too. */
+	if (q->nwaiting + q->ninflight >= max) {
 		pthread_mutex_unlock(&q->lock);
 		atomic_fetch_add_explicit(&q->full, 1, memory_order_relaxed);
 		return false;

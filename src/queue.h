@@ -69,7 +69,8 @@ queue_busy(struct pool_queue *q)
 /* Clients waiting now (for show pools / metrics). */
 unsigned queue_length(struct pool_queue *q);
 
-/* Append w at the tail unless max waiters already wait (false: full).
+/* Append w at the tail unless max clients already wait, woken ones
+ * included (false: full).
  * When no waiter is being served, the head is woken at once (a slot may
  * have freed before w arrived): *notify is then the owner to notify,
  * else NULL. */

@@ -183,6 +183,31 @@ test_wake_while_trying(void **state)
 	queue_put(q);
 }
 
+/* A woken waiter is still a waiting client until it gets its slot:
+ * max_queue counts it, or a waiter being woken on another worker lets one
+ * more client in than max_queue. */
+static void
+test_full_counts_woken(void **state)
+{
+	struct pool_queue *q = queue_new();
+	struct queue_waiter w[3] = { { 0 } };
+	void *n;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		w[i].owner = &owners[i];
+	assert_true(queue_push(q, &w[0], 2, &n));
+	assert_ptr_equal(n, &owners[0]);	/* w0 woken, trying */
+	assert_true(queue_push(q, &w[1], 2, &n));
+	assert_false(queue_push(q, &w[2], 2, &n));
+	assert_int_equal(q->full, 1);
+	assert_null(queue_done(q, &w[0], false));
+	assert_false(queue_push(q, &w[2], 2, &n));
+	queue_remove(q, &w[0]);
+	queue_remove(q, &w[1]);
+	queue_put(q);
+}
+
 int
 main(void)
 {
@@ -192,6 +217,7 @@ main(void)
 		cmocka_unit_test(test_requeue_keeps_place),
 		cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_wake_while_trying),
+		cmocka_unit_test(test_full_counts_woken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
