@@ -122,6 +122,33 @@ test_dropped(void **state)
 	assert_string_equal(t[0].rec->target, "t000");
 }
 
+/* A target repeated at a later priority, not next to its first record
+ * after sorting, must not take a distinct target's place under the cap. */
+static void
+test_cap_after_repeats(void **state)
+{
+	struct srv_record r[SRV_MAX_TARGETS + 2];
+	struct srv_target t[SRV_MAX_TARGETS];
+	size_t dropped, n, k = 0;
+	char name[32];
+
+	(void)state;
+	r[k++] = rec("m.example", 1, 1, 80);
+	r[k++] = rec("z.example", 1, 1, 80);
+	r[k++] = rec("m.example", 2, 1, 80);
+	for (int i = 0; i < SRV_MAX_TARGETS - 2; i++) {
+		snprintf(name, sizeof(name), "t%03d", i);
+		r[k++] = rec(name, 2, 1, 80);
+	}
+	r[k++] = rec("zz.example", 2, 1, 80);
+	n = resolve_srv_expand(r, k, t, &dropped);
+	assert_int_equal(n, SRV_MAX_TARGETS);
+	assert_int_equal(dropped, 1);
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(t[i].rec->target, "zz.example");
+	assert_string_equal(t[n - 1].rec->target, "t061");
+}
+
 static struct resolved_addr
 raddr(const char *ip, uint16_t port, uint32_t weight, bool backup)
 {
@@ -171,6 +198,7 @@ main(void)
 		cmocka_unit_test(test_scaling_and_order),
 		cmocka_unit_test(test_dropped),
 		cmocka_unit_test(test_sort_repeat_stable),
+		cmocka_unit_test(test_cap_after_repeats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
