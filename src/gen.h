@@ -98,6 +98,7 @@ struct server {
 					 * else the pool's (resolved at load) */
 	uint32_t index;			/* position in pool->servers */
 	uint32_t entry;			/* position in pool->entries */
+	struct addr_ip source;		/* connect from here (len 0: any) */
 	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
@@ -114,6 +115,7 @@ struct pool {
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
 	uint8_t proxy_protocol;		/* enum proxy_version sent to servers */
 	bool initial_down;		/* initial_state: down (with checks) */
+	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
@@ -144,9 +146,11 @@ struct guard_tables;
 
 #define LISTENER_INSPECT_TIMEOUT_MS 3000
 
+struct route;
+
 struct listener {
 	char *name;
-	struct pool *pool;
+	struct pool *pool;		/* NULL only with routes: no match closes */
 	uint32_t max_conns;		/* 0: unlimited */
 	struct bind *binds;
 	uint32_t nbinds;
@@ -164,6 +168,9 @@ struct listener {
 	uint32_t rate_total;
 	uint32_t rate_burst;		/* 0: the rate itself */
 	struct guard_tables *guard;	/* shared counters, NULL when no limit */
+	/* Routing by TLS server name / ALPN (route.c), first match wins. */
+	struct route *routes;
+	uint32_t nroutes;
 };
 
 struct global_cfg {

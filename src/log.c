@@ -760,20 +760,34 @@ log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
 void
 log_access(const struct access_rec *r)
 {
-	char msg[1024];
-	char conn[32], sess[24], bin[24], bout[24], cms[24], dms[24], tries[12];
+	char msg[1400];
+	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
+	char dms[24], tries[12], rt[12];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
+	const char *kv[40];
+	size_t n = 0;
 	int saved = errno;
 
 	if (r->connect_ms >= 0)
 		snprintf(conn, sizeof(conn), "%lldms", (long long)r->connect_ms);
 	else
 		snprintf(conn, sizeof(conn), "-");
+	route[0] = '\0';
+	if (r->routed) {
+		/* The name holds only host name characters (tls_hello
+		 * validated it): nothing to escape. */
+		if (r->route >= 0)
+			snprintf(route, sizeof(route), " sni=%s route=%d",
+			    r->sni ? r->sni : "-", r->route);
+		else
+			snprintf(route, sizeof(route), " sni=%s route=-",
+			    r->sni ? r->sni : "-");
+	}
 	snprintf(msg, sizeof(msg),
-	    "%s listener=%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
+	    "%s listener=%s%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
 	    "connect=%s duration=%llums tries=%u end=\"%s\"",
-	    r->client, r->listener, r->pool, server, saddr,
+	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
 	snprintf(sess, sizeof(sess), "%llu", (unsigned long long)r->session);
@@ -782,20 +796,29 @@ log_access(const struct access_rec *r)
 	snprintf(cms, sizeof(cms), "%lld", (long long)r->connect_ms);
 	snprintf(dms, sizeof(dms), "%llu", (unsigned long long)r->duration_ms);
 	snprintf(tries, sizeof(tries), "%u", r->tries);
-	log_emit(LOG_INFO, msg, (const char *const[]){
-	    "TCPLB_EVENT", "access",
-	    "TCPLB_SESSION", sess,
-	    "TCPLB_CLIENT", r->client,
-	    "TCPLB_LISTENER", r->listener,
-	    "TCPLB_POOL", r->pool,
-	    "TCPLB_SERVER", server,
-	    "TCPLB_SERVER_ADDR", saddr,
-	    "TCPLB_BYTES_IN", bin,
-	    "TCPLB_BYTES_OUT", bout,
-	    "TCPLB_CONNECT_MS", cms,
-	    "TCPLB_DURATION_MS", dms,
-	    "TCPLB_TRIES", tries,
-	    "TCPLB_TERMINATION", r->reason,
-	    NULL });
+	snprintf(rt, sizeof(rt), "%d", r->route);
+#define KV(k, v) do { kv[n++] = (k); kv[n++] = (v); } while (0)
+	KV("TCPLB_EVENT", "access");
+	KV("TCPLB_SESSION", sess);
+	KV("TCPLB_CLIENT", r->client);
+	KV("TCPLB_LISTENER", r->listener);
+	KV("TCPLB_POOL", r->pool);
+	if (r->routed) {
+		if (r->sni)
+			KV("TCPLB_SNI", r->sni);
+		if (r->route >= 0)
+			KV("TCPLB_ROUTE", rt);
+	}
+	KV("TCPLB_SERVER", server);
+	KV("TCPLB_SERVER_ADDR", saddr);
+	KV("TCPLB_BYTES_IN", bin);
+	KV("TCPLB_BYTES_OUT", bout);
+	KV("TCPLB_CONNECT_MS", cms);
+	KV("TCPLB_DURATION_MS", dms);
+	KV("TCPLB_TRIES", tries);
+	KV("TCPLB_TERMINATION", r->reason);
+#undef KV
+	kv[n] = NULL;
+	log_emit(LOG_INFO, msg, kv);
 	errno = saved;
 }

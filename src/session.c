@@ -70,9 +70,14 @@ enum sess_state {
 	SESS_CLOSED,
 };
 
-/* Flags for session_close(): which side gets a reset instead of a FIN. */
+/* Flags for session_close(): which side gets a reset instead of a FIN.
+ * A close that tcplb forces (idle_timeout, shutdown) resets both: neither
+ * peer ended the exchange, so neither may take it for an orderly end --
+ * a download cut short must not look complete.  It also drops at once
+ * whatever the kernel still held for them. */
 #define RESET_CLIENT 0x1
 #define RESET_SERVER 0x2
+#define RESET_FORCED (RESET_CLIENT | RESET_SERVER)
 
 struct session {
 	unsigned magic;
@@ -84,6 +89,9 @@ struct session {
 	struct inspect *insp;		/* while inspecting, and until connected
 					 * when it holds bytes to forward */
 	struct guard_ticket ticket;	/* per-source connection held */
+	int route;			/* TLS route taken (index); -1: none */
+	char *sni;			/* the client's server name (valid host
+					 * name characters only), or NULL */
 	uint32_t hdr_sent;		/* PROXY header bytes in c2s.bytes */
 	struct server *srv;		/* reserved by pool_pick(), or NULL */
 	uint64_t id;
@@ -107,6 +115,11 @@ struct session {
 	ev_tstamp t_connected;
 	ev_tstamp last_active;
 	const char *first_eof;		/* "client closed" / "server closed" */
+	int reset_by;			/* RESET_CLIENT / RESET_SERVER: the sides
+					 * whose sockets were reset */
+	const char *reset_reason;	/* the first of them: "client reset"... */
+	bool wait_sent;			/* reset pending until the kernel has
+					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
 	struct session_wait *wait;	/* once it has queued, until freed */
@@ -219,7 +232,7 @@ session_log_ctx(const struct session *s, struct log_ctx *ctx, char *client,
 	addr_format(&s->peer.sa, client, clen);
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->listener = s->l->name;
-	ctx->pool = s->pool->name;
+	ctx->pool = s->pool ? s->pool->name : NULL;
 	ctx->client = client;
 	ctx->session = s->id;
 	if (s->srv) {
@@ -273,6 +286,33 @@ session_queue_leave(struct session *s, bool got)
 	queue_notify(next);
 }
 
+/* pool_release() woke the queue of the pool s->srv is in in s's own
+ * generation.  When the worker has moved on and the server now serves
+ * another pool (renamed, or moved to another pool; its state followed
+ * it), the freed slot is that pool's: wake its queue too, or its waiters
+ * sleep on beside a free slot.  Only sessions older than the worker's
+ * generation pay for the search. */
+static void
+session_wake_current_pool(struct session *s)
+{
+	const struct gen *g = s->w->gen;
+
+	if (g == NULL || g == s->gen)
+		return;
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			if (p->servers[k].st != s->srv->st)
+				continue;
+			if (p->queue != NULL && p->queue != s->srv->pool->queue &&
+			    queue_busy(p->queue))
+				queue_notify(queue_wake(p->queue));
+			return;
+		}
+	}
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -304,8 +344,6 @@ session_close(struct session *s, const char *reason, int resets)
 	}
 	relay_release(&s->c2s, &w->pools);
 	relay_release(&s->s2c, &w->pools);
-	inspect_free(s->insp);
-	s->insp = NULL;
 	guard_release(&s->ticket);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
@@ -314,7 +352,10 @@ session_close(struct session *s, const char *reason, int resets)
 			.session = s->id,
 			.client = addr_format(&s->peer.sa, client, sizeof(client)),
 			.listener = s->l->name,
-			.pool = s->pool->name,
+			.pool = s->pool ? s->pool->name : "-",
+			.routed = s->l->nroutes > 0,
+			.sni = s->sni,
+			.route = s->route,
 			.server = s->srv ? s->srv->name : NULL,
 			.server_addr = s->srv ? s->srv->addr_text : NULL,
 			.bytes_in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
@@ -333,8 +374,14 @@ session_close(struct session *s, const char *reason, int resets)
 			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
 	}
 
-	if (s->srv)
+	inspect_free(s->insp);
+	s->insp = NULL;
+	free(s->sni);
+	s->sni = NULL;
+	if (s->srv) {
 		pool_release(s->srv);
+		session_wake_current_pool(s);
+	}
 	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 
@@ -355,7 +402,7 @@ void
 session_close_all(struct worker *w, const char *reason)
 {
 	while (w->sessions)
-		session_close(w->sessions, reason, 0);
+		session_close(w->sessions, reason, RESET_FORCED);
 }
 
 static void session_inspect_begin(struct session *s);
@@ -374,6 +421,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->gen = gen_get(w->gen);
 	s->l = l;
 	s->pool = l->pool;
+	s->route = -1;
 	if (tk != NULL)
 		s->ticket = *tk;
 	s->id = w->next_session_id++;
@@ -429,6 +477,30 @@ session_inspect_begin(struct session *s)
 	ev_timer_start(loop, &s->timer);
 }
 
+/* What inspection learnt, kept for the access log and counted; also
+ * when the connection is refused, so the record names the real client
+ * (from a PROXY header) and the server name it asked for. */
+static void
+session_inspect_results(struct session *s, const struct inspect *in,
+    bool timed_out)
+{
+	if (in->has_client) {
+		socklen_t len = addr_len((const struct sockaddr *)&in->client);
+
+		memset(&s->peer, 0, sizeof(s->peer));
+		memcpy(&s->peer, &in->client, len < sizeof(s->peer) ? len :
+		    sizeof(s->peer));
+	}
+	if (s->l->nroutes == 0)
+		return;
+	s->route = in->route;
+	/* Only a validated host name (letters, digits, '-', '_', '.') is
+	 * kept: safe in a log line, and at most 253 bytes. */
+	if (in->tls_ok && in->hello.has_sni && s->sni == NULL)
+		s->sni = xstrdup(in->hello.sni);
+	inspect_tls_count(&s->w->tls, s->l, in, timed_out);
+}
+
 static void
 session_inspect_event(struct session *s)
 {
@@ -436,25 +508,18 @@ session_inspect_event(struct session *s)
 	struct inspect *in = s->insp;
 	enum guard_reason r;
 
-	switch (inspect_read(in, s->cfd, s->l)) {
-	case INSPECT_WAIT:
+	enum inspect_verdict v = inspect_read(in, s->cfd, s->l);
+
+	if (v == INSPECT_WAIT)
 		return;
-	case INSPECT_CLOSE:
+	session_inspect_results(s, in, false);
+	if (v == INSPECT_CLOSE) {
 		session_refuse(s, in->refuse ? (enum guard_reason)in->refuse :
 		    GUARD_PROXY_HEADER, in->reason);
 		return;
-	case INSPECT_CONTINUE:
-		break;
 	}
 	ev_timer_stop(loop, &s->timer);
 	set_mask(loop, &s->cio, &s->cmask, 0);
-	if (in->has_client) {
-		socklen_t len = addr_len((struct sockaddr *)&in->client);
-
-		memset(&s->peer, 0, sizeof(s->peer));
-		memcpy(&s->peer, &in->client, len < sizeof(s->peer) ? len :
-		    sizeof(s->peer));
-	}
 	if (in->pool != NULL)
 		s->pool = in->pool;
 	/* The client's address is known only now: access control and
@@ -507,7 +572,11 @@ session_send_prefix(struct session *s)
 	}
 	inspect_free(in);
 	s->insp = NULL;
-	if (d->buf.len > 0 && !d->eof &&
+	/* A header alone waits for the client's first bytes so both leave
+	 * in one segment; when inspection already holds client bytes (a
+	 * ClientHello: the client says nothing more until the server
+	 * answers), another read would only return EAGAIN. */
+	if (d->buf.len > 0 && left == 0 && !d->eof &&
 	    relay_fill(d, s->cfd) != RELAY_OK) {
 		session_close(s, "client reset", RESET_SERVER);
 		return false;
@@ -549,12 +618,12 @@ session_connected(struct session *s)
 		session_side_event(s, EV_READ, true);
 }
 
-/* A connect attempt failed: say so, tell passive health, and move on. */
+/* A connect attempt is over without a connection: give back the socket
+ * and the server, and try the next one. */
 static void
-session_attempt_failed(struct session *s, const char *why)
+session_attempt_end(struct session *s, const char *why)
 {
 	struct ev_loop *loop = s->w->loop;
-	struct server *srv = s->srv;
 
 	ev_io_stop(loop, &s->sio);
 	s->smask = 0;
@@ -564,6 +633,52 @@ session_attempt_failed(struct session *s, const char *why)
 		s->sfd = -1;
 	}
 	s->last_error = why;
+	pool_release(s->srv);
+	s->srv = NULL;
+	session_connect_next(s);
+}
+
+/*
+ * No local address to connect from (EADDRNOTAVAIL): every local port
+ * toward this server is taken -- each source address has ~28k, and a
+ * closed connection holds its port in TIME_WAIT for 60 s -- or `source`
+ * is not an address of this host.  Like running out of descriptors this
+ * is our shortage, not the server's failure: passive health never hears
+ * of it.  It is counted, logged at most every 10 s (with how many were
+ * not), and the next server is tried: another destination has ports of
+ * its own.
+ */
+static void
+session_no_local_addr(struct session *s)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+	struct worker *w = s->w;
+	struct server *srv = s->srv;
+	char client[ADDR_STRLEN], src[ADDR_STRLEN] = "";
+	struct log_ctx ctx;
+
+	atomic_store_explicit(&w->no_local_addr, atomic_load_explicit(
+	    &w->no_local_addr, memory_order_relaxed) + 1, memory_order_relaxed);
+	session_log_ctx(s, &ctx, client, sizeof(client));
+	if (srv->source.len)
+		addr_format_host(&srv->source.u.sa, src, sizeof(src));
+	log_ratelimited(&rl, LOG_WARNING, &ctx,
+	    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
+	    "local ports exhausted%s; not held against the server "
+	    "(%llu such connects in all)",
+	    (unsigned long long)s->id, client, s->l->pool->name,
+	    srv->name, srv->addr_text, *src ? " " : "", src,
+	    *src ? ", or the source address is not on this host" : "",
+	    (unsigned long long)workers_no_local_addr());
+	session_attempt_end(s, "no local address available");
+}
+
+/* A connect attempt failed: say so, tell passive health, and move on. */
+static void
+session_attempt_failed(struct session *s, const char *why)
+{
+	struct server *srv = s->srv;
+
 	if (log_enabled(LOG_INFO)) {
 		char client[ADDR_STRLEN];
 		struct log_ctx ctx;
@@ -574,9 +689,7 @@ session_attempt_failed(struct session *s, const char *why)
 		    srv->addr_text, why);
 	}
 	pool_report_connect(srv, false, why, (int64_t)now_ms());
-	pool_release(srv);
-	s->srv = NULL;
-	session_connect_next(s);
+	session_attempt_end(s, why);
 }
 
 static const char *
@@ -804,6 +917,33 @@ session_queue_turn(struct session *s)
 	session_connect_srv(s, srv);
 }
 
+/* w moved to a new generation.  A queued client whose listener now leads
+ * to a pool with another queue (the pool renamed, the listener pointed
+ * elsewhere) leaves the old queue -- nothing in the new generation wakes
+ * it -- and starts over in the new pool as a newcomer would: served at
+ * once if a slot is free, else queued there, its queue_timeout still
+ * counted from when it first queued. */
+void
+session_queue_follow(struct worker *w)
+{
+	struct session_wait *sw = w->queued, *next;
+
+	/* A session handled here leaves, requeues at our tail in a queue it
+	 * is not moved from again, or closes: never another waiter. */
+	for (; sw != NULL; sw = next) {
+		struct session *s = sw->s;
+
+		next = sw->next;
+		session_queue_adopt(s);
+		if (sw->q == NULL || sw->q == s->pool->queue)
+			continue;
+		session_queue_leave(s, false);
+		s->state = SESS_CONNECTING;
+		ev_timer_stop(w->loop, &s->timer);
+		session_connect_next(s);
+	}
+}
+
 void
 session_queue_wakeups(struct worker *w)
 {
@@ -861,6 +1001,7 @@ session_connect_srv(struct session *s, struct server *srv)
 	s->t_attempt = ev_now(loop);
 
 	fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
+	    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len,
 	    &in_progress);
 	if (fd < 0) {
 		int e = errno;
@@ -869,16 +1010,25 @@ session_connect_srv(struct session *s, struct server *srv)
 			session_wait_for_fd(s, srv, e);
 			return;
 		}
+		/* EADDRINUSE: a kernel without IP_BIND_ADDRESS_NO_PORT ran
+		 * out in bind(). */
+		if (e == EADDRNOTAVAIL || e == EADDRINUSE) {
+			session_no_local_addr(s);
+			return;
+		}
 		session_attempt_failed(s, connect_error_reason(e));
 		return;
 	}
 	s->sfd = fd;
 	session_fd_wait_end(s);
+	/* The watcher follows the socket on both paths: a connect that
+	 * completed at once goes straight to relaying on it. */
+	ev_io_set(&s->sio, fd, 0);
 	if (!in_progress) {
 		session_connected(s);
 		return;
 	}
-	ev_io_set(&s->sio, fd, EV_WRITE);
+	ev_io_modify(&s->sio, EV_WRITE);
 	ev_io_start(loop, &s->sio);
 	s->smask = EV_WRITE;
 	if (p->connect_timeout_ms) {
@@ -887,24 +1037,78 @@ session_connect_srv(struct session *s, struct server *srv)
 	}
 }
 
-/* The end of a relay step: errors reset the other side, a finished
- * exchange closes, anything else re-derives the watcher masks. */
+/*
+ * One side's socket was reset (a read or a write failed on it).  Nothing
+ * can reach that side any more: the direction toward it drops what it
+ * holds, and from then on drops what its source sends (relay_abort).
+ * What that side sent before its reset can
+ * still reach the other one -- a server's "413 Payload Too Large" sent
+ * just before it reset a client that was still uploading -- so the
+ * direction from it goes on: it reads what the socket still holds (Linux
+ * hands out queued bytes before it reports the reset), delivers it, and
+ * only then is the other side reset (session_pass_reset).
+ */
+static void
+session_side_reset(struct session *s, bool client)
+{
+	if (s->reset_by == 0)
+		s->reset_reason = client ? "client reset" : "server reset";
+	s->reset_by |= client ? RESET_CLIENT : RESET_SERVER;
+	relay_abort(client ? &s->s2c : &s->c2s, &s->w->pools);
+	(client ? &s->c2s : &s->s2c)->src_reset = true;
+}
+
+/* A side was reset: pass the reset on once every byte it sent is on its
+ * way to the other side, as a direct connection would have shown it. */
+static void
+session_pass_reset(struct session *s)
+{
+	bool client = s->reset_by & RESET_CLIENT;
+	const char *reason = s->reset_reason;
+	struct relay_dir *from = client ? &s->c2s : &s->s2c;
+	struct relay_dir *toward = client ? &s->s2c : &s->c2s;
+	int other = client ? s->sfd : s->cfd;
+	int mask;
+
+	if (s->reset_by == (RESET_CLIENT | RESET_SERVER)) {
+		/* Both gone: no one left to tell. */
+		session_close(s, reason, 0);
+		return;
+	}
+	if (!relay_flushed(from)) {
+		session_update_io(s);
+		return;
+	}
+	/* A reset drops what the kernel has not sent yet: wait until the
+	 * socket is drained (idle_timeout bounds a peer that never reads),
+	 * still dropping what that side sends, so it cannot block on us. */
+	if (net_unsent(other) > 0) {
+		if (!s->wait_sent) {
+			s->wait_sent = true;
+			net_writable_when_sent(other);
+		}
+		mask = EV_WRITE | (relay_wants_read(toward) ? EV_READ : 0);
+		set_mask(s->w->loop, &s->cio, &s->cmask, client ? 0 : mask);
+		set_mask(s->w->loop, &s->sio, &s->smask, client ? mask : 0);
+		return;
+	}
+	session_close(s, reason, client ? RESET_SERVER : RESET_CLIENT);
+}
+
+/* The end of a relay step: a reset is passed on once what came before it
+ * is delivered, a finished exchange closes, anything else re-derives the
+ * watcher masks. */
 static void
 session_after_pump(struct session *s, enum relay_status st, bool from_client)
 {
-	if (st == RELAY_READ_ERR) {
-		/* The side we read from was reset: pass the reset on. */
-		if (from_client)
-			session_close(s, "client reset", RESET_SERVER);
-		else
-			session_close(s, "server reset", RESET_CLIENT);
-		return;
-	}
-	if (st == RELAY_WRITE_ERR) {
-		if (from_client)
-			session_close(s, "server reset", RESET_CLIENT);
-		else
-			session_close(s, "client reset", RESET_SERVER);
+	/* A failed read is the source's reset; a failed write the
+	 * destination's. */
+	if (st == RELAY_READ_ERR)
+		session_side_reset(s, from_client);
+	else if (st == RELAY_WRITE_ERR)
+		session_side_reset(s, !from_client);
+	if (s->reset_by) {
+		session_pass_reset(s);
 		return;
 	}
 	if (s->first_eof == NULL) {
@@ -981,6 +1185,10 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (s->state == SESS_CONNECTING) {
 		int e = net_connect_result(s->sfd);
 
+		if (e == EADDRNOTAVAIL) {
+			session_no_local_addr(s);
+			return;
+		}
 		if (e != 0) {
 			session_attempt_failed(s, connect_error_reason(e));
 			return;
@@ -999,6 +1207,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	double idle, limit;
 
 	if (s->state == SESS_INSPECTING) {
+		session_inspect_results(s, s->insp, true);
 		session_refuse(s, GUARD_INSPECT_TIMEOUT,
 		    inspect_timeout_reason(s->insp));
 		return;
@@ -1025,7 +1234,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	limit = (double)p->idle_timeout_ms / 1000.0;
 	idle = ev_now(loop) - s->last_active;
 	if (idle >= limit - 0.001) {
-		session_close(s, "idle timeout", 0);
+		session_close(s, "idle timeout", RESET_FORCED);
 		return;
 	}
 	ev_timer_set(t, limit - idle, 0.);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "inspect.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -55,7 +56,11 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	/* Connects that found no local address (EADDRNOTAVAIL): written by
+	 * this worker only, read by anyone (workers_no_local_addr()). */
+	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
+	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -101,6 +106,8 @@ void workers_heartbeat_request(void);
 /* Index of the first worker that has not answered the last request, or
  * -1 when all have. */
 int workers_heartbeat_missing(void);
+/* Connects that failed for want of a local address, all workers. */
+uint64_t workers_no_local_addr(void);
 
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);

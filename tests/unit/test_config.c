@@ -22,6 +22,7 @@
 #include "config.h"
 #include "gen.h"
 #include "resolve.h"
+#include "route.h"
 #include "util.h"
 
 /* ThreadSanitizer runs this loader code 10-35 times slower (its CI pass
@@ -152,10 +153,13 @@ check_wiring(const struct gen *g)
 		const struct listener *l = &g->listeners[i];
 
 		assert_non_null(l->st);
-		assert_non_null(l->pool);
+		assert_true(l->pool != NULL || l->nroutes > 0);
 		assert_true(l->nbinds > 0);
-		assert_true(l->pool >= g->pools &&
-		    l->pool < g->pools + g->npools);
+		assert_true(l->pool == NULL || (l->pool >= g->pools &&
+		    l->pool < g->pools + g->npools));
+		for (uint32_t r = 0; r < l->nroutes; r++)
+			assert_true(l->routes[r].pool >= g->pools &&
+			    l->routes[r].pool < g->pools + g->npools);
 	}
 }
 
@@ -288,8 +292,13 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 3);
-	assert_int_equal(g->npools, 2);
+	assert_int_equal(g->nlisteners, 4);
+	assert_int_equal(g->npools, 3);
+	assert_int_equal(gen_find_listener(g, "tls")->nroutes, 3);
+	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
+	check_wiring(g);
 	gen_put(g);
 }
 
@@ -482,7 +491,7 @@ test_bad_unknown_keys(void **state)
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
 		    "(expected one of: max_connections, inspect_timeout, "
 		    "accept_proxy, max_connections_per_source, bind, pool, "
-		    "trusted, allow, deny, rate_limit)",
+		    "trusted, allow, deny, rate_limit, routes)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
 		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
@@ -687,6 +696,107 @@ test_bad_misc(void **state)
 	    "  q: {health_check: {send: [1]}, servers: ['127.0.0.1:1']}}\n",
 	    health);
 	mem_bad("a: 1\nb:\xff\n", badutf8);
+}
+
+/* source: at defaults, pool and server level, the server's own winning;
+ * bad addresses and family mismatches located at the key to blame. */
+static void
+test_source(void **state)
+{
+	static const char *const bad[] = {
+		"t.yaml:3:41: pools.a.source: invalid address '10.0.0.1:80' "
+		    "(expected an IPv4 or IPv6 address of this host, without a "
+		    "port)",
+		"t.yaml:4:41: pools.b.source: invalid address 'localhost' "
+		    "(expected",
+		"t.yaml:5:41: pools.c.source: '0.0.0.0' is the unspecified "
+		    "address (leave source out to let the kernel choose)",
+		"t.yaml:6:35: pools.d.servers[0]: source address 10.0.0.1 is "
+		    "IPv4, but server [::1]:1 is IPv6",
+		"t.yaml:7:50: pools.e.servers[0].source: source address ::1 is "
+		    "IPv6, but server 127.0.0.1:1 is IPv4",
+		"t.yaml:8:50: pools.f.servers[0].source: expected an IP address, "
+		    "got a list",
+		NULL
+	};
+	static const char *const badname[] = {
+		"t.yaml:2:38: pools.p.servers[0]: source address ::9 is IPv6, "
+		    "but 'localhost:1' has no IPv6 address (it resolves to "
+		    "127.0.0.1:1)",
+		NULL
+	};
+	struct gen *g;
+	const struct pool *p;
+	char buf[ADDR_STRLEN];
+
+	(void)state;
+	g = mem_ok("defaults: {source: 10.0.0.9}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    source: 10.0.0.1\n"
+	    "    servers:\n"
+	    "      - 127.0.0.1:1\n"
+	    "      - {address: '127.0.0.1:2', source: 10.0.0.2}\n"
+	    "  q: {servers: ['127.0.0.1:3']}\n"
+	    "  v6: {source: '[2001:db8::5]', servers: ['[::1]:4']}\n");
+	p = gen_find_pool(g, "p");
+	assert_string_equal(addr_format_host(&find_server(p, "127.0.0.1:1")->source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.1");
+	assert_string_equal(addr_format_host(&find_server(p, "127.0.0.1:2")->source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.2");
+	p = gen_find_pool(g, "q");
+	assert_string_equal(addr_format_host(&p->servers[0].source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.9");
+	p = gen_find_pool(g, "v6");
+	assert_int_equal(p->servers[0].source.len, sizeof(struct sockaddr_in6));
+	assert_string_equal(addr_format_host(&p->servers[0].source.u.sa,
+	    buf, sizeof(buf)), "2001:db8::5");
+	gen_put(g);
+
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
+	assert_int_equal(g->pools[0].servers[0].source.len, 0);
+	gen_put(g);
+
+	/* A name keeps only the addresses the source can reach ("localhost"
+	 * may also be ::1). */
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {source: 127.0.0.9, servers: ['localhost:1']}}\n");
+	p = &g->pools[0];
+	assert_int_equal(p->nservers, 1);
+	assert_int_equal(p->servers[0].addr.ss_family, AF_INET);
+	gen_put(g);
+
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a: {servers: ['127.0.0.1:1'], source: '10.0.0.1:80'}\n"
+	    "  b: {servers: ['127.0.0.1:1'], source: localhost}\n"
+	    "  c: {servers: ['127.0.0.1:1'], source: 0.0.0.0}\n"
+	    "  d: {source: 10.0.0.1, servers: ['[::1]:1']}\n"
+	    "  e: {servers: [{address: '127.0.0.1:1', source: '::1'}]}\n"
+	    "  f: {servers: [{address: '127.0.0.1:1', source: [1]}]}\n", bad);
+	/* An IPv6 source keeps localhost's IPv6 addresses, or, where this
+	 * host's localhost has none, says so. */
+	{
+		struct config_errors e = { 0 };
+		static const char yaml[] =
+		    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+		    "pools: {p: {source: '::9', servers: ['localhost:1']}}\n";
+
+		g = config_load_mem("t.yaml", yaml, strlen(yaml), &e);
+		if (g != NULL) {
+			p = &g->pools[0];
+			assert_true(p->nservers >= 1);
+			for (uint32_t i = 0; i < p->nservers; i++)
+				assert_int_equal(p->servers[i].addr.ss_family,
+				    AF_INET6);
+			gen_put(g);
+		} else {
+			check_errors(&e, badname);
+		}
+		config_errors_free(&e);
+	}
 }
 
 /* Aliases make a small file name a big subtree many times: 100 servers
@@ -1076,6 +1186,111 @@ test_fuzz_regressions(void **state)
 	fuzz_case("accepted-embedded-nul.yaml", "NUL character", 2.0);
 }
 
+/* ---- routes (TLS server name) ------------------------------------------- */
+
+static void
+test_routes_good(void **state)
+{
+	static const char yaml[] =
+	    "pools:\n"
+	    "  fallback: { servers: [127.0.0.1:1] }\n"
+	    "  a: { servers: [127.0.0.1:2] }\n"
+	    "  b: { servers: [127.0.0.1:3] }\n"
+	    "  acme: { servers: [127.0.0.1:4] }\n"
+	    "listeners:\n"
+	    "  tls:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    pool: fallback\n"
+	    "    inspect_timeout: 500ms\n"
+	    "    routes:\n"
+	    "      - { sni: \"A.Example.com\", pool: a }\n"
+	    "      - { sni: [\"*.b.example.com\", \"b.example.com\"], pool: b }\n"
+	    "      - { alpn: \"acme-tls/1\", pool: acme }\n"
+	    "      - { sni: a.example.com, alpn: h2, pool: b }\n"
+	    "  closed:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes:\n"
+	    "      - sni: x.example\n"
+	    "        pool: a\n";
+	struct gen *g = mem_ok(yaml);
+	const struct listener *l = gen_find_listener(g, "tls");
+	const struct listener *c = gen_find_listener(g, "closed");
+
+	check_wiring(g);
+	assert_non_null(l);
+	assert_int_equal(l->inspect_timeout_ms, 500);
+	assert_ptr_equal(l->pool, gen_find_pool(g, "fallback"));
+	assert_int_equal(l->nroutes, 4);
+	assert_int_equal(l->routes[0].nnames, 1);
+	assert_string_equal(l->routes[0].names[0].text, "a.example.com");
+	assert_ptr_equal(l->routes[0].pool, gen_find_pool(g, "a"));
+	assert_null(l->routes[0].alpn);
+	assert_int_equal(l->routes[1].nnames, 2);
+	assert_true(l->routes[1].names[0].wildcard);
+	assert_string_equal(l->routes[1].names[0].text, ".b.example.com");
+	assert_false(l->routes[1].names[1].wildcard);
+	assert_int_equal(l->routes[2].nnames, 0);
+	assert_string_equal(l->routes[2].alpn, "acme-tls/1");
+	assert_ptr_equal(l->routes[2].pool, gen_find_pool(g, "acme"));
+	assert_string_equal(l->routes[3].alpn, "h2");
+	/* the quick default, and no pool: unmatched connections close */
+	assert_non_null(c);
+	assert_null(c->pool);
+	assert_int_equal(c->inspect_timeout_ms, 3000);
+	assert_int_equal(c->nroutes, 1);
+	gen_put(g);
+}
+
+static void
+test_routes_bad(void **state)
+{
+	static const char yaml[] =
+	    "pools:\n"
+	    "  a: { servers: [127.0.0.1:2] }\n"
+	    "listeners:\n"
+	    "  tls:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes:\n"
+	    "      - { sni: a.example.com, pool: nope }\n"
+	    "      - { sni: [\"x.example\", \"A.EXAMPLE.COM\"], pool: a }\n"
+	    "      - { sni: \"*.b.example\", alpn: h2, pool: a }\n"
+	    "      - { sni: \"*.B.example\", alpn: h2, pool: a }\n"
+	    "      - { sni: \"a.*.example\", pool: a }\n"
+	    "      - { sni: \"bad name\", pool: a }\n"
+	    "      - { sni: \"a.example.\", pool: a }\n"
+	    "      - { pool: a }\n"
+	    "      - { sni: y.example }\n"
+	    "      - { alpn: acme-tls/1, pool: a }\n"
+	    "      - { alpn: acme-tls/1, pool: a }\n"
+	    "      - { sni: [], pool: a }\n"
+	    "      - { sni: z.example, pool: a, port: 1 }\n"
+	    "      - just-a-name\n"
+	    "  none:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "  empty:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes: []\n";
+	static const char *const want[] = {
+		"t.yaml:7:37: listeners.tls.routes[0].pool: unknown pool 'nope'",
+		"t.yaml:8:30: listeners.tls.routes[1].sni: duplicate server name 'A.EXAMPLE.COM' (first at 7:16)",
+		"t.yaml:10:16: listeners.tls.routes[3].sni: duplicate server name '*.B.example' with ALPN h2 (first at 9:16)",
+		"t.yaml:11:16: listeners.tls.routes[4].sni: invalid server name pattern 'a.*.example': '*' is allowed only as the whole first label",
+		"t.yaml:12:16: listeners.tls.routes[5].sni: invalid server name 'bad name'",
+		"t.yaml:13:16: listeners.tls.routes[6].sni: invalid server name 'a.example.': no trailing dot",
+		"t.yaml:14:9: listeners.tls.routes[7]: a route needs 'sni', 'alpn' or both",
+		"t.yaml:15:9: listeners.tls.routes[8]: missing required key 'pool'",
+		"t.yaml:17:17: listeners.tls.routes[10].alpn: duplicate route for ALPN 'acme-tls/1' (first at 16:17)",
+		"t.yaml:18:16: listeners.tls.routes[11].sni: empty list of server names",
+		"t.yaml:19:36: listeners.tls.routes[12].port: unknown key (did you mean 'pool'?)",
+		"t.yaml:20:9: listeners.tls.routes[13]: expected a mapping, got a scalar",
+		"t.yaml:21:3: listeners.none: missing required key 'pool' (or 'routes')",
+		"t.yaml:25:13: listeners.empty.routes: empty list of routes",
+		NULL
+	};
+
+	mem_bad(yaml, want);
+}
+
 /* resolve_interval, max_queue, queue_timeout (default: connect_timeout),
  * global.resolvers, and which entries are dynamic. */
 static void
@@ -1323,6 +1538,9 @@ main(void)
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_two_documents),
 		cmocka_unit_test(test_bad_misc),
+		cmocka_unit_test(test_source),
+		cmocka_unit_test(test_routes_good),
+		cmocka_unit_test(test_routes_bad),
 		cmocka_unit_test(test_alias_budget),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_fuzz_regressions),
