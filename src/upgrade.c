@@ -137,13 +137,14 @@ state_write(int fd, const struct gen *g)
 			fprintf(f, " up=%d passive_down=%d fails=%u retry_at_ms=%lld"
 			    " up_since_ms=%lld rest_until_ms=%lld passive_epoch=%u"
 			    " check_epoch=%u check_ok=%u check_fail=%u check_fresh=%d"
-			    " total=%llu\n",
+			    " check_failing=%d total=%llu\n",
 			    (int)atomic_load(&st->up), (int)atomic_load(&st->passive_down),
 			    atomic_load(&st->fails), (long long)atomic_load(&st->retry_at_ms),
 			    (long long)atomic_load(&st->up_since_ms),
 			    (long long)atomic_load(&st->rest_until_ms),
 			    atomic_load(&st->passive_epoch), st->check_epoch, st->check_ok,
 			    st->check_fail, (int)st->check_fresh,
+			    (int)atomic_load(&st->check_failing),
 			    (unsigned long long)atomic_load(&st->total));
 		}
 	}
@@ -610,6 +611,7 @@ restore_state(struct server *s, const char *line, int64_t now)
 	st->check_ok = (unsigned)num(line, "check_ok", 0);
 	st->check_fail = (unsigned)num(line, "check_fail", 0);
 	st->check_fresh = num(line, "check_fresh", st->check_fresh) != 0;
+	atomic_store(&st->check_failing, num(line, "check_failing", 0) != 0);
 	atomic_store(&st->total, (uint64_t)num(line, "total", 0));
 	/* Then the rules of a reload (a pool whose checks were removed
 	 * brings its servers back, ...). */
