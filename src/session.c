@@ -880,9 +880,11 @@ session_queue_adopt(struct session *s)
 	if (nl == NULL || nl->st != s->l->st)
 		return;		/* listener gone: stay with the old one */
 	/* The session's pool is its listener's, or one inspection chose
-	 * (an SNI route): the same one, by name, in the new generation. */
-	np = s->pool == s->l->pool ? nl->pool : gen_find_pool(w->gen,
-	    s->pool->name);
+	 * (an SNI route): the same one, by name, in the new generation.
+	 * Which of the two is told by the route, not by comparing pools: a
+	 * route may lead to the listener's own pool, and the reload may give
+	 * the listener another. */
+	np = s->route < 0 ? nl->pool : gen_find_pool(w->gen, s->pool->name);
 	if (np == NULL)
 		return;		/* pool gone: stay with the old one */
 	gen_put(s->gen);
