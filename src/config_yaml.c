@@ -29,6 +29,8 @@
 /* Aliases let a small file name the same subtree many times; bound the
  * walk so a hostile file cannot make --check run for hours. */
 #define CFG_NODE_BUDGET	200000
+/* sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
+#define CFG_UNIX_PATH_MAX	108
 
 /* Option sets of the sections only YAML has: plain values, copied into
  * the gen once the section is done. */
@@ -402,7 +404,6 @@ static const char *const root_keys[] = {
 static const char *const pool_extra[] = { "health_check", "servers", NULL };
 static const char *const health_extra[] = { "send", "expect", NULL };
 static const char *const server_extra[] = { "address", "name", NULL };
-static const char *const no_extra[] = { NULL };
 
 static void
 cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
@@ -626,6 +627,47 @@ next:		;
 
 /* ---- sections ---------------------------------------------------------- */
 
+/* global.admin_socket: an absolute path that fits sockaddr_un. */
+static void
+cfg_admin_socket(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
+{
+	const char *s = cfg_scalar(c, key, val, "global.admin_socket", "a path");
+
+	if (s == NULL)
+		return;
+	if (s[0] != '/') {
+		cfg_err(c, val, "global.admin_socket",
+		    "'%s' is not an absolute path", s);
+		return;
+	}
+	if (strlen(s) >= CFG_UNIX_PATH_MAX) {
+		cfg_err(c, val, "global.admin_socket",
+		    "path longer than %d bytes (the limit of a unix socket address)",
+		    CFG_UNIX_PATH_MAX - 1);
+		return;
+	}
+	free(c->g->global.admin_socket);
+	c->g->global.admin_socket = xstrdup(s);
+}
+
+/* global.metrics: ADDR:PORT, a numeric address (bound at start). */
+static void
+cfg_metrics(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
+{
+	const char *s = cfg_scalar(c, key, val, "global.metrics", "an address");
+	struct addr_spec spec;
+	char err[512];
+
+	if (s == NULL)
+		return;
+	if (addr_parse(s, &spec, err, sizeof(err)) == -1) {
+		cfg_err(c, val, "global.metrics", "%s", err);
+		return;
+	}
+	free(c->g->global.metrics);
+	c->g->global.metrics = xstrdup(s);
+}
+
 static void
 cfg_global(struct cfg *c, const yaml_node_t *map)
 {
@@ -637,9 +679,16 @@ cfg_global(struct cfg *c, const yaml_node_t *map)
 		.access_log = c->g->global.access_log,
 	};
 
+	static const char *const extra[] = { "admin_socket", "metrics", NULL };
+	const yaml_node_t *found[2], *fkey[2];
+
 	if (!cfg_is_section(c, map, "global"))
 		return;
-	cfg_walk(c, map, "global", global_keys, &o, no_extra, NULL, NULL);
+	cfg_walk(c, map, "global", global_keys, &o, extra, found, fkey);
+	if (found[0] != NULL)
+		cfg_admin_socket(c, fkey[0], found[0]);
+	if (found[1] != NULL)
+		cfg_metrics(c, fkey[1], found[1]);
 	c->g->global.workers = (unsigned)o.workers;
 	c->g->global.max_conns = (uint32_t)o.max_conns;
 	c->g->global.shutdown_timeout_ms = o.shutdown_timeout_ms;

@@ -79,6 +79,8 @@ gen_free(struct gen *g)
 		pool_free_contents(&g->pools[i]);
 	free(g->pools);
 	free(g->source);
+	free(g->global.admin_socket);
+	free(g->global.metrics);
 	g->magic = 0;
 	free(g);
 }
@@ -118,6 +120,8 @@ server_state_new(void)
 
 	atomic_init(&st->refs, 1);
 	atomic_init(&st->up, true);
+	atomic_init(&st->admin, SRV_ADMIN_READY);
+	atomic_init(&st->weight_override, -1);
 	return st;
 }
 
@@ -131,8 +135,10 @@ server_state_get(struct server_state *st)
 void
 server_state_put(struct server_state *st)
 {
-	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+		free(st->ws);
 		free(st);
+	}
 }
 
 struct listener_state *
@@ -154,8 +160,10 @@ listener_state_get(struct listener_state *st)
 void
 listener_state_put(struct listener_state *st)
 {
-	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+		free(st->ws);
 		free(st);
+	}
 }
 
 static const struct server *

@@ -24,21 +24,42 @@
 #define GEN_MAGIC 0x7c9e0a51u
 
 struct lsock;
+struct stats_srv;
+struct stats_lsn;
+
+/* Operator's state of a server (admin socket `set server ... state`):
+ * ready takes traffic; drain takes no new connections but keeps open ones;
+ * maint is drain plus no active health checks. */
+enum server_admin {
+	SRV_ADMIN_READY = 0,
+	SRV_ADMIN_DRAIN = 1,
+	SRV_ADMIN_MAINT = 2,
+};
 
 /* Runtime state of one server, keyed by (pool name, resolved address). */
 struct server_state {
 	atomic_int refs;
 	atomic_uint active;		/* open sessions using it */
-	atomic_uint_fast64_t total;	/* sessions ever sent to it */
 	atomic_bool up;			/* false: down (active or passive) */
 	atomic_bool passive_down;	/* down because real traffic failed */
 	atomic_uint fails;		/* consecutive failed connects (traffic) */
 	atomic_int_fast64_t retry_at_ms;/* passive down: eligible again at (0: never by time) */
 	atomic_int_fast64_t up_since_ms;/* last down->up transition, for slow start */
 	atomic_uint_fast32_t ramp_seq;	/* slow-start admission sequence */
+	/* Set by the admin socket, read by every pick; follows the server
+	 * across reloads like everything here. */
+	atomic_int admin;		/* enum server_admin */
+	atomic_int weight_override;	/* -1: the configured weight */
+	atomic_uint_fast32_t weight_seq;/* lowered-weight admission sequence */
 	/* Active health checks: owned by the main thread's health module. */
 	unsigned check_ok;		/* consecutive successes */
 	unsigned check_fail;		/* consecutive failures */
+	int64_t last_check_ms;		/* wall clock of the last result; 0: none */
+	uint32_t last_check_us;		/* how long it took */
+	char last_check[64];		/* "ok" or why it failed */
+	/* Counters, one cache-line-aligned block per worker (stats.h):
+	 * written only by that worker, summed at scrape time. */
+	struct stats_srv *ws;
 };
 
 struct health_cfg {
@@ -87,7 +108,7 @@ struct pool {
 struct listener_state {
 	atomic_int refs;
 	atomic_uint active;
-	atomic_uint_fast64_t total;
+	struct stats_lsn *ws;		/* per-worker counters (stats.h) */
 };
 
 struct bind {
@@ -112,6 +133,8 @@ struct global_cfg {
 	uint64_t shutdown_timeout_ms;
 	int log_level;
 	bool access_log;
+	char *admin_socket;		/* unix socket path; NULL: none */
+	char *metrics;			/* "ADDR:PORT" as written; NULL: none */
 };
 
 struct gen {
@@ -145,6 +168,16 @@ void listener_state_put(struct listener_state *st);
  * name and address, and every listener with the same name.  old may be
  * NULL.  Called on the main thread before new is published. */
 void gen_inherit(struct gen *new, const struct gen *old);
+
+/* The weight picks use now: the admin override, else the configured one. */
+static inline uint32_t
+server_weight(const struct server *s)
+{
+	int w = atomic_load_explicit(&s->st->weight_override,
+	    memory_order_relaxed);
+
+	return w >= 0 ? (uint32_t)w : s->weight;
+}
 
 /* Totals for STATUS= lines. */
 void gen_count_servers(const struct gen *g, unsigned *up, unsigned *total);

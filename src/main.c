@@ -19,13 +19,17 @@
 
 #include <ev.h>
 
+#include "admin.h"
 #include "config.h"
+#include "ctl.h"
 #include "gen.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "service.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -43,6 +47,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "Usage: tcplb [OPTIONS] [BACKEND...]\n"
+	    "       tcplb ctl [-s SOCKET] COMMAND...   (see 'tcplb ctl --help')\n"
 	    "\n"
 	    "A TCP (layer 4) load balancer.  With BACKEND arguments (HOST:PORT or\n"
 	    "[IPv6]:PORT) it runs in quick mode: it listens on --listen, prints\n"
@@ -129,6 +134,9 @@ finish_stop(void)
 
 	ev_timer_stop(loop, &drain_timer);
 	workers_stop();
+	/* After the workers: an admin task may still point at a client. */
+	admin_stop();
+	metrics_stop();
 	ev_signal_stop(loop, &sig_hup);
 	ev_signal_stop(loop, &sig_term);
 	ev_signal_stop(loop, &sig_int);
@@ -172,6 +180,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	stopping = true;
+	admin_set_stopping();
 	reload_cancel();
 	service_stopping();
 	health_stop();
@@ -219,6 +228,10 @@ main(int argc, char **argv)
 	unsigned nworkers;
 	char err[512];
 	int c;
+
+	/* `tcplb ctl ...`: the admin client, in the same binary. */
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 
 	/* Our own messages: getopt's name the program by its full path. */
 	opterr = 0;
@@ -332,6 +345,18 @@ main(int argc, char **argv)
 	listener_warn_unused_inherited();
 
 	loop = EV_DEFAULT;
+	stats_init(nworkers);
+	stats_attach(g);
+	if ((g->global.admin_socket &&
+	    admin_start(loop, g->global.admin_socket, err, sizeof(err)) < 0) ||
+	    (g->global.metrics &&
+	    metrics_start(loop, g->global.metrics, err, sizeof(err)) < 0)) {
+		log_errx("%s", err);
+		admin_stop();
+		listener_close_all();
+		gen_put(g);
+		return 1;
+	}
 	if (workers_start(loop, nworkers, g) < 0) {
 		listener_close_all();
 		gen_put(g);

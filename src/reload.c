@@ -24,6 +24,7 @@
 #include "log.h"
 #include "reload.h"
 #include "service.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -39,8 +40,16 @@ static bool loader_running;
 static ev_async loaded;
 static struct gen *loaded_gen;
 static struct config_errors loaded_errors;
+static struct reload_counts counts;
+static void (*hook)(bool ok, const char *errors);
 
 static void reload_start(void);
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
 
 static void *
 loader_main(void *arg)
@@ -55,8 +64,14 @@ loader_main(void *arg)
 }
 
 static void
-reload_finish(void)
+reload_finish(bool ok, const char *errors)
 {
+	if (ok)
+		counts.ok++;
+	else
+		counts.failed++;
+	if (hook)
+		hook(ok, errors ? errors : "");
 	busy = false;
 	service_ready();
 	if (pending) {
@@ -74,16 +89,37 @@ published_cb(struct gen *g)
 	    g->source, g->id, g->nlisteners, g->nlisteners == 1 ? "" : "s",
 	    g->npools, g->npools == 1 ? "" : "s");
 	service_status("%s", "");
-	reload_finish();
+	reload_finish(true, NULL);
 }
 
 static void
-reload_fail(const char *first)
+reload_fail(const char *first, const char *all)
 {
 	log_errx("reload failed, still running generation %u from %s", current->id,
 	    current->source);
 	service_status("reload failed: %s", first);
-	reload_finish();
+	reload_finish(false, all ? all : first);
+}
+
+/* Every error, one per line, for the admin socket's `reload` answer. */
+static char *
+reload_join_errors(const struct config_errors *e)
+{
+	size_t len = 1;
+	char *out, *p;
+
+	for (size_t i = 0; i < e->n; i++)
+		len += strlen(e->msg[i]) + 1;
+	out = p = xmalloc(len);
+	for (size_t i = 0; i < e->n; i++) {
+		size_t n = strlen(e->msg[i]);
+
+		memcpy(p, e->msg[i], n);
+		p += n;
+		*p++ = '\n';
+	}
+	*p = '\0';
+	return out;
 }
 
 static void
@@ -108,8 +144,11 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	if (g == NULL) {
+		char *all = reload_join_errors(&e);
+
 		config_errors_report(&e, true);
-		reload_fail(e.n ? e.msg[0] : "unknown error");
+		reload_fail(e.n ? e.msg[0] : "unknown error", all);
+		free(all);
 		config_errors_free(&e);
 		return;
 	}
@@ -117,11 +156,17 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	if (g->global.workers && g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
+	if (!same_str(g->global.admin_socket, current->global.admin_socket) ||
+	    !same_str(g->global.metrics, current->global.metrics))
+		log_warnx("global.admin_socket and global.metrics change only at a restart; keeping %s and %s",
+		    current->global.admin_socket ? current->global.admin_socket : "none",
+		    current->global.metrics ? current->global.metrics : "none");
 	gen_inherit(g, current);
+	stats_attach(g);	/* counters for servers and listeners that are new */
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
 		gen_put(g);
-		reload_fail(err);
+		reload_fail(err, NULL);
 		return;
 	}
 	log_set_level(g->global.log_level);
@@ -141,7 +186,7 @@ reload_start(void)
 	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
 		loader_running = false;
 		log_err("cannot start the configuration loader thread");
-		reload_fail("cannot start loader thread");
+		reload_fail("cannot start loader thread", NULL);
 	}
 }
 
@@ -170,6 +215,30 @@ reload_request(void)
 		return;
 	}
 	reload_start();
+}
+
+void
+reload_get_counts(struct reload_counts *c)
+{
+	*c = counts;
+}
+
+bool
+reload_in_progress(void)
+{
+	return busy;
+}
+
+bool
+reload_has_file(void)
+{
+	return path != NULL;
+}
+
+void
+reload_set_hook(void (*h)(bool ok, const char *errors))
+{
+	hook = h;
 }
 
 struct gen *

@@ -6,16 +6,52 @@
 #ifndef TCPLB_SESSION_H
 #define TCPLB_SESSION_H
 
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct worker;
 struct listener;
+struct server;
+struct server_state;
+struct gen;
+
+/* A compact copy of one open session, made by its worker for
+ * `show sessions` and read on the main thread.  gen is referenced by the
+ * entry when owns_gen (by an earlier entry otherwise), so the listener and
+ * server pointers stay valid until session_snap_free(). */
+struct session_snap {
+	struct gen *gen;
+	bool owns_gen;
+	bool connecting;
+	const struct listener *l;
+	const struct server *srv;	/* NULL before a server is picked */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+	uint64_t id;
+	double age_s;
+	uint64_t bytes_in;		/* client -> server */
+	uint64_t bytes_out;		/* server -> client */
+};
 
 /* Takes ownership of fd (closed on every path). */
 void session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen);
 /* Close every session of w with the given reason. */
 void session_close_all(struct worker *w, const char *reason);
+/* Runs on w's own thread: copy its sessions of pool (NULL: all) and
+ * server (name or address; NULL: all) into *out (malloc'd, *n entries). */
+void session_snapshot(struct worker *w, const char *pool, const char *server,
+    struct session_snap **out, size_t *n);
+void session_snap_free(struct session_snap *v, size_t n);
+/* Runs on w's own thread: close every session on a server with runtime
+ * state st; returns how many. */
+unsigned session_shutdown_server(struct worker *w, const struct server_state *st);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 
