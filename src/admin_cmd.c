@@ -288,15 +288,34 @@ parse_drain(const struct words *w, struct admin_cmd *c, char *err, size_t errlen
 	if (too_many(w, 3, usage, err, errlen) < 0)
 		return -1;
 	if (duration_parse(w->w[2], &c->deadline_ms, derr, sizeof(derr)) < 0) {
-		errf(err, errlen, "invalid --deadline: %s", derr);
+		errf(err, errlen, "invalid --deadline '%s': %s",
+		    quote(w->w[2], q, sizeof(q)), derr);
 		return -1;
 	}
 	c->has_deadline = true;
 	return 0;
 }
 
+static int parse_line(const char *line, size_t len, struct admin_cmd *c,
+    char *err, size_t errlen);
+
 int
 admin_cmd_parse(const char *line, size_t len, struct admin_cmd *c, char *err,
+    size_t errlen)
+{
+	int r = parse_line(line, len, c, err, errlen);
+
+	/* Messages from other parsers (duration_parse) may repeat raw
+	 * input: the answer is one printable line whatever happened. */
+	if (r < 0)
+		for (char *p = err; errlen && *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+	return r;
+}
+
+static int
+parse_line(const char *line, size_t len, struct admin_cmd *c, char *err,
     size_t errlen)
 {
 	static struct words w;	/* 2 KiB: main thread only, keep it off the stack */

@@ -1,13 +1,13 @@
 #!/bin/sh
-# Build the libFuzzer targets for the configuration loader and the address
-# and duration parsers, then run each for a bounded time.
+# Build the libFuzzer targets for the configuration loader, the address
+# and duration parsers and the admin command parser, then run each for a bounded time.
 #
 #   tests/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]
 #
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr")
+#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_admin")
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +23,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr"}
+TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_admin"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -54,6 +54,7 @@ SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
 log.c util.c"
 ADDR_SRCS="addr.c duration.c util.c"
+ADMIN_SRCS="admin_cmd.c admin_fmt.c duration.c util.c"
 
 build() {
 	name=$1; shift
@@ -67,6 +68,7 @@ build() {
 
 build fuzz_config $CONFIG_SRCS
 build fuzz_addr $ADDR_SRCS
+build fuzz_admin $ADMIN_SRCS
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
 
@@ -75,6 +77,7 @@ for t in $TARGETS; do
 	case $t in
 	fuzz_config) seeds=$here/corpus/config; dict=$here/config.dict ;;
 	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
+	fuzz_admin) seeds=$here/corpus/admin; dict=$here/admin.dict ;;
 	*) echo "unknown target $t" >&2; exit 2 ;;
 	esac
 	work=$BUILD/corpus-$t
