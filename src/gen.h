@@ -58,8 +58,11 @@ struct server_state {
 	uint32_t last_check_us;		/* how long it took */
 	char last_check[64];		/* "ok" or why it failed */
 	/* Counters, one cache-line-aligned block per worker (stats.h):
-	 * written only by that worker, summed at scrape time. */
+	 * written only by that worker, summed at scrape time.  carried:
+	 * connections counted by a previous process (upgrade re-exec), set
+	 * once before the generation is published. */
 	struct stats_srv *ws;
+	uint64_t carried_conns;
 };
 
 struct health_cfg {
@@ -109,6 +112,7 @@ struct listener_state {
 	atomic_int refs;
 	atomic_uint active;
 	struct stats_lsn *ws;		/* per-worker counters (stats.h) */
+	uint64_t carried_conns;		/* as in server_state */
 };
 
 struct bind {

@@ -209,6 +209,7 @@ void
 stats_srv_sum(const struct server_state *st, struct stats_srv_sum *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->conns = st->carried_conns;
 	if (st->ws == NULL)
 		return;
 	for (unsigned w = 0; w < nworkers; w++) {
@@ -250,6 +251,7 @@ void
 stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->conns = st->carried_conns;
 	if (st->ws == NULL)
 		return;
 	for (unsigned w = 0; w < nworkers; w++) {

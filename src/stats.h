@@ -64,6 +64,12 @@ struct stats_lsn_sum {
 	uint64_t conns, bytes_in, bytes_out, refused_limit, no_server;
 };
 
+/* Carrying state across a binary re-exec (upgrade): besides health,
+ * write server_state.admin and .weight_override (restore with
+ * atomic_store) and the sums' conns (restore into .carried_conns of the
+ * server_state / listener_state, before the generation is published).
+ * Bytes and histograms start again at zero, as a Prometheus counter reset. */
+
 /* Worker count, fixed for the life of the process; set before the first
  * stats_attach(). */
 void stats_init(unsigned nworkers);
