@@ -287,7 +287,8 @@ cmd_check(struct admin_client *a, struct gen *g)
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		const struct listener *l = &g->listeners[i];
 
-		if (!pool_has_server_up(l->pool)) {
+		/* (A listener that only routes has no pool of its own.) */
+		if (l->pool && !pool_has_server_up(l->pool)) {
 			reply_error(a, "not ready: pool '%s' of listener '%s' has no server up",
 			    l->pool->name, l->name);
 			return;

@@ -118,7 +118,7 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 
 			sbuf_puts(b, i ? ",{" : "{");
 			json_str(b, &f, "name", l->name);
-			json_str(b, &f, "pool", l->pool->name);
+			json_str(b, &f, "pool", l->pool ? l->pool->name : NULL);
 			json_key(b, &f, "binds");
 			sbuf_add(b, "[", 1);
 			for (uint32_t k = 0; k < l->nbinds; k++) {
@@ -140,7 +140,7 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 		}
 		sbuf_field(b, l->name);
 		sbuf_add(b, " ", 1);
-		sbuf_field(b, l->pool->name);
+		sbuf_field(b, l->pool ? l->pool->name : NULL);
 		sbuf_add(b, " ", 1);
 		for (uint32_t k = 0; k < l->nbinds; k++) {
 			if (k)
@@ -328,7 +328,7 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 		json_u64(b, &f, "id", e->id);
 		json_str(b, &f, "client", client);
 		json_str(b, &f, "listener", e->l->name);
-		json_str(b, &f, "pool", e->l->pool->name);
+		json_str(b, &f, "pool", e->pool ? e->pool->name : NULL);
 		json_str(b, &f, "server", server);
 		json_str(b, &f, "server_address", e->srv ? e->srv->addr_text : NULL);
 		json_str(b, &f, "state", e->connecting ? "connecting" : "relaying");
@@ -342,7 +342,7 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 	sbuf_printf(b, "%" PRIu64 " %s ", e->id, client);
 	sbuf_field(b, e->l->name);
 	sbuf_add(b, " ", 1);
-	sbuf_field(b, e->l->pool->name);
+	sbuf_field(b, e->pool ? e->pool->name : NULL);
 	sbuf_add(b, " ", 1);
 	sbuf_field(b, server);
 	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64 "\n", e->age_s, e->bytes_in,

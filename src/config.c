@@ -23,6 +23,7 @@
 #include "addr.h"
 #include "balance.h"
 #include "config_int.h"
+#include "guard.h"
 #include "gen.h"
 #include "log.h"
 #include "queue.h"
@@ -131,6 +132,8 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->proxy_protocol = o->proxy_protocol == CFG_PROXY_NONE ? 0 :
+	    (uint8_t)o->proxy_protocol;
 	p->resolve_interval_ms = o->resolve_interval_ms;
 	p->max_queue = (uint32_t)o->max_queue;
 	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
@@ -277,6 +280,10 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 		    (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
 		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
+		/* A server's own setting wins over its pool's. */
+		s->proxy_protocol = o->proxy_protocol == CFG_PROXY_UNSET ?
+		    p->proxy_protocol : o->proxy_protocol == CFG_PROXY_NONE ? 0 :
+		    (uint8_t)o->proxy_protocol;
 		s->index = p->nservers;
 		s->entry = idx;
 		s->pool = p;
@@ -394,6 +401,8 @@ config_finish(struct gen *g, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	for (uint32_t i = 0; i < g->nlisteners; i++)
+		guard_listener_prepare(&g->listeners[i], g->global.max_conns);
 	return 0;
 }
 
@@ -572,6 +581,7 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	l = &g->listeners[g->nlisteners++];
 	l->name = xstrdup("quick");
 	l->st = listener_state_new();
+	l->inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS;
 	l->pool = p;
 	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1) {
 		config_errors_add(e, "invalid listen address '%s': %s", listen,

@@ -30,6 +30,7 @@ struct pool_opts {
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
+	uint64_t proxy_protocol;	/* CFG_PROXY_* */
 	uint64_t resolve_interval_ms;
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
@@ -37,6 +38,12 @@ struct pool_opts {
 	struct health_cfg health;	/* send/expect owned */
 };
 
+/* proxy_protocol as parsed: unset (inherit), v1, v2, or "none" (a server
+ * turning off its pool's). */
+#define CFG_PROXY_UNSET	0
+#define CFG_PROXY_V1	1
+#define CFG_PROXY_V2	2
+#define CFG_PROXY_NONE	3
 #define CFG_FOLLOW_CONNECT UINT64_MAX
 
 /* How server addresses are found while building: the resolver's latest
@@ -51,6 +58,7 @@ struct server_opts {
 	uint64_t weight;
 	uint64_t max_conns;
 	bool backup;
+	uint64_t proxy_protocol;	/* CFG_PROXY_*; unset: the pool's */
 	bool merge;	/* an address already in the pool adds its weight (quick
 			 * mode: a backend given twice gets twice the share) */
 };

@@ -20,6 +20,7 @@
 
 #include "addr.h"
 #include "balance.h"
+#include "cidr.h"
 #include "config_int.h"
 #include "duration.h"
 #include "gen.h"
@@ -48,11 +49,23 @@ struct health_opts {
 	uint64_t timeout_ms;
 	uint64_t rise;
 	uint64_t fall;
+	bool send_proxy;
 };
 
 struct listener_opts {
 	uint64_t max_conns;
+	uint64_t inspect_timeout_ms;
+	bool accept_proxy;
+	uint64_t max_conns_per_source;
 };
+
+struct rate_opts {
+	uint64_t per_source;
+	uint64_t total;
+	uint64_t burst;
+};
+
+#define CFG_MAX_RATE	10000000
 
 /* ---- YAML walking ------------------------------------------------------ */
 
@@ -338,6 +351,8 @@ enum cfg_type {
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
 	CT_WORKERS,	/* uint64_t: "auto" = 0, or min..max */
+	CT_PROXYVER,	/* uint64_t CFG_PROXY_*: v1, v2, none */
+	CT_RATE,	/* uint64_t: "N/s", min..max */
 };
 
 struct cfg_keydef {
@@ -373,6 +388,7 @@ static const struct cfg_keydef pool_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "slow_start", CT_DURATION, slow_start_ms, 0,
 	    DURATION_MAX_MS),
+	KEY(pool_opts, "proxy_protocol", CT_PROXYVER, proxy_protocol, 0, 0),
 	KEY(pool_opts, "resolve_interval", CT_DURATION, resolve_interval_ms, 0,
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "max_queue", CT_UINT, max_queue, 0, CFG_MAX_CONNS),
@@ -388,12 +404,25 @@ static const struct cfg_keydef health_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(health_opts, "rise", CT_UINT, rise, 1, 1000),
 	KEY(health_opts, "fall", CT_UINT, fall, 1, 1000),
+	KEY(health_opts, "send_proxy", CT_BOOL, send_proxy, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
 static const struct cfg_keydef listener_keys[] = {
 	KEY(listener_opts, "max_connections", CT_UINT, max_conns, 0,
 	    CFG_MAX_CONNS),
+	KEY(listener_opts, "inspect_timeout", CT_DURATION, inspect_timeout_ms,
+	    1, DURATION_MAX_MS),
+	KEY(listener_opts, "accept_proxy", CT_BOOL, accept_proxy, 0, 0),
+	KEY(listener_opts, "max_connections_per_source", CT_UINT,
+	    max_conns_per_source, 0, CFG_MAX_CONNS),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct cfg_keydef rate_keys[] = {
+	KEY(rate_opts, "per_source", CT_RATE, per_source, 1, CFG_MAX_RATE),
+	KEY(rate_opts, "total", CT_RATE, total, 1, CFG_MAX_RATE),
+	KEY(rate_opts, "burst", CT_UINT, burst, 1, CFG_MAX_RATE),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -402,6 +431,7 @@ static const struct cfg_keydef server_keys[] = {
 	KEY(server_opts, "max_connections", CT_UINT, max_conns, 0,
 	    CFG_MAX_CONNS),
 	KEY(server_opts, "backup", CT_BOOL, backup, 0, 0),
+	KEY(server_opts, "proxy_protocol", CT_PROXYVER, proxy_protocol, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -415,6 +445,7 @@ static const char *const server_extra[] = { "address", "name", "srv",
 	NULL };
 static const char *const global_extra[] = { "resolvers", "admin_socket",
 	"metrics", NULL };
+static const char *const no_extra[] = { NULL };
 
 static void
 cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
@@ -504,6 +535,52 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			return -1;
 		}
 		memcpy(field, &alg, sizeof(alg));
+		return 0;
+	}
+	case CT_PROXYVER:
+		if ((s = cfg_scalar(c, key, val, path, "v1, v2 or none")) ==
+		    NULL)
+			return -1;
+		if (strcmp(s, "v1") == 0)
+			v = CFG_PROXY_V1;
+		else if (strcmp(s, "v2") == 0)
+			v = CFG_PROXY_V2;
+		else if (strcmp(s, "none") == 0)
+			v = CFG_PROXY_NONE;
+		else {
+			cfg_err(c, val, path, "invalid PROXY protocol version "
+			    "'%s' (v1, v2 or none)", s);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case CT_RATE: {
+		char num[32];
+		const char *slash;
+
+		if ((s = cfg_scalar(c, key, val, path, "a rate (N/s)")) == NULL)
+			return -1;
+		cfg_describe_range(k, range, sizeof(range));
+		slash = strchr(s, '/');
+		if (slash == NULL || strcmp(slash, "/s") != 0 ||
+		    (size_t)(slash - s) >= sizeof(num)) {
+			cfg_err(c, val, path, "invalid rate '%s' (expected "
+			    "N/s, N in %s)", s, range);
+			return -1;
+		}
+		memcpy(num, s, (size_t)(slash - s));
+		num[slash - s] = '\0';
+		if (parse_uint(num, UINT64_MAX, &v) == -1) {
+			cfg_err(c, val, path, "invalid rate '%s' (expected "
+			    "N/s, N in %s)", s, range);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			cfg_err(c, val, path, "%s is out of range (%s per "
+			    "second)", s, range);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
 		return 0;
 	}
 	case CT_LOGLEVEL: {
@@ -848,11 +925,13 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	o.timeout_ms = h->timeout_ms;
 	o.rise = h->rise;
 	o.fall = h->fall;
+	o.send_proxy = h->send_proxy;
 	cfg_walk(c, val, path, health_keys, &o, health_extra, found, fkey);
 	h->interval_ms = o.interval_ms;
 	h->timeout_ms = o.timeout_ms;
 	h->rise = (unsigned)o.rise;
 	h->fall = (unsigned)o.fall;
+	h->send_proxy = o.send_proxy;
 	if (found[0] != NULL) {
 		cfg_path(sub, sizeof(sub), "%s.send", path);
 		cfg_bytes(c, fkey[0], found[0], sub, &h->send, &h->send_len);
@@ -1107,13 +1186,116 @@ cfg_bind(struct cfg *c, struct listener *l, const yaml_node_t *val,
 		cfg_err(c, val, path, "%s", err);
 }
 
+/* A list of CIDR prefixes (or a single one) into set. */
+static void
+cfg_cidrs(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, struct cidr_set *set)
+{
+	struct cidr_range r;
+	char err[256], sub[512];
+	size_t i = 0;
+
+	if (val->type == YAML_SCALAR_NODE && !node_is_null(val)) {
+		const char *t = cfg_scalar(c, key, val, path, "a CIDR prefix");
+
+		if (t == NULL)
+			return;
+		if (cidr_parse(t, &r, err, sizeof(err)) == -1)
+			cfg_err(c, val, path, "%s", err);
+		else
+			cidr_set_add(set, &r);
+		cidr_set_finish(set);
+		return;
+	}
+	if (val->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, node_is_null(val) ? key : val, path, "expected a "
+		    "list of CIDR prefixes, got %s", node_is_null(val) ?
+		    "nothing" : node_kind(val));
+		return;
+	}
+	SEQ_FOREACH(val, item) {
+		const yaml_node_t *n = cfg_node(c, *item);
+		const char *t;
+
+		if (!cfg_visit(c, n))
+			break;
+		cfg_path(sub, sizeof(sub), "%s[%zu]", path, i++);
+		if ((t = cfg_scalar(c, NULL, n, sub, "a CIDR prefix")) == NULL)
+			continue;
+		if (cidr_parse(t, &r, err, sizeof(err)) == -1)
+			cfg_err(c, n, sub, "%s", err);
+		else
+			cidr_set_add(set, &r);
+	}
+	cidr_set_finish(set);
+}
+
+/* trusted, allow, deny, rate_limit, and how accept_proxy needs trusted.
+ * found/fkey: those four value and key nodes (NULL when absent). */
+static void
+cfg_listener_guard(struct cfg *c, struct listener *l, const yaml_node_t *map,
+    const char *path, const yaml_node_t **found, const yaml_node_t **fkey)
+{
+	static const char *const names[] = { "trusted", "allow", "deny" };
+	struct cidr_set *sets[] = { &l->trusted, &l->allow, &l->deny };
+	char sub[512];
+
+	for (size_t i = 0; i < 3; i++) {
+		if (found[i] == NULL)
+			continue;
+		cfg_path(sub, sizeof(sub), "%s.%s", path, names[i]);
+		cfg_cidrs(c, fkey[i], found[i], sub, sets[i]);
+	}
+	if (found[3] != NULL) {
+		struct rate_opts r = { 0 };
+
+		cfg_path(sub, sizeof(sub), "%s.rate_limit", path);
+		if (cfg_is_map(c, fkey[3], found[3], sub)) {
+			size_t before = c->nerrs;
+
+			cfg_walk(c, found[3], sub, rate_keys, &r, no_extra,
+			    NULL, NULL);
+			/* Say it is empty only when nothing else was said. */
+			if (r.per_source == 0 && r.total == 0 &&
+			    c->nerrs == before)
+				cfg_err(c, found[3], sub, "needs per_source, "
+				    "total or both");
+		}
+		l->rate_per_source = (uint32_t)r.per_source;
+		l->rate_total = (uint32_t)r.total;
+		l->rate_burst = (uint32_t)r.burst;
+	}
+	if (l->accept_proxy && cidr_set_empty(&l->trusted)) {
+		const yaml_node_t *at = NULL;
+
+		MAP_FOREACH(map, pair) {
+			const yaml_node_t *k = cfg_node(c, pair->key);
+
+			if (k->type == YAML_SCALAR_NODE &&
+			    strcmp(node_str(k), "accept_proxy") == 0)
+				at = k;
+		}
+		cfg_path(sub, sizeof(sub), "%s.accept_proxy", path);
+		cfg_err(c, at ? at : map, sub, "accept_proxy needs 'trusted': "
+		    "a list of the proxies' addresses (CIDR) allowed to send "
+		    "a PROXY header; none is trusted by default");
+	} else if (!l->accept_proxy && found[0] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.trusted", path);
+		cfg_err(c, fkey[0], sub, "'trusted' has no effect without "
+		    "accept_proxy: true");
+	}
+}
+
 static void
 cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
-	static const char *const extra[] = { "bind", "pool", NULL };
-	struct listener_opts o = { 0 };
-	const yaml_node_t *found[2], *fkey[2];
+	static const char *const extra[] = { "bind", "pool", "trusted",
+	    "allow", "deny", "rate_limit", NULL };
+	struct listener_opts o = {
+		.inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS,
+	};
+	const yaml_node_t *found[6], *fkey[6];
 	const char *poolname;
 	char sub[512];
 	size_t i = 0;
@@ -1122,6 +1304,10 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 		return;
 	cfg_walk(c, map, path, listener_keys, &o, extra, found, fkey);
 	l->max_conns = (uint32_t)o.max_conns;
+	l->inspect_timeout_ms = o.inspect_timeout_ms;
+	l->accept_proxy = o.accept_proxy;
+	l->max_conns_per_source = (uint32_t)o.max_conns_per_source;
+	cfg_listener_guard(c, l, map, path, found + 2, fkey + 2);
 
 	cfg_path(sub, sizeof(sub), "%s.bind", path);
 	if (found[0] == NULL) {

@@ -12,6 +12,7 @@
 
 #include "balance.h"
 #include "gen.h"
+#include "guard.h"
 #include "log.h"
 #include "pool.h"
 #include "queue.h"
@@ -79,6 +80,7 @@ gen_free(struct gen *g)
 		free(l->binds);
 		if (l->st)
 			listener_state_put(l->st);
+		guard_listener_free(l);
 		free(l->name);
 	}
 	free(g->listeners);
@@ -348,6 +350,7 @@ gen_inherit(struct gen *new, const struct gen *old)
 			listener_state_put(nl->st);
 			nl->st = listener_state_get(old->listeners[o].st);
 			nl->st_adopted = true;
+			guard_inherit(nl, &old->listeners[o]);
 		}
 	}
 	free(ltaken);

@@ -20,6 +20,7 @@
 
 #include "addr.h"
 #include "balance.h"
+#include "cidr.h"
 
 #define GEN_MAGIC 0x7c9e0a51u
 
@@ -87,6 +88,7 @@ struct health_cfg {
 	size_t send_len;
 	char *expect;
 	size_t expect_len;
+	bool send_proxy;	/* PROXY header (v2 LOCAL / v1 UNKNOWN) first */
 };
 
 struct pool;
@@ -116,6 +118,8 @@ struct server {
 	uint32_t weight;		/* 0: no new connections */
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
+	uint8_t proxy_protocol;		/* enum proxy_version: the server's own,
+					 * else the pool's (resolved at load) */
 	uint32_t index;			/* position in pool->servers */
 	uint32_t entry;			/* position in pool->entries */
 	bool adopted;			/* st came from the previous generation */
@@ -132,6 +136,7 @@ struct pool {
 	unsigned max_fails;		/* passive: 0 disables */
 	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
+	uint8_t proxy_protocol;		/* enum proxy_version sent to servers */
 	bool initial_down;		/* initial_state: down (with checks) */
 	struct health_cfg health;
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
@@ -160,6 +165,10 @@ struct bind {
 	struct lsock *ls;		/* set by listener_prepare() */
 };
 
+struct guard_tables;
+
+#define LISTENER_INSPECT_TIMEOUT_MS 3000
+
 struct listener {
 	char *name;
 	struct pool *pool;
@@ -168,6 +177,18 @@ struct listener {
 	uint32_t nbinds;
 	bool st_adopted;		/* st came from the previous generation */
 	struct listener_state *st;
+	/* Inspection stage (inspect.c). */
+	uint64_t inspect_timeout_ms;
+	bool accept_proxy;		/* read a PROXY header first */
+	struct cidr_set trusted;	/* peers allowed to send one */
+	/* Access control and limits (guard.c). */
+	struct cidr_set allow;		/* empty: everyone not denied */
+	struct cidr_set deny;
+	uint32_t max_conns_per_source;	/* 0: unlimited */
+	uint32_t rate_per_source;	/* new connections/s; 0: unlimited */
+	uint32_t rate_total;
+	uint32_t rate_burst;		/* 0: the rate itself */
+	struct guard_tables *guard;	/* shared counters, NULL when no limit */
 };
 
 struct global_cfg {

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "proxy_proto.h"
 #include "util.h"
 
 enum check_state {
@@ -61,6 +62,8 @@ struct health_check {
 	ev_timer timeout;
 	ev_timer sched;
 	char *buf;		/* expect_len bytes, when expecting */
+	char *out;		/* what is sent: PROXY header + health.send */
+	size_t out_len;
 };
 
 static struct {
@@ -230,7 +233,7 @@ health_check_next(struct health_check *c)
 {
 	const struct health_cfg *cfg = c->cfg;
 
-	if (c->sent < cfg->send_len) {
+	if (c->sent < c->out_len) {
 		c->state = CHECK_SENDING;
 		ev_io_stop(health.loop, &c->io);
 		ev_io_set(&c->io, c->fd, EV_WRITE);
@@ -250,11 +253,9 @@ health_check_next(struct health_check *c)
 static void
 health_send(struct health_check *c)
 {
-	const struct health_cfg *cfg = c->cfg;
-
-	while (c->sent < cfg->send_len) {
-		ssize_t n = send(c->fd, cfg->send + c->sent,
-		    cfg->send_len - c->sent, MSG_NOSIGNAL);
+	while (c->sent < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->sent,
+		    c->out_len - c->sent, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			health_check_errno(c, errno);
@@ -405,6 +406,7 @@ health_check_free(struct health_check *c)
 	if (c->srv->st->check == c)
 		c->srv->st->check = NULL;
 	free(c->buf);
+	free(c->out);
 	free(c);
 }
 
@@ -420,6 +422,30 @@ health_stop(void)
 		gen_put(health.gen);
 		health.gen = NULL;
 	}
+}
+
+/* The bytes a check of s sends, built once: with send_proxy, a PROXY
+ * header for "no client" first -- v2 LOCAL, or v1 "PROXY UNKNOWN" for a
+ * server that is sent v1 -- since a server that expects a header would
+ * reject a check without one.  *out is NULL when nothing is sent. */
+static void
+health_build_out(const struct server *s, const struct health_cfg *cfg,
+    char **out, size_t *out_len)
+{
+	char hdr[PROXY_BUILD_MAX];
+	size_t hl = 0;
+
+	if (cfg->send_proxy)
+		hl = proxy_build_local(s->proxy_protocol == PROXY_V1 ?
+		    PROXY_V1 : PROXY_V2, hdr, sizeof(hdr));
+	*out_len = hl + cfg->send_len;
+	*out = NULL;
+	if (*out_len == 0)
+		return;
+	*out = xmalloc(*out_len);
+	memcpy(*out, hdr, hl);
+	if (cfg->send_len)
+		memcpy(*out + hl, cfg->send, cfg->send_len);
 }
 
 static bool
@@ -444,7 +470,17 @@ health_keep(struct health_check *c, struct server *s,
 {
 	bool same = health_same_probe(c->cfg, cfg);
 	ev_tstamp next;
+	char *out;
+	size_t out_len;
 
+	/* What goes out includes the PROXY header, which depends on the
+	 * server's proxy_protocol as well as on the check. */
+	health_build_out(s, cfg, &out, &out_len);
+	same = same && out_len == c->out_len &&
+	    (out_len == 0 || memcmp(out, c->out, out_len) == 0);
+	free(c->out);
+	c->out = out;
+	c->out_len = out_len;
 	c->kept = true;
 	c->srv = s;
 	if (c->state != CHECK_IDLE && !same) {
@@ -523,6 +559,7 @@ health_start(struct ev_loop *loop, struct gen *g)
 			s->st->check = c;
 			if (cfg->expect_len)
 				c->buf = xmalloc(cfg->expect_len);
+			health_build_out(s, cfg, &c->out, &c->out_len);
 			ev_io_init(&c->io, health_io_cb, -1, 0);
 			c->io.data = c;
 			ev_init(&c->timeout, health_timeout_cb);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "net.h"
@@ -374,6 +375,24 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				return;
 			}
 		}
-		session_start(w, wl->l, fd, (struct sockaddr *)&peer, plen);
+		if (guard_active(wl->l)) {
+			struct guard_ticket tk;
+			enum guard_reason r = guard_accept(wl->l,
+			    (struct sockaddr *)&peer, &tk);
+
+			if (r != GUARD_OK) {
+				/* Refused before any backend work: a reset,
+				 * no session, the slot back at once. */
+				net_close_reset(fd);
+				release_slot(wl);
+				guard_refused(&w->guard, wl->l,
+				    (struct sockaddr *)&peer, r, NULL);
+				continue;
+			}
+			session_start(w, wl->l, fd, (struct sockaddr *)&peer,
+			    plen, &tk);
+			continue;
+		}
+		session_start(w, wl->l, fd, (struct sockaddr *)&peer, plen, NULL);
 	}
 }

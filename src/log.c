@@ -403,3 +403,38 @@ log_access(const struct access_rec *r)
 	journal_send(&j, LOG_INFO, msg);
 	errno = saved;
 }
+
+void
+log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
+    const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	uint64_t begin = atomic_load_explicit(&rl->begin_ms, memory_order_relaxed);
+	unsigned suppressed = 0;
+	char msg[2048];
+	va_list ap;
+	int saved = errno, n;
+
+	if (!log_enabled(prio))
+		return;
+	if (begin == 0 || now - begin >= rl->interval_ms) {
+		if (atomic_compare_exchange_strong(&rl->begin_ms, &begin, now)) {
+			atomic_store(&rl->count, 0);
+			suppressed = atomic_exchange(&rl->suppressed, 0);
+		}
+	}
+	if (atomic_fetch_add(&rl->count, 1) >= rl->burst) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		errno = saved;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && suppressed && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%u similar "
+		    "message%s suppressed)", suppressed, suppressed == 1 ? "" : "s");
+	if (n >= 0)
+		log_msg(prio, ctx, "%s", msg);
+	errno = saved;
+}

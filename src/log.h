@@ -6,6 +6,7 @@
 #ifndef TCPLB_LOG_H
 #define TCPLB_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -59,6 +60,29 @@ void log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 #define log_warn(...)	 log_errno(LOG_WARNING, NULL, __VA_ARGS__)
 #define log_errx(...)	 log_msg(LOG_ERR, NULL, __VA_ARGS__)
 #define log_err(...)	 log_errno(LOG_ERR, NULL, __VA_ARGS__)
+
+/*
+ * Rate limiting for records that real traffic can repeat without end (one
+ * per connection: "pool has no server available"): at most `burst` per
+ * `interval_ms`, shared by every thread; the next record let through ends
+ * with " (N similar messages suppressed)".  One static state per call site:
+ *
+ *	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(5000, 10);
+ *	log_ratelimited(&rl, LOG_WARNING, &ctx, "pool %s ...", name);
+ *
+ * (The same interface as engineer logload's, so the two merge as one.)
+ */
+struct log_ratelimit {
+	atomic_uint_fast64_t begin_ms;
+	atomic_uint count;
+	atomic_uint suppressed;
+	unsigned interval_ms;
+	unsigned burst;
+};
+#define LOG_RATELIMIT_INIT(interval, n) { .interval_ms = (interval), .burst = (n) }
+void log_ratelimited(struct log_ratelimit *rl, int prio,
+    const struct log_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* One finished client connection (global.access_log). */
 struct access_rec {

@@ -267,6 +267,27 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	return RELAY_OK;
 }
 
+enum relay_status
+relay_fill(struct relay_dir *d, int from)
+{
+	ssize_t n;
+
+	if (d->buf.data == NULL || buffer_room(&d->buf) == 0 || d->eof)
+		return RELAY_OK;
+	n = buffer_read_fd(&d->buf, from);
+	if (n < 0) {
+		if (would_block(errno))
+			return RELAY_OK;
+		d->err = errno;
+		return RELAY_READ_ERR;
+	}
+	if (n == 0)
+		d->eof = true;
+	else
+		d->rbytes += (uint64_t)n;
+	return RELAY_OK;
+}
+
 void
 relay_release(struct relay_dir *d, struct relay_pools *rp)
 {

@@ -94,6 +94,11 @@ relay_done(const struct relay_dir *d)
 	return d->shut;
 }
 
+/* Read once from the source into an attached buffer, writing nothing:
+ * so bytes already queued (a PROXY header) leave together with the
+ * first ones read.  EOF sets d->eof. */
+enum relay_status relay_fill(struct relay_dir *d, int from);
+
 void relay_release(struct relay_dir *d, struct relay_pools *rp);
 
 #endif

@@ -2,6 +2,10 @@
  * session: the life of one client connection.
  *
  *   state        entered when                      leaves on
+ *   INSPECTING   accepted on a listener whose      verdict continue ->
+ *                first bytes are read before the   CONNECTING; close or
+ *                pick (PROXY header, TLS hello:    inspect_timeout -> CLOSED
+ *                inspect.c)
  *   CONNECTING   accepted; or a connect attempt    connected -> RELAYING;
  *                failed and another server is      refused/reset/timeout ->
  *                being tried; or a queued client   next server, or CLOSED
@@ -41,9 +45,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard.h"
+#include "inspect.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "proxy_proto.h"
 #include "queue.h"
 #include "relay.h"
 #include "session.h"
@@ -57,6 +64,7 @@
 #define SESSION_FD_WAIT_S 0.05	/* retry a server socket when out of fds */
 
 enum sess_state {
+	SESS_INSPECTING,
 	SESS_QUEUED,
 	SESS_CONNECTING,
 	SESS_RELAYING,
@@ -73,6 +81,11 @@ struct session {
 	struct worker *w;
 	struct gen *gen;
 	struct listener *l;
+	struct pool *pool;		/* the listener's, or chosen by inspection */
+	struct inspect *insp;		/* while inspecting, and until connected
+					 * when it holds bytes to forward */
+	struct guard_ticket ticket;	/* per-source connection held */
+	uint32_t hdr_sent;		/* PROXY header bytes in c2s.bytes */
 	struct server *srv;		/* reserved by pool_pick(), or NULL */
 	uint64_t id;
 	int cfd;
@@ -90,6 +103,7 @@ struct session {
 		struct sockaddr_in6 in6;
 	} peer;
 	ev_tstamp t_start;
+	ev_tstamp t_pick;		/* inspection over: the pick began */
 	ev_tstamp t_attempt;		/* current connect attempt began */
 	ev_tstamp t_connected;
 	ev_tstamp last_active;
@@ -208,7 +222,7 @@ session_log_ctx(const struct session *s, struct log_ctx *ctx, char *client,
 	addr_format(&s->peer.sa, client, clen);
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->listener = s->l->name;
-	ctx->pool = s->l->pool->name;
+	ctx->pool = s->pool->name;
 	ctx->client = client;
 	ctx->session = s->id;
 	if (s->srv) {
@@ -323,6 +337,9 @@ session_close(struct session *s, const char *reason, int resets)
 	session_count_bytes(s);
 	if (s->srv && s->t_connected > 0)
 		stats_closed(stats_srv_of(s->srv->st, w->id), ev_now(loop) - s->t_start);
+	inspect_free(s->insp);
+	s->insp = NULL;
+	guard_release(&s->ticket);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
 		char client[ADDR_STRLEN];
@@ -330,13 +347,14 @@ session_close(struct session *s, const char *reason, int resets)
 			.session = s->id,
 			.client = addr_format(&s->peer.sa, client, sizeof(client)),
 			.listener = s->l->name,
-			.pool = s->l->pool->name,
+			.pool = s->pool->name,
 			.server = s->srv ? s->srv->name : NULL,
 			.server_addr = s->srv ? s->srv->addr_text : NULL,
-			.bytes_in = s->c2s.bytes,
+			.bytes_in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
+			    s->hdr_sent : s->c2s.bytes),
 			.bytes_out = s->s2c.bytes,
 			.connect_ms = s->t_connected > 0 ?
-			    session_ms(s->t_start, s->t_connected) : -1,
+			    session_ms(s->t_pick, s->t_connected) : -1,
 			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
 			.tries = s->tries,
 			.reason = reason,
@@ -373,6 +391,8 @@ session_close_all(struct worker *w, const char *reason)
 		session_close(w->sessions, reason, 0);
 }
 
+static void session_inspect_begin(struct session *s);
+
 void
 session_snapshot(struct worker *w, const char *pool, const char *server,
     struct session_snap **out, size_t *n)
@@ -385,7 +405,7 @@ session_snapshot(struct worker *w, const char *pool, const char *server,
 	for (struct session *s = w->sessions; s != NULL; s = s->next) {
 		struct session_snap *e;
 
-		if (pool && strcmp(s->l->pool->name, pool) != 0)
+		if (pool && (s->pool == NULL || strcmp(s->pool->name, pool) != 0))
 			continue;
 		if (server && (s->srv == NULL || (strcmp(s->srv->name, server) != 0 &&
 		    strcmp(s->srv->addr_text, server) != 0)))
@@ -402,6 +422,7 @@ session_snapshot(struct worker *w, const char *pool, const char *server,
 		last = s->gen;
 		e->connecting = s->state == SESS_CONNECTING;
 		e->l = s->l;
+		e->pool = s->pool;
 		e->srv = s->srv;
 		memcpy(&e->peer, &s->peer, sizeof(e->peer));
 		e->id = s->id;
@@ -442,7 +463,8 @@ session_shutdown_server(struct worker *w, const struct server_state *st)
 
 void
 session_start(struct worker *w, struct listener *l, int fd,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct guard_ticket *tk)
 {
 	struct session *s = slab_get(w);
 	struct ev_loop *loop = w->loop;
@@ -452,13 +474,16 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->w = w;
 	s->gen = gen_get(w->gen);
 	s->l = l;
+	s->pool = l->pool;
+	if (tk != NULL)
+		s->ticket = *tk;
 	s->id = w->next_session_id++;
 	s->cfd = fd;
 	s->sfd = -1;
 	if (peerlen > sizeof(s->peer))
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
-	s->t_start = s->last_active = ev_now(loop);
+	s->t_start = s->t_pick = s->last_active = ev_now(loop);
 	relay_init(&s->c2s);
 	relay_init(&s->s2c);
 	ev_io_init(&s->cio, session_client_cb, fd, 0);
@@ -475,14 +500,126 @@ session_start(struct worker *w, struct listener *l, int fd,
 	w->nsessions++;
 	stats_session_started(l->st, w->id);
 
+	if (inspect_wanted(l))
+		session_inspect_begin(s);
+	else
+		session_connect_next(s);
+}
+
+/* ---- inspecting ---------------------------------------------------------- */
+
+static void
+session_refuse(struct session *s, enum guard_reason r, const char *detail)
+{
+	guard_refused(&s->w->guard, s->l, &s->peer.sa, r, detail);
+	session_close(s, detail ? detail : guard_reason_name(r), RESET_CLIENT);
+}
+
+static void
+session_inspect_begin(struct session *s)
+{
+	struct ev_loop *loop = s->w->loop;
+
+	s->state = SESS_INSPECTING;
+	s->insp = inspect_new();
+	ev_io_set(&s->cio, s->cfd, EV_READ);
+	ev_io_start(loop, &s->cio);
+	s->cmask = EV_READ;
+	ev_timer_set(&s->timer, (double)s->l->inspect_timeout_ms / 1000.0, 0.);
+	ev_timer_start(loop, &s->timer);
+}
+
+static void
+session_inspect_event(struct session *s)
+{
+	struct ev_loop *loop = s->w->loop;
+	struct inspect *in = s->insp;
+	enum guard_reason r;
+
+	switch (inspect_read(in, s->cfd, s->l)) {
+	case INSPECT_WAIT:
+		return;
+	case INSPECT_CLOSE:
+		session_refuse(s, in->refuse ? (enum guard_reason)in->refuse :
+		    GUARD_PROXY_HEADER, in->reason);
+		return;
+	case INSPECT_CONTINUE:
+		break;
+	}
+	ev_timer_stop(loop, &s->timer);
+	set_mask(loop, &s->cio, &s->cmask, 0);
+	if (in->has_client) {
+		socklen_t len = addr_len((struct sockaddr *)&in->client);
+
+		memset(&s->peer, 0, sizeof(s->peer));
+		memcpy(&s->peer, &in->client, len < sizeof(s->peer) ? len :
+		    sizeof(s->peer));
+	}
+	if (in->pool != NULL)
+		s->pool = in->pool;
+	/* The client's address is known only now: access control and
+	 * limits apply to it (the trusted proxy was checked at accept). */
+	if (s->l->accept_proxy &&
+	    (r = guard_admit(s->l, &s->peer.sa, &s->ticket)) != GUARD_OK) {
+		session_refuse(s, r, NULL);
+		return;
+	}
+	if (inspect_leftover_len(in) == 0 && !in->has_local) {
+		inspect_free(in);
+		s->insp = NULL;
+	}
+	s->state = SESS_CONNECTING;
+	s->t_pick = ev_now(loop);
 	session_connect_next(s);
+}
+
+/* Just connected: what goes to the server before the client's bytes --
+ * a PROXY header when the server wants one, then the bytes inspection
+ * read -- and one read of what the client sent meanwhile, so that all of
+ * it leaves in one write (one segment), not a header alone. */
+static bool
+session_send_prefix(struct session *s)
+{
+	struct relay_dir *d = &s->c2s;
+	struct inspect *in = s->insp;
+	uint32_t left = in ? inspect_leftover_len(in) : 0;
+
+	if (s->srv->proxy_protocol != PROXY_NONE) {
+		char hdr[PROXY_BUILD_MAX];
+		struct sockaddr_storage local;
+		socklen_t llen = sizeof(local);
+		const struct sockaddr *dst = NULL;
+		size_t n;
+
+		if (in != NULL && in->has_local)
+			dst = (const struct sockaddr *)&in->local;
+		else if (getsockname(s->cfd, (struct sockaddr *)&local, &llen) == 0)
+			dst = (const struct sockaddr *)&local;
+		n = proxy_build((enum proxy_version)s->srv->proxy_protocol,
+		    &s->peer.sa, dst, hdr, sizeof(hdr));
+		buffer_attach(&d->buf, &s->w->pools.bufs);
+		buffer_put(&d->buf, hdr, n);
+		s->hdr_sent = (uint32_t)n;
+	}
+	if (left > 0) {
+		buffer_attach(&d->buf, &s->w->pools.bufs);
+		buffer_put(&d->buf, inspect_leftover(in), left);
+	}
+	inspect_free(in);
+	s->insp = NULL;
+	if (d->buf.len > 0 && !d->eof &&
+	    relay_fill(d, s->cfd) != RELAY_OK) {
+		session_close(s, "client reset", RESET_SERVER);
+		return false;
+	}
+	return true;
 }
 
 static void
 session_connected(struct session *s)
 {
 	struct ev_loop *loop = s->w->loop;
-	struct pool *p = s->l->pool;
+	struct pool *p = s->pool;
 
 	s->state = SESS_RELAYING;
 	s->t_connected = s->last_active = ev_now(loop);
@@ -510,7 +647,8 @@ session_connected(struct session *s)
 	 * while we connected): read it at once instead of after another
 	 * trip through epoll.  A server-speaks-first protocol pays one
 	 * EAGAIN read. */
-	session_side_event(s, EV_READ, true);
+	if (session_send_prefix(s))
+		session_side_event(s, EV_READ, true);
 }
 
 /* A connect attempt failed: say so, tell passive health, and move on. */
@@ -534,7 +672,7 @@ session_attempt_failed(struct session *s, const char *why)
 
 		session_log_ctx(s, &ctx, client, sizeof(client));
 		log_msg(LOG_INFO, &ctx, "session %llu from %s: connect to %s/%s (%s) failed: %s",
-		    (unsigned long long)s->id, client, s->l->pool->name, srv->name,
+		    (unsigned long long)s->id, client, s->pool->name, srv->name,
 		    srv->addr_text, why);
 	}
 	stats_connect_failed(stats_srv_of(srv->st, s->w->id), why);
@@ -578,11 +716,11 @@ session_fail_client(struct session *s, const char *reason)
 	if (s->tries == 0)
 		log_msg(LOG_WARNING, &ctx,
 		    "session %llu from %s: pool %s has no server available (all down, full or weight 0): closing client",
-		    (unsigned long long)s->id, client, s->l->pool->name);
+		    (unsigned long long)s->id, client, s->pool->name);
 	else
 		log_msg(LOG_WARNING, &ctx,
 		    "session %llu from %s: no server of pool %s reachable after %u tr%s (last: %s): closing client",
-		    (unsigned long long)s->id, client, s->l->pool->name, s->tries,
+		    (unsigned long long)s->id, client, s->pool->name, s->tries,
 		    s->tries == 1 ? "y" : "ies", s->last_error);
 	session_close(s, reason, 0);
 }
@@ -596,7 +734,7 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 {
 	struct worker *w = s->w;
 	struct ev_loop *loop = w->loop;
-	double limit = (double)s->l->pool->connect_timeout_ms / 1000.0;
+	double limit = (double)s->pool->connect_timeout_ms / 1000.0;
 
 	pool_release(srv);
 	s->srv = NULL;
@@ -614,7 +752,7 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 		    limit);
 	}
 	worker_pause_accept(w, NULL, SESSION_FD_WAIT_S);
-	if (ev_now(loop) - s->t_start >= limit) {
+	if (ev_now(loop) - s->t_pick >= limit) {
 		session_close(s, "out of file descriptors", 0);
 		return;
 	}
@@ -656,7 +794,7 @@ session_queue_refuse(struct session *s, const char *why, const char *reason)
 		session_log_ctx(s, &ctx, client, sizeof(client));
 		log_msg(LOG_WARNING, &ctx, "session %llu from %s: pool %s: %s: "
 		    "closing client%s", (unsigned long long)s->id, client,
-		    s->l->pool->name, why, more);
+		    s->pool->name, why, more);
 	}
 	session_close(s, reason, 0);
 }
@@ -667,7 +805,7 @@ static bool
 session_queue(struct session *s, bool busy)
 {
 	struct worker *w = s->w;
-	struct pool *p = s->l->pool;
+	struct pool *p = s->pool;
 	struct session_wait *sw;
 	void *notify;
 	char why[96];
@@ -722,15 +860,23 @@ session_queue_adopt(struct session *s)
 {
 	struct worker *w = s->w;
 	struct listener *nl;
+	struct pool *np;
 
 	if (s->gen == w->gen)
 		return;
 	nl = gen_find_listener(w->gen, s->l->name);
 	if (nl == NULL || nl->st != s->l->st)
 		return;		/* listener gone: stay with the old one */
+	/* The session's pool is its listener's, or one inspection chose
+	 * (an SNI route): the same one, by name, in the new generation. */
+	np = s->pool == s->l->pool ? nl->pool : gen_find_pool(w->gen,
+	    s->pool->name);
+	if (np == NULL)
+		return;		/* pool gone: stay with the old one */
 	gen_put(s->gen);
 	s->gen = gen_get(w->gen);
 	s->l = nl;
+	s->pool = np;
 	s->ntried = 0;		/* indices of the old pool */
 }
 
@@ -742,7 +888,7 @@ session_queue_turn(struct session *s)
 	void *next;
 
 	session_queue_adopt(s);
-	srv = pool_pick(s->l->pool, &s->peer.sa, s->tried, s->ntried,
+	srv = pool_pick(s->pool, &s->peer.sa, s->tried, s->ntried,
 	    (int64_t)now_ms(), &s->w->rnd);
 	if (srv == NULL) {
 		next = queue_done(s->wait->q, &s->wait->qw, false);
@@ -754,7 +900,7 @@ session_queue_turn(struct session *s)
 	ev_timer_stop(s->w->loop, &s->timer);
 	if (log_enabled(LOG_DEBUG))
 		log_debug("session %llu leaves the queue of pool %s after %.3fs",
-		    (unsigned long long)s->id, s->l->pool->name,
+		    (unsigned long long)s->id, s->pool->name,
 		    ev_now(s->w->loop) - s->wait->t_queued);
 	session_connect_srv(s, srv);
 }
@@ -776,7 +922,7 @@ session_queue_wakeups(struct worker *w)
 static void
 session_connect_next(struct session *s)
 {
-	struct pool *p = s->l->pool;
+	struct pool *p = s->pool;
 	struct server *srv;
 
 	if (s->tries > p->retries) {
@@ -805,7 +951,7 @@ static void
 session_connect_srv(struct session *s, struct server *srv)
 {
 	struct ev_loop *loop = s->w->loop;
-	struct pool *p = s->l->pool;
+	struct pool *p = s->pool;
 	bool in_progress;
 	int fd;
 
@@ -921,7 +1067,13 @@ session_side_event(struct session *s, int revents, bool client)
 static void
 session_client_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	session_side_event(io->data, revents, true);
+	struct session *s = io->data;
+
+	if (s->state == SESS_INSPECTING) {
+		session_inspect_event(s);
+		return;
+	}
+	session_side_event(s, revents, true);
 }
 
 static void
@@ -946,9 +1098,14 @@ static void
 session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct session *s = t->data;
-	struct pool *p = s->l->pool;
+	struct pool *p = s->pool;
 	double idle, limit;
 
+	if (s->state == SESS_INSPECTING) {
+		session_refuse(s, GUARD_INSPECT_TIMEOUT,
+		    inspect_timeout_reason(s->insp));
+		return;
+	}
 	if (s->state == SESS_QUEUED) {
 		char why[96];
 

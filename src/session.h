@@ -16,6 +16,7 @@ struct worker;
 struct listener;
 struct server;
 struct server_state;
+struct pool;
 struct gen;
 
 /* A compact copy of one open session, made by its worker for
@@ -27,6 +28,7 @@ struct session_snap {
 	bool owns_gen;
 	bool connecting;
 	const struct listener *l;
+	const struct pool *pool;	/* the listener's, or chosen by a route */
 	const struct server *srv;	/* NULL before a server is picked */
 	union {
 		struct sockaddr sa;
@@ -38,10 +40,13 @@ struct session_snap {
 	uint64_t bytes_in;		/* client -> server */
 	uint64_t bytes_out;		/* server -> client */
 };
+struct guard_ticket;
 
-/* Takes ownership of fd (closed on every path). */
+/* Takes ownership of fd (closed on every path) and of tk (what guard
+ * reserved at accept; NULL: nothing). */
 void session_start(struct worker *w, struct listener *l, int fd,
-    const struct sockaddr *peer, socklen_t peerlen);
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct guard_ticket *tk);
 /* Close every session of w with the given reason. */
 void session_close_all(struct worker *w, const char *reason);
 /* Runs on w's own thread: copy its sessions of pool (NULL: all) and

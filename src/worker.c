@@ -60,6 +60,25 @@ workers_count(void)
 	return nworkers;
 }
 
+struct worker *
+worker_get(unsigned i)
+{
+	return &workers[i];
+}
+
+uint64_t
+worker_refused_total(enum guard_reason r)
+{
+	uint64_t sum = 0;
+
+	if (r >= GUARD_NREASONS)
+		return 0;
+	for (unsigned i = 0; i < nworkers; i++)
+		sum += atomic_load_explicit(&workers[i].guard.refused[r],
+		    memory_order_relaxed);
+	return sum;
+}
+
 static struct wlisten *
 wlisten_find(struct worker *w, int fd)
 {

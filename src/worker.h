@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guard.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -55,6 +56,7 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	struct guard_stats guard;	/* refused connections, per reason */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -89,6 +91,11 @@ unsigned workers_auto_count(void);
  * their threads.  main_loop receives the acks. */
 int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
 unsigned workers_count(void);
+/* Worker i (0 <= i < workers_count()), for reading its counters. */
+struct worker *worker_get(unsigned i);
+/* Connections refused for reason r, summed over every worker (admin,
+ * metrics): relaxed loads of counters only their worker writes. */
+uint64_t worker_refused_total(enum guard_reason r);
 
 typedef void (*workers_done_cb)(struct gen *g);
 /* Hand g to every worker; done(g) runs on the main loop when all have

@@ -7,7 +7,7 @@
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_admin")
+#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_proxy fuzz_admin")
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +23,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_admin"}
+TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_proxy fuzz_admin"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -53,12 +53,14 @@ CARES_LIBS=$(pkg-config --libs libcares 2>/dev/null || echo -lcares)
 # What the loader links against: config* -> addr, duration, balance, gen,
 # log (log_level_parse; pulls in libsystemd), util, queue (every pool has
 # one), resolve_lookup (resolver addresses, c-ares); gen -> pool
-# (server_state_adopted); pool -> balance.  resolve_sync.c is left out:
+# (server_state_adopted); pool -> balance; config, gen -> guard (listener
+# access control and limits) -> limit, cidr.  resolve_sync.c is left out:
 # resolv_stub.h replaces it so a fuzzed SRV name never sends a query.
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c queue.c resolve_lookup.c resolve_srv.c"
+log.c util.c queue.c resolve_lookup.c resolve_srv.c guard.c limit.c cidr.c"
 ADDR_SRCS="addr.c duration.c util.c"
 ADMIN_SRCS="admin_cmd.c admin_fmt.c duration.c util.c"
+PROXY_SRCS="proxy_proto.c cidr.c util.c"
 
 build() {
 	name=$1; shift
@@ -73,6 +75,7 @@ build() {
 build fuzz_config $CONFIG_SRCS
 build fuzz_addr $ADDR_SRCS
 build fuzz_admin $ADMIN_SRCS
+build fuzz_proxy $PROXY_SRCS
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
 
@@ -82,6 +85,7 @@ for t in $TARGETS; do
 	fuzz_config) seeds=$here/corpus/config; dict=$here/config.dict ;;
 	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
 	fuzz_admin) seeds=$here/corpus/admin; dict=$here/admin.dict ;;
+	fuzz_proxy) seeds=$here/corpus/proxy; dict=$here/proxy.dict ;;
 	*) echo "unknown target $t" >&2; exit 2 ;;
 	esac
 	work=$BUILD/corpus-$t

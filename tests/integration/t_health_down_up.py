@@ -42,7 +42,7 @@ pools:
             t0 = time.monotonic()
             n = t.identify(addr, timeout=2)
             if n is None:
-                res["fail"].append(round(t0 - T0, 3))
+                res["fail"].append(t0)
             else:
                 res["ok"] += 1
                 res["seen"].append((time.monotonic(), n))
@@ -58,6 +58,7 @@ pools:
     a_port = a.port
     t_stop = time.monotonic()
     a.close()
+    t_closed = time.monotonic()
     m = lb.wait_stderr(r"^.*alpha.*\bdown\b.*$", timeout=3, start=off, flags=re.M | re.I)
     t_down = time.monotonic() - t_stop
     t.check(m, "no log line says alpha is down within 3s")
@@ -84,8 +85,14 @@ pools:
     time.sleep(0.3)
     stop.set()
     th.join(5)
-    t.log("clients: %d served, %d failed at %s" % (res["ok"], len(res["fail"]), res["fail"][:5]))
-    t.check(not res["fail"], "clients failed while bravo was up: at %s" % res["fail"][:5])
+    # A client whose connection alpha had already accepted (or held in its
+    # listen queue) when the test closed it sees that reset, as it would
+    # talking to alpha directly: only a client that started after alpha was
+    # gone, and so was tcplb's to route, may not fail.
+    late = [round(f - T0, 3) for f in res["fail"] if f > t_closed + 0.05]
+    t.log("clients: %d served, %d failed at %s (%d of them after the close)" % (
+        res["ok"], len(res["fail"]), [round(f - T0, 3) for f in res["fail"][:5]], len(late)))
+    t.check(not late, "clients failed while bravo was up: at %s" % late[:5])
 
 
 run(test)

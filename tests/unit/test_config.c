@@ -274,7 +274,7 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 2);
+	assert_int_equal(g->nlisteners, 3);
 	assert_int_equal(g->npools, 2);
 	gen_put(g);
 }
@@ -466,12 +466,14 @@ test_bad_unknown_keys(void **state)
 		"bad_unknown_keys.yaml:4:3: global.worker: unknown key (did you "
 		    "mean 'workers'?)",
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
-		    "(expected one of: max_connections, bind, pool)",
+		    "(expected one of: max_connections, inspect_timeout, "
+		    "accept_proxy, max_connections_per_source, bind, pool, "
+		    "trusted, allow, deny, rate_limit)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
 		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
-		    "key (expected one of: interval, timeout, rise, fall, send, "
-		    "expect)",
+		    "key (expected one of: interval, timeout, rise, fall, "
+		    "send_proxy, send, expect)",
 		"bad_unknown_keys.yaml:17:9: pools.p.servers[0].wieght: unknown "
 		    "key (did you mean 'weight'?)",
 		NULL
@@ -1020,6 +1022,112 @@ test_rebuild(void **state)
 	gen_put(g);
 }
 
+/* PROXY protocol, access control and limits (issue 11). */
+static void
+test_guard_good(void **state)
+{
+	struct gen *g = mem_ok(
+	    "listeners:\n"
+	    "  a:\n"
+	    "    bind: 127.0.0.1:1\n"
+	    "    pool: p\n"
+	    "    accept_proxy: true\n"
+	    "    trusted: [10.0.0.0/8, \"::1\"]\n"
+	    "    inspect_timeout: 250ms\n"
+	    "    allow: [192.0.2.0/24, 2001:db8::/32]\n"
+	    "    deny: 192.0.2.7\n"
+	    "    max_connections_per_source: 3\n"
+	    "    rate_limit: {per_source: 5/s, total: 100/s, burst: 20}\n"
+	    "  b: {bind: 127.0.0.1:2, pool: q}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    proxy_protocol: v1\n"
+	    "    health_check: {send_proxy: true}\n"
+	    "    servers:\n"
+	    "      - 127.0.0.1:3\n"
+	    "      - {address: 127.0.0.1:4, proxy_protocol: v2}\n"
+	    "      - {address: 127.0.0.1:5, proxy_protocol: none}\n"
+	    "  q: {servers: [127.0.0.1:6]}\n");
+	const struct listener *a = gen_find_listener(g, "a");
+	const struct listener *b = gen_find_listener(g, "b");
+	const struct pool *p = gen_find_pool(g, "p");
+
+	(void)state;
+	assert_true(a->accept_proxy);
+	assert_int_equal(a->trusted.n + a->trusted.n4, 2);
+	assert_int_equal(a->inspect_timeout_ms, 250);
+	assert_int_equal(a->allow.n + a->allow.n4, 2);
+	assert_int_equal(a->deny.n + a->deny.n4, 1);
+	assert_int_equal(a->max_conns_per_source, 3);
+	assert_int_equal(a->rate_per_source, 5);
+	assert_int_equal(a->rate_total, 100);
+	assert_int_equal(a->rate_burst, 20);
+	assert_non_null(a->guard);
+	assert_false(b->accept_proxy);
+	assert_int_equal(b->inspect_timeout_ms, 3000);
+	assert_null(b->guard);
+	assert_int_equal(p->proxy_protocol, 1);
+	assert_true(p->health.send_proxy);
+	assert_int_equal(p->servers[0].proxy_protocol, 1);
+	assert_int_equal(p->servers[1].proxy_protocol, 2);
+	assert_int_equal(p->servers[2].proxy_protocol, 0);
+	assert_int_equal(gen_find_pool(g, "q")->servers[0].proxy_protocol, 0);
+	gen_put(g);
+}
+
+static void
+test_guard_bad(void **state)
+{
+	static const char *const want[] = {
+		"t.yaml:4:5: listeners.a.accept_proxy: accept_proxy needs "
+		    "'trusted'",
+		"t.yaml:7:5: listeners.b.trusted: 'trusted' has no effect "
+		    "without accept_proxy: true",
+		"t.yaml:8:25: listeners.b.allow[1]: invalid address '10.0.0.0.1' "
+		    "(expected IPv4 or IPv6, optionally /prefix length)",
+		"t.yaml:9:11: listeners.b.deny: '10.1.0.0/8' has bits set "
+		    "beyond the /8 prefix",
+		"t.yaml:10:30: listeners.b.rate_limit.per_source: invalid rate "
+		    "'5/m' (expected N/s, N in 1-10000000)",
+		"t.yaml:10:42: listeners.b.rate_limit.total: 0/s is out of range "
+		    "(1-10000000 per second)",
+		"t.yaml:11:5: listeners.b.rate_limit2: unknown key (did you mean "
+		    "'rate_limit'?)",
+		"t.yaml:12:33: listeners.b.max_connections_per_source: invalid "
+		    "number 'x' (0-10000000)",
+		"t.yaml:16:17: listeners.c.rate_limit: needs per_source, total "
+		    "or both",
+		"t.yaml:21:21: pools.p.proxy_protocol: invalid PROXY protocol "
+		    "version 'v3' (v1, v2 or none)",
+		"t.yaml:22:54: pools.p.servers[0].proxy_protocol: invalid PROXY "
+		    "protocol version 'V1' (v1, v2 or none)",
+		NULL
+	};
+
+	(void)state;
+	mem_bad("listeners:\n"
+	    "  a:\n"
+	    "    bind: 127.0.0.1:1\n"
+	    "    accept_proxy: true\n"
+	    "    pool: p\n"
+	    "  b:\n"
+	    "    trusted: [10.0.0.0/8]\n"
+	    "    allow: [10.0.0.0/8, 10.0.0.0.1]\n"
+	    "    deny: 10.1.0.0/8\n"
+	    "    rate_limit: {per_source: 5/m, total: 0/s}\n"
+	    "    rate_limit2: {}\n"
+	    "    max_connections_per_source: x\n"
+	    "    bind: 127.0.0.1:2\n"
+	    "    pool: p\n"
+	    "  c:\n"
+	    "    rate_limit: {burst: 5}\n"
+	    "    bind: 127.0.0.1:3\n"
+	    "    pool: p\n"
+	    "pools:\n  p:\n    proxy_protocol: v3\n"
+	    "    servers: [{address: 127.0.0.1:3, proxy_protocol: V1}]\n",
+	    want);
+}
+
 int
 main(void)
 {
@@ -1049,6 +1157,8 @@ main(void)
 		cmocka_unit_test(test_many_weighted_pools_load),
 		cmocka_unit_test(test_quick_good),
 		cmocka_unit_test(test_quick_bad),
+		cmocka_unit_test(test_guard_good),
+		cmocka_unit_test(test_guard_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
