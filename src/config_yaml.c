@@ -26,6 +26,7 @@
 #include "gen.h"
 #include "log.h"
 #include "resolve.h"
+#include "route.h"
 #include "util.h"
 
 /* Aliases let a small file name the same subtree many times; bound the
@@ -1286,16 +1287,207 @@ cfg_listener_guard(struct cfg *c, struct listener *l, const yaml_node_t *map,
 	}
 }
 
+/* ---- routes (TLS server name / ALPN) ----------------------------------- */
+
+/* Where each name of the listener's routes was written, for the duplicate
+ * message. */
+struct route_seen {
+	uint32_t route;
+	uint32_t name;		/* UINT32_MAX: an ALPN-only route */
+	const yaml_node_t *node;
+};
+
+static bool
+route_same_alpn(const struct route *a, const struct route *b)
+{
+	if (a->alpn == NULL || b->alpn == NULL)
+		return a->alpn == b->alpn;
+	return a->alpn_len == b->alpn_len &&
+	    memcmp(a->alpn, b->alpn, a->alpn_len) == 0;
+}
+
+/* A second route for the same (name, alpn) could never match: say so. */
+static void
+cfg_route_dup(struct cfg *c, const struct listener *l, struct route_seen *seen,
+    size_t nseen, const char *path)
+{
+	const struct route_seen *me = &seen[nseen];
+	const struct route *r = &l->routes[me->route];
+
+	for (size_t i = 0; i < nseen; i++) {
+		const struct route *o = &l->routes[seen[i].route];
+		bool same;
+
+		if (!route_same_alpn(r, o))
+			continue;
+		if (me->name == UINT32_MAX || seen[i].name == UINT32_MAX)
+			same = me->name == seen[i].name;
+		else
+			same = route_name_equal(&r->names[me->name],
+			    &o->names[seen[i].name]);
+		if (!same)
+			continue;
+		if (me->name == UINT32_MAX)
+			cfg_err(c, me->node, path, "duplicate route for ALPN "
+			    "'%s' (first at %zu:%zu)", r->alpn,
+			    seen[i].node->start_mark.line + 1,
+			    seen[i].node->start_mark.column + 1);
+		else
+			cfg_err(c, me->node, path, "duplicate server name "
+			    "'%s'%s%s (first at %zu:%zu)", node_str(me->node),
+			    r->alpn ? " with ALPN " : "", r->alpn ? r->alpn : "",
+			    seen[i].node->start_mark.line + 1,
+			    seen[i].node->start_mark.column + 1);
+		return;
+	}
+}
+
+static void
+cfg_route_names(struct cfg *c, struct route *r, const yaml_node_t *key,
+    const yaml_node_t *val, const char *path, const yaml_node_t ***nodes)
+{
+	const yaml_node_t *one[1] = { val };
+	const yaml_node_t *const *list = one;
+	const yaml_node_t **tmp = NULL;
+	size_t n = 1, k = 0;
+	char sub[512], err[512];
+
+	if (val->type == YAML_SEQUENCE_NODE) {
+		n = (size_t)(val->data.sequence.items.top -
+		    val->data.sequence.items.start);
+		if (n == 0) {
+			cfg_err(c, val, path, "empty list of server names");
+			return;
+		}
+		tmp = xcalloc(n, sizeof(*tmp));
+		SEQ_FOREACH(val, item)
+			tmp[k++] = cfg_node(c, *item);
+		list = tmp;
+	}
+	r->names = xcalloc(n, sizeof(*r->names));
+	*nodes = xcalloc(n, sizeof(**nodes));
+	for (size_t i = 0; i < n; i++) {
+		const char *text;
+
+		if (!cfg_visit(c, list[i]))
+			break;
+		if (val->type == YAML_SEQUENCE_NODE)
+			cfg_path(sub, sizeof(sub), "%s[%zu]", path, i);
+		else
+			cfg_path(sub, sizeof(sub), "%s", path);
+		text = cfg_scalar(c, val->type == YAML_SEQUENCE_NODE ? NULL :
+		    key, list[i], sub, "a server name or a list of them");
+		if (text == NULL)
+			continue;
+		if (route_name_parse(text, &r->names[r->nnames], err,
+		    sizeof(err)) == -1) {
+			cfg_err(c, list[i], sub, "%s", err);
+			continue;
+		}
+		(*nodes)[r->nnames++] = list[i];
+	}
+	free(tmp);
+}
+
+static void
+cfg_route(struct cfg *c, struct listener *l, const yaml_node_t *item,
+    const char *path, struct route_seen **seen, size_t *nseen)
+{
+	static const char *const extra[] = { "sni", "alpn", "pool", NULL };
+	struct route *r = &l->routes[l->nroutes];
+	const yaml_node_t *found[3], *fkey[3];
+	const yaml_node_t **nodes = NULL;
+	const char *text;
+	char sub[512], err[512];
+
+	if (!cfg_is_map(c, NULL, item, path))
+		return;
+	l->nroutes++;
+	cfg_walk(c, item, path, NULL, NULL, extra, found, fkey);
+	if (found[0] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.sni", path);
+		cfg_route_names(c, r, fkey[0], found[0], sub, &nodes);
+	}
+	if (found[1] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.alpn", path);
+		text = cfg_scalar(c, fkey[1], found[1], sub, "an ALPN protocol "
+		    "name");
+		if (text != NULL && route_alpn_check(text, strlen(text), err,
+		    sizeof(err)) == -1) {
+			cfg_err(c, found[1], sub, "%s", err);
+		} else if (text != NULL) {
+			r->alpn = xstrdup(text);
+			r->alpn_len = strlen(text);
+		}
+	}
+	if (found[0] == NULL && found[1] == NULL)
+		cfg_err(c, item, path, "a route needs 'sni', 'alpn' or both");
+	cfg_path(sub, sizeof(sub), "%s.pool", path);
+	if (found[2] == NULL) {
+		cfg_err(c, item, path, "missing required key 'pool'");
+	} else if ((text = cfg_scalar(c, fkey[2], found[2], sub,
+	    "a pool name")) != NULL &&
+	    (r->pool = gen_find_pool(c->g, text)) == NULL) {
+		cfg_err(c, found[2], sub, "unknown pool '%s'", text);
+	}
+
+	/* duplicates: every (name, alpn) and ALPN-only route once */
+	for (uint32_t i = 0; i < r->nnames || (i == 0 && found[0] == NULL &&
+	    r->alpn != NULL); i++) {
+		*seen = xrealloc(*seen, (*nseen + 1) * sizeof(**seen));
+		(*seen)[*nseen].route = l->nroutes - 1;
+		(*seen)[*nseen].name = found[0] == NULL ? UINT32_MAX : i;
+		(*seen)[*nseen].node = found[0] == NULL ? found[1] : nodes[i];
+		cfg_path(sub, sizeof(sub), "%s.%s", path, found[0] == NULL ?
+		    "alpn" : "sni");
+		cfg_route_dup(c, l, *seen, *nseen, sub);
+		(*nseen)++;
+	}
+	free(nodes);
+}
+
+static void
+cfg_routes(struct cfg *c, struct listener *l, const yaml_node_t *key,
+    const yaml_node_t *val, const char *path)
+{
+	struct route_seen *seen = NULL;
+	size_t nseen = 0, i = 0, n;
+	char sub[512];
+
+	if (val->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, node_is_null(val) ? key : val, path, "expected a "
+		    "list of routes, got %s", node_is_null(val) ? "nothing" :
+		    node_kind(val));
+		return;
+	}
+	n = (size_t)(val->data.sequence.items.top -
+	    val->data.sequence.items.start);
+	if (n == 0) {
+		cfg_err(c, val, path, "empty list of routes");
+		return;
+	}
+	l->routes = xcalloc(n, sizeof(*l->routes));
+	SEQ_FOREACH(val, item) {
+		const yaml_node_t *node = cfg_node(c, *item);
+
+		if (!cfg_visit(c, node))
+			break;
+		cfg_path(sub, sizeof(sub), "%s[%zu]", path, i++);
+		cfg_route(c, l, node, sub, &seen, &nseen);
+	}
+	free(seen);
+}
+
 static void
 cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	static const char *const extra[] = { "bind", "pool", "trusted",
-	    "allow", "deny", "rate_limit", NULL };
+	    "allow", "deny", "rate_limit", "routes", NULL };
 	struct listener_opts o = {
 		.inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS,
 	};
-	const yaml_node_t *found[6], *fkey[6];
+	const yaml_node_t *found[7], *fkey[7];
 	const char *poolname;
 	char sub[512];
 	size_t i = 0;
@@ -1330,9 +1522,18 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 		cfg_bind(c, l, found[0], sub);
 	}
 
+	if (found[6] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.routes", path);
+		cfg_routes(c, l, fkey[6], found[6], sub);
+	}
+
 	cfg_path(sub, sizeof(sub), "%s.pool", path);
 	if (found[1] == NULL) {
-		cfg_err(c, key, path, "missing required key 'pool'");
+		/* With routes, no pool means: what no route matches is
+		 * closed. */
+		if (found[6] == NULL)
+			cfg_err(c, key, path, "missing required key 'pool' "
+			    "(or 'routes')");
 		return;
 	}
 	if ((poolname = cfg_scalar(c, fkey[1], found[1], sub,

@@ -13,6 +13,7 @@
 #include "balance.h"
 #include "gen.h"
 #include "guard.h"
+#include "route.h"
 #include "log.h"
 #include "pool.h"
 #include "queue.h"
@@ -81,6 +82,9 @@ gen_free(struct gen *g)
 		if (l->st)
 			listener_state_put(l->st);
 		guard_listener_free(l);
+		for (uint32_t r = 0; r < l->nroutes; r++)
+			route_clear(&l->routes[r]);
+		free(l->routes);
 		free(l->name);
 	}
 	free(g->listeners);

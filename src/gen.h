@@ -169,9 +169,11 @@ struct guard_tables;
 
 #define LISTENER_INSPECT_TIMEOUT_MS 3000
 
+struct route;
+
 struct listener {
 	char *name;
-	struct pool *pool;
+	struct pool *pool;		/* NULL only with routes: no match closes */
 	uint32_t max_conns;		/* 0: unlimited */
 	struct bind *binds;
 	uint32_t nbinds;
@@ -189,6 +191,9 @@ struct listener {
 	uint32_t rate_total;
 	uint32_t rate_burst;		/* 0: the rate itself */
 	struct guard_tables *guard;	/* shared counters, NULL when no limit */
+	/* Routing by TLS server name / ALPN (route.c), first match wins. */
+	struct route *routes;
+	uint32_t nroutes;
 };
 
 struct global_cfg {

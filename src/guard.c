@@ -52,6 +52,8 @@ static const char *const reason_names[GUARD_NREASONS] = {
 	[GUARD_RATE_SOURCE] = "rate_per_source",
 	[GUARD_MAX_PER_SOURCE] = "max_connections_per_source",
 	[GUARD_SOURCE_TABLE_FULL] = "source_table_full",
+	[GUARD_TLS_HELLO] = "tls_hello",
+	[GUARD_NO_ROUTE] = "no_route",
 };
 
 static const char *const reason_text[GUARD_NREASONS] = {
@@ -65,6 +67,8 @@ static const char *const reason_text[GUARD_NREASONS] = {
 	[GUARD_RATE_SOURCE] = "rate_limit.per_source exceeded",
 	[GUARD_MAX_PER_SOURCE] = "max_connections_per_source reached",
 	[GUARD_SOURCE_TABLE_FULL] = "per-source table full",
+	[GUARD_TLS_HELLO] = "no valid TLS ClientHello",
+	[GUARD_NO_ROUTE] = "no route matched and the listener has no pool",
 };
 
 const char *

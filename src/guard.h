@@ -38,6 +38,8 @@ enum guard_reason {
 	GUARD_RATE_SOURCE,		/* "rate_per_source" */
 	GUARD_MAX_PER_SOURCE,		/* "max_connections_per_source" */
 	GUARD_SOURCE_TABLE_FULL,	/* "source_table_full" */
+	GUARD_TLS_HELLO,		/* "tls_hello": malformed/too big/cut short */
+	GUARD_NO_ROUTE,			/* "no_route": no route, no listener pool */
 	GUARD_NREASONS
 };
 

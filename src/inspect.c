@@ -13,8 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "proxy_proto.h"
+#include "route.h"
+#include "tls_hello.h"
 #include "util.h"
+#include "worker.h"
 
 /* ---- phase: PROXY protocol header ------------------------------------- */
 
@@ -63,6 +67,91 @@ proxy_run(struct inspect *in, const struct listener *l)
 	return INSPECT_CONTINUE;
 }
 
+/* ---- phase: TLS ClientHello (routes by server name and ALPN) -----------
+ *
+ * Looks at the client's first bytes without consuming them: whatever the
+ * verdict, the hello is forwarded unchanged.  Outcomes, as an HAProxy or
+ * nginx user expects them:
+ *   a route matches            -> its pool
+ *   no route matches (or no    -> the listener's pool; closed when it
+ *   name, or not TLS at all)      has none ("no_route")
+ *   malformed, over 16 KiB, or -> closed, the parser's reason logged
+ *   the client closed early       ("tls_hello")
+ *   silent past inspect_timeout-> closed (session.c's timer)
+ * The buffer bound (INSPECT_BUF_SIZE) is also the bound on a hello cut
+ * into many tiny records: one that does not fit is "too big".
+ */
+
+static bool
+tls_wanted(const struct listener *l)
+{
+	return l->nroutes > 0;
+}
+
+static enum inspect_verdict
+tls_fallback(struct inspect *in, const struct listener *l, const char *note)
+{
+	in->tls_seen = true;
+	in->route = -1;
+	in->tls_note = note;
+	if (l->pool == NULL) {
+		in->reason = note;
+		in->refuse = GUARD_NO_ROUTE;
+		return INSPECT_CLOSE;
+	}
+	in->pool = l->pool;
+	return INSPECT_CONTINUE;
+}
+
+static enum inspect_verdict
+tls_run(struct inspect *in, const struct listener *l)
+{
+	struct tls_hello *h = &in->hello;
+	enum tls_hello_status st;
+	int r;
+
+	st = tls_hello_parse(h, (const uint8_t *)in->buf + in->off,
+	    in->len - in->off);
+	switch (st) {
+	case TLS_HELLO_NEED_MORE:
+		if (in->eof) {
+			in->reason = in->len == in->off ?
+			    "client closed before sending anything" :
+			    "client closed inside the ClientHello";
+			in->refuse = GUARD_TLS_HELLO;
+			return INSPECT_CLOSE;
+		}
+		if (in->len == INSPECT_BUF_SIZE) {
+			in->reason = "ClientHello records do not fit in the "
+			    "inspection buffer";
+			in->refuse = GUARD_TLS_HELLO;
+			return INSPECT_CLOSE;
+		}
+		return INSPECT_WAIT;
+	case TLS_HELLO_NOT_TLS:
+		return tls_fallback(in, l, "not TLS");
+	case TLS_HELLO_MALFORMED:
+	case TLS_HELLO_TOO_BIG:
+		in->tls_seen = true;
+		in->reason = h->reason;
+		in->refuse = GUARD_TLS_HELLO;
+		return INSPECT_CLOSE;
+	case TLS_HELLO_OK:
+		break;
+	}
+	in->tls_ok = true;
+	r = route_match(l->routes, l->nroutes, h->has_sni ? h->sni : NULL,
+	    h->sni_len, h->alpn, h->alpn_len);
+	if (r < 0)
+		return tls_fallback(in, l, h->has_sni ? "no route matched" :
+		    "no server name, no route matched");
+	in->tls_seen = true;
+	in->route = r;
+	in->tls_note = "route";
+	in->pool = l->routes[r].pool;
+	return INSPECT_CONTINUE;
+}
+
 /* ---- the phase table --------------------------------------------------- */
 
 struct inspect_phase {
@@ -74,6 +163,7 @@ struct inspect_phase {
 
 static const struct inspect_phase phases[] = {
 	{ "proxy", proxy_wanted, proxy_run, "no complete PROXY header before inspect_timeout" },
+	{ "tls", tls_wanted, tls_run, "no complete TLS ClientHello before inspect_timeout" },
 };
 
 #define NPHASES (sizeof(phases) / sizeof(phases[0]))
@@ -93,6 +183,8 @@ inspect_new(void)
 	struct inspect *in = xcalloc(1, sizeof(*in));
 
 	in->buf = xmalloc(INSPECT_BUF_SIZE);
+	in->route = -1;
+	tls_hello_init(&in->hello);
 	return in;
 }
 
@@ -155,4 +247,70 @@ inspect_timeout_reason(const struct inspect *in)
 	if (in->phase < NPHASES)
 		return phases[in->phase].timeout_reason;
 	return "inspect timeout";
+}
+
+static const char *const tls_outcome_names[TLS_OUT_N] = {
+	[TLS_OUT_ROUTED] = "routed",
+	[TLS_OUT_FALLBACK] = "fallback",
+	[TLS_OUT_NOT_TLS] = "not_tls",
+	[TLS_OUT_NO_ROUTE] = "no_route",
+	[TLS_OUT_BAD_HELLO] = "bad_hello",
+	[TLS_OUT_TIMEOUT] = "timeout",
+};
+
+const char *
+inspect_tls_outcome_name(enum inspect_tls_outcome o)
+{
+	return o < TLS_OUT_N ? tls_outcome_names[o] : "unknown";
+}
+
+static void
+count(atomic_uint_fast64_t *c)
+{
+	/* Only the owning worker writes: no locked add needed. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+void
+inspect_tls_count(struct inspect_tls_stats *st, const struct listener *l,
+    const struct inspect *in, bool timed_out)
+{
+	enum inspect_tls_outcome o;
+
+	if (timed_out) {
+		/* Only a timeout inside the TLS phase is the hello's. */
+		if (in->phase >= NPHASES || phases[in->phase].run != tls_run)
+			return;
+		o = TLS_OUT_TIMEOUT;
+	} else if (!in->tls_seen && in->reason == NULL) {
+		return;		/* an earlier phase decided */
+	} else if (in->route >= 0) {
+		o = TLS_OUT_ROUTED;
+		/* Per-route: shared by the workers, so an atomic add. */
+		atomic_fetch_add_explicit(&l->routes[in->route].hits, 1,
+		    memory_order_relaxed);
+	} else if (in->refuse == GUARD_NO_ROUTE) {
+		o = TLS_OUT_NO_ROUTE;
+	} else if (in->refuse == GUARD_TLS_HELLO) {
+		o = TLS_OUT_BAD_HELLO;
+	} else if (in->reason != NULL) {
+		return;		/* closed by an earlier phase */
+	} else {
+		o = in->tls_ok ? TLS_OUT_FALLBACK : TLS_OUT_NOT_TLS;
+	}
+	count(&st->outcome[o]);
+}
+
+uint64_t
+inspect_tls_total(enum inspect_tls_outcome o)
+{
+	uint64_t sum = 0;
+
+	if (o >= TLS_OUT_N)
+		return 0;
+	for (unsigned i = 0; i < workers_count(); i++)
+		sum += atomic_load_explicit(&worker_get(i)->tls.outcome[o],
+		    memory_order_relaxed);
+	return sum;
 }

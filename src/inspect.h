@@ -34,8 +34,10 @@
  * forwarded) advances in->off; a phase that only looks (the ClientHello,
  * which is forwarded) leaves it.  in->eof is set when the client closed
  * its side: a phase that still needs bytes must then close or decide.
- * Phases run in table order: PROXY (l->accept_proxy), then TLS hello
- * (the listener has routes; engineer "sni" adds it).
+ * Phases run in table order: PROXY (l->accept_proxy), then the TLS
+ * ClientHello (the listener has routes: tls_hello.c parses, route.c
+ * matches; the verdict sets in->pool, or closes with refuse = tls_hello
+ * or no_route).
  *
  * Listeners with no phase wanted skip the stage entirely: no allocation,
  * no extra read.
@@ -43,11 +45,13 @@
 #ifndef TCPLB_INSPECT_H
 #define TCPLB_INSPECT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "gen.h"
+#include "tls_hello.h"
 
 /* Bytes held while inspecting: a PROXY header (PROXY_MAX_HEADER, 4 KiB)
  * followed by a ClientHello of up to 16 KiB plus record headers. */
@@ -76,11 +80,19 @@ struct inspect {
 	struct sockaddr_storage local;	/* the header's destination */
 	struct pool *pool;		/* chosen by a phase; NULL: listener's */
 	unsigned proxy_version;		/* 0, or the PROXY header's version */
+
+	/* TLS ClientHello phase (listeners with routes). */
+	bool tls_seen;			/* the phase ran to a verdict */
+	bool tls_ok;			/* a valid hello: hello.sni etc. hold */
+	int route;			/* index in l->routes; -1: none */
+	const char *tls_note;		/* how the pool was chosen (static) */
+	struct tls_hello hello;		/* parser state, then its results */
 };
 
 /* Does any phase apply to this listener? */
 bool inspect_wanted(const struct listener *l);
 
+/* A fresh inspection (route = -1). */
 struct inspect *inspect_new(void);
 void inspect_free(struct inspect *in);
 
@@ -93,6 +105,33 @@ enum inspect_verdict inspect_run(struct inspect *in, const struct listener *l);
 /* Client bytes not consumed by a phase, to forward first. */
 static inline const char *inspect_leftover(const struct inspect *in) { return in->buf + in->off; }
 static inline uint32_t inspect_leftover_len(const struct inspect *in) { return in->len - in->off; }
+
+/*
+ * How the TLS phase ended, counted per worker (the worker's thread writes,
+ * anyone reads; relaxed atomics).  Names are fixed strings, fit for
+ * metric labels; per-route counts are struct route's `hits`.
+ */
+enum inspect_tls_outcome {
+	TLS_OUT_ROUTED,		/* "routed": a route matched */
+	TLS_OUT_FALLBACK,	/* "fallback": valid hello, no route: listener pool */
+	TLS_OUT_NOT_TLS,	/* "not_tls": not TLS: listener pool */
+	TLS_OUT_NO_ROUTE,	/* "no_route": closed, no route and no pool */
+	TLS_OUT_BAD_HELLO,	/* "bad_hello": malformed, too big, cut short */
+	TLS_OUT_TIMEOUT,	/* "timeout": no hello before inspect_timeout */
+	TLS_OUT_N
+};
+
+struct inspect_tls_stats {
+	atomic_uint_fast64_t outcome[TLS_OUT_N];
+};
+
+const char *inspect_tls_outcome_name(enum inspect_tls_outcome o);
+/* Count the TLS phase's verdict on in (a listener with routes), or its
+ * timeout. */
+void inspect_tls_count(struct inspect_tls_stats *st, const struct listener *l,
+    const struct inspect *in, bool timed_out);
+/* Sum over every worker. */
+uint64_t inspect_tls_total(enum inspect_tls_outcome o);
 
 /* The close reason when inspect_timeout expires in the current phase. */
 const char *inspect_timeout_reason(const struct inspect *in);

@@ -360,8 +360,8 @@ log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 void
 log_access(const struct access_rec *r)
 {
-	char msg[1024];
-	char conn[32];
+	char msg[1400];
+	char conn[32], route[300];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
 	int saved = errno;
@@ -370,10 +370,21 @@ log_access(const struct access_rec *r)
 		snprintf(conn, sizeof(conn), "%lldms", (long long)r->connect_ms);
 	else
 		snprintf(conn, sizeof(conn), "-");
+	route[0] = '\0';
+	if (r->routed) {
+		/* The name holds only host name characters (tls_hello
+		 * validated it): nothing to escape. */
+		if (r->route >= 0)
+			snprintf(route, sizeof(route), " sni=%s route=%d",
+			    r->sni ? r->sni : "-", r->route);
+		else
+			snprintf(route, sizeof(route), " sni=%s route=-",
+			    r->sni ? r->sni : "-");
+	}
 	snprintf(msg, sizeof(msg),
-	    "%s listener=%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
+	    "%s listener=%s%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
 	    "connect=%s duration=%llums tries=%u end=\"%s\"",
-	    r->client, r->listener, r->pool, server, saddr,
+	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
 
@@ -392,6 +403,12 @@ log_access(const struct access_rec *r)
 	jf_add(&j, "TCPLB_CLIENT", "%s", r->client);
 	jf_add(&j, "TCPLB_LISTENER", "%s", r->listener);
 	jf_add(&j, "TCPLB_POOL", "%s", r->pool);
+	if (r->routed) {
+		if (r->sni)
+			jf_add(&j, "TCPLB_SNI", "%s", r->sni);
+		if (r->route >= 0)
+			jf_add(&j, "TCPLB_ROUTE", "%d", r->route);
+	}
 	jf_add(&j, "TCPLB_SERVER", "%s", server);
 	jf_add(&j, "TCPLB_SERVER_ADDR", "%s", saddr);
 	jf_add(&j, "TCPLB_BYTES_IN", "%llu", (unsigned long long)r->bytes_in);

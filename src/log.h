@@ -98,6 +98,9 @@ struct access_rec {
 	uint64_t duration_ms;
 	unsigned tries;
 	const char *reason;	/* termination reason */
+	bool routed;		/* the listener routes by TLS name: */
+	const char *sni;	/* the name (a valid host name) or NULL */
+	int route;		/* the route index taken, -1: none */
 };
 void log_access(const struct access_rec *r);
 

@@ -400,11 +400,23 @@ main(int argc, char **argv)
 	resolve_start(g, false);
 	service_start_timers(loop);
 
-	for (uint32_t i = 0; i < g->nlisteners; i++)
-		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++)
-			log_notice("listener %s: listening on %s (pool %s, %u worker%s)",
-			    g->listeners[i].name, g->listeners[i].binds[b].ls->text,
-			    g->listeners[i].pool->name, nworkers, nworkers == 1 ? "" : "s");
+	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		const struct listener *l = &g->listeners[i];
+		char what[64];
+
+		/* A routing listener without a pool closes what no route
+		 * matches. */
+		if (l->nroutes > 0)
+			snprintf(what, sizeof(what), "%u route%s, ", l->nroutes,
+			    l->nroutes == 1 ? "" : "s");
+		else
+			what[0] = '\0';
+		for (uint32_t b = 0; b < l->nbinds; b++)
+			log_notice("listener %s: listening on %s (%spool %s, %u worker%s)",
+			    l->name, l->binds[b].ls->text, what,
+			    l->pool ? l->pool->name : "none", nworkers,
+			    nworkers == 1 ? "" : "s");
+	}
 	if (q.nbackends > 0) {
 		printf("listening on %s\n", g->listeners[0].binds[0].ls->text);
 		fflush(stdout);

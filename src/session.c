@@ -85,6 +85,9 @@ struct session {
 	struct inspect *insp;		/* while inspecting, and until connected
 					 * when it holds bytes to forward */
 	struct guard_ticket ticket;	/* per-source connection held */
+	int route;			/* TLS route taken (index); -1: none */
+	char *sni;			/* the client's server name (valid host
+					 * name characters only), or NULL */
 	uint32_t hdr_sent;		/* PROXY header bytes in c2s.bytes */
 	struct server *srv;		/* reserved by pool_pick(), or NULL */
 	uint64_t id;
@@ -222,7 +225,7 @@ session_log_ctx(const struct session *s, struct log_ctx *ctx, char *client,
 	addr_format(&s->peer.sa, client, clen);
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->listener = s->l->name;
-	ctx->pool = s->pool->name;
+	ctx->pool = s->pool ? s->pool->name : NULL;
 	ctx->client = client;
 	ctx->session = s->id;
 	if (s->srv) {
@@ -337,8 +340,6 @@ session_close(struct session *s, const char *reason, int resets)
 	session_count_bytes(s);
 	if (s->srv && s->t_connected > 0)
 		stats_closed(stats_srv_of(s->srv->st, w->id), ev_now(loop) - s->t_start);
-	inspect_free(s->insp);
-	s->insp = NULL;
 	guard_release(&s->ticket);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
@@ -347,7 +348,10 @@ session_close(struct session *s, const char *reason, int resets)
 			.session = s->id,
 			.client = addr_format(&s->peer.sa, client, sizeof(client)),
 			.listener = s->l->name,
-			.pool = s->pool->name,
+			.pool = s->pool ? s->pool->name : "-",
+			.routed = s->l->nroutes > 0,
+			.sni = s->sni,
+			.route = s->route,
 			.server = s->srv ? s->srv->name : NULL,
 			.server_addr = s->srv ? s->srv->addr_text : NULL,
 			.bytes_in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
@@ -366,6 +370,10 @@ session_close(struct session *s, const char *reason, int resets)
 			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
 	}
 
+	inspect_free(s->insp);
+	s->insp = NULL;
+	free(s->sni);
+	s->sni = NULL;
 	if (s->srv)
 		pool_release(s->srv);
 	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
@@ -475,6 +483,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->gen = gen_get(w->gen);
 	s->l = l;
 	s->pool = l->pool;
+	s->route = -1;
 	if (tk != NULL)
 		s->ticket = *tk;
 	s->id = w->next_session_id++;
@@ -529,6 +538,30 @@ session_inspect_begin(struct session *s)
 	ev_timer_start(loop, &s->timer);
 }
 
+/* What inspection learnt, kept for the access log and counted; also
+ * when the connection is refused, so the record names the real client
+ * (from a PROXY header) and the server name it asked for. */
+static void
+session_inspect_results(struct session *s, const struct inspect *in,
+    bool timed_out)
+{
+	if (in->has_client) {
+		socklen_t len = addr_len((const struct sockaddr *)&in->client);
+
+		memset(&s->peer, 0, sizeof(s->peer));
+		memcpy(&s->peer, &in->client, len < sizeof(s->peer) ? len :
+		    sizeof(s->peer));
+	}
+	if (s->l->nroutes == 0)
+		return;
+	s->route = in->route;
+	/* Only a validated host name (letters, digits, '-', '_', '.') is
+	 * kept: safe in a log line, and at most 253 bytes. */
+	if (in->tls_ok && in->hello.has_sni && s->sni == NULL)
+		s->sni = xstrdup(in->hello.sni);
+	inspect_tls_count(&s->w->tls, s->l, in, timed_out);
+}
+
 static void
 session_inspect_event(struct session *s)
 {
@@ -536,25 +569,18 @@ session_inspect_event(struct session *s)
 	struct inspect *in = s->insp;
 	enum guard_reason r;
 
-	switch (inspect_read(in, s->cfd, s->l)) {
-	case INSPECT_WAIT:
+	enum inspect_verdict v = inspect_read(in, s->cfd, s->l);
+
+	if (v == INSPECT_WAIT)
 		return;
-	case INSPECT_CLOSE:
+	session_inspect_results(s, in, false);
+	if (v == INSPECT_CLOSE) {
 		session_refuse(s, in->refuse ? (enum guard_reason)in->refuse :
 		    GUARD_PROXY_HEADER, in->reason);
 		return;
-	case INSPECT_CONTINUE:
-		break;
 	}
 	ev_timer_stop(loop, &s->timer);
 	set_mask(loop, &s->cio, &s->cmask, 0);
-	if (in->has_client) {
-		socklen_t len = addr_len((struct sockaddr *)&in->client);
-
-		memset(&s->peer, 0, sizeof(s->peer));
-		memcpy(&s->peer, &in->client, len < sizeof(s->peer) ? len :
-		    sizeof(s->peer));
-	}
 	if (in->pool != NULL)
 		s->pool = in->pool;
 	/* The client's address is known only now: access control and
@@ -607,7 +633,11 @@ session_send_prefix(struct session *s)
 	}
 	inspect_free(in);
 	s->insp = NULL;
-	if (d->buf.len > 0 && !d->eof &&
+	/* A header alone waits for the client's first bytes so both leave
+	 * in one segment; when inspection already holds client bytes (a
+	 * ClientHello: the client says nothing more until the server
+	 * answers), another read would only return EAGAIN. */
+	if (d->buf.len > 0 && left == 0 && !d->eof &&
 	    relay_fill(d, s->cfd) != RELAY_OK) {
 		session_close(s, "client reset", RESET_SERVER);
 		return false;
@@ -1102,6 +1132,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	double idle, limit;
 
 	if (s->state == SESS_INSPECTING) {
+		session_inspect_results(s, s->insp, true);
 		session_refuse(s, GUARD_INSPECT_TIMEOUT,
 		    inspect_timeout_reason(s->insp));
 		return;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "inspect.h"
 #include "relay.h"
 #include "gen.h"
 
@@ -57,6 +58,7 @@ struct worker {
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
 	struct guard_stats guard;	/* refused connections, per reason */
+	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "gen.h"
+#include "route.h"
 
 #include "resolv_stub.h"
 
@@ -37,10 +38,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g != NULL) {
 		if (e.n != 0 || g->nlisteners == 0)
 			abort();
-		for (uint32_t i = 0; i < g->nlisteners; i++)
-			if (g->listeners[i].pool == NULL ||
-			    g->listeners[i].nbinds == 0)
+		for (uint32_t i = 0; i < g->nlisteners; i++) {
+			const struct listener *l = &g->listeners[i];
+
+			/* no pool only on a listener with routes */
+			if ((l->pool == NULL && l->nroutes == 0) ||
+			    l->nbinds == 0)
 				abort();
+			for (uint32_t r = 0; r < l->nroutes; r++)
+				if (l->routes[r].pool == NULL ||
+				    (l->routes[r].nnames == 0 &&
+				    l->routes[r].alpn == NULL))
+					abort();
+		}
 		for (uint32_t i = 0; i < g->npools; i++) {
 			const struct pool *p = &g->pools[i];
 

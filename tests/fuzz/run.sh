@@ -1,13 +1,15 @@
 #!/bin/sh
 # Build the libFuzzer targets for the configuration loader, the address
-# and duration parsers and the admin command parser, then run each for a bounded time.
+# and duration parsers, the TLS ClientHello parser and the admin command
+# parser, then run each for a bounded time.
 #
 #   tests/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]
 #
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_proxy fuzz_admin")
+#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_proxy
+#             fuzz_tls_hello fuzz_admin")
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +25,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_proxy fuzz_admin"}
+TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_proxy fuzz_tls_hello fuzz_admin"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -54,13 +56,16 @@ CARES_LIBS=$(pkg-config --libs libcares 2>/dev/null || echo -lcares)
 # log (log_level_parse; pulls in libsystemd), util, queue (every pool has
 # one), resolve_lookup (resolver addresses, c-ares); gen -> pool
 # (server_state_adopted); pool -> balance; config, gen -> guard (listener
-# access control and limits) -> limit, cidr.  resolve_sync.c is left out:
+# access control and limits) -> limit, cidr; config, gen -> route (TLS
+# routes) -> tls_hello (host name validation).  resolve_sync.c is left out:
 # resolv_stub.h replaces it so a fuzzed SRV name never sends a query.
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c queue.c resolve_lookup.c resolve_srv.c guard.c limit.c cidr.c"
+log.c util.c queue.c resolve_lookup.c resolve_srv.c guard.c limit.c cidr.c
+route.c tls_hello.c"
 ADDR_SRCS="addr.c duration.c util.c"
 ADMIN_SRCS="admin_cmd.c admin_fmt.c duration.c util.c"
 PROXY_SRCS="proxy_proto.c cidr.c util.c"
+TLS_SRCS="tls_hello.c route.c util.c"
 
 build() {
 	name=$1; shift
@@ -76,6 +81,7 @@ build fuzz_config $CONFIG_SRCS
 build fuzz_addr $ADDR_SRCS
 build fuzz_admin $ADMIN_SRCS
 build fuzz_proxy $PROXY_SRCS
+build fuzz_tls_hello $TLS_SRCS
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
 
@@ -86,6 +92,7 @@ for t in $TARGETS; do
 	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
 	fuzz_admin) seeds=$here/corpus/admin; dict=$here/admin.dict ;;
 	fuzz_proxy) seeds=$here/corpus/proxy; dict=$here/proxy.dict ;;
+	fuzz_tls_hello) seeds=$here/corpus/tls_hello; dict=$here/tls_hello.dict ;;
 	*) echo "unknown target $t" >&2; exit 2 ;;
 	esac
 	work=$BUILD/corpus-$t

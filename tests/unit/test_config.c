@@ -22,6 +22,7 @@
 #include "config.h"
 #include "gen.h"
 #include "resolve.h"
+#include "route.h"
 #include "util.h"
 
 #ifndef FIXTURES
@@ -138,10 +139,13 @@ check_wiring(const struct gen *g)
 		const struct listener *l = &g->listeners[i];
 
 		assert_non_null(l->st);
-		assert_non_null(l->pool);
+		assert_true(l->pool != NULL || l->nroutes > 0);
 		assert_true(l->nbinds > 0);
-		assert_true(l->pool >= g->pools &&
-		    l->pool < g->pools + g->npools);
+		assert_true(l->pool == NULL || (l->pool >= g->pools &&
+		    l->pool < g->pools + g->npools));
+		for (uint32_t r = 0; r < l->nroutes; r++)
+			assert_true(l->routes[r].pool >= g->pools &&
+			    l->routes[r].pool < g->pools + g->npools);
 	}
 }
 
@@ -274,8 +278,13 @@ test_shipped_configs(void **state)
 
 	g = load_ok(FIXTURES "/../../../conf/tcplb.yaml");
 	check_wiring(g);
-	assert_int_equal(g->nlisteners, 3);
-	assert_int_equal(g->npools, 2);
+	assert_int_equal(g->nlisteners, 4);
+	assert_int_equal(g->npools, 3);
+	assert_int_equal(gen_find_listener(g, "tls")->nroutes, 3);
+	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
+	check_wiring(g);
 	gen_put(g);
 }
 
@@ -468,7 +477,7 @@ test_bad_unknown_keys(void **state)
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
 		    "(expected one of: max_connections, inspect_timeout, "
 		    "accept_proxy, max_connections_per_source, bind, pool, "
-		    "trusted, allow, deny, rate_limit)",
+		    "trusted, allow, deny, rate_limit, routes)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
 		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
@@ -904,6 +913,111 @@ test_fuzz_regressions(void **state)
 	fuzz_case("accepted-embedded-nul.yaml", "NUL character", 2.0);
 }
 
+/* ---- routes (TLS server name) ------------------------------------------- */
+
+static void
+test_routes_good(void **state)
+{
+	static const char yaml[] =
+	    "pools:\n"
+	    "  fallback: { servers: [127.0.0.1:1] }\n"
+	    "  a: { servers: [127.0.0.1:2] }\n"
+	    "  b: { servers: [127.0.0.1:3] }\n"
+	    "  acme: { servers: [127.0.0.1:4] }\n"
+	    "listeners:\n"
+	    "  tls:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    pool: fallback\n"
+	    "    inspect_timeout: 500ms\n"
+	    "    routes:\n"
+	    "      - { sni: \"A.Example.com\", pool: a }\n"
+	    "      - { sni: [\"*.b.example.com\", \"b.example.com\"], pool: b }\n"
+	    "      - { alpn: \"acme-tls/1\", pool: acme }\n"
+	    "      - { sni: a.example.com, alpn: h2, pool: b }\n"
+	    "  closed:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes:\n"
+	    "      - sni: x.example\n"
+	    "        pool: a\n";
+	struct gen *g = mem_ok(yaml);
+	const struct listener *l = gen_find_listener(g, "tls");
+	const struct listener *c = gen_find_listener(g, "closed");
+
+	check_wiring(g);
+	assert_non_null(l);
+	assert_int_equal(l->inspect_timeout_ms, 500);
+	assert_ptr_equal(l->pool, gen_find_pool(g, "fallback"));
+	assert_int_equal(l->nroutes, 4);
+	assert_int_equal(l->routes[0].nnames, 1);
+	assert_string_equal(l->routes[0].names[0].text, "a.example.com");
+	assert_ptr_equal(l->routes[0].pool, gen_find_pool(g, "a"));
+	assert_null(l->routes[0].alpn);
+	assert_int_equal(l->routes[1].nnames, 2);
+	assert_true(l->routes[1].names[0].wildcard);
+	assert_string_equal(l->routes[1].names[0].text, ".b.example.com");
+	assert_false(l->routes[1].names[1].wildcard);
+	assert_int_equal(l->routes[2].nnames, 0);
+	assert_string_equal(l->routes[2].alpn, "acme-tls/1");
+	assert_ptr_equal(l->routes[2].pool, gen_find_pool(g, "acme"));
+	assert_string_equal(l->routes[3].alpn, "h2");
+	/* the quick default, and no pool: unmatched connections close */
+	assert_non_null(c);
+	assert_null(c->pool);
+	assert_int_equal(c->inspect_timeout_ms, 3000);
+	assert_int_equal(c->nroutes, 1);
+	gen_put(g);
+}
+
+static void
+test_routes_bad(void **state)
+{
+	static const char yaml[] =
+	    "pools:\n"
+	    "  a: { servers: [127.0.0.1:2] }\n"
+	    "listeners:\n"
+	    "  tls:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes:\n"
+	    "      - { sni: a.example.com, pool: nope }\n"
+	    "      - { sni: [\"x.example\", \"A.EXAMPLE.COM\"], pool: a }\n"
+	    "      - { sni: \"*.b.example\", alpn: h2, pool: a }\n"
+	    "      - { sni: \"*.B.example\", alpn: h2, pool: a }\n"
+	    "      - { sni: \"a.*.example\", pool: a }\n"
+	    "      - { sni: \"bad name\", pool: a }\n"
+	    "      - { sni: \"a.example.\", pool: a }\n"
+	    "      - { pool: a }\n"
+	    "      - { sni: y.example }\n"
+	    "      - { alpn: acme-tls/1, pool: a }\n"
+	    "      - { alpn: acme-tls/1, pool: a }\n"
+	    "      - { sni: [], pool: a }\n"
+	    "      - { sni: z.example, pool: a, port: 1 }\n"
+	    "      - just-a-name\n"
+	    "  none:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "  empty:\n"
+	    "    bind: 127.0.0.1:0\n"
+	    "    routes: []\n";
+	static const char *const want[] = {
+		"t.yaml:7:37: listeners.tls.routes[0].pool: unknown pool 'nope'",
+		"t.yaml:8:30: listeners.tls.routes[1].sni: duplicate server name 'A.EXAMPLE.COM' (first at 7:16)",
+		"t.yaml:10:16: listeners.tls.routes[3].sni: duplicate server name '*.B.example' with ALPN h2 (first at 9:16)",
+		"t.yaml:11:16: listeners.tls.routes[4].sni: invalid server name pattern 'a.*.example': '*' is allowed only as the whole first label",
+		"t.yaml:12:16: listeners.tls.routes[5].sni: invalid server name 'bad name'",
+		"t.yaml:13:16: listeners.tls.routes[6].sni: invalid server name 'a.example.': no trailing dot",
+		"t.yaml:14:9: listeners.tls.routes[7]: a route needs 'sni', 'alpn' or both",
+		"t.yaml:15:9: listeners.tls.routes[8]: missing required key 'pool'",
+		"t.yaml:17:17: listeners.tls.routes[10].alpn: duplicate route for ALPN 'acme-tls/1' (first at 16:17)",
+		"t.yaml:18:16: listeners.tls.routes[11].sni: empty list of server names",
+		"t.yaml:19:36: listeners.tls.routes[12].port: unknown key (did you mean 'pool'?)",
+		"t.yaml:20:9: listeners.tls.routes[13]: expected a mapping, got a scalar",
+		"t.yaml:21:3: listeners.none: missing required key 'pool' (or 'routes')",
+		"t.yaml:25:13: listeners.empty.routes: empty list of routes",
+		NULL
+	};
+
+	mem_bad(yaml, want);
+}
+
 /* resolve_interval, max_queue, queue_timeout (default: connect_timeout),
  * global.resolvers, and which entries are dynamic. */
 static void
@@ -1151,6 +1265,8 @@ main(void)
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_two_documents),
 		cmocka_unit_test(test_bad_misc),
+		cmocka_unit_test(test_routes_good),
+		cmocka_unit_test(test_routes_bad),
 		cmocka_unit_test(test_alias_budget),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_fuzz_regressions),
