@@ -2,6 +2,7 @@
 # Build the tcplb .deb from this source tree, then check it with lintian.
 #
 #   packaging/build-deb.sh [--nocheck] [--outdir DIR] [--tarball FILE]
+#                          [--version VERSION]
 #
 # Steps: `make dist` (in a scratch copy of the tree, so the working tree is not
 # touched), unpack the tarball, copy packaging/debian in as ./debian, build with
@@ -11,12 +12,14 @@
 #   --nocheck      skip `make check` during the build (DEB_BUILD_OPTIONS=nocheck
 #                  and the nocheck profile), e.g. when CI has already run it
 #   --tarball F    package this `make dist` tarball instead of making one
+#   --version V    add a changelog entry for Debian version V first (a newer
+#                  package from the same tree, e.g. to test upgrades)
 #
 # Run as root on a fresh Debian 12 machine, missing tools and Build-Depends are
 # installed with apt-get. Exit status: 0 built and lintian-clean, 1 otherwise.
 set -eu
 
-PROG=build-deb OUTDIR=deb-out HELP=2,17
+PROG=build-deb OUTDIR=deb-out HELP=2,20
 . "$(dirname "$0")/common.sh"
 parse_build_args "$@"
 
@@ -52,7 +55,7 @@ fi
 # ---- unpack, add debian/ ----------------------------------------------------
 base=$(basename "$tarball" .tar.gz)
 upstream_version=${base#tcplb-}
-deb_version=$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)
+deb_version=${version:-$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)}
 [ "${deb_version%-*}" = "$upstream_version" ] ||
 	die "packaging/debian/changelog is at $deb_version but the tarball is $upstream_version: add a changelog entry (dch -v $upstream_version-1)"
 
@@ -63,6 +66,13 @@ tree=$work/deb/$base
 [ -d "$tree" ] || die "tarball does not unpack to $base/"
 rm -rf "$tree/debian"
 cp -R "$top/packaging/debian" "$tree/debian"
+if [ -n "$version" ]; then
+	{
+		printf 'tcplb (%s) unstable; urgency=medium\n\n  * Rebuild as %s.\n\n' "$version" "$version"
+		printf ' -- %s  %s\n\n' "$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Maintainer)" "$(date -R)"
+		cat "$top/packaging/debian/changelog"
+	} >"$tree/debian/changelog"
+fi
 
 # ---- build dependencies -----------------------------------------------------
 profiles=

@@ -249,6 +249,49 @@ addr_resolve(const struct addr_spec *spec, bool passive,
 	return 0;
 }
 
+int
+addr_parse_ip(const char *text, struct addr_ip *out, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(text);
+	const char *h = text;
+
+	memset(out, 0, sizeof(*out));
+	if (n >= 2 && text[0] == '[' && text[n - 1] == ']' &&
+	    n - 2 < sizeof(host)) {
+		memcpy(host, text + 1, n - 2);
+		host[n - 2] = '\0';
+		h = host;
+		if (inet_pton(AF_INET6, h, &out->u.in6.sin6_addr) != 1)
+			goto bad;
+		out->u.in6.sin6_family = AF_INET6;
+		out->len = sizeof(out->u.in6);
+	} else if (inet_pton(AF_INET, h, &out->u.in.sin_addr) == 1) {
+		out->u.in.sin_family = AF_INET;
+		out->len = sizeof(out->u.in);
+	} else if (inet_pton(AF_INET6, h, &out->u.in6.sin6_addr) == 1) {
+		out->u.in6.sin6_family = AF_INET6;
+		out->len = sizeof(out->u.in6);
+	} else {
+		goto bad;
+	}
+	if ((out->u.sa.sa_family == AF_INET &&
+	    out->u.in.sin_addr.s_addr == htonl(INADDR_ANY)) ||
+	    (out->u.sa.sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&out->u.in6.sin6_addr))) {
+		snprintf(err, errlen, "'%s' is the unspecified address (leave "
+		    "source out to let the kernel choose)", text);
+		out->len = 0;
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid address '%s' (expected an IPv4 or IPv6 "
+	    "address of this host, without a port)", text);
+	out->len = 0;
+	return -1;
+}
+
 const char *
 addr_format_host(const struct sockaddr *sa, char *buf, size_t len)
 {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define ADDR_STRLEN 64	/* "[ffff:...:ffff%ifname]:65535" fits */
@@ -25,6 +26,22 @@ int addr_parse(const char *text, struct addr_spec *out, char *err, size_t errlen
 /* The same, but err does not repeat text ("missing port (expected ...)"):
  * for callers that quote the text themselves ("invalid backend 'x': ..."). */
 int addr_parse_bare(const char *text, struct addr_spec *out, char *err,
+    size_t errlen);
+
+/* A bare IP address, port 0 (`source:`); small enough to keep one in every
+ * server. */
+struct addr_ip {
+	socklen_t len;			/* 0: none */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u;
+};
+
+/* "192.0.2.7", "2001:db8::7" or "[2001:db8::7]": a numeric address of
+ * this host, no port, no name.  Returns 0, or -1 with a message in err. */
+int addr_parse_ip(const char *text, struct addr_ip *out, char *err,
     size_t errlen);
 
 /* Resolve to one or more socket addresses (all of them, in resolver order,

@@ -141,6 +141,7 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	if (p->queue == NULL)
 		p->queue = queue_new();
 	p->initial_down = o->initial_down;
+	p->source = o->source;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -209,8 +210,48 @@ config_entry_addrs(const struct pool *p, uint32_t idx,
  * An address already in the pool is an error when the file names it twice
  * -- but not when DNS produced it (an SRV answer, a name that changed
  * address): the file is not wrong then, and the first server keeps it.
- * Returns 0, or -1 with err set (nothing is added then).
+ * With a source address, only the addresses of its family are used: one
+ * of the other family cannot be reached from it, an error for an IP
+ * literal, and for a name with none of that family.
+ * Returns 0, or -1 with err set, or CONFIG_ADD_SOURCE_FAMILY with err
+ * set; nothing is added on error.
  */
+static const char *
+config_family(int af)
+{
+	return af == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* Keep the addresses of o->source's family; -1 with err when none is
+ * left (but an entry that resolved to nothing is left to its caller). */
+static int
+config_source_filter(const struct server_opts *o, const char *text,
+    struct resolved_addr *addrs, size_t *n, char *err, size_t errlen)
+{
+	int af = o->source.u.sa.sa_family;
+	char src[ADDR_STRLEN], buf[ADDR_STRLEN];
+	size_t k = 0;
+
+	for (size_t i = 0; i < *n; i++)
+		if (addrs[i].addr.ss_family == af)
+			addrs[k++] = addrs[i];
+	if (k > 0 || *n == 0) {
+		*n = k;
+		return 0;
+	}
+	addr_format_host(&o->source.u.sa, src, sizeof(src));
+	addr_format((struct sockaddr *)&addrs[0].addr, buf, sizeof(buf));
+	if (strcmp(buf, text) == 0)
+		snprintf(err, errlen, "source address %s is %s, but server %s "
+		    "is %s", src, config_family(af), buf,
+		    config_family(addrs[0].addr.ss_family));
+	else
+		snprintf(err, errlen, "source address %s is %s, but '%s' has "
+		    "no %s address (it resolves to %s)", src,
+		    config_family(af), text, config_family(af), buf);
+	return -1;
+}
+
 int
 config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
     const char *srv, const char *text, const char *name,
@@ -240,6 +281,11 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 	if (config_entry_addrs(p, idx, kind, spec, host, b, &addrs, &n, err,
 	    errlen) == -1)
 		return -1;
+	if (o->source.len &&
+	    config_source_filter(o, text, addrs, &n, err, errlen) == -1) {
+		free(addrs);
+		return CONFIG_ADD_SOURCE_FAMILY;
+	}
 	from_dns = kind == SE_SRV || resolved_set_find(b->resolved, p->name,
 	    idx, host) != NULL;
 	for (size_t i = 0; i < n && !o->merge && !from_dns; i++) {
@@ -280,6 +326,7 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 		    (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
 		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
+		s->source = o->source;
 		/* A server's own setting wins over its pool's. */
 		s->proxy_protocol = o->proxy_protocol == CFG_PROXY_UNSET ?
 		    p->proxy_protocol : o->proxy_protocol == CFG_PROXY_NONE ? 0 :
@@ -567,7 +614,7 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 			    "invalid port '0' (1-65535)");
 			bad = true;
 		} else if (config_pool_add_entry(p, &spec, NULL, arg, arg, &so,
-		    b, err, sizeof(err)) == -1) {
+		    b, err, sizeof(err)) != 0) {
 			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
 		}

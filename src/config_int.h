@@ -35,6 +35,7 @@ struct pool_opts {
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
 	bool initial_down;		/* initial_state: down */
+	struct addr_ip source;		/* len 0: none */
 	struct health_cfg health;	/* send/expect owned */
 };
 
@@ -58,6 +59,7 @@ struct server_opts {
 	uint64_t weight;
 	uint64_t max_conns;
 	bool backup;
+	struct addr_ip source;	/* the pool's, unless the server has its own */
 	uint64_t proxy_protocol;	/* CFG_PROXY_*; unset: the pool's */
 	bool merge;	/* an address already in the pool adds its weight (quick
 			 * mode: a backend given twice gets twice the share) */
@@ -76,7 +78,11 @@ void config_pool_apply(struct pool *p, const struct pool_opts *o);
 bool config_pool_has_name(const struct pool *p, const char *name);
 /* Append one server entry: spec (an address or HOST:PORT) or, when spec
  * is NULL, the SRV name srv; then one server per address it resolves to.
- * Returns 0, or -1 with err set (nothing is added then). */
+ * Returns 0, or -1 with err set (nothing is added then), or
+ * CONFIG_ADD_SOURCE_FAMILY with err set when o->source cannot reach it
+ * (an IP literal of the other family, a name with no address of its
+ * family). */
+#define CONFIG_ADD_SOURCE_FAMILY (-2)
 int config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
     const char *srv, const char *text, const char *name,
     const struct server_opts *o, const struct config_build *b, char *err,

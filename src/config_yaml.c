@@ -352,6 +352,7 @@ enum cfg_type {
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
 	CT_WORKERS,	/* uint64_t: "auto" = 0, or min..max */
+	CT_SOURCE,	/* struct addr_ip */
 	CT_PROXYVER,	/* uint64_t CFG_PROXY_*: v1, v2, none */
 	CT_RATE,	/* uint64_t: "N/s", min..max */
 };
@@ -395,6 +396,7 @@ static const struct cfg_keydef pool_keys[] = {
 	KEY(pool_opts, "max_queue", CT_UINT, max_queue, 0, CFG_MAX_CONNS),
 	KEY(pool_opts, "queue_timeout", CT_DURATION, queue_timeout_ms, 1,
 	    DURATION_MAX_MS),
+	KEY(pool_opts, "source", CT_SOURCE, source, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -442,8 +444,10 @@ static const char *const root_keys[] = {
 static const char *const pool_extra[] = { "health_check", "servers",
 	"initial_state", NULL };
 static const char *const health_extra[] = { "send", "expect", NULL };
+/* A server's `source` is walked by hand: a family mismatch with its
+ * address is reported at the key that caused it. */
 static const char *const server_extra[] = { "address", "name", "srv",
-	NULL };
+	"source", NULL };
 static const char *const global_extra[] = { "resolvers", "admin_socket",
 	"metrics", NULL };
 static const char *const no_extra[] = { NULL };
@@ -536,6 +540,19 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			return -1;
 		}
 		memcpy(field, &alg, sizeof(alg));
+		return 0;
+	}
+	case CT_SOURCE: {
+		struct addr_ip ip;
+
+		if ((s = cfg_scalar(c, key, val, path, "an IP address")) ==
+		    NULL)
+			return -1;
+		if (addr_parse_ip(s, &ip, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "%s", why);
+			return -1;
+		}
+		memcpy(field, &ip, sizeof(ip));
 		return 0;
 	}
 	case CT_PROXYVER:
@@ -981,13 +998,41 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 		    "defaults.initial_state", &c->defaults.initial_down);
 }
 
+static const struct cfg_keydef server_source_key =
+	KEY(server_opts, "source", CT_SOURCE, source, 0, 0);
+
+/* Add the server(s) of one entry; a source: that does not fit them is
+ * blamed on the server's own key when it has one. */
+static void
+cfg_server_add(struct cfg *c, struct pool *p, const struct addr_spec *spec,
+    const char *srvname, const char *text, const char *name,
+    const struct server_opts *o, const yaml_node_t *addrnode,
+    const char *sub, const yaml_node_t *srcnode, const char *path)
+{
+	char err[512], ssub[512];
+
+	switch (config_pool_add_entry(p, spec, srvname, text, name, o,
+	    &c->build, err, sizeof(err))) {
+	case CONFIG_ADD_SOURCE_FAMILY:
+		if (srcnode != NULL) {
+			cfg_path(ssub, sizeof(ssub), "%s.source", path);
+			cfg_err(c, srcnode, ssub, "%s", err);
+			break;
+		}
+		/* FALLTHROUGH */
+	case -1:
+		cfg_err(c, addrnode, sub, "%s", err);
+		break;
+	}
+}
+
 static void
 cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
     const char *path)
 {
-	struct server_opts o = { .weight = 1 };
-	const yaml_node_t *found[3] = { NULL, NULL, NULL };
-	const yaml_node_t *fkey[3] = { NULL, NULL, NULL };
+	struct server_opts o = { .weight = 1, .source = p->source };
+	const yaml_node_t *found[4] = { NULL, NULL, NULL, NULL };
+	const yaml_node_t *fkey[4] = { NULL, NULL, NULL, NULL };
 	const yaml_node_t *addrnode = item;
 	const char *text, *name;
 	struct addr_spec spec;
@@ -1007,6 +1052,12 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 			cfg_err(c, item, path, "missing required key "
 			    "'address' (or 'srv')");
 			return;
+		}
+		if (found[3] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.source", path);
+			if (cfg_set(c, &server_source_key, &o, fkey[3],
+			    found[3], sub) == -1)
+				return;
 		}
 		srv = found[2] != NULL;
 		addrnode = srv ? found[2] : found[0];
@@ -1065,15 +1116,16 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 			    "(expected _service._proto.domain)", text);
 			return;
 		}
-		if (config_pool_add_entry(p, NULL, text, text, name, &o,
-		    &c->build, err, sizeof(err)) == -1)
-			cfg_err(c, addrnode, sub, "%s", err);
+		cfg_server_add(c, p, NULL, text, text, name, &o, addrnode,
+		    sub, found[3], path);
 		return;
 	}
-	if (addr_parse(text, &spec, err, sizeof(err)) == -1 ||
-	    config_pool_add_entry(p, &spec, NULL, text, name, &o, &c->build,
-	    err, sizeof(err)) == -1)
+	if (addr_parse(text, &spec, err, sizeof(err)) == -1) {
 		cfg_err(c, addrnode, sub, "%s", err);
+		return;
+	}
+	cfg_server_add(c, p, &spec, NULL, text, name, &o, addrnode, sub,
+	    found[3], path);
 }
 
 static void

@@ -122,6 +122,7 @@ struct server {
 					 * else the pool's (resolved at load) */
 	uint32_t index;			/* position in pool->servers */
 	uint32_t entry;			/* position in pool->entries */
+	struct addr_ip source;		/* connect from here (len 0: any) */
 	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
@@ -138,6 +139,7 @@ struct pool {
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
 	uint8_t proxy_protocol;		/* enum proxy_version sent to servers */
 	bool initial_down;		/* initial_state: down (with checks) */
+	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */

@@ -111,7 +111,23 @@ static bool
 health_errno_local(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM || err == EADDRNOTAVAIL;
+	    err == ENOMEM || err == EADDRNOTAVAIL || err == EADDRINUSE;
+}
+
+/* A check that could not start for a reason of our own (no descriptor,
+ * no local port): logged at most every 10 s -- with many servers, every
+ * interval would otherwise add a record each. */
+static void
+health_local_error(const struct health_check *c, int err)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+	const struct server *s = c->srv;
+	struct log_ctx ctx;
+
+	health_log_ctx(s, &ctx);
+	log_ratelimited(&rl, LOG_WARNING, &ctx, "cannot check server %s/%s: "
+	    "%s; not held against the server", s->pool->name, s->name,
+	    strerror(err));
 }
 
 static void
@@ -307,7 +323,11 @@ health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	case CHECK_CONNECTING:
 		err = net_connect_result(c->fd);
 		if (err != 0) {
-			health_check_done(c, health_errno_reason(err), true);
+			bool local = health_errno_local(err);
+
+			if (local)
+				health_local_error(c, err);
+			health_check_done(c, health_errno_reason(err), !local);
 			return;
 		}
 		health_check_next(c);
@@ -362,19 +382,14 @@ health_check_start(struct health_check *c)
 		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
 		return;
 	}
+	/* From the source that traffic uses: the check tests that path. */
 	c->fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen,
-	    &in_progress);
+	    s->source.len ? &s->source.u.sa : NULL, s->source.len, &in_progress);
 	if (c->fd < 0) {
 		int err = errno;
 
 		if (health_errno_local(err)) {
-			struct log_ctx ctx;
-
-			health_log_ctx(s, &ctx);
-			errno = err;
-			log_errno(LOG_WARNING, &ctx,
-			    "cannot check server %s/%s", s->pool->name,
-			    s->name);
+			health_local_error(c, err);
 			health_check_done(c, NULL, false);
 			return;
 		}

@@ -22,6 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "net.h"
+#include "service.h"
 #include "session.h"
 #include "stats.h"
 #include "util.h"
@@ -33,17 +34,70 @@
 #define PAUSE_EMFILE_S 0.5	/* out of file descriptors */
 
 static struct lsock *lsocks;	/* registry, main thread only */
-static int *inherited;		/* fds from systemd not yet adopted */
+
+/* Sockets passed at start and not yet adopted (fd -1 once taken). */
+struct inherited {
+	int fd;
+	char *name;		/* LISTEN_FDNAMES entry, or NULL */
+	bool ours;		/* one of tcplb's own reuseport groups */
+};
+static struct inherited *inherited;
 static unsigned ninherited;
 
-void
-listener_set_inherited(const int *fds, unsigned n)
+static void
+inherited_add(int fd, const char *name)
 {
+	struct inherited *in;
+
+	inherited = xrealloc(inherited, (ninherited + 1) * sizeof(*inherited));
+	in = &inherited[ninherited++];
+	in->fd = fd;
+	in->name = name ? xstrdup(name) : NULL;
+	in->ours = name && strncmp(name, LISTENER_FDNAME_PREFIX,
+	    strlen(LISTENER_FDNAME_PREFIX)) == 0;
+}
+
+void
+listener_set_inherited(const int *fds, char **names, unsigned n)
+{
+	for (unsigned i = 0; i < ninherited; i++)
+		free(inherited[i].name);
 	free(inherited);
-	inherited = n ? xmalloc(n * sizeof(*fds)) : NULL;
-	if (n)
-		memcpy(inherited, fds, n * sizeof(*fds));
-	ninherited = n;
+	inherited = NULL;
+	ninherited = 0;
+	for (unsigned i = 0; i < n; i++)
+		inherited_add(fds[i], names ? names[i] : NULL);
+}
+
+/* FDNAME of one of our groups: the configured address (which is what a
+ * port-0 bind is matched by) and the bound one (which makes two port-0
+ * groups on one host distinct).  systemd allows no ':' in a name. */
+static char *
+fdname_make(const struct sockaddr *req, const struct sockaddr *bound)
+{
+	char r[ADDR_STRLEN], b[ADDR_STRLEN];
+	char *name;
+
+	addr_format(req, r, sizeof(r));
+	addr_format(bound, b, sizeof(b));
+	name = xasprintf("%s%s-%s", LISTENER_FDNAME_PREFIX, r, b);
+	for (char *p = name; *p; p++)
+		if (*p == ':')
+			*p = '_';
+	return name;
+}
+
+/* Does our group's FDNAME say it was bound for req? */
+static bool
+fdname_matches_req(const char *name, const struct sockaddr *req)
+{
+	char *want = fdname_make(req, req);
+	/* "tcplb-ls-REQ-": compare up to and including the dash after REQ */
+	size_t n = strlen(want) - strlen(strrchr(want, '-')) + 1;
+	bool ok = strncmp(name, want, n) == 0;
+
+	free(want);
+	return ok;
 }
 
 void
@@ -54,12 +108,22 @@ listener_warn_unused_inherited(void)
 		socklen_t len;
 		char where[ADDR_STRLEN] = "?";
 
-		if (inherited[i] < 0)
+		if (inherited[i].fd < 0)
 			continue;
-		if (net_local_addr(inherited[i], &ss, &len) == 0)
+		if (net_local_addr(inherited[i].fd, &ss, &len) == 0)
 			addr_format((struct sockaddr *)&ss, where, sizeof(where));
+		if (inherited[i].ours) {
+			/* Ours, kept by the fd store or the previous process
+			 * for an address the file no longer binds. */
+			log_info("closing listening socket %s: no listener binds it any more",
+			    where);
+			service_fdstore_remove(inherited[i].name);
+			close(inherited[i].fd);
+			inherited[i].fd = -1;
+			continue;
+		}
 		log_warnx("socket %d passed by systemd (%s) matches no listener's bind address: not used",
-		    inherited[i], where);
+		    inherited[i].fd, where);
 	}
 }
 
@@ -70,30 +134,71 @@ port_is_zero(const struct sockaddr *sa)
 }
 
 /* The socket in list for a configured address: the same request, or (for
- * a fixed port) the address it is bound to. */
+ * a fixed port) the address it is bound to.  A port-0 request never takes
+ * a socket another bind of this generation already uses: two listeners on
+ * "host:0" get a port each. */
 static struct lsock *
 lsock_find(struct lsock *list, const struct sockaddr *req)
 {
-	for (struct lsock *ls = list; ls; ls = ls->next)
+	for (struct lsock *ls = list; ls; ls = ls->next) {
+		if (port_is_zero(req)) {
+			if (!ls->in_use &&
+			    addr_equal((const struct sockaddr *)&ls->req, req))
+				return ls;
+			continue;
+		}
 		if (addr_equal((const struct sockaddr *)&ls->req, req) ||
-		    (!port_is_zero(req) &&
-		     addr_equal((const struct sockaddr *)&ls->bound, req)))
+		    addr_equal((const struct sockaddr *)&ls->bound, req))
 			return ls;
+	}
 	return NULL;
 }
 
-static int
-take_inherited(const struct sockaddr *sa)
+static bool
+inherited_matches(const struct inherited *in, const struct sockaddr *req)
 {
-	for (unsigned i = 0; i < ninherited; i++) {
-		if (inherited[i] >= 0 && net_fd_matches(inherited[i], sa)) {
-			int fd = inherited[i];
+	if (in->fd < 0)
+		return false;
+	if (in->ours)
+		return fdname_matches_req(in->name, req);
+	return net_fd_matches(in->fd, req);
+}
 
-			inherited[i] = -1;
-			return fd;
+/* Take the inherited socket(s) for req: a socket unit's one socket, or
+ * every member of one of our reuseport groups (closing a member would
+ * reset the connections waiting in its queue).  Returns how many. */
+static unsigned
+take_inherited(const struct sockaddr *req, int **fds, char **name, bool *ours)
+{
+	unsigned n = 0;
+	int first = -1;
+
+	for (unsigned i = 0; i < ninherited; i++) {
+		if (inherited_matches(&inherited[i], req)) {
+			first = (int)i;
+			break;
 		}
 	}
-	return -1;
+	*fds = NULL;
+	if (first < 0)
+		return 0;
+	*ours = inherited[first].ours;
+	*name = inherited[first].name ? xstrdup(inherited[first].name) : NULL;
+	for (unsigned i = (unsigned)first; i < ninherited; i++) {
+		struct inherited *in = &inherited[i];
+
+		if (in->fd < 0 || in->ours != *ours)
+			continue;
+		if (i != (unsigned)first &&
+		    (!*ours || strcmp(in->name, inherited[first].name) != 0))
+			continue;
+		*fds = xrealloc(*fds, (n + 1) * sizeof(int));
+		(*fds)[n++] = in->fd;
+		in->fd = -1;
+		if (!*ours)
+			break;	/* a socket unit's socket is one socket */
+	}
+	return n;
 }
 
 static void
@@ -105,49 +210,98 @@ lsock_close(struct lsock *ls)
 		if (ls->adopted) {
 			/* systemd still owns the socket: keep it for a later
 			 * generation that binds this address again. */
-			int *grown = xrealloc(inherited, (ninherited + 1) * sizeof(int));
-
-			inherited = grown;
-			inherited[ninherited++] = ls->fds[i];
+			inherited_add(ls->fds[i], ls->fdname);
 		} else {
 			close(ls->fds[i]);
 		}
 	}
+	free(ls->fdname);
 	free(ls->fds);
 	free(ls);
+}
+
+/* Retire a socket for good: also out of systemd's fd store, or systemd
+ * would keep the port bound with nobody accepting. */
+static void
+lsock_retire(struct lsock *ls)
+{
+	if (!ls->adopted && ls->fdname)
+		service_fdstore_remove(ls->fdname);
+	lsock_close(ls);
+}
+
+/* Another program listening on this address?  Our sockets set
+ * SO_REUSEPORT, so the kernel would let us join a stranger's group (same
+ * uid) and split its traffic: bind once without SO_REUSEPORT to find out. */
+static int
+probe_foreign(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = net_listen(sa, len, false, 1);
+
+	if (fd < 0)
+		return errno == EADDRINUSE ? -1 : 0;
+	close(fd);
+	return 0;
+}
+
+static bool
+port_in(const struct lsock *list, const struct sockaddr *sa)
+{
+	for (const struct lsock *ls = list; ls; ls = ls->next)
+		if (ls->bound.ss_family == sa->sa_family &&
+		    addr_port((const struct sockaddr *)&ls->bound) == addr_port(sa))
+			return true;
+	return false;
 }
 
 /* Bind one socket per worker with SO_REUSEPORT so the kernel spreads new
  * connections over the workers without a shared accept queue. */
 static struct lsock *
-lsock_open(const struct bind *b, unsigned nworkers, char *err, size_t errlen)
+lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
+    const struct lsock *created, char *err, size_t errlen)
 {
 	struct lsock *ls = xcalloc(1, sizeof(*ls));
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int fd;
+	int *fds;
+	char *name = NULL;
+	bool ours = false;
+	unsigned n;
 
 	memcpy(&ls->req, &b->addr, b->addrlen);
 	ls->reqlen = b->addrlen;
-	fd = take_inherited((const struct sockaddr *)&b->addr);
-	if (fd >= 0) {
-		/* An inherited socket may be blocking; one blocking accept()
-		 * would stall a whole worker. */
-		int fl = fcntl(fd, F_GETFL);
+	n = take_inherited(req, &fds, &name, &ours);
+	if (n > 0) {
+		ls->adopted = !ours;
+		ls->fdname = name;
+		ls->nfds = n;
+		ls->fds = fds;
+		for (unsigned i = 0; i < n; i++) {
+			/* A socket from a socket unit may be blocking; one
+			 * blocking accept() would stall a whole worker. */
+			int fl = fcntl(fds[i], F_GETFL);
 
-		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-			snprintf(err, errlen, "socket from systemd for %s: %s",
-			    b->text, strerror(errno));
-			close(fd);
+			if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+			    fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+				snprintf(err, errlen, "socket passed for %s: %s",
+				    b->text, strerror(errno));
+				lsock_close(ls);
+				return NULL;
+			}
+			net_set_nodelay(fds[i]);
+			net_set_oobinline(fds[i]);
+		}
+	} else {
+		if (!port_is_zero((const struct sockaddr *)&b->addr) &&
+		    !port_in(lsocks, (const struct sockaddr *)&b->addr) &&
+		    !port_in(created, (const struct sockaddr *)&b->addr) &&
+		    probe_foreign((const struct sockaddr *)&b->addr, b->addrlen) < 0) {
+			snprintf(err, errlen,
+			    "cannot listen on %s: %s (another program listens there)",
+			    b->text, strerror(EADDRINUSE));
 			free(ls);
 			return NULL;
 		}
-		net_set_nodelay(fd);
-		ls->adopted = true;
-		ls->nfds = 1;
-		ls->fds = xmalloc(sizeof(int));
-		ls->fds[0] = fd;
-	} else {
 		ls->nfds = nworkers;
 		ls->fds = xmalloc(nworkers * sizeof(int));
 		for (unsigned i = 0; i < nworkers; i++)
@@ -176,6 +330,13 @@ lsock_open(const struct bind *b, unsigned nworkers, char *err, size_t errlen)
 	if (net_local_addr(ls->fds[0], &ls->bound, &sslen) < 0)
 		memcpy(&ls->bound, &b->addr, b->addrlen);
 	addr_format((const struct sockaddr *)&ls->bound, ls->text, sizeof(ls->text));
+	if (ls->fdname == NULL && !ls->adopted) {
+		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound);
+		/* Kept by systemd across a restart, so that connections
+		 * arriving meanwhile wait in the queue instead of being
+		 * refused (a no-op outside a unit with an fd store). */
+		service_fdstore_add(ls->fdname, ls->fds, ls->nfds);
+	}
 	return ls;
 }
 
@@ -208,7 +369,7 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 				    l->binds[b - 1].ls != NULL)
 					addr_set_port((struct sockaddr *)&want.addr,
 					    addr_port((struct sockaddr *)&l->binds[b - 1].ls->bound));
-				ls = lsock_open(&want, nworkers, err, errlen);
+				ls = lsock_open(&want, req, nworkers, created, err, errlen);
 				if (ls == NULL)
 					goto rollback;
 				/* Matched on reload by what the file says
@@ -232,13 +393,43 @@ rollback:
 	while (created) {
 		struct lsock *next = created->next;
 
-		lsock_close(created);
+		lsock_retire(created);
 		created = next;
 	}
 	for (uint32_t i = 0; i < g->nlisteners; i++)
 		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++)
 			g->listeners[i].binds[b].ls = NULL;
 	return -1;
+}
+
+unsigned
+listener_export(int **fds, const char ***names)
+{
+	unsigned n = 0;
+
+	*fds = NULL;
+	*names = NULL;
+	for (struct lsock *ls = lsocks; ls; ls = ls->next) {
+		for (unsigned i = 0; i < ls->nfds; i++) {
+			if (ls->fds[i] < 0)
+				continue;
+			*fds = xrealloc(*fds, (n + 1) * sizeof(int));
+			*names = xrealloc(*names, (n + 1) * sizeof(char *));
+			(*fds)[n] = ls->fds[i];
+			(*names)[n] = ls->fdname ? ls->fdname : "unknown";
+			n++;
+		}
+	}
+	for (unsigned i = 0; i < ninherited; i++) {
+		if (inherited[i].fd < 0)
+			continue;
+		*fds = xrealloc(*fds, (n + 1) * sizeof(int));
+		*names = xrealloc(*names, (n + 1) * sizeof(char *));
+		(*fds)[n] = inherited[i].fd;
+		(*names)[n] = inherited[i].name ? inherited[i].name : "unknown";
+		n++;
+	}
+	return n;
 }
 
 static bool
@@ -265,8 +456,16 @@ listener_commit(const struct gen *g)
 		}
 		log_info("closing listening socket %s", ls->text);
 		*pp = ls->next;
-		lsock_close(ls);
+		lsock_retire(ls);
 	}
+}
+
+void
+listener_fdstore_all(void)
+{
+	for (struct lsock *ls = lsocks; ls; ls = ls->next)
+		if (!ls->adopted && ls->fdname)
+			service_fdstore_add(ls->fdname, ls->fds, ls->nfds);
 }
 
 void

@@ -26,16 +26,28 @@ struct lsock {
 	char text[ADDR_STRLEN];		/* bound address, for logs */
 	int *fds;
 	unsigned nfds;
-	bool adopted;			/* passed by systemd: never closed by us */
+	bool adopted;			/* socket activation: systemd's, never closed by us */
 	bool in_use;			/* referenced by the generation being prepared */
+	char *fdname;			/* FDNAME= in systemd's fd store / LISTEN_FDNAMES */
 	struct lsock *next;
 };
 
-/* Sockets from systemd (LISTEN_FDS) available for adoption. */
-void listener_set_inherited(const int *fds, unsigned n);
+/* Sockets passed at start (LISTEN_FDS with LISTEN_FDNAMES) available for
+ * adoption: from a socket unit (systemd's own, used as they are), or named
+ * LISTENER_FDNAME_PREFIX... -- tcplb's own reuseport groups handed back by
+ * systemd's fd store after a restart or passed by the previous process in
+ * a binary upgrade.  names may be NULL. */
+#define LISTENER_FDNAME_PREFIX "tcplb-ls-"
+void listener_set_inherited(const int *fds, char **names, unsigned n);
 
-/* Say which inherited sockets no listener took (after the first prepare). */
+/* Say which inherited sockets no listener took (after the first prepare);
+ * tcplb's own unused ones are closed and removed from the fd store. */
 void listener_warn_unused_inherited(void);
+
+/* Every listening socket (and every unused socket from a socket unit) with
+ * its FDNAME, for a binary upgrade: arrays owned by the caller (names
+ * point into the registry; valid until the next prepare). */
+unsigned listener_export(int **fds, const char ***names);
 
 /* Point every bind of g at an lsock: reuse one bound to the same address,
  * adopt an inherited socket, or bind a new one (one per worker).  On any
@@ -44,6 +56,8 @@ void listener_warn_unused_inherited(void);
 int listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen);
 /* After every worker runs g: close the lsocks g does not use. */
 void listener_commit(const struct gen *g);
+/* Put every group of ours into systemd's fd store (again). */
+void listener_fdstore_all(void);
 /* Close every socket (shutdown, after workers stopped watching). */
 void listener_close_all(void);
 

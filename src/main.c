@@ -2,8 +2,10 @@
  * main: the command line, the choice between quick mode (backends on the
  * command line), file mode and --check, exit statuses (0, 1, 64, 78), the
  * start-up order (load, bind, start workers, READY=1) and the signals, which
- * are handled on the main loop only: SIGHUP reloads, SIGTERM/SIGINT drain
- * and exit, a second one exits at once.
+ * are handled on the main loop only: SIGHUP reloads, SIGUSR2 upgrades the
+ * binary (upgrade.c), SIGTERM/SIGINT drain and exit, a second one exits at
+ * once.  Also the new process's side of a binary upgrade: restore the
+ * state, then take over as the main process before READY=1.
  */
 #include "autoconfig.h"
 
@@ -32,14 +34,19 @@
 #include "resolve.h"
 #include "service.h"
 #include "stats.h"
+#include "upgrade.h"
 #include "util.h"
 #include "worker.h"
 
 #define EXIT_USAGE 64		/* EX_USAGE */
 #define EXIT_CONFIG 78		/* EX_CONFIG */
 #define DRAIN_POLL_S 0.05
+/* A package's own version, e.g. -DTCPLB_VENDOR_VERSION=0.1.0-1 (debian/rules):
+ * `tcplb -V` then tells two builds of one release apart. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-static ev_signal sig_hup, sig_term, sig_int;
+static ev_signal sig_hup, sig_term, sig_int, sig_usr2;
 static ev_timer drain_timer;
 static ev_tstamp drain_deadline;
 static bool stopping;
@@ -67,7 +74,9 @@ usage(FILE *f)
 	    "  -V, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n"
 	    "\n"
-	    "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and stop.\n"
+	    "Signals: SIGHUP reloads the configuration, SIGUSR2 starts the binary now\n"
+	    "installed at this path and hands the listening sockets over to it (binary\n"
+	    "upgrade), SIGTERM/SIGINT drain and stop.\n"
 	    "See tcplb(8) and tcplb.yaml(5).\n",
 	    CONFIG_DEFAULT_PATH);
 }
@@ -144,6 +153,7 @@ finish_stop(void)
 	ev_signal_stop(loop, &sig_hup);
 	ev_signal_stop(loop, &sig_term);
 	ev_signal_stop(loop, &sig_int);
+	ev_signal_stop(loop, &sig_usr2);
 	service_stop_timers(loop);
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -153,7 +163,7 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	unsigned active = atomic_load(&tcplb_active);
 
-	if (active == 0) {
+	if (active == 0 && !upgrade_predecessor_alive()) {
 		log_notice("all connections finished");
 		finish_stop();
 		return;
@@ -172,31 +182,57 @@ drained_cb(struct gen *unused)
 	listener_close_all();
 }
 
+/* Stop accepting and drain: on SIGTERM/SIGINT, and in the old process
+ * once a binary upgrade has handed over (then service_stopping() says
+ * nothing: the unit's main process is the new one). */
 static void
-stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+start_drain(struct ev_loop *loop, const char *why)
 {
 	struct gen *g = reload_current();
 	unsigned active;
 
-	if (stopping) {
-		log_notice("second %s: exiting now", strsignal(w->signum));
-		finish_stop();
-		return;
-	}
 	stopping = true;
 	admin_set_stopping();
 	reload_cancel();
-	service_stopping();
+	upgrade_cancel();
+	service_stopping(g->global.shutdown_timeout_ms);
 	health_stop();
 	resolve_stop();
 	active = atomic_load(&tcplb_active);
 	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
-	    strsignal(w->signum), (double)g->global.shutdown_timeout_ms / 1000.0,
+	    why, (double)g->global.shutdown_timeout_ms / 1000.0,
 	    active, active == 1 ? "" : "s");
 	workers_drain(drained_cb);
 	drain_deadline = ev_now(loop) + (double)g->global.shutdown_timeout_ms / 1000.0;
 	ev_timer_init(&drain_timer, drain_cb, 0., DRAIN_POLL_S);
 	ev_timer_again(loop, &drain_timer);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (stopping) {
+		log_notice("second %s: exiting now", strsignal(w->signum));
+		finish_stop();
+		return;
+	}
+	start_drain(loop, strsignal(w->signum));
+}
+
+static void
+handed_over(void)
+{
+	start_drain(EV_DEFAULT, "binary upgrade done");
+}
+
+static void
+usr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (stopping) {
+		log_notice("SIGUSR2 ignored: stopping");
+		return;
+	}
+	upgrade_request(reload_current());
 }
 
 static void
@@ -227,7 +263,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	const char *log_target_arg = "auto";
 	enum log_target target;
-	bool check = false, verbose = false;
+	bool check = false, verbose = false, upgrading;
 	struct ev_loop *loop;
 	struct gen *g;
 	unsigned nworkers;
@@ -250,7 +286,11 @@ main(int argc, char **argv)
 		case 'T': log_target_arg = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
+#ifdef TCPLB_VENDOR_VERSION
+			printf("tcplb %s (%s)\n", PACKAGE_VERSION, STR(TCPLB_VENDOR_VERSION));
+#else
 			printf("tcplb %s\n", PACKAGE_VERSION);
+#endif
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -284,6 +324,8 @@ main(int argc, char **argv)
 		    q.listen ? "listen" : "balance");
 
 	log_init(target, verbose ? LOG_DEBUG : LOG_INFO);
+	/* The new process of a binary upgrade (started by SIGUSR2). */
+	upgrading = !check && upgrade_child_begin();
 	/* A client that vanishes mid-write must cost an EPIPE, not the
 	 * process. */
 	signal(SIGPIPE, SIG_IGN);
@@ -350,16 +392,20 @@ main(int argc, char **argv)
 	}
 	if (!verbose)
 		log_set_level(g->global.log_level);
+	if (upgrading)
+		upgrade_child_restore(g);
 
 	raise_nofile(g->global.max_conns);
 	nworkers = g->global.workers ? g->global.workers : workers_auto_count();
 	{
 		int *fds;
-		int n = service_listen_fds(&fds);
+		char **names;
+		int n = service_listen_fds(&fds, &names);
 
 		if (n > 0)
-			listener_set_inherited(fds, (unsigned)n);
+			listener_set_inherited(fds, names, (unsigned)n);
 		free(fds);
+		service_free_names(names);
 	}
 	if (listener_prepare(g, nworkers, err, sizeof(err)) < 0) {
 		log_errx("%s", err);
@@ -395,6 +441,9 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sig_term);
 	ev_signal_init(&sig_int, stop_cb, SIGINT);
 	ev_signal_start(loop, &sig_int);
+	ev_signal_init(&sig_usr2, usr2_cb, SIGUSR2);
+	ev_signal_start(loop, &sig_usr2);
+	upgrade_init(loop, argv, handed_over);
 	health_start(loop, g);
 	resolve_init(loop);
 	resolve_start(g, false);
@@ -417,9 +466,23 @@ main(int argc, char **argv)
 			    l->pool ? l->pool->name : "none", nworkers,
 			    nworkers == 1 ? "" : "s");
 	}
-	if (q.nbackends > 0) {
+	if (q.nbackends > 0 && !upgrading) {
 		printf("listening on %s\n", g->listeners[0].binds[0].ls->text);
 		fflush(stdout);
+	}
+	if (upgrading) {
+		if (upgrade_child_handover() < 0) {
+			health_stop();
+			resolve_stop();
+			workers_stop();
+			listener_close_all();
+			reload_shutdown();
+			return 1;
+		}
+		log_notice("binary upgrade: tcplb %s serves now as the main process", PACKAGE_VERSION);
+		/* Into systemd's fd store again: a predecessor that knew no
+		 * fd store never put them there (duplicates are ignored). */
+		listener_fdstore_all();
 	}
 	service_ready();
 

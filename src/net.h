@@ -10,20 +10,36 @@
 #include <sys/socket.h>
 
 /* socket + SO_REUSEADDR (+ SO_REUSEPORT) + IPV6_V6ONLY for [::] + bind +
- * listen(backlog), non-blocking and close-on-exec. */
+ * listen(backlog), non-blocking and close-on-exec; TCP_NODELAY and
+ * SO_OOBINLINE, which accepted sockets inherit. */
 int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog);
 /* accept4(NONBLOCK|CLOEXEC); TCP_NODELAY comes from the listener (net_listen),
  * except on sockets passed by systemd: see net_set_nodelay(). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
-/* Non-blocking connect with TCP_NODELAY.  Returns the fd; *in_progress
- * tells whether to wait for writability.  On an immediate failure returns
- * -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, ...). */
-int net_connect(const struct sockaddr *sa, socklen_t len, bool *in_progress);
+/* Non-blocking connect with TCP_NODELAY and SO_OOBINLINE, from source
+ * when it is not NULL (bound with IP_BIND_ADDRESS_NO_PORT: the kernel
+ * still picks the port at connect(), per destination).  Returns the fd;
+ * *in_progress tells whether to wait for writability.  On an immediate
+ * failure returns -1 with errno (ECONNREFUSED, ENETUNREACH, EMFILE, and
+ * EADDRNOTAVAIL: no free local port, or source is not an address of this
+ * host). */
+int net_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen, bool *in_progress);
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
 void net_set_nodelay(int fd);
-/* Close so the peer sees a reset (SO_LINGER 0). */
+/* SO_OOBINLINE: a TCP urgent byte stays in the stream as an ordinary byte
+ * (relay.c forwards it in order) instead of being dropped by read(). */
+void net_set_oobinline(int fd);
+/* Close so the peer sees a reset (SO_LINGER 0).  Bytes the kernel has not
+ * sent yet are dropped: see net_unsent(). */
 void net_close_reset(int fd);
+/* Bytes written to fd that the kernel has not sent yet (0 on error). */
+unsigned net_unsent(int fd);
+/* Make fd report writable only once the kernel has sent everything
+ * written to it (TCP_NOTSENT_LOWAT 1): a reset may follow without
+ * dropping a byte. */
+void net_writable_when_sent(int fd);
 /* The bound address of a socket. */
 int net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
 /* Is fd a listening TCP socket bound to sa? (socket activation) */

@@ -12,12 +12,20 @@
  * two system calls per chunk would cost more than the copy.  Pipes come
  * from a per-worker pool and go back only when empty: a pipe that still
  * holds bytes is closed, never reused.
+ *
+ * Urgent data: splice() stops at a TCP urgent mark and says EAGAIN while
+ * epoll keeps saying readable, and would forever.  The sockets have
+ * SO_OOBINLINE (net.c), so the urgent byte is an ordinary byte of the
+ * stream to read(): a direction that finds its source at the mark goes
+ * back to the buffer, which reads past it, and may switch to splice again
+ * later like any other flow.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,6 +112,25 @@ pipe_put(struct pipepool *pp, int p[2], bool empty)
 	p[0] = p[1] = -1;
 }
 
+static bool
+relay_at_urgent_mark(int fd)
+{
+	int at = 0;
+
+	return ioctl(fd, SIOCATMARK, &at) == 0 && at;
+}
+
+/* The source was reset (or failed otherwise): nothing more will come
+ * from it, but what was read before stays to be delivered. */
+static enum relay_status
+relay_read_failed(struct relay_dir *d, int e)
+{
+	d->err = e;
+	d->eof = true;
+	d->src_reset = true;
+	return RELAY_READ_ERR;
+}
+
 static enum relay_status
 relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 {
@@ -140,16 +167,16 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
-				if (!would_block(errno)) {
-					d->err = errno;
-					return RELAY_READ_ERR;
-				}
+				if (!would_block(errno))
+					return relay_read_failed(d, errno);
 				/* EAGAIN from splice() means "socket empty" or "pipe
 				 * full"; with bytes in the pipe assume full, or a
 				 * still-readable socket would wake us forever. The
 				 * flag clears as soon as the pipe drains. */
 				if (d->in_pipe > 0)
 					d->pipe_full = true;
+				else if (relay_at_urgent_mark(from))
+					d->at_mark = true;
 				readable = false;
 			} else if (n == 0) {
 				d->eof = true;
@@ -202,10 +229,8 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			room = buffer_room(&d->buf);
 			n = buffer_read_fd(&d->buf, from);
 			if (n < 0) {
-				if (!would_block(errno)) {
-					d->err = errno;
-					return RELAY_READ_ERR;
-				}
+				if (!would_block(errno))
+					return relay_read_failed(d, errno);
 				*readable = false;
 			} else if (n == 0) {
 				d->eof = true;
@@ -229,11 +254,40 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	return RELAY_OK;
 }
 
+/* An aborted direction: read and drop.  MSG_TRUNC makes TCP discard
+ * without copying; the buffer is only for sockets that would copy. */
+static enum relay_status
+relay_drain(struct relay_dir *d, int from)
+{
+	static _Thread_local char scratch[16384];
+
+	for (int round = 0; round < RELAY_ROUNDS * 16; round++) {
+		ssize_t n = recv(from, scratch, sizeof(scratch),
+		    MSG_TRUNC | MSG_DONTWAIT);
+
+		if (n == 0) {
+			d->eof = true;
+			return RELAY_OK;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (would_block(errno))
+				return RELAY_OK;
+			return relay_read_failed(d, errno);
+		}
+	}
+	return RELAY_OK;
+}
+
 enum relay_status
 relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
     bool readable)
 {
 	enum relay_status st;
+
+	if (d->discard)
+		return readable && !d->eof ? relay_drain(d, from) : RELAY_OK;
 
 	if (d->pipe[0] < 0) {
 		st = relay_pump_buffer(d, from, to, rp, &readable);
@@ -253,8 +307,22 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 		st = relay_pump_splice(d, from, to, readable);
 		if (st != RELAY_OK)
 			return st;
+		if (d->at_mark) {
+			/* The pipe is empty (at_mark is only set then): back
+			 * to read(), which takes the urgent byte inline. */
+			d->at_mark = false;
+			d->full_reads = 0;
+			pipe_put(&rp->pipes, d->pipe, true);
+			d->in_pipe = 0;
+			d->pipe_full = false;
+			st = relay_pump_buffer(d, from, to, rp, &readable);
+			if (st != RELAY_OK)
+				return st;
+		}
 	}
-	if (d->eof && d->buf.len == 0 && d->in_pipe == 0 && !d->shut) {
+	/* A source that was reset ends in a reset, which the session
+	 * sends: a FIN here would tell the destination all went well. */
+	if (relay_flushed(d) && !d->shut && !d->src_reset) {
 		/* ENOTCONN: the destination is already gone; the session
 		 * learns that from its own read side. */
 		if (!d->last)
@@ -286,6 +354,15 @@ relay_fill(struct relay_dir *d, int from)
 	else
 		d->rbytes += (uint64_t)n;
 	return RELAY_OK;
+}
+
+void
+relay_abort(struct relay_dir *d, struct relay_pools *rp)
+{
+	relay_release(d, rp);
+	d->discard = true;
+	d->shut = true;
+	d->wblocked = false;
 }
 
 void

@@ -47,12 +47,20 @@ struct relay_dir {
 	bool last;		/* the other direction is done: the session closes
 				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
+	bool at_mark;		/* splice() stopped at a TCP urgent mark */
+	bool discard;		/* the destination is gone (relay_abort): the
+				 * source is read and its bytes dropped */
+	bool src_reset;		/* the source was reset: what its socket still
+				 * holds is read and delivered, and then the
+				 * session resets the destination (no FIN) */
 	int err;		/* errno of the failure, when one happened */
 };
 
 enum relay_status {
 	RELAY_OK,		/* progress or nothing to do */
-	RELAY_READ_ERR,		/* source failed (reset): dir->err */
+	RELAY_READ_ERR,		/* source failed (reset): dir->err; the
+				 * direction is at its end (eof, src_reset) but
+				 * may still hold bytes to deliver */
 	RELAY_WRITE_ERR,	/* destination failed (reset, EPIPE): dir->err */
 };
 
@@ -74,6 +82,8 @@ relay_wants_read(const struct relay_dir *d)
 {
 	if (d->eof)
 		return false;
+	if (d->discard)
+		return true;
 	/* A pipe fills by its slots (one per segment), not by bytes: small
 	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)
@@ -94,6 +104,20 @@ relay_done(const struct relay_dir *d)
 	return d->shut;
 }
 
+/* The source has ended and every byte read from it has been handed to
+ * the destination socket. */
+static inline bool
+relay_flushed(const struct relay_dir *d)
+{
+	return d->eof && d->buf.len == 0 && d->in_pipe == 0;
+}
+
+/* The destination is gone (reset): nothing held can ever reach it.  Drop
+ * it; from now on the direction is done (no FIN will be sent) and what
+ * its source still sends is read and dropped, until its EOF: a peer
+ * must not block writing to a side that no longer exists, or it could
+ * stop reading what the other direction still has to deliver to it. */
+void relay_abort(struct relay_dir *d, struct relay_pools *rp);
 /* Read once from the source into an attached buffer, writing nothing:
  * so bytes already queued (a PROXY header) leave together with the
  * first ones read.  EOF sets d->eof. */

@@ -30,16 +30,116 @@ static ev_timer watchdog_timer;
 static struct gen *status_gen;	/* not a reference: main owns the current gen */
 static char last_status[600];
 static char override_status[256];
+static bool detached;		/* not (or no longer) the unit's main process */
+
+/* Every notification goes through here: a process that is not the main
+ * one (an upgrade in progress, or the old process draining after it) must
+ * not speak for the unit. */
+static void
+notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+notify(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int r;
+
+	if (detached)
+		return;
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return;
+	sd_notify(0, msg);
+	free(msg);
+}
+
+void
+service_detach(void)
+{
+	detached = true;
+}
+
+/* FDSTOREREMOVE= held back while detached: the new process of an upgrade
+ * drops a group only once it is the main process -- if the handover fails,
+ * the old one still serves it. */
+static char **pending_removals;
+static size_t npending_removals;
+
+void
+service_attach(void)
+{
+	detached = false;
+	for (size_t i = 0; i < npending_removals; i++) {
+		service_fdstore_remove(pending_removals[i]);
+		free(pending_removals[i]);
+	}
+	free(pending_removals);
+	pending_removals = NULL;
+	npending_removals = 0;
+}
+
+void
+service_handover(long pid, const char *status)
+{
+	notify("MAINPID=%ld\nSTATUS=%s", pid, status);
+	detached = true;
+}
+
+void
+service_fdstore_add(const char *name, const int *fds, unsigned n)
+{
+	char *msg;
+
+	if (n == 0 || getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	msg = xasprintf("FDSTORE=1\nFDNAME=%s", name);
+	/* From a detached process (an upgrade's new one, before the
+	 * handover) too: systemd takes fds from any process of the unit only
+	 * with NotifyAccess=all, so a refused one is merely not stored. */
+	if (sd_pid_notify_with_fds(0, 0, msg, fds, n) < 0)
+		log_debug("cannot store socket %s in systemd's fd store", name);
+	free(msg);
+}
+
+void
+service_fdstore_remove(const char *name)
+{
+	if (name == NULL)
+		return;
+	if (detached) {
+		pending_removals = xrealloc(pending_removals,
+		    (npending_removals + 1) * sizeof(char *));
+		pending_removals[npending_removals++] = xstrdup(name);
+		return;
+	}
+	notify("FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+void
+service_free_names(char **names)
+{
+	if (names == NULL)
+		return;
+	for (char **p = names; *p; p++)
+		free(*p);
+	free(names);
+}
 
 int
-service_listen_fds(int **out)
+service_listen_fds(int **out, char ***names_out)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
 
 	*out = NULL;
-	if (n <= 0)
+	*names_out = NULL;
+	if (n <= 0) {
+		service_free_names(names);
 		return 0;
+	}
 	*out = xmalloc((size_t)n * sizeof(int));
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
@@ -50,14 +150,11 @@ service_listen_fds(int **out)
 		(*out)[i] = fd;
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 			addr_format((struct sockaddr *)&ss, where, sizeof(where));
-		log_info("systemd passed socket %d '%s' bound to %s", fd,
-		    names && names[i] ? names[i] : "unknown", where);
+		log_info("%s socket %d '%s' bound to %s",
+		    detached ? "the previous process passed" : "systemd passed",
+		    fd, names && names[i] ? names[i] : "unknown", where);
 	}
-	if (names) {
-		for (int i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-	}
+	*names_out = names;
 	return n;
 }
 
@@ -65,6 +162,8 @@ static void
 status_compute(char *buf, size_t len)
 {
 	unsigned up = 0, total = 0, nbinds = 0;
+	uint64_t noport = workers_no_local_addr();
+	int n;
 
 	if (status_gen == NULL) {
 		snprintf(buf, len, "starting");
@@ -73,12 +172,16 @@ status_compute(char *buf, size_t len)
 	gen_count_servers(status_gen, &up, &total);
 	for (uint32_t i = 0; i < status_gen->nlisteners; i++)
 		nbinds += status_gen->listeners[i].nbinds;
-	snprintf(buf, len,
+	n = snprintf(buf, len,
 	    "%u listener%s (%u socket%s), %u/%u servers up, %u active connections, %llu total",
 	    status_gen->nlisteners, status_gen->nlisteners == 1 ? "" : "s",
 	    nbinds, nbinds == 1 ? "" : "s", up, total,
 	    atomic_load(&tcplb_active),
 	    (unsigned long long)stats_total_sessions());
+	/* Only once it happened: a shortage the operator must act on. */
+	if (noport && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", %llu connects found no "
+		    "free local port", (unsigned long long)noport);
 }
 
 static void
@@ -95,7 +198,7 @@ status_send(bool force)
 	if (!force && strcmp(buf, last_status) == 0)
 		return;
 	snprintf(last_status, sizeof(last_status), "%s", buf);
-	sd_notifyf(0, "STATUS=%s", buf);
+	notify("STATUS=%s", buf);
 }
 
 void
@@ -105,9 +208,9 @@ service_ready(void)
 
 	status_compute(now, sizeof(now));
 	if (override_status[0])
-		sd_notifyf(0, "READY=1\nSTATUS=%s; %s", override_status, now);
+		notify("READY=1\nSTATUS=%s; %s", override_status, now);
 	else
-		sd_notifyf(0, "READY=1\nSTATUS=%s", now);
+		notify("READY=1\nSTATUS=%s", now);
 	snprintf(last_status, sizeof(last_status), "%s", override_status[0] ? "" : now);
 }
 
@@ -118,15 +221,18 @@ service_reloading(void)
 
 	/* Type=notify-reload wants the monotonic time of the reload start. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading configuration",
+	notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading configuration",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000);
 }
 
 void
-service_stopping(void)
+service_stopping(uint64_t drain_ms)
 {
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping: draining connections");
+	/* The unit's TimeoutStopSec= is a default; the drain the file asks
+	 * for (plus a margin for the last closes) wins when it is longer. */
+	notify("STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu\nSTATUS=stopping: draining connections",
+	    (unsigned long long)(drain_ms + 15000) * 1000ULL);
 }
 
 void
@@ -137,6 +243,12 @@ service_status(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(override_status, sizeof(override_status), fmt, ap);
 	va_end(ap);
+}
+
+void
+service_status_flush(void)
+{
+	status_send(true);
 }
 
 void
@@ -154,7 +266,7 @@ status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	sd_notify(0, "WATCHDOG=1");
+	notify("WATCHDOG=1");
 }
 
 void

@@ -71,9 +71,14 @@ enum sess_state {
 	SESS_CLOSED,
 };
 
-/* Flags for session_close(): which side gets a reset instead of a FIN. */
+/* Flags for session_close(): which side gets a reset instead of a FIN.
+ * A close that tcplb forces (idle_timeout, shutdown) resets both: neither
+ * peer ended the exchange, so neither may take it for an orderly end --
+ * a download cut short must not look complete.  It also drops at once
+ * whatever the kernel still held for them. */
 #define RESET_CLIENT 0x1
 #define RESET_SERVER 0x2
+#define RESET_FORCED (RESET_CLIENT | RESET_SERVER)
 
 struct session {
 	unsigned magic;
@@ -111,6 +116,11 @@ struct session {
 	ev_tstamp t_connected;
 	ev_tstamp last_active;
 	const char *first_eof;		/* "client closed" / "server closed" */
+	int reset_by;			/* RESET_CLIENT / RESET_SERVER: the sides
+					 * whose sockets were reset */
+	const char *reset_reason;	/* the first of them: "client reset"... */
+	bool wait_sent;			/* reset pending until the kernel has
+					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
 	uint64_t counted_in;		/* c2s.bytes already in the stats */
@@ -306,6 +316,33 @@ session_queue_leave(struct session *s, bool got)
 	queue_notify(next);
 }
 
+/* pool_release() woke the queue of the pool s->srv is in in s's own
+ * generation.  When the worker has moved on and the server now serves
+ * another pool (renamed, or moved to another pool; its state followed
+ * it), the freed slot is that pool's: wake its queue too, or its waiters
+ * sleep on beside a free slot.  Only sessions older than the worker's
+ * generation pay for the search. */
+static void
+session_wake_current_pool(struct session *s)
+{
+	const struct gen *g = s->w->gen;
+
+	if (g == NULL || g == s->gen)
+		return;
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			if (p->servers[k].st != s->srv->st)
+				continue;
+			if (p->queue != NULL && p->queue != s->srv->pool->queue &&
+			    queue_busy(p->queue))
+				queue_notify(queue_wake(p->queue));
+			return;
+		}
+	}
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -374,8 +411,10 @@ session_close(struct session *s, const char *reason, int resets)
 	s->insp = NULL;
 	free(s->sni);
 	s->sni = NULL;
-	if (s->srv)
+	if (s->srv) {
 		pool_release(s->srv);
+		session_wake_current_pool(s);
+	}
 	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 
@@ -396,7 +435,7 @@ void
 session_close_all(struct worker *w, const char *reason)
 {
 	while (w->sessions)
-		session_close(w->sessions, reason, 0);
+		session_close(w->sessions, reason, RESET_FORCED);
 }
 
 static void session_inspect_begin(struct session *s);
@@ -681,12 +720,12 @@ session_connected(struct session *s)
 		session_side_event(s, EV_READ, true);
 }
 
-/* A connect attempt failed: say so, tell passive health, and move on. */
+/* A connect attempt is over without a connection: give back the socket
+ * and the server, and try the next one. */
 static void
-session_attempt_failed(struct session *s, const char *why)
+session_attempt_end(struct session *s, const char *why)
 {
 	struct ev_loop *loop = s->w->loop;
-	struct server *srv = s->srv;
 
 	ev_io_stop(loop, &s->sio);
 	s->smask = 0;
@@ -696,6 +735,52 @@ session_attempt_failed(struct session *s, const char *why)
 		s->sfd = -1;
 	}
 	s->last_error = why;
+	pool_release(s->srv);
+	s->srv = NULL;
+	session_connect_next(s);
+}
+
+/*
+ * No local address to connect from (EADDRNOTAVAIL): every local port
+ * toward this server is taken -- each source address has ~28k, and a
+ * closed connection holds its port in TIME_WAIT for 60 s -- or `source`
+ * is not an address of this host.  Like running out of descriptors this
+ * is our shortage, not the server's failure: passive health never hears
+ * of it.  It is counted, logged at most every 10 s (with how many were
+ * not), and the next server is tried: another destination has ports of
+ * its own.
+ */
+static void
+session_no_local_addr(struct session *s)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+	struct worker *w = s->w;
+	struct server *srv = s->srv;
+	char client[ADDR_STRLEN], src[ADDR_STRLEN] = "";
+	struct log_ctx ctx;
+
+	atomic_store_explicit(&w->no_local_addr, atomic_load_explicit(
+	    &w->no_local_addr, memory_order_relaxed) + 1, memory_order_relaxed);
+	session_log_ctx(s, &ctx, client, sizeof(client));
+	if (srv->source.len)
+		addr_format_host(&srv->source.u.sa, src, sizeof(src));
+	log_ratelimited(&rl, LOG_WARNING, &ctx,
+	    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
+	    "local ports exhausted%s; not held against the server "
+	    "(%llu such connects in all)",
+	    (unsigned long long)s->id, client, s->l->pool->name,
+	    srv->name, srv->addr_text, *src ? " " : "", src,
+	    *src ? ", or the source address is not on this host" : "",
+	    (unsigned long long)workers_no_local_addr());
+	session_attempt_end(s, "no local address available");
+}
+
+/* A connect attempt failed: say so, tell passive health, and move on. */
+static void
+session_attempt_failed(struct session *s, const char *why)
+{
+	struct server *srv = s->srv;
+
 	if (log_enabled(LOG_INFO)) {
 		char client[ADDR_STRLEN];
 		struct log_ctx ctx;
@@ -707,9 +792,7 @@ session_attempt_failed(struct session *s, const char *why)
 	}
 	stats_connect_failed(stats_srv_of(srv->st, s->w->id), why);
 	pool_report_connect(srv, false, why, (int64_t)now_ms());
-	pool_release(srv);
-	s->srv = NULL;
-	session_connect_next(s);
+	session_attempt_end(s, why);
 }
 
 static const char *
@@ -935,6 +1018,33 @@ session_queue_turn(struct session *s)
 	session_connect_srv(s, srv);
 }
 
+/* w moved to a new generation.  A queued client whose listener now leads
+ * to a pool with another queue (the pool renamed, the listener pointed
+ * elsewhere) leaves the old queue -- nothing in the new generation wakes
+ * it -- and starts over in the new pool as a newcomer would: served at
+ * once if a slot is free, else queued there, its queue_timeout still
+ * counted from when it first queued. */
+void
+session_queue_follow(struct worker *w)
+{
+	struct session_wait *sw = w->queued, *next;
+
+	/* A session handled here leaves, requeues at our tail in a queue it
+	 * is not moved from again, or closes: never another waiter. */
+	for (; sw != NULL; sw = next) {
+		struct session *s = sw->s;
+
+		next = sw->next;
+		session_queue_adopt(s);
+		if (sw->q == NULL || sw->q == s->pool->queue)
+			continue;
+		session_queue_leave(s, false);
+		s->state = SESS_CONNECTING;
+		ev_timer_stop(w->loop, &s->timer);
+		session_connect_next(s);
+	}
+}
+
 void
 session_queue_wakeups(struct worker *w)
 {
@@ -992,6 +1102,7 @@ session_connect_srv(struct session *s, struct server *srv)
 	s->t_attempt = ev_now(loop);
 
 	fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
+	    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len,
 	    &in_progress);
 	if (fd < 0) {
 		int e = errno;
@@ -1000,16 +1111,25 @@ session_connect_srv(struct session *s, struct server *srv)
 			session_wait_for_fd(s, srv, e);
 			return;
 		}
+		/* EADDRINUSE: a kernel without IP_BIND_ADDRESS_NO_PORT ran
+		 * out in bind(). */
+		if (e == EADDRNOTAVAIL || e == EADDRINUSE) {
+			session_no_local_addr(s);
+			return;
+		}
 		session_attempt_failed(s, connect_error_reason(e));
 		return;
 	}
 	s->sfd = fd;
 	session_fd_wait_end(s);
+	/* The watcher follows the socket on both paths: a connect that
+	 * completed at once goes straight to relaying on it. */
+	ev_io_set(&s->sio, fd, 0);
 	if (!in_progress) {
 		session_connected(s);
 		return;
 	}
-	ev_io_set(&s->sio, fd, EV_WRITE);
+	ev_io_modify(&s->sio, EV_WRITE);
 	ev_io_start(loop, &s->sio);
 	s->smask = EV_WRITE;
 	if (p->connect_timeout_ms) {
@@ -1018,24 +1138,78 @@ session_connect_srv(struct session *s, struct server *srv)
 	}
 }
 
-/* The end of a relay step: errors reset the other side, a finished
- * exchange closes, anything else re-derives the watcher masks. */
+/*
+ * One side's socket was reset (a read or a write failed on it).  Nothing
+ * can reach that side any more: the direction toward it drops what it
+ * holds, and from then on drops what its source sends (relay_abort).
+ * What that side sent before its reset can
+ * still reach the other one -- a server's "413 Payload Too Large" sent
+ * just before it reset a client that was still uploading -- so the
+ * direction from it goes on: it reads what the socket still holds (Linux
+ * hands out queued bytes before it reports the reset), delivers it, and
+ * only then is the other side reset (session_pass_reset).
+ */
+static void
+session_side_reset(struct session *s, bool client)
+{
+	if (s->reset_by == 0)
+		s->reset_reason = client ? "client reset" : "server reset";
+	s->reset_by |= client ? RESET_CLIENT : RESET_SERVER;
+	relay_abort(client ? &s->s2c : &s->c2s, &s->w->pools);
+	(client ? &s->c2s : &s->s2c)->src_reset = true;
+}
+
+/* A side was reset: pass the reset on once every byte it sent is on its
+ * way to the other side, as a direct connection would have shown it. */
+static void
+session_pass_reset(struct session *s)
+{
+	bool client = s->reset_by & RESET_CLIENT;
+	const char *reason = s->reset_reason;
+	struct relay_dir *from = client ? &s->c2s : &s->s2c;
+	struct relay_dir *toward = client ? &s->s2c : &s->c2s;
+	int other = client ? s->sfd : s->cfd;
+	int mask;
+
+	if (s->reset_by == (RESET_CLIENT | RESET_SERVER)) {
+		/* Both gone: no one left to tell. */
+		session_close(s, reason, 0);
+		return;
+	}
+	if (!relay_flushed(from)) {
+		session_update_io(s);
+		return;
+	}
+	/* A reset drops what the kernel has not sent yet: wait until the
+	 * socket is drained (idle_timeout bounds a peer that never reads),
+	 * still dropping what that side sends, so it cannot block on us. */
+	if (net_unsent(other) > 0) {
+		if (!s->wait_sent) {
+			s->wait_sent = true;
+			net_writable_when_sent(other);
+		}
+		mask = EV_WRITE | (relay_wants_read(toward) ? EV_READ : 0);
+		set_mask(s->w->loop, &s->cio, &s->cmask, client ? 0 : mask);
+		set_mask(s->w->loop, &s->sio, &s->smask, client ? mask : 0);
+		return;
+	}
+	session_close(s, reason, client ? RESET_SERVER : RESET_CLIENT);
+}
+
+/* The end of a relay step: a reset is passed on once what came before it
+ * is delivered, a finished exchange closes, anything else re-derives the
+ * watcher masks. */
 static void
 session_after_pump(struct session *s, enum relay_status st, bool from_client)
 {
-	if (st == RELAY_READ_ERR) {
-		/* The side we read from was reset: pass the reset on. */
-		if (from_client)
-			session_close(s, "client reset", RESET_SERVER);
-		else
-			session_close(s, "server reset", RESET_CLIENT);
-		return;
-	}
-	if (st == RELAY_WRITE_ERR) {
-		if (from_client)
-			session_close(s, "server reset", RESET_CLIENT);
-		else
-			session_close(s, "client reset", RESET_SERVER);
+	/* A failed read is the source's reset; a failed write the
+	 * destination's. */
+	if (st == RELAY_READ_ERR)
+		session_side_reset(s, from_client);
+	else if (st == RELAY_WRITE_ERR)
+		session_side_reset(s, !from_client);
+	if (s->reset_by) {
+		session_pass_reset(s);
 		return;
 	}
 	if (s->first_eof == NULL) {
@@ -1114,6 +1288,10 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (s->state == SESS_CONNECTING) {
 		int e = net_connect_result(s->sfd);
 
+		if (e == EADDRNOTAVAIL) {
+			session_no_local_addr(s);
+			return;
+		}
 		if (e != 0) {
 			session_attempt_failed(s, connect_error_reason(e));
 			return;
@@ -1159,7 +1337,7 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	limit = (double)p->idle_timeout_ms / 1000.0;
 	idle = ev_now(loop) - s->last_active;
 	if (idle >= limit - 0.001) {
-		session_close(s, "idle timeout", 0);
+		session_close(s, "idle timeout", RESET_FORCED);
 		return;
 	}
 	ev_timer_set(t, limit - idle, 0.);

@@ -47,7 +47,8 @@ struct guard_ticket;
 void session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen,
     const struct guard_ticket *tk);
-/* Close every session of w with the given reason. */
+/* Close every session of w with the given reason: a forced close, which
+ * resets both sides of each. */
 void session_close_all(struct worker *w, const char *reason);
 /* Runs on w's own thread: copy its sessions of pool (NULL: all) and
  * server (name or address; NULL: all) into *out (malloc'd, *n entries). */
@@ -60,6 +61,9 @@ unsigned session_shutdown_server(struct worker *w, const struct server_state *st
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */
 void session_queue_wakeups(struct worker *w);
+/* w switched generations: queued sessions whose listener now leads to
+ * another pool's queue move there. */
+void session_queue_follow(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 

@@ -94,6 +94,24 @@ stats_session_started(const struct listener_state *st, unsigned worker)
 }
 
 uint64_t
+stats_server_total(const struct server_state *st)
+{
+	struct stats_srv_sum s;
+
+	stats_srv_sum(st, &s);
+	return s.conns;
+}
+
+uint64_t
+stats_listener_total(const struct listener_state *st)
+{
+	struct stats_lsn_sum s;
+
+	stats_lsn_sum(st, &s);
+	return s.conns;
+}
+
+uint64_t
 stats_total_sessions(void)
 {
 	uint64_t n = 0;

@@ -123,6 +123,8 @@ double stats_start_time(void);
 double stats_uptime(void);
 
 /* Reader side. */
+uint64_t stats_server_total(const struct server_state *st);	/* conns */
+uint64_t stats_listener_total(const struct listener_state *st);
 uint64_t stats_total_sessions(void);	/* accepted since start, all listeners */
 void stats_srv_sum(const struct server_state *st, struct stats_srv_sum *out);
 void stats_srv_sum_add(struct stats_srv_sum *acc, const struct stats_srv_sum *s);

@@ -60,6 +60,17 @@ workers_count(void)
 	return nworkers;
 }
 
+uint64_t
+workers_no_local_addr(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		n += atomic_load_explicit(&workers[i].no_local_addr,
+		    memory_order_relaxed);
+	return n;
+}
+
 struct worker *
 worker_get(unsigned i)
 {
@@ -91,31 +102,56 @@ wlisten_find(struct worker *w, int fd)
 /* Rebuild the accept watchers for generation g.  Watchers live in an array
  * that is reallocated, so every one is stopped and started again; libev
  * coalesces the stop/start of an unchanged fd into no epoll call. */
+/* Does worker w accept on member j of a group of nfds sockets?  One socket
+ * per worker normally; a group passed with another size (an upgrade or a
+ * restart under a changed worker count) is shared out so that every member
+ * is watched -- an unwatched member's queue would never be served. */
+static bool
+worker_watches(const struct worker *w, unsigned j, unsigned nfds)
+{
+	if (nfds >= nworkers)
+		return j % nworkers == w->id;
+	return j == w->id % nfds;
+}
+
+/* Rebuild the accept watchers for generation g.  Watchers live in an array
+ * that is reallocated, so every one is stopped and started again; libev
+ * coalesces the stop/start of an unchanged fd into no epoll call. */
 static void
 worker_set_listeners(struct worker *w, struct gen *g)
 {
 	unsigned n = 0, k = 0;
 	struct wlisten *nw;
 
-	if (g != NULL)
-		for (uint32_t i = 0; i < g->nlisteners; i++)
-			n += g->listeners[i].nbinds;
+	for (uint32_t i = 0; g && i < g->nlisteners; i++)
+		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++) {
+			struct lsock *ls = g->listeners[i].binds[b].ls;
+
+			for (unsigned j = 0; j < ls->nfds; j++)
+				n += worker_watches(w, j, ls->nfds);
+		}
 	nw = n ? xcalloc(n, sizeof(*nw)) : NULL;
 	for (uint32_t i = 0; g && i < g->nlisteners; i++) {
 		struct listener *l = &g->listeners[i];
 
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct lsock *ls = l->binds[b].ls;
-			int fd = ls->fds[w->id % ls->nfds];
-			struct wlisten *old = wlisten_find(w, fd);
 
-			nw[k].w = w;
-			nw[k].l = l;
-			nw[k].fd = fd;
-			nw[k].paused = old ? old->paused : false;
-			ev_io_init(&nw[k].io, listener_accept_cb, fd, EV_READ);
-			nw[k].io.data = &nw[k];
-			k++;
+			for (unsigned j = 0; j < ls->nfds; j++) {
+				int fd = ls->fds[j];
+				struct wlisten *old;
+
+				if (!worker_watches(w, j, ls->nfds))
+					continue;
+				old = wlisten_find(w, fd);
+				nw[k].w = w;
+				nw[k].l = l;
+				nw[k].fd = fd;
+				nw[k].paused = old ? old->paused : false;
+				ev_io_init(&nw[k].io, listener_accept_cb, fd, EV_READ);
+				nw[k].io.data = &nw[k];
+				k++;
+			}
 		}
 	}
 	for (unsigned i = 0; i < w->nwl; i++)
@@ -236,6 +272,7 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		gen_put(old);		/* may free it, if no session pins it */
 		atomic_store(&w->acked_gen, id);
 		worker_ack();
+		session_queue_follow(w);
 		worker_kick_queues(g);
 	}
 	if (task != NULL) {

@@ -57,6 +57,9 @@ struct worker {
 	uint32_t rnd;
 	uint64_t next_session_id;
 	ev_tstamp last_emfile_log;
+	/* Connects that found no local address (EADDRNOTAVAIL): written by
+	 * this worker only, read by anyone (workers_no_local_addr()). */
+	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 
@@ -113,6 +116,8 @@ void workers_run(struct worker_task *t);
 /* Task bodies for the admin socket's instance drain. */
 void worker_accept_off(struct worker *w, void *unused);
 void worker_accept_on(struct worker *w, void *unused);
+/* Connects that failed for want of a local address, all workers. */
+uint64_t workers_no_local_addr(void);
 
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);

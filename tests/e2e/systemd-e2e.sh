@@ -23,6 +23,21 @@
 #  admin: `tcplb ctl show servers` against the installed service (the packaged
 #      file's /run/tcplb/admin.sock), `ctl check`, a /metrics scrape
 #  10. systemctl stop is clean, dpkg --purge removes everything
+# and the upgrade paths (a second .deb is built from the same tree with a
+# bumped Debian version, a third is that one with a binary that exits at
+# once), each under load (4 looping clients) with sessions held open:
+#  11. dpkg -i of the newer package: 0 refused, 0 failed, 4/4 sessions kept,
+#      the new build runs as MainPID (/proc/MAINPID/exe, tcplb -V)
+#  12. systemctl restart: 0 refused, 0 failed (connections wait in the
+#      queue of the sockets kept in systemd's fd store); a stop closes them
+#  13. a package whose binary exits at once: dpkg -i fails loudly, the
+#      running tcplb keeps serving; the good package then upgrades
+#  14. an upgrade with an invalid /etc/tcplb.yaml: dpkg -i fails loudly,
+#      the running tcplb keeps serving; fixed, dpkg --configure -a upgrades
+#  15. an upgrade with tcplb.socket enabled: the socket stays active and its
+#      socket is handed over
+#  16. installing while 127.0.0.1:8080 is taken: the postinst says so and how
+#      to fix it
 # Backends and clients are host python3 programs run in the container's
 # network namespace (nsenter -n), so the container needs no python.
 #
@@ -143,19 +158,50 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/tcplb-e2e.XXXXXX") || die "mktemp failed"
 root=$work/root
 mkdir -p "$work/debs"
 
-# ---- the package ------------------------------------------------------------
+# ---- the packages ---------------------------------------------------------
+# The package under test, and a newer one from the same tree (a bumped Debian
+# version: `tcplb -V` shows it) for the upgrade checks.
+t=$(date +%s)
 if [ -z "$deb" ]; then
-	t=$(date +%s)
 	log "building the .deb (packaging/build-deb.sh --nocheck)"
-	"$top/packaging/build-deb.sh" --nocheck --outdir "$work/debs" >"$work/build-deb.log" 2>&1 || {
+	tarball=$("$top/packaging/dist.sh" "$work/dist" 2>"$work/dist.log") || {
+		tail -n 40 "$work/dist.log"; die "packaging/dist.sh failed"; }
+	"$top/packaging/build-deb.sh" --nocheck --tarball "$tarball" --outdir "$work/debs" >"$work/build-deb.log" 2>&1 || {
 		tail -n 80 "$work/build-deb.log"; die "packaging/build-deb.sh failed"; }
 	deb=$(tail -n 1 "$work/build-deb.log")
-	log "built $(basename "$deb") in $(( $(date +%s) - t )) s"
 else
 	cp "$deb" "$work/debs/" || die "cannot copy $deb"
 	deb=$work/debs/$(basename "$deb")
+	# A newer package from the same binary when no tree was built.
+	tarball=
 fi
 [ -f "$deb" ] || die "no package: $deb"
+v1=$(dpkg-deb -f "$deb" Version)
+v2=$v1+upg1
+v3=$v1+upg2
+mkdir -p "$work/debs2" "$work/debs3" "$work/x"
+if [ -n "$tarball" ]; then
+	"$top/packaging/build-deb.sh" --nocheck --tarball "$tarball" --version "$v2" --outdir "$work/debs2" \
+		>"$work/build-deb2.log" 2>&1 || { tail -n 80 "$work/build-deb2.log"; die "building $v2 failed"; }
+	deb2=$(tail -n 1 "$work/build-deb2.log")
+else
+	dpkg-deb -R "$deb" "$work/x/2" && sed -i "s/^Version: .*/Version: $v2/" "$work/x/2/DEBIAN/control" &&
+		dpkg-deb -b "$work/x/2" "$work/debs2/tcplb_${v2}_$(dpkg-deb -f "$deb" Architecture).deb" >/dev/null ||
+		die "cannot repack $v2"
+	deb2=$(ls "$work"/debs2/*.deb)
+fi
+# The broken build: passes `tcplb -t` (so the configuration check lets it
+# through) and exits at once when started.
+dpkg-deb -R "$deb2" "$work/x/3" || die "dpkg-deb -R failed"
+printf '#!/bin/sh\n[ "$1" = -t ] && { echo "configuration OK"; exit 0; }\necho "tcplb: this build is broken" >&2\nexit 1\n' \
+	>"$work/x/3/usr/sbin/tcplb"
+sed -i "s/^Version: .*/Version: $v3/" "$work/x/3/DEBIAN/control"
+(cd "$work/x/3" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | xargs -0 md5sum >DEBIAN/md5sums)
+dpkg-deb -b "$work/x/3" "$work/debs3/tcplb_${v3}_broken.deb" >/dev/null || die "cannot build the broken package"
+deb3=$work/debs3/tcplb_${v3}_broken.deb
+cp "$deb2" "$deb3" "$work/debs/"
+rm -rf "$work/x"
+log "built $(basename "$deb"), $(basename "$deb2") and $(basename "$deb3") in $(( $(date +%s) - t )) s"
 
 # Runtime dependencies go into the root file system at bootstrap time: the
 # container has no network (--private-network), dpkg -i then works offline.
@@ -326,6 +372,55 @@ def hold(port, ctl):
         o.write(result + "\n")
     s.close()
 
+def load(port, ctl, nthreads):
+    # Clients loop (connect, read the backend's name, close) until CTL/stop
+    # exists, then write CTL/result: "OK REFUSED FAILED MAX_MS first errors".
+    st = {"ok": 0, "refused": 0, "failed": 0, "max": 0.0}
+    errs = []
+    lock = threading.Lock()
+    stop = os.path.join(ctl, "stop")
+    end = time.monotonic() + 240
+    def run():
+        while not os.path.exists(stop) and time.monotonic() < end:
+            t0 = time.monotonic()
+            try:
+                s = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
+            except ConnectionRefusedError:
+                with lock:
+                    st["refused"] += 1
+                time.sleep(0.01)
+                continue
+            except OSError as e:
+                with lock:
+                    st["failed"] += 1
+                    errs.append("connect: %r" % e)
+                continue
+            try:
+                s.settimeout(30)
+                name = s.makefile("rb").readline().decode().strip()
+            except OSError as e:
+                name = "ERR:%r" % e
+            finally:
+                s.close()
+            with lock:
+                if name and not name.startswith("ERR"):
+                    st["ok"] += 1
+                else:
+                    st["failed"] += 1
+                    errs.append(name or "closed without an answer")
+                st["max"] = max(st["max"], time.monotonic() - t0)
+            time.sleep(0.002)
+    ths = [threading.Thread(target=run, daemon=True) for _ in range(int(nthreads))]
+    for th in ths:
+        th.start()
+    open(os.path.join(ctl, "started"), "w").close()
+    for th in ths:
+        th.join()
+    with open(os.path.join(ctl, "result.tmp"), "w") as o:
+        o.write("%d %d %d %d %s\n" % (st["ok"], st["refused"], st["failed"],
+                                      int(st["max"] * 1000), " | ".join(errs[:3])))
+    os.rename(os.path.join(ctl, "result.tmp"), os.path.join(ctl, "result"))
+
 def journal_fields(path):
     # Reads journalctl -o json lines; prints the TCPLB_* field names seen in
     # records that have both TCPLB_CLIENT and TCPLB_SERVER, and one example.
@@ -354,7 +449,7 @@ def journal_fields(path):
 
 cmd, args = sys.argv[1], sys.argv[2:]
 sys.exit({"backend": backend, "probe": probe, "wait-for": wait_for, "hold": hold,
-          "journal-fields": journal_fields}[cmd](*args) or 0)
+          "load": load, "journal-fields": journal_fields}[cmd](*args) or 0)
 PY
 
 start_backend() { # PORT NAME
@@ -387,6 +482,48 @@ cfg_pool() {
 }
 # journalctl inside, for the current boot only.
 jctl() { cexec journalctl --no-pager -b "$@"; }
+
+# Load: 4 clients looping on 127.0.0.1:8080 from load_start DIR until
+# load_stop DIR, which prints "OK REFUSED FAILED MAX_MS errors...".
+load_start() {
+	local i
+	rm -rf "$1"; mkdir -p "$1"
+	nsenter -t "$cpid" -n -- "$py" "$work/e2e.py" load 8080 "$1" 4 >"$1/log" 2>&1 &
+	bg_pids="$bg_pids $!"
+	for i in $(seq 50); do [ -f "$1/started" ] && break; sleep 0.1; done
+	sleep 0.5
+}
+load_stop() {
+	local i
+	touch "$1/stop"
+	for i in $(seq 600); do [ -f "$1/result" ] && break; sleep 0.1; done
+	cat "$1/result" 2>/dev/null || echo "? ? ? ? no result: $(cat "$1/log")"
+}
+# Held sessions: hold_start N opens N connections through 8080; hold_check
+# N prints how many of them still echo, then closes them.
+hold_start() {
+	local i j
+	for i in $(seq "$1"); do
+		rm -rf "$work/held$i"; mkdir -p "$work/held$i"
+		nsenter -t "$cpid" -n -- "$py" "$work/e2e.py" hold 8080 "$work/held$i" >"$work/held$i/log" 2>&1 &
+		bg_pids="$bg_pids $!"
+	done
+	for i in $(seq "$1"); do
+		for j in $(seq 50); do [ -f "$work/held$i/name" ] && break; sleep 0.1; done
+	done
+}
+hold_check() {
+	local i j n=0
+	for i in $(seq "$1"); do touch "$work/held$i/go"; done
+	for i in $(seq "$1"); do
+		for j in $(seq 50); do [ -f "$work/held$i/result" ] && break; sleep 0.1; done
+		[ "$(cat "$work/held$i/result" 2>/dev/null)" = ok ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+# A pid still running inside the container?
+calive() { cexec kill -0 "$1" 2>/dev/null; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # ================================================================================
 # 1. install
@@ -691,6 +828,206 @@ check10() {
 }
 
 # ================================================================================
+# 11. package upgrade under load, sessions held
+# ================================================================================
+cfg_upgrade() {
+	cfg <<-'EOF'
+	global:
+	  shutdown_timeout: 5s
+	listeners:
+	  web:
+	    bind: 127.0.0.1:8080
+	    pool: app
+	  low:
+	    bind: 127.0.0.1:80
+	    pool: app
+	pools:
+	  app:
+	    servers:
+	      - 127.0.0.1:9103
+	EOF
+}
+check11() {
+	local errs= pid0 pid1 res out t0 took kept exe ver i
+	cfg_upgrade
+	cexec systemctl reload tcplb.service
+	wait_for 8080 C 10 >/dev/null || errs="$errs not-serving-before"
+	pid0=$(mainpid)
+	hold_start 4
+	load_start "$work/load11"
+	t0=$(date +%s%N)
+	out=$(cexec dpkg -i "/debs/$(basename "$deb2")" 2>&1) || errs="$errs dpkg-i-failed"
+	took=$(ms_since "$t0")
+	sleep 1		# load on the new process too
+	res=$(load_stop "$work/load11")
+	kept=$(hold_check 4)
+	pid1=$(mainpid)
+	exe=$(cexec readlink "/proc/$pid1/exe")
+	ver=$(cexec "/proc/$pid1/exe" -V)
+	[ "$pid1" != "$pid0" ] && [ "$pid1" != 0 ] || errs="$errs MainPID-unchanged($pid0)"
+	[ "$exe" = /usr/sbin/tcplb ] || errs="$errs exe=$exe"
+	case $ver in *"($v2)"*) ;; *) errs="$errs version=$ver" ;; esac
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	set -- $res
+	[ "$2" = 0 ] || errs="$errs refused=$2"
+	[ "$3" = 0 ] || errs="$errs failed=$3"
+	[ "$kept" = 4 ] || errs="$errs kept=$kept/4"
+	# The old process drains, then exits once its sessions have ended.
+	for i in $(seq 100); do calive "$pid0" || break; sleep 0.1; done
+	calive "$pid0" && errs="$errs old-$pid0-still-running"
+	echo "$out" | grep -q "upgraded without interruption" || errs="$errs no-postinst-message"
+	if [ -z "$errs" ]; then
+		pass "11 upgrade: dpkg -i $v1 -> $v2 in $took ms under load: $1 ok, $2 refused, $3 failed (slowest ${4} ms), $kept/4 sessions kept; MainPID $pid0 -> $pid1 runs $exe ($ver)"
+	else
+		echo "$out"; jctl -u tcplb | tail -n 30
+		fail "11 upgrade:$errs (load: $res)"
+	fi
+}
+
+# ================================================================================
+# 12. systemctl restart under load
+# ================================================================================
+check12() {
+	local errs= pid0 pid1 res t0 took kept
+	pid0=$(mainpid)
+	hold_start 1		# makes the stop drain for shutdown_timeout (5s)
+	load_start "$work/load12"
+	t0=$(date +%s%N)
+	cexec systemctl restart tcplb.service || errs="$errs restart-failed"
+	took=$(ms_since "$t0")
+	sleep 1
+	res=$(load_stop "$work/load12")
+	kept=$(hold_check 1)
+	pid1=$(mainpid)
+	[ "$pid1" != "$pid0" ] || errs="$errs MainPID-unchanged"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	set -- $res
+	[ "$2" = 0 ] || errs="$errs refused=$2"
+	[ "$3" = 0 ] || errs="$errs failed=$3"
+	jctl -u tcplb -o cat | grep -q "systemd passed socket .*'tcplb-ls-" || errs="$errs fd-store-not-used"
+	# A stop is a real stop: systemd closes the stored sockets.
+	cexec systemctl stop tcplb.service
+	probe 8080 1 | grep -qx 'ERR:ConnectionRefusedError' || errs="$errs 8080-open-after-stop"
+	probe 80 1 | grep -qx 'ERR:ConnectionRefusedError' || errs="$errs 80-open-after-stop"
+	cexec systemctl start tcplb.service || errs="$errs start-failed"
+	if [ -z "$errs" ]; then
+		pass "12 restart: systemctl restart in $took ms under load: $1 ok, $2 refused, $3 failed (slowest ${4} ms: clients waited in the accept queue); $kept/1 held session kept (a restart drains for shutdown_timeout); systemctl stop closed the stored sockets"
+	else
+		jctl -u tcplb | tail -n 30
+		fail "12 restart:$errs (load: $res)"
+	fi
+}
+
+# ================================================================================
+# 13. a broken new binary keeps the old one serving
+# ================================================================================
+check13() {
+	local errs= pid0 pid1 res out rc=0
+	pid0=$(mainpid)
+	load_start "$work/load13"
+	out=$(cexec dpkg -i "/debs/$(basename "$deb3")" 2>&1) || rc=$?
+	res=$(load_stop "$work/load13")
+	pid1=$(mainpid)
+	[ "$rc" != 0 ] || errs="$errs dpkg-i-succeeded"
+	echo "$out" | grep -q "NOT UPGRADED" || errs="$errs no-NOT-UPGRADED-on-stderr"
+	[ "$pid1" = "$pid0" ] || errs="$errs MainPID-changed($pid0->$pid1)"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	probe 8080 1 | grep -qx C || errs="$errs not-serving"
+	jctl -u tcplb -p err -o cat | grep -q "binary upgrade failed" || errs="$errs not-in-journal"
+	prop StatusText | grep -q "upgrade failed" || errs="$errs not-in-status"
+	set -- $res
+	[ "$2" = 0 ] && [ "$3" = 0 ] || errs="$errs refused=$2,failed=$3"
+	# The good package goes on from there.
+	cexec dpkg -i "/debs/$(basename "$deb2")" >"$work/dpkg13.log" 2>&1 || errs="$errs recovery-failed"
+	[ "$(mainpid)" != "$pid0" ] || errs="$errs not-upgraded-after-recovery"
+	if [ -z "$errs" ]; then
+		pass "13 broken binary: dpkg -i exited $rc with \"$(echo "$out" | grep -m1 'NOT UPGRADED' | cut -c1-110)...\"; MainPID $pid0 kept serving ($1 ok, $2 refused, $3 failed); dpkg -i $v2 then upgraded"
+	else
+		echo "$out"; jctl -u tcplb | tail -n 30
+		fail "13 broken binary:$errs"
+	fi
+}
+
+# ================================================================================
+# 14. upgrade with an invalid /etc/tcplb.yaml
+# ================================================================================
+check14() {
+	local errs= pid0 pid1 out rc=0
+	cp "$root/etc/tcplb.yaml" "$work/good.yaml"
+	printf 'listeners:\n  web: {bind: 127.0.0.1:8080, pool: app, bogus: 1}\npools:\n  app: {servers: [127.0.0.1:9103]}\n' | cfg
+	pid0=$(mainpid)
+	out=$(cexec dpkg -i "/debs/$(basename "$deb2")" 2>&1) || rc=$?
+	pid1=$(mainpid)
+	[ "$rc" != 0 ] || errs="$errs dpkg-i-succeeded"
+	echo "$out" | grep -q "NOT UPGRADED.*rejects /etc/tcplb.yaml" || errs="$errs no-message"
+	echo "$out" | grep -q "/etc/tcplb.yaml:2:" || errs="$errs no-FILE:LINE"
+	jctl -t tcplb-upgrade -o cat | grep -q "NOT UPGRADED" || errs="$errs not-in-journal"
+	[ "$pid1" = "$pid0" ] || errs="$errs MainPID-changed"
+	probe 8080 1 | grep -qx C || errs="$errs not-serving"
+	cfg <"$work/good.yaml"
+	cexec dpkg --configure -a >"$work/dpkg14.log" 2>&1 || errs="$errs configure-a-failed"
+	[ "$(mainpid)" != "$pid0" ] || errs="$errs not-upgraded-after-fix"
+	if [ -z "$errs" ]; then
+		pass "14 invalid file: dpkg -i exited $rc, the running tcplb (MainPID $pid0) kept serving, stderr and journal: \"$(echo "$out" | grep -m1 'NOT UPGRADED' | cut -c1-100)...\"; fixed, dpkg --configure -a upgraded"
+	else
+		echo "$out"; cat "$work/dpkg14.log"
+		fail "14 invalid file:$errs"
+	fi
+}
+
+# ================================================================================
+# 15. upgrade with tcplb.socket enabled (after check 9)
+# ================================================================================
+check15() {
+	local errs= pid0 pid1 res out
+	[ "$(cexec systemctl is-active tcplb.socket)" = active ] || errs="$errs socket-not-active-before"
+	pid0=$(mainpid)
+	load_start "$work/load15"
+	out=$(cexec dpkg -i "/debs/$(basename "$deb2")" 2>&1) || errs="$errs dpkg-i-failed"
+	res=$(load_stop "$work/load15")
+	pid1=$(mainpid)
+	[ "$(cexec systemctl is-active tcplb.socket)" = active ] || errs="$errs socket-stopped"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs service-not-active"
+	[ "$pid1" != "$pid0" ] || errs="$errs MainPID-unchanged"
+	jctl -u tcplb -o cat | grep -q "previous process passed socket .* 'tcplb.socket' bound to 127.0.0.1:8080" ||
+		errs="$errs socket-not-handed-over"
+	set -- $res
+	[ "$2" = 0 ] && [ "$3" = 0 ] || errs="$errs refused=$2,failed=$3"
+	if [ -z "$errs" ]; then
+		pass "15 upgrade with tcplb.socket: socket still active, its socket handed from $pid0 to $pid1; $1 ok, $2 refused, $3 failed"
+	else
+		echo "$out"; jctl -u tcplb -u tcplb.socket | tail -n 30
+		fail "15 upgrade with tcplb.socket:$errs"
+	fi
+}
+
+# ================================================================================
+# 16. install while 127.0.0.1:8080 is taken
+# ================================================================================
+check16() {
+	local errs= out rc=0 blocker
+	start_backend 8080 squatter
+	blocker=${bg_pids##* }
+	for i in $(seq 50); do probe 8080 1 | grep -qx squatter && break; sleep 0.1; done
+	out=$(cexec dpkg -i "/debs/$(basename "$deb")" 2>&1) || rc=$?
+	[ "$rc" = 0 ] || errs="$errs dpkg-i-exit-$rc"
+	echo "$out" | grep -q "not running" || errs="$errs no-not-running"
+	echo "$out" | grep -q "127.0.0.1:8080.*in use" || errs="$errs no-address-in-use"
+	# Only this start's errors, not older ones from the journal.
+	echo "$out" | grep '^tcplb:   ' | grep -qv '8080' && errs="$errs unrelated-journal-lines"
+	echo "$out" | grep -q "systemctl restart tcplb" || errs="$errs no-how-to-fix"
+	kill "$blocker" 2>/dev/null
+	cexec systemctl stop tcplb.service >/dev/null 2>&1
+	cexec dpkg --purge tcplb >/dev/null 2>&1 || errs="$errs purge-failed"
+	if [ -z "$errs" ]; then
+		pass "16 port taken: dpkg -i exited 0 and said: $(echo "$out" | grep '^tcplb:' | tr '\n' ' ' | cut -c1-300)"
+	else
+		echo "$out"
+		fail "16 port taken:$errs"
+	fi
+}
+
+# ================================================================================
 # admin socket and metrics (issue 10): `tcplb ctl` against the installed
 # service, and a Prometheus scrape.  A separate block: it leaves the service
 # running the packaged configuration again, as it found it.
@@ -755,10 +1092,16 @@ if [ "$(cexec systemctl is-active tcplb.service)" = active ]; then
 	check6
 	check7
 	check8
+	check11
+	check12
+	check13
+	check14
 	check9
+	check15
 else
-	fail "2-9 skipped: tcplb is not running"
+	fail "2-9, 11-15 skipped: tcplb is not running"
 	check6
 fi
 check10
+check16
 exit 0

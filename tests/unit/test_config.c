@@ -684,6 +684,107 @@ test_bad_misc(void **state)
 	mem_bad("a: 1\nb:\xff\n", badutf8);
 }
 
+/* source: at defaults, pool and server level, the server's own winning;
+ * bad addresses and family mismatches located at the key to blame. */
+static void
+test_source(void **state)
+{
+	static const char *const bad[] = {
+		"t.yaml:3:41: pools.a.source: invalid address '10.0.0.1:80' "
+		    "(expected an IPv4 or IPv6 address of this host, without a "
+		    "port)",
+		"t.yaml:4:41: pools.b.source: invalid address 'localhost' "
+		    "(expected",
+		"t.yaml:5:41: pools.c.source: '0.0.0.0' is the unspecified "
+		    "address (leave source out to let the kernel choose)",
+		"t.yaml:6:35: pools.d.servers[0]: source address 10.0.0.1 is "
+		    "IPv4, but server [::1]:1 is IPv6",
+		"t.yaml:7:50: pools.e.servers[0].source: source address ::1 is "
+		    "IPv6, but server 127.0.0.1:1 is IPv4",
+		"t.yaml:8:50: pools.f.servers[0].source: expected an IP address, "
+		    "got a list",
+		NULL
+	};
+	static const char *const badname[] = {
+		"t.yaml:2:38: pools.p.servers[0]: source address ::9 is IPv6, "
+		    "but 'localhost:1' has no IPv6 address (it resolves to "
+		    "127.0.0.1:1)",
+		NULL
+	};
+	struct gen *g;
+	const struct pool *p;
+	char buf[ADDR_STRLEN];
+
+	(void)state;
+	g = mem_ok("defaults: {source: 10.0.0.9}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    source: 10.0.0.1\n"
+	    "    servers:\n"
+	    "      - 127.0.0.1:1\n"
+	    "      - {address: '127.0.0.1:2', source: 10.0.0.2}\n"
+	    "  q: {servers: ['127.0.0.1:3']}\n"
+	    "  v6: {source: '[2001:db8::5]', servers: ['[::1]:4']}\n");
+	p = gen_find_pool(g, "p");
+	assert_string_equal(addr_format_host(&find_server(p, "127.0.0.1:1")->source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.1");
+	assert_string_equal(addr_format_host(&find_server(p, "127.0.0.1:2")->source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.2");
+	p = gen_find_pool(g, "q");
+	assert_string_equal(addr_format_host(&p->servers[0].source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.9");
+	p = gen_find_pool(g, "v6");
+	assert_int_equal(p->servers[0].source.len, sizeof(struct sockaddr_in6));
+	assert_string_equal(addr_format_host(&p->servers[0].source.u.sa,
+	    buf, sizeof(buf)), "2001:db8::5");
+	gen_put(g);
+
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
+	assert_int_equal(g->pools[0].servers[0].source.len, 0);
+	gen_put(g);
+
+	/* A name keeps only the addresses the source can reach ("localhost"
+	 * may also be ::1). */
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {source: 127.0.0.9, servers: ['localhost:1']}}\n");
+	p = &g->pools[0];
+	assert_int_equal(p->nservers, 1);
+	assert_int_equal(p->servers[0].addr.ss_family, AF_INET);
+	gen_put(g);
+
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a: {servers: ['127.0.0.1:1'], source: '10.0.0.1:80'}\n"
+	    "  b: {servers: ['127.0.0.1:1'], source: localhost}\n"
+	    "  c: {servers: ['127.0.0.1:1'], source: 0.0.0.0}\n"
+	    "  d: {source: 10.0.0.1, servers: ['[::1]:1']}\n"
+	    "  e: {servers: [{address: '127.0.0.1:1', source: '::1'}]}\n"
+	    "  f: {servers: [{address: '127.0.0.1:1', source: [1]}]}\n", bad);
+	/* An IPv6 source keeps localhost's IPv6 addresses, or, where this
+	 * host's localhost has none, says so. */
+	{
+		struct config_errors e = { 0 };
+		static const char yaml[] =
+		    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+		    "pools: {p: {source: '::9', servers: ['localhost:1']}}\n";
+
+		g = config_load_mem("t.yaml", yaml, strlen(yaml), &e);
+		if (g != NULL) {
+			p = &g->pools[0];
+			assert_true(p->nservers >= 1);
+			for (uint32_t i = 0; i < p->nservers; i++)
+				assert_int_equal(p->servers[i].addr.ss_family,
+				    AF_INET6);
+			gen_put(g);
+		} else {
+			check_errors(&e, badname);
+		}
+		config_errors_free(&e);
+	}
+}
+
 /* Aliases make a small file name a big subtree many times: 100 servers
  * named by 3000 pools would be 300000 servers.  The walk is bounded. */
 static void
@@ -1265,6 +1366,7 @@ main(void)
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bad_two_documents),
 		cmocka_unit_test(test_bad_misc),
+		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_routes_good),
 		cmocka_unit_test(test_routes_bad),
 		cmocka_unit_test(test_alias_budget),

@@ -215,31 +215,166 @@ test_write_error_reported(void **state)
 	assert_int_equal(f->d.err, EPIPE);
 }
 
+/* A connected TCP pair on loopback: *c the client end, *a the accepted
+ * one (non-blocking).  For resets, which socketpairs cannot produce. */
+static void
+tcp_pair(int *c, int *a)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(0x7f000001) };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	getsockname(l, (struct sockaddr *)&ss, &len);
+	*c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(*c, (struct sockaddr *)&ss, len), 0);
+	*a = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	assert_true(*a >= 0);
+	close(l);
+}
+
+static void
+rst_close(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
 static void
 test_read_error_reported(void **state)
 {
 	struct fixture *f = *state;
-	int l, c, a;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	struct linger lg = { 1, 0 };
+	int c, a;
 
-	/* A TCP reset, which socketpairs cannot produce. */
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	getsockname(l, (struct sockaddr *)&ss, &len);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(c, (struct sockaddr *)&ss, len), 0);
-	a = accept(l, NULL, NULL);
-	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(c);
+	tcp_pair(&c, &a);
+	rst_close(c);
 	usleep(10000);
 	assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_READ_ERR);
 	assert_int_equal(f->d.err, ECONNRESET);
 	close(a);
-	close(l);
+}
+
+/* What a peer sent just before its reset is still read and delivered;
+ * the end is then a reset for the session to pass on, never a FIN. */
+static void
+test_reset_source_last_words(void **state)
+{
+	struct fixture *f = *state;
+	char out[64];
+	int c, a;
+
+	tcp_pair(&c, &a);
+	assert_int_equal(write(c, "413 too large", 13), 13);
+	rst_close(c);
+	usleep(10000);
+	assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_OK);
+	assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_READ_ERR);
+	assert_true(f->d.eof);
+	assert_true(f->d.src_reset);
+	assert_true(relay_flushed(&f->d));
+	assert_false(relay_done(&f->d));
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 13);
+	assert_memory_equal(out, "413 too large", 13);
+	/* No EOF was forwarded: the destination still waits. */
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(a);
+}
+
+/* The destination is gone: bytes held for it are dropped, a pipe that
+ * held some is closed rather than pooled, the direction is done, and
+ * what the source still sends is read and dropped up to its EOF. */
+static void
+test_abort_drops_held_bytes(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[BUFFER_SIZE];
+
+	memset(chunk, 'x', sizeof(chunk));
+	/* Nobody reads dst: keep writing until the relay holds bytes in
+	 * its pipe (bulk reads switch it to splice). */
+	for (int i = 0; i < 200 && f->d.in_pipe == 0; i++) {
+		(void)write(f->src[0], chunk, sizeof(chunk));
+		assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true),
+		    RELAY_OK);
+	}
+	assert_true(f->d.in_pipe > 0);
+	assert_int_equal(f->pool.pipes.out, 1);
+	relay_abort(&f->d, &f->pool);
+	assert_int_equal(f->pool.pipes.out, 0);
+	assert_int_equal(f->pool.pipes.nfree, 0);
+	assert_int_equal(f->d.in_pipe, 0);
+	assert_true(relay_done(&f->d));
+	assert_false(relay_wants_write(&f->d));
+	/* Drain the destination of what was delivered before the abort. */
+	while (read(f->dst[1], chunk, sizeof(chunk)) > 0)
+		;
+	assert_true(relay_wants_read(&f->d));
+	assert_int_equal(write(f->src[0], "more", 4), 4);
+	shutdown(f->src[0], SHUT_WR);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_true(f->d.eof);
+	assert_false(relay_wants_read(&f->d));
+	/* Nothing reached the destination, and it got no FIN either. */
+	assert_int_equal(read(f->dst[1], chunk, sizeof(chunk)), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+/* A spliced direction meets a TCP urgent mark: splice() cannot pass it,
+ * so the direction goes back to read(), which (SO_OOBINLINE) takes the
+ * urgent byte as an ordinary one; nothing is lost, nothing spins. */
+static void
+test_urgent_mark_leaves_splice(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[BUFFER_SIZE], sink[1 << 20];
+	char tail[64];
+	size_t got = 0, want = 0, tl = 0;
+	int c, a, one = 1;
+	ssize_t n;
+
+	tcp_pair(&c, &a);
+	setsockopt(a, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	memset(chunk, 'b', sizeof(chunk));
+	for (int i = 0; i < 64 && f->d.pipe[0] < 0; i++) {
+		assert_int_equal(write(c, chunk, sizeof(chunk)), sizeof(chunk));
+		want += sizeof(chunk);
+		usleep(2000);
+		assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_OK);
+		while ((n = read(f->dst[1], sink, sizeof(sink))) > 0)
+			got += (size_t)n;
+	}
+	assert_true(f->d.pipe[0] >= 0);
+	assert_int_equal(send(c, "!", 1, MSG_OOB), 1);
+	assert_int_equal(write(c, "after", 5), 5);
+	want += 6;
+	usleep(10000);
+	for (int i = 0; i < 100 && got < want; i++) {
+		assert_int_equal(relay_pump(&f->d, a, f->dst[0], &f->pool, true), RELAY_OK);
+		f->d.wblocked = false;
+		while ((n = read(f->dst[1], sink, sizeof(sink))) > 0) {
+			got += (size_t)n;
+			/* keep the last bytes seen */
+			for (ssize_t k = 0; k < n; k++) {
+				if (tl == sizeof(tail))
+					memmove(tail, tail + 1, --tl);
+				tail[tl++] = sink[k];
+			}
+		}
+	}
+	assert_int_equal(got, want);
+	assert_true(tl >= 6);
+	assert_memory_equal(tail + tl - 6, "!after", 6);
+	/* Back in the buffer, the pipe returned to the pool. */
+	assert_true(f->d.pipe[0] < 0);
+	assert_int_equal(f->pool.pipes.out, 0);
+	close(c);
+	close(a);
 }
 
 int
@@ -253,6 +388,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_source_last_words, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_drops_held_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_urgent_mark_leaves_splice, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

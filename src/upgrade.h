@@ -1,0 +1,45 @@
+/*
+ * upgrade: the binary upgrade (SIGUSR2), hitless.  The running process
+ * starts the binary now installed at its own path as a new process that
+ * inherits every listening socket and the servers' runtime state; once the
+ * new one serves, the old one makes it the unit's main process (MAINPID=),
+ * stops accepting and lets its open sessions finish within
+ * shutdown_timeout.  If the new binary fails, the old one keeps serving.
+ */
+#ifndef TCPLB_UPGRADE_H
+#define TCPLB_UPGRADE_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "gen.h"
+
+/* ---- the running (old) process ---- */
+
+/* Remember the binary's path and arguments; handed_over() runs on the main
+ * loop once the new process has taken over (the caller then drains and
+ * exits). */
+void upgrade_init(struct ev_loop *loop, char **argv, void (*handed_over)(void));
+/* SIGUSR2: start the new binary (no-op with a log line while one is
+ * starting). */
+void upgrade_request(struct gen *current);
+bool upgrade_in_progress(void);
+/* Shutting down: kill a new process still starting. */
+void upgrade_cancel(void);
+
+/* ---- the new process, started by upgrade_request() ---- */
+
+/* Is this process the new one of a binary upgrade?  Takes its
+ * environment (and detaches from sd_notify until the handover). */
+bool upgrade_child_begin(void);
+/* Apply the old process's server and listener state to g (as a reload
+ * would carry it). */
+void upgrade_child_restore(struct gen *g);
+/* Serving: tell the old process, wait until it has made us the main
+ * process.  -1: it did not (it is gone); the caller exits. */
+int upgrade_child_handover(void);
+/* The old process, draining after the handover, is still running (a stop
+ * waits for it within the drain deadline). */
+bool upgrade_predecessor_alive(void);
+
+#endif
