@@ -67,6 +67,8 @@ static struct {
 	struct ev_loop *loop;
 	int fd;
 	char *path;
+	dev_t dev;			/* the socket file we created, so that */
+	ino_t ino;			/* exit never unlinks a successor's */
 	ev_io io;
 	unsigned nclients;
 	bool draining, stopping;
@@ -771,6 +773,10 @@ admin_start(struct ev_loop *loop, const char *path, char *err, size_t errlen)
 	}
 	umask(old);
 	chmod(path, 0660);
+	if (stat(path, &sb) == 0) {
+		adm.dev = sb.st_dev;
+		adm.ino = sb.st_ino;
+	}
 	if (listen(fd, 64) < 0) {
 		snprintf(err, errlen, "admin socket %s: listen: %s", path, strerror(errno));
 		close(fd);
@@ -814,7 +820,14 @@ admin_stop(void)
 	ev_timer_stop(adm.loop, &adm.deadline);
 	close(adm.fd);
 	adm.fd = -1;
-	unlink(adm.path);
+	/* After an upgrade the new process has bound its own socket here. */
+	{
+		struct stat sb;
+
+		if (stat(adm.path, &sb) == 0 && sb.st_dev == adm.dev &&
+		    sb.st_ino == adm.ino)
+			unlink(adm.path);
+	}
 	free(adm.path);
 	adm.path = NULL;
 	reload_set_hook(NULL);
