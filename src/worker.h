@@ -73,6 +73,8 @@ struct worker {
 	atomic_bool mb_queue;		/* a queued session was woken (any thread) */
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
+	atomic_uint heartbeat;		/* last heartbeat request answered */
+	ev_timer test_stall;		/* TCPLB_TEST_STALL_WORKER only */
 };
 
 /* Work the main loop asks every worker to do on its own thread (the
@@ -116,6 +118,13 @@ void workers_run(struct worker_task *t);
 /* Task bodies for the admin socket's instance drain. */
 void worker_accept_off(struct worker *w, void *unused);
 void worker_accept_on(struct worker *w, void *unused);
+/* Liveness for the watchdog: ask every worker loop to answer (through its
+ * ev_async), and later check that each one did.  A loop that is blocked
+ * cannot answer, so the watchdog stops being pinged. */
+void workers_heartbeat_request(void);
+/* Index of the first worker that has not answered the last request, or
+ * -1 when all have. */
+int workers_heartbeat_missing(void);
 /* Connects that failed for want of a local address, all workers. */
 uint64_t workers_no_local_addr(void);
 
