@@ -364,6 +364,9 @@ task_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 			task_post(task_head);
 		t->done(t->arg);
 	}
+}
+
+void
 workers_heartbeat_request(void)
 {
 	atomic_fetch_add(&heartbeat_seq, 1);
