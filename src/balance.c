@@ -417,7 +417,7 @@ bal_eligible(const struct bal_ctx *c, uint32_t i)
 	const struct server_state *st = s->st;
 	uint32_t active;
 
-	if (s->weight == 0)
+	if (server_weight(s) == 0)
 		return false;
 	if (s->backup && !c->use_backup)
 		return false;
@@ -443,7 +443,7 @@ bal_less_loaded(const struct server *a, const struct server *b)
 	uint64_t la = atomic_load_explicit(&a->st->active, memory_order_relaxed);
 	uint64_t lb = atomic_load_explicit(&b->st->active, memory_order_relaxed);
 
-	return la * b->weight < lb * a->weight;
+	return la * server_weight(b) < lb * server_weight(a);
 }
 
 /* Smooth WRR.  The shared cursor is moved past the entry actually chosen
@@ -646,7 +646,9 @@ bal_primary_up(const struct bal_ctx *c)
 	for (uint32_t i = 0; i < p->nservers; i++) {
 		const struct server *s = &p->servers[i];
 
-		if (!s->backup && s->weight > 0 &&
+		if (!s->backup && server_weight(s) > 0 &&
+		    atomic_load_explicit(&s->st->admin, memory_order_relaxed) ==
+		    SRV_ADMIN_READY &&
 		    atomic_load_explicit(&s->st->up, memory_order_relaxed) &&
 		    !bal_listed(c, c->nfailed, i))
 			return true;

@@ -32,6 +32,8 @@
 /* Aliases let a small file name the same subtree many times; bound the
  * walk so a hostile file cannot make --check run for hours. */
 #define CFG_NODE_BUDGET	200000
+/* sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
+#define CFG_UNIX_PATH_MAX	108
 
 /* Option sets of the sections only YAML has: plain values, copied into
  * the gen once the section is done. */
@@ -524,7 +526,8 @@ static const char *const health_extra[] = { "send", "expect", NULL };
  * address is reported at the key that caused it. */
 static const char *const server_extra[] = { "address", "name", "srv",
 	"source", NULL };
-static const char *const global_extra[] = { "resolvers", NULL };
+static const char *const global_extra[] = { "resolvers", "admin_socket",
+	"metrics", NULL };
 static const char *const no_extra[] = { NULL };
 
 static void
@@ -808,6 +811,47 @@ next:		;
 
 /* ---- sections ---------------------------------------------------------- */
 
+/* global.admin_socket: an absolute path that fits sockaddr_un. */
+static void
+cfg_admin_socket(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
+{
+	const char *s = cfg_scalar(c, key, val, "global.admin_socket", "a path");
+
+	if (s == NULL)
+		return;
+	if (s[0] != '/') {
+		cfg_err(c, val, "global.admin_socket",
+		    "'%s' is not an absolute path", s);
+		return;
+	}
+	if (strlen(s) >= CFG_UNIX_PATH_MAX) {
+		cfg_err(c, val, "global.admin_socket",
+		    "path longer than %d bytes (the limit of a unix socket address)",
+		    CFG_UNIX_PATH_MAX - 1);
+		return;
+	}
+	free(c->g->global.admin_socket);
+	c->g->global.admin_socket = xstrdup(s);
+}
+
+/* global.metrics: ADDR:PORT, a numeric address (bound at start). */
+static void
+cfg_metrics(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
+{
+	const char *s = cfg_scalar(c, key, val, "global.metrics", "an address");
+	struct addr_spec spec;
+	char err[512];
+
+	if (s == NULL)
+		return;
+	if (addr_parse(s, &spec, err, sizeof(err)) == -1) {
+		cfg_err(c, val, "global.metrics", "%s", err);
+		return;
+	}
+	free(c->g->global.metrics);
+	c->g->global.metrics = xstrdup(s);
+}
+
 /* A DNS name of letters, digits, '-', '_' and dots, 1-253 characters. */
 static bool
 cfg_srv_name_ok(const char *s)
@@ -838,13 +882,17 @@ cfg_global(struct cfg *c, const yaml_node_t *map)
 		.access_log = c->g->global.access_log,
 	};
 
-	const yaml_node_t *found[1], *fkey[1];
+	const yaml_node_t *found[3], *fkey[3];
 
 	if (!cfg_is_section(c, map, "global"))
 		return;
 	cfg_walk(c, map, "global", global_keys, &o, global_extra, found, fkey);
 	if (found[0] != NULL)
 		cfg_resolvers(c, fkey[0], found[0]);
+	if (found[1] != NULL)
+		cfg_admin_socket(c, fkey[1], found[1]);
+	if (found[2] != NULL)
+		cfg_metrics(c, fkey[2], found[2]);
 	c->g->global.workers = (unsigned)o.workers;
 	c->g->global.max_conns = (uint32_t)o.max_conns;
 	c->g->global.shutdown_timeout_ms = o.shutdown_timeout_ms;

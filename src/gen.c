@@ -94,6 +94,8 @@ gen_free(struct gen *g)
 	free(g->global.resolvers);
 	free(g->text);
 	free(g->source);
+	free(g->global.admin_socket);
+	free(g->global.metrics);
 	g->magic = 0;
 	free(g);
 }
@@ -133,6 +135,8 @@ server_state_new(void)
 
 	atomic_init(&st->refs, 1);
 	atomic_init(&st->up, true);
+	atomic_init(&st->admin, SRV_ADMIN_READY);
+	atomic_init(&st->weight_override, -1);
 	st->check_fresh = true;
 	return st;
 }
@@ -147,8 +151,10 @@ server_state_get(struct server_state *st)
 void
 server_state_put(struct server_state *st)
 {
-	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+		free(st->ws);
 		free(st);
+	}
 }
 
 struct listener_state *
@@ -170,8 +176,10 @@ listener_state_get(struct listener_state *st)
 void
 listener_state_put(struct listener_state *st)
 {
-	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+		free(st->ws);
 		free(st);
+	}
 }
 
 /* One old server, for looking servers up by address during gen_inherit. */

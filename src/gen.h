@@ -25,6 +25,17 @@
 #define GEN_MAGIC 0x7c9e0a51u
 
 struct lsock;
+struct stats_srv;
+struct stats_lsn;
+
+/* Operator's state of a server (admin socket `set server ... state`):
+ * ready takes traffic; drain takes no new connections but keeps open ones;
+ * maint is drain plus no active health checks. */
+enum server_admin {
+	SRV_ADMIN_READY = 0,
+	SRV_ADMIN_DRAIN = 1,
+	SRV_ADMIN_MAINT = 2,
+};
 
 struct health_check;
 
@@ -33,7 +44,6 @@ struct health_check;
 struct server_state {
 	atomic_int refs;
 	atomic_uint active;		/* open sessions using it */
-	atomic_uint_fast64_t total;	/* sessions ever sent to it */
 	atomic_bool up;			/* false: down (active or passive) */
 	atomic_bool passive_down;	/* down because real traffic failed */
 	atomic_uint fails;		/* consecutive failed connects (traffic) */
@@ -49,6 +59,11 @@ struct server_state {
 	 * since: a passively-down server is then not merely resting, and
 	 * not a last resort (balance_pick_ex). */
 	atomic_bool check_failing;
+	/* Set by the admin socket, read by every pick; follows the server
+	 * across reloads like everything here. */
+	atomic_int admin;		/* enum server_admin */
+	atomic_int weight_override;	/* -1: the configured weight */
+	atomic_uint_fast32_t weight_seq;/* lowered-weight admission sequence */
 	/* Active health checks: owned by the main thread's health module. */
 	unsigned check_ok;		/* consecutive successes */
 	unsigned check_fail;		/* consecutive failures */
@@ -56,6 +71,15 @@ struct server_state {
 	bool check_fresh;		/* no check result yet: the first one
 					 * decides (initial_state) */
 	struct health_check *check;	/* its check, kept across reloads */
+	int64_t last_check_ms;		/* wall clock of the last result; 0: none */
+	uint32_t last_check_us;		/* how long it took */
+	char last_check[64];		/* "ok" or why it failed */
+	/* Counters, one cache-line-aligned block per worker (stats.h):
+	 * written only by that worker, summed at scrape time.  carried:
+	 * connections counted by a previous process (upgrade re-exec), set
+	 * once before the generation is published. */
+	struct stats_srv *ws;
+	uint64_t carried_conns;
 };
 
 struct health_cfg {
@@ -136,7 +160,8 @@ struct pool {
 struct listener_state {
 	atomic_int refs;
 	atomic_uint active;
-	atomic_uint_fast64_t total;
+	struct stats_lsn *ws;		/* per-worker counters (stats.h) */
+	uint64_t carried_conns;		/* as in server_state */
 };
 
 struct bind {
@@ -183,6 +208,8 @@ struct global_cfg {
 	uint64_t shutdown_timeout_ms;
 	int log_level;
 	bool access_log;
+	char *admin_socket;		/* unix socket path; NULL: none */
+	char *metrics;			/* "ADDR:PORT" as written; NULL: none */
 	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 
@@ -232,6 +259,16 @@ void gen_inherit(struct gen *new, const struct gen *old);
  * state means in the new pool (see server_state_adopted).  The first
  * mutation of shared state a reload makes. */
 void gen_adopt_commit(struct gen *new, int64_t now_ms);
+
+/* The weight picks use now: the admin override, else the configured one. */
+static inline uint32_t
+server_weight(const struct server *s)
+{
+	int w = atomic_load_explicit(&s->st->weight_override,
+	    memory_order_relaxed);
+
+	return w >= 0 ? (uint32_t)w : s->weight;
+}
 
 /* Totals for STATUS= lines. */
 void gen_count_servers(const struct gen *g, unsigned *up, unsigned *total);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,6 +161,13 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 	}
 	c->state = CHECK_IDLE;
 
+	if (counts) {
+		/* For `show servers` and /metrics (main thread only). */
+		st->last_check_ms = (int64_t)time(NULL) * 1000;
+		st->last_check_us = (uint32_t)((ev_now(health.loop) - c->started) * 1e6);
+		snprintf(st->last_check, sizeof(st->last_check), "%s",
+		    reason ? reason : "ok");
+	}
 	/* A passive down since this check began (or since the last result)
 	 * restarts the count: successes from before the failure say nothing
 	 * about the server now. */
@@ -374,6 +382,12 @@ health_check_start(struct health_check *c)
 	c->epoch = atomic_load(&s->st->passive_epoch);
 	c->sent = 0;
 	c->got = 0;
+	/* maint (admin socket): no checks until the operator says ready;
+	 * look again one interval later. */
+	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT) {
+		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
+		return;
+	}
 	/* From the source that traffic uses: the check tests that path. */
 	c->fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen,
 	    s->source.len ? &s->source.u.sa : NULL, s->source.len, &in_progress);

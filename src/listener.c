@@ -24,6 +24,7 @@
 #include "net.h"
 #include "service.h"
 #include "session.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -489,12 +490,16 @@ reserve_slot(struct worker *w, struct wlisten *wl)
 
 	if (atomic_fetch_add_explicit(&tcplb_active, 1, memory_order_relaxed) >= gmax && gmax) {
 		atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
+		if (wl->l->st->ws)
+			stats_add(&wl->l->st->ws[w->id].refused_limit, 1);
 		worker_pause_accept(w, NULL, PAUSE_LIMIT_S);
 		return false;
 	}
 	if (atomic_fetch_add_explicit(&wl->l->st->active, 1, memory_order_relaxed) >= lmax && lmax) {
 		atomic_fetch_sub_explicit(&wl->l->st->active, 1, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
+		if (wl->l->st->ws)
+			stats_add(&wl->l->st->ws[w->id].refused_limit, 1);
 		worker_pause_accept(w, wl, PAUSE_LIMIT_S);
 		return false;
 	}

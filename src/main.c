@@ -22,14 +22,18 @@
 
 #include <ev.h>
 
+#include "admin.h"
 #include "config.h"
+#include "ctl.h"
 #include "gen.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "resolve.h"
 #include "service.h"
+#include "stats.h"
 #include "upgrade.h"
 #include "util.h"
 #include "worker.h"
@@ -52,6 +56,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "Usage: tcplb [OPTIONS] [BACKEND...]\n"
+	    "       tcplb ctl [-s SOCKET] COMMAND...   (see 'tcplb ctl --help')\n"
 	    "\n"
 	    "A TCP (layer 4) load balancer.  With BACKEND arguments (HOST:PORT or\n"
 	    "[IPv6]:PORT) it runs in quick mode: it listens on --listen, prints\n"
@@ -142,6 +147,9 @@ finish_stop(void)
 
 	ev_timer_stop(loop, &drain_timer);
 	workers_stop();
+	/* After the workers: an admin task may still point at a client. */
+	admin_stop();
+	metrics_stop();
 	ev_signal_stop(loop, &sig_hup);
 	ev_signal_stop(loop, &sig_term);
 	ev_signal_stop(loop, &sig_int);
@@ -184,6 +192,7 @@ start_drain(struct ev_loop *loop, const char *why)
 	unsigned active;
 
 	stopping = true;
+	admin_set_stopping();
 	reload_cancel();
 	upgrade_cancel();
 	service_stopping(g->global.shutdown_timeout_ms);
@@ -260,6 +269,10 @@ main(int argc, char **argv)
 	unsigned nworkers;
 	char err[512];
 	int c;
+
+	/* `tcplb ctl ...`: the admin client, in the same binary. */
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 
 	/* Our own messages: getopt's name the program by its full path. */
 	opterr = 0;
@@ -402,6 +415,18 @@ main(int argc, char **argv)
 	listener_warn_unused_inherited();
 
 	loop = EV_DEFAULT;
+	stats_init(nworkers);
+	stats_attach(g);
+	if ((g->global.admin_socket &&
+	    admin_start(loop, g->global.admin_socket, err, sizeof(err)) < 0) ||
+	    (g->global.metrics &&
+	    metrics_start(loop, g->global.metrics, err, sizeof(err)) < 0)) {
+		log_errx("%s", err);
+		admin_stop();
+		listener_close_all();
+		gen_put(g);
+		return 1;
+	}
 	if (workers_start(loop, nworkers, g) < 0) {
 		listener_close_all();
 		gen_put(g);

@@ -47,6 +47,10 @@ server_available(const struct server *s, int64_t now_ms)
 	const struct server_state *st = s->st;
 	int64_t retry;
 
+	/* drain and maint: open sessions go on, new ones go elsewhere. */
+	if (atomic_load_explicit(&st->admin, memory_order_relaxed) !=
+	    SRV_ADMIN_READY)
+		return false;
 	if (atomic_load_explicit(&st->up, memory_order_acquire))
 		return true;
 	if (!atomic_load_explicit(&st->passive_down, memory_order_acquire))
@@ -100,6 +104,26 @@ server_ramp_admit(struct server *s, int64_t now_ms,
 	return ((k + 1) * f) / 1024 > (k * f) / 1024;
 }
 
+/* A weight lowered at run time (admin socket) on an algorithm whose
+ * schedule was built from the configured weights (roundrobin, random,
+ * source): admit override/configured of the picks that land on s, evenly
+ * spread, the rest go on to the next server -- the same lock-free counter
+ * trick as slow start.  leastconn and first read server_weight() directly. */
+bool
+server_weight_admit(struct server *s)
+{
+	struct server_state *st = s->st;
+	int ov = atomic_load_explicit(&st->weight_override, memory_order_relaxed);
+	uint64_t k;
+
+	if (ov < 0 || (uint32_t)ov >= s->weight || s->pool == NULL ||
+	    s->pool->alg == BAL_LEASTCONN || s->pool->alg == BAL_FIRST)
+		return true;
+	k = (uint32_t)atomic_fetch_add_explicit(&st->weight_seq, 1,
+	    memory_order_relaxed);
+	return ((k + 1) * (uint64_t)ov) / s->weight > (k * (uint64_t)ov) / s->weight;
+}
+
 /* Take one slot on s, never going past max_conns: the increment is the
  * reservation, and an overshoot is undone before anyone can rely on it. */
 static bool
@@ -135,7 +159,6 @@ pool_reserve(struct server *s, int64_t now_ms)
 			}
 		}
 	}
-	atomic_fetch_add_explicit(&st->total, 1, memory_order_relaxed);
 	return true;
 }
 
@@ -155,7 +178,7 @@ pool_pick(struct pool *p, const struct sockaddr *client,
 	while ((i = balance_pick_ex(p, client, excl, n, nfailed, now_ms, rnd)) >= 0) {
 		struct server *s = &p->servers[i];
 
-		if (server_ramp_admit(s, now_ms, client)) {
+		if (server_weight_admit(s) && server_ramp_admit(s, now_ms, client)) {
 			if (pool_reserve(s, now_ms))
 				return s;
 		} else if (ramping < 0) {
@@ -165,8 +188,8 @@ pool_pick(struct pool *p, const struct sockaddr *client,
 			break;
 		excl[n++] = (uint32_t)i;
 	}
-	/* Slow start shifts load away from a recovering server; it must
-	 * never turn a client away that the server could have taken. */
+	/* Slow start (and a lowered weight) shifts load away from a server;
+	 * it must never turn a client away that the server could have taken. */
 	if (ramping >= 0 && pool_reserve(&p->servers[ramping], now_ms))
 		return &p->servers[ramping];
 	return NULL;

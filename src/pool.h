@@ -36,6 +36,10 @@ bool server_available(const struct server *s, int64_t now_ms);
 bool server_ramp_admit(struct server *s, int64_t now_ms,
     const struct sockaddr *client);
 
+/* Admission for a weight lowered by the admin socket below the configured
+ * one, on algorithms with precomputed schedules. */
+bool server_weight_admit(struct server *s);
+
 /* Passive health: the outcome of a connect attempt by real traffic.
  * reason: "refused", "timeout", "reset", ... */
 void pool_report_connect(struct server *s, bool ok, const char *reason,

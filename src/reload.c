@@ -41,6 +41,7 @@
 #include "reload.h"
 #include "resolve.h"
 #include "service.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -63,8 +64,16 @@ static bool loader_running;
 static ev_async loaded;
 static struct gen *loaded_gen;
 static struct config_errors loaded_errors;
+static struct reload_counts counts;
+static void (*hook)(bool ok, const char *errors);
 
 static void reload_start(void);
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
 
 static void *
 loader_main(void *arg)
@@ -82,8 +91,17 @@ loader_main(void *arg)
 static void dns_start(void);
 
 static void
-reload_finish(void)
+reload_finish(bool ok, const char *errors)
 {
+	/* A DNS change is not a reload: not counted, nobody waits for it. */
+	if (!loading_dns) {
+		if (ok)
+			counts.ok++;
+		else
+			counts.failed++;
+		if (hook)
+			hook(ok, errors ? errors : "");
+	}
 	busy = false;
 	if (!loading_dns)
 		service_ready();
@@ -108,18 +126,18 @@ published_cb(struct gen *g)
 	if (loading_dns) {
 		log_notice("generation %u published after a DNS change",
 		    g->id);
-		reload_finish();
+		reload_finish(true, NULL);
 		return;
 	}
 	log_notice("configuration reloaded from %s (generation %u): %u listener%s, %u pool%s",
 	    g->source, g->id, g->nlisteners, g->nlisteners == 1 ? "" : "s",
 	    g->npools, g->npools == 1 ? "" : "s");
 	service_status("%s", "");
-	reload_finish();
+	reload_finish(true, NULL);
 }
 
 static void
-reload_fail(const char *first)
+reload_fail(const char *first, const char *all)
 {
 	if (loading_dns) {
 		/* Asked again every resolve_interval while the change stands:
@@ -130,13 +148,34 @@ reload_fail(const char *first)
 			free(last_dns_error);
 			last_dns_error = xstrdup(first);
 		}
-		reload_finish();
+		reload_finish(true, NULL);
 		return;
 	}
 	log_errx("reload failed, still running generation %u from %s", current->id,
 	    current->source);
 	service_status("reload failed: %s", first);
-	reload_finish();
+	reload_finish(false, all ? all : first);
+}
+
+/* Every error, one per line, for the admin socket's `reload` answer. */
+static char *
+reload_join_errors(const struct config_errors *e)
+{
+	size_t len = 1;
+	char *out, *p;
+
+	for (size_t i = 0; i < e->n; i++)
+		len += strlen(e->msg[i]) + 1;
+	out = p = xmalloc(len);
+	for (size_t i = 0; i < e->n; i++) {
+		size_t n = strlen(e->msg[i]);
+
+		memcpy(p, e->msg[i], n);
+		p += n;
+		*p++ = '\n';
+	}
+	*p = '\0';
+	return out;
 }
 
 /* Do a and b have the same servers (pool, address, weight, backup)?  A
@@ -227,9 +266,12 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	if (g == NULL) {
+		char *all = reload_join_errors(&e);
+
 		if (!loading_dns)
 			config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
-		reload_fail(e.n ? e.msg[0] : "unknown error");
+		reload_fail(e.n ? e.msg[0] : "unknown error", all);
+		free(all);
 		config_errors_free(&e);
 		return;
 	}
@@ -237,7 +279,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	if (loading_dns && reload_same_servers(g, current)) {
 		log_debug("DNS change already in generation %u", current->id);
 		gen_put(g);
-		reload_finish();
+		reload_finish(true, NULL);
 		return;
 	}
 	/* The command line outranks the file, at start and on every reload. */
@@ -247,14 +289,20 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	    g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
+	if (!same_str(g->global.admin_socket, current->global.admin_socket) ||
+	    !same_str(g->global.metrics, current->global.metrics))
+		log_warnx("global.admin_socket and global.metrics change only at a restart; keeping %s and %s",
+		    current->global.admin_socket ? current->global.admin_socket : "none",
+		    current->global.metrics ? current->global.metrics : "none");
 	/* Every way this reload can still fail comes before the commit point
 	 * below, and nothing before it writes state the running generation
 	 * shares: a failed reload changes nothing. */
 	gen_inherit(g, current);
+	stats_attach(g);	/* counters for servers and listeners that are new */
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
 		gen_put(g);
-		reload_fail(err);
+		reload_fail(err, NULL);
 		return;
 	}
 	gen_adopt_commit(g, (int64_t)now_ms());
@@ -279,7 +327,7 @@ reload_start(void)
 	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
 		loader_running = false;
 		log_err("cannot start the configuration loader thread");
-		reload_fail("cannot start loader thread");
+		reload_fail("cannot start loader thread", NULL);
 	}
 }
 
@@ -311,7 +359,7 @@ dns_start(void)
 	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
 		loader_running = false;
 		log_err("cannot start the configuration loader thread");
-		reload_fail("cannot start loader thread");
+		reload_fail("cannot start loader thread", NULL);
 	}
 }
 
@@ -342,6 +390,30 @@ reload_request(void)
 		return;
 	}
 	reload_start();
+}
+
+void
+reload_get_counts(struct reload_counts *c)
+{
+	*c = counts;
+}
+
+bool
+reload_in_progress(void)
+{
+	return busy && !loading_dns;
+}
+
+bool
+reload_has_file(void)
+{
+	return path != NULL;
+}
+
+void
+reload_set_hook(void (*h)(bool ok, const char *errors))
+{
+	hook = h;
 }
 
 struct gen *

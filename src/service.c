@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "stats.h"
 #include "service.h"
 #include "util.h"
 #include "worker.h"
@@ -176,7 +177,7 @@ status_compute(char *buf, size_t len)
 	    status_gen->nlisteners, status_gen->nlisteners == 1 ? "" : "s",
 	    nbinds, nbinds == 1 ? "" : "s", up, total,
 	    atomic_load(&tcplb_active),
-	    (unsigned long long)atomic_load(&tcplb_total));
+	    (unsigned long long)stats_total_sessions());
 	/* Only once it happened: a shortage the operator must act on. */
 	if (noport && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ", %llu connects found no "

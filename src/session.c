@@ -54,6 +54,7 @@
 #include "queue.h"
 #include "relay.h"
 #include "session.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -122,6 +123,8 @@ struct session {
 					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
+	uint64_t counted_in;		/* c2s.bytes already in the stats */
+	uint64_t counted_out;		/* s2c.bytes already in the stats */
 	struct session_wait *wait;	/* once it has queued, until freed */
 	uint32_t tried[SESSION_MAX_TRIED];
 	unsigned ntried;
@@ -250,6 +253,33 @@ session_fd_wait_end(struct session *s)
 	}
 }
 
+/* Bytes moved since the last call go into this worker's counter blocks
+ * (never a shared line: see stats.h). */
+static void
+session_count_bytes(struct session *s)
+{
+	uint64_t din = s->c2s.bytes - s->counted_in;
+	uint64_t dout = s->s2c.bytes - s->counted_out;
+	struct stats_lsn *lb;
+
+	if ((din | dout) == 0)
+		return;
+	s->counted_in = s->c2s.bytes;
+	s->counted_out = s->s2c.bytes;
+	if ((lb = stats_lsn_of(s->l->st, s->w->id)) != NULL) {
+		stats_add(&lb->bytes_in, din);
+		stats_add(&lb->bytes_out, dout);
+	}
+	if (s->srv) {
+		struct stats_srv *sb = stats_srv_of(s->srv->st, s->w->id);
+
+		if (sb) {
+			stats_add(&sb->bytes_in, din);
+			stats_add(&sb->bytes_out, dout);
+		}
+	}
+}
+
 static void
 session_queue_unlink(struct session *s)
 {
@@ -344,6 +374,9 @@ session_close(struct session *s, const char *reason, int resets)
 	}
 	relay_release(&s->c2s, &w->pools);
 	relay_release(&s->s2c, &w->pools);
+	session_count_bytes(s);
+	if (s->srv && s->t_connected > 0)
+		stats_closed(stats_srv_of(s->srv->st, w->id), ev_now(loop) - s->t_start);
 	guard_release(&s->ticket);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
@@ -408,6 +441,74 @@ session_close_all(struct worker *w, const char *reason)
 static void session_inspect_begin(struct session *s);
 
 void
+session_snapshot(struct worker *w, const char *pool, const char *server,
+    struct session_snap **out, size_t *n)
+{
+	struct session_snap *v = NULL;
+	size_t k = 0, cap = 0;
+	struct gen *last = NULL;
+	ev_tstamp now = ev_now(w->loop);
+
+	for (struct session *s = w->sessions; s != NULL; s = s->next) {
+		struct session_snap *e;
+
+		if (pool && (s->pool == NULL || strcmp(s->pool->name, pool) != 0))
+			continue;
+		if (server && (s->srv == NULL || (strcmp(s->srv->name, server) != 0 &&
+		    strcmp(s->srv->addr_text, server) != 0)))
+			continue;
+		if (k == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		e = &v[k++];
+		e->gen = s->gen;
+		e->owns_gen = s->gen != last;
+		if (e->owns_gen)
+			gen_get(s->gen);
+		last = s->gen;
+		e->connecting = s->state == SESS_CONNECTING;
+		e->l = s->l;
+		e->pool = s->pool;
+		e->srv = s->srv;
+		memcpy(&e->peer, &s->peer, sizeof(e->peer));
+		e->id = s->id;
+		e->age_s = now - s->t_start;
+		e->bytes_in = s->c2s.bytes;
+		e->bytes_out = s->s2c.bytes;
+	}
+	*out = v;
+	*n = k;
+}
+
+void
+session_snap_free(struct session_snap *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].owns_gen)
+			gen_put(v[i].gen);
+	free(v);
+}
+
+unsigned
+session_shutdown_server(struct worker *w, const struct server_state *st)
+{
+	struct session *s = w->sessions;
+	unsigned n = 0;
+
+	while (s != NULL) {
+		struct session *next = s->next;
+
+		if (s->srv && s->srv->st == st) {
+			session_close(s, "shut down by admin", 0);
+			n++;
+		}
+		s = next;
+	}
+	return n;
+}
+
+void
 session_start(struct worker *w, struct listener *l, int fd,
     const struct sockaddr *peer, socklen_t peerlen,
     const struct guard_ticket *tk)
@@ -445,8 +546,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 		w->sessions->prev = s;
 	w->sessions = s;
 	w->nsessions++;
-	atomic_fetch_add_explicit(&l->st->total, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&tcplb_total, 1, memory_order_relaxed);
+	stats_session_started(l->st, w->id);
 
 	if (inspect_wanted(l))
 		session_inspect_begin(s);
@@ -592,6 +692,8 @@ session_connected(struct session *s)
 
 	s->state = SESS_RELAYING;
 	s->t_connected = s->last_active = ev_now(loop);
+	stats_connected(stats_srv_of(s->srv->st, s->w->id),
+	    s->t_connected - s->t_attempt, s->tries > 1);
 	pool_report_connect(s->srv, true, NULL, (int64_t)now_ms());
 
 	ev_io_stop(loop, &s->sio);
@@ -688,6 +790,7 @@ session_attempt_failed(struct session *s, const char *why)
 		    (unsigned long long)s->id, client, s->pool->name, srv->name,
 		    srv->addr_text, why);
 	}
+	stats_connect_failed(stats_srv_of(srv->st, s->w->id), why);
 	pool_report_connect(srv, false, why, (int64_t)now_ms());
 	session_attempt_end(s, why);
 }
@@ -718,12 +821,15 @@ session_fail_client(struct session *s, const char *reason)
 {
 	char client[ADDR_STRLEN];
 	struct log_ctx ctx;
+	struct stats_lsn *lb = stats_lsn_of(s->l->st, s->w->id);
 
 	/* One record per refused client would flood the log (and the
 	 * journal) exactly when a pool is down: rate-limited, counted. */
 	static struct log_ratelimit rl_none = LOG_RATELIMIT_INIT(5000, 10);
 	static struct log_ratelimit rl_tried = LOG_RATELIMIT_INIT(5000, 10);
 
+	if (lb)
+		stats_add(&lb->no_server, 1);
 	session_log_ctx(s, &ctx, client, sizeof(client));
 	if (s->tries == 0)
 		log_ratelimited(&rl_none, LOG_WARNING, &ctx,
@@ -1162,8 +1268,10 @@ session_side_event(struct session *s, int revents, bool client)
 		st = relay_pump(from_here, here, there, &s->w->pools, true);
 	/* Only bytes or an EOF count as activity: a wake-up that moved
 	 * nothing must not keep an idle session alive. */
-	if (session_progress(s) != moved)
+	if (session_progress(s) != moved) {
 		s->last_active = ev_now(s->w->loop);
+		session_count_bytes(s);
+	}
 	session_after_pump(s, st, client);
 }
 

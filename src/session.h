@@ -6,10 +6,40 @@
 #ifndef TCPLB_SESSION_H
 #define TCPLB_SESSION_H
 
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct worker;
 struct listener;
+struct server;
+struct server_state;
+struct pool;
+struct gen;
+
+/* A compact copy of one open session, made by its worker for
+ * `show sessions` and read on the main thread.  gen is referenced by the
+ * entry when owns_gen (by an earlier entry otherwise), so the listener and
+ * server pointers stay valid until session_snap_free(). */
+struct session_snap {
+	struct gen *gen;
+	bool owns_gen;
+	bool connecting;
+	const struct listener *l;
+	const struct pool *pool;	/* the listener's, or chosen by a route */
+	const struct server *srv;	/* NULL before a server is picked */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+	uint64_t id;
+	double age_s;
+	uint64_t bytes_in;		/* client -> server */
+	uint64_t bytes_out;		/* server -> client */
+};
 struct guard_ticket;
 
 /* Takes ownership of fd (closed on every path) and of tk (what guard
@@ -20,6 +50,14 @@ void session_start(struct worker *w, struct listener *l, int fd,
 /* Close every session of w with the given reason: a forced close, which
  * resets both sides of each. */
 void session_close_all(struct worker *w, const char *reason);
+/* Runs on w's own thread: copy its sessions of pool (NULL: all) and
+ * server (name or address; NULL: all) into *out (malloc'd, *n entries). */
+void session_snapshot(struct worker *w, const char *pool, const char *server,
+    struct session_snap **out, size_t *n);
+void session_snap_free(struct session_snap *v, size_t n);
+/* Runs on w's own thread: close every session on a server with runtime
+ * state st; returns how many. */
+unsigned session_shutdown_server(struct worker *w, const struct server_state *st);
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */
 void session_queue_wakeups(struct worker *w);

@@ -50,6 +50,7 @@
 #include "log.h"
 #include "pool.h"
 #include "service.h"
+#include "stats.h"
 #include "upgrade.h"
 #include "util.h"
 #include "worker.h"
@@ -137,7 +138,7 @@ state_write(int fd, const struct gen *g)
 			fprintf(f, " up=%d passive_down=%d fails=%u retry_at_ms=%lld"
 			    " up_since_ms=%lld rest_until_ms=%lld passive_epoch=%u"
 			    " check_epoch=%u check_ok=%u check_fail=%u check_fresh=%d"
-			    " check_failing=%d total=%llu\n",
+			    " check_failing=%d total=%llu admin=%d weight=%d\n",
 			    (int)atomic_load(&st->up), (int)atomic_load(&st->passive_down),
 			    atomic_load(&st->fails), (long long)atomic_load(&st->retry_at_ms),
 			    (long long)atomic_load(&st->up_since_ms),
@@ -145,14 +146,15 @@ state_write(int fd, const struct gen *g)
 			    atomic_load(&st->passive_epoch), st->check_epoch, st->check_ok,
 			    st->check_fail, (int)st->check_fresh,
 			    (int)atomic_load(&st->check_failing),
-			    (unsigned long long)atomic_load(&st->total));
+			    (unsigned long long)stats_server_total(st),
+			    atomic_load(&st->admin), atomic_load(&st->weight_override));
 		}
 	}
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		fputs("listener name=", f);
 		put_esc(f, g->listeners[i].name);
 		fprintf(f, " total=%llu\n",
-		    (unsigned long long)atomic_load(&g->listeners[i].st->total));
+		    (unsigned long long)stats_listener_total(g->listeners[i].st));
 	}
 	if (fclose(f) != 0)
 		return -1;
@@ -612,7 +614,11 @@ restore_state(struct server *s, const char *line, int64_t now)
 	st->check_fail = (unsigned)num(line, "check_fail", 0);
 	st->check_fresh = num(line, "check_fresh", st->check_fresh) != 0;
 	atomic_store(&st->check_failing, num(line, "check_failing", 0) != 0);
-	atomic_store(&st->total, (uint64_t)num(line, "total", 0));
+	/* Counters: what the old process counted is carried (stats.h). */
+	st->carried_conns = (uint64_t)num(line, "total", 0);
+	/* Admin state and weight override (admin socket) survive too. */
+	atomic_store(&st->admin, (int)num(line, "admin", SRV_ADMIN_READY));
+	atomic_store(&st->weight_override, (int)num(line, "weight", -1));
 	/* Then the rules of a reload (a pool whose checks were removed
 	 * brings its servers back, ...). */
 	server_state_adopted(s, now);
@@ -713,7 +719,7 @@ upgrade_child_restore(struct gen *g)
 
 			if (field(line + 9, "name", name, sizeof(name)) &&
 			    (l = gen_find_listener(g, name)) != NULL)
-				atomic_store(&l->st->total, (uint64_t)num(line + 9, "total", 0));
+				l->st->carried_conns = (uint64_t)num(line + 9, "total", 0);
 		}
 		/* other kinds: from a newer binary, skipped */
 	}

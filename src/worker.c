@@ -27,12 +27,14 @@
 #define PIPEPOOL_KEEP 64
 
 atomic_uint tcplb_active;
-atomic_uint_fast64_t tcplb_total;
 
 static struct worker *workers;
 static unsigned nworkers;
 static struct ev_loop *main_loop;
 static ev_async main_wake;
+static ev_async task_wake;
+/* Queue of worker tasks: the head runs on every worker. */
+static struct worker_task *task_head, *task_tail;
 
 static atomic_uint heartbeat_seq;
 
@@ -161,7 +163,7 @@ worker_set_listeners(struct worker *w, struct gen *g)
 	w->wl = nw;
 	w->nwl = n;
 	for (unsigned i = 0; i < n; i++)
-		if (!w->draining && !nw[i].paused)
+		if (!w->draining && !w->accept_off && !nw[i].paused)
 			ev_io_start(w->loop, &nw[i].io);
 }
 
@@ -198,7 +200,7 @@ worker_resume_accept(struct worker *w)
 		if (!w->wl[i].paused)
 			continue;
 		w->wl[i].paused = false;
-		if (!w->draining)
+		if (!w->draining && !w->accept_off)
 			ev_io_start(w->loop, &w->wl[i].io);
 	}
 }
@@ -251,6 +253,7 @@ static void
 worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = a->data;
+	struct worker_task *task;
 	struct gen *g;
 	bool drain, stop;
 
@@ -261,6 +264,8 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	w->mb_gen = NULL;
 	drain = w->mb_drain;
 	stop = w->mb_stop;
+	task = w->mb_task;
+	w->mb_task = NULL;
 	pthread_mutex_unlock(&w->lock);
 
 	if (g != NULL) {
@@ -274,6 +279,11 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		worker_ack();
 		session_queue_follow(w);
 		worker_kick_queues(g);
+	}
+	if (task != NULL) {
+		task->fn(w, task->arg);
+		if (atomic_fetch_sub(&task->left, 1) == 1)
+			ev_async_send(main_loop, &task_wake);
 	}
 	if (atomic_exchange_explicit(&w->mb_queue, false, memory_order_acq_rel))
 		session_queue_wakeups(w);
@@ -293,6 +303,66 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		ev_timer_stop(loop, &w->test_stall);
 		ev_async_stop(loop, &w->wake);
 		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+void
+worker_accept_off(struct worker *w, void *unused)
+{
+	w->accept_off = true;
+	for (unsigned i = 0; i < w->nwl; i++)
+		ev_io_stop(w->loop, &w->wl[i].io);
+}
+
+void
+worker_accept_on(struct worker *w, void *unused)
+{
+	w->accept_off = false;
+	for (unsigned i = 0; i < w->nwl; i++)
+		if (!w->draining && !w->wl[i].paused)
+			ev_io_start(w->loop, &w->wl[i].io);
+}
+
+static void
+task_post(struct worker_task *t)
+{
+	atomic_store(&t->left, nworkers);
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		w->mb_task = t;
+		pthread_mutex_unlock(&w->lock);
+		ev_async_send(w->loop, &w->wake);
+	}
+}
+
+void
+workers_run(struct worker_task *t)
+{
+	t->next = NULL;
+	if (task_tail)
+		task_tail->next = t;
+	else
+		task_head = t;
+	task_tail = t;
+	if (task_head == t)
+		task_post(t);
+}
+
+/* Main loop: the head task finished on every worker. */
+static void
+task_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	while (task_head && atomic_load(&task_head->left) == 0) {
+		struct worker_task *t = task_head;
+
+		task_head = t->next;
+		if (task_head == NULL)
+			task_tail = NULL;
+		else
+			task_post(task_head);
+		t->done(t->arg);
 	}
 }
 
@@ -389,6 +459,8 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 	queue_set_notifier(worker_queue_notify);
 	ev_async_init(&main_wake, main_wake_cb);
 	ev_async_start(loop, &main_wake);
+	ev_async_init(&task_wake, task_wake_cb);
+	ev_async_start(loop, &task_wake);
 	nworkers = n;
 	workers = xcalloc(n, sizeof(*workers));
 	for (unsigned i = 0; i < n; i++) {
@@ -498,4 +570,5 @@ workers_stop(void)
 	workers = NULL;
 	nworkers = 0;
 	ev_async_stop(main_loop, &main_wake);
+	ev_async_stop(main_loop, &task_wake);
 }

@@ -42,6 +42,7 @@ struct worker {
 	unsigned nwl;
 	ev_timer resume_timer;		/* accepts paused: EMFILE or a limit */
 	bool draining;
+	bool accept_off;		/* `tcplb ctl drain` deadline passed */
 
 	struct session *sessions;	/* every open session, for shutdown */
 	struct session *free_sessions;	/* slab: recycled session memory */
@@ -68,6 +69,7 @@ struct worker {
 	struct gen *mb_gen;
 	bool mb_drain;
 	bool mb_stop;
+	struct worker_task *mb_task;
 	atomic_bool mb_queue;		/* a queued session was woken (any thread) */
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
@@ -75,9 +77,21 @@ struct worker {
 	ev_timer test_stall;		/* TCPLB_TEST_STALL_WORKER only */
 };
 
+/* Work the main loop asks every worker to do on its own thread (the
+ * admin socket: snapshot sessions, close a server's sessions, stop or
+ * resume accepting).  fn runs once on each worker; done runs on the main
+ * loop after the last.  Tasks run one at a time, in order; the caller owns
+ * the struct until done. */
+struct worker_task {
+	void (*fn)(struct worker *w, void *arg);
+	void (*done)(void *arg);
+	void *arg;
+	atomic_uint left;
+	struct worker_task *next;
+};
+
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
-extern atomic_uint_fast64_t tcplb_total;
 
 unsigned workers_auto_count(void);
 /* Create n workers on generation g (whose binds are prepared) and start
@@ -99,6 +113,11 @@ void workers_drain(workers_done_cb done);
 /* Close every session (reason "shutdown"), end the loops, join threads. */
 void workers_stop(void);
 
+/* Queue t (fn, done and arg set by the caller). */
+void workers_run(struct worker_task *t);
+/* Task bodies for the admin socket's instance drain. */
+void worker_accept_off(struct worker *w, void *unused);
+void worker_accept_on(struct worker *w, void *unused);
 /* Liveness for the watchdog: ask every worker loop to answer (through its
  * ev_async), and later check that each one did.  A loop that is blocked
  * cannot answer, so the watchdog stops being pinged. */

@@ -20,6 +20,8 @@
 #   8. Restart=on-failure brings it back after SIGKILL; a restart with a
 #      broken file fails at ExecStartPre, with FILE:LINE:COL in the journal
 #   9. socket activation through the example tcplb.socket
+#  admin: `tcplb ctl show servers` against the installed service (the packaged
+#      file's /run/tcplb/admin.sock), `ctl check`, a /metrics scrape
 #  10. systemctl stop is clean, dpkg --purge removes everything
 # and the upgrade paths (a second .deb is built from the same tree with a
 # bumped Debian version, a third is that one with a binary that exits at
@@ -1025,8 +1027,64 @@ check16() {
 	fi
 }
 
+# ================================================================================
+# admin socket and metrics (issue 10): `tcplb ctl` against the installed
+# service, and a Prometheus scrape.  A separate block: it leaves the service
+# running the packaged configuration again, as it found it.
+# ================================================================================
+check_admin() {
+	local errs= out mode seq metrics
+	# The packaged file sets global.admin_socket: /run/tcplb/admin.sock
+	# (RuntimeDirectory=tcplb).
+	out=$(cexec tcplb ctl show servers 2>&1) || errs="$errs ctl-show-servers-failed"
+	echo "$out" | grep -q '^main 127\.0\.0\.1:8081 127\.0\.0\.1:8081 ' || errs="$errs no-server-row"
+	mode=$(cexec stat -c %a /run/tcplb/admin.sock 2>/dev/null)
+	[ "$mode" = 660 ] || errs="$errs socket-mode=$mode"
+	cexec tcplb ctl show info | grep -q '^state: ready$' || errs="$errs state-not-ready"
+	cp "$root/etc/tcplb.yaml" "$work/packaged.yaml"
+	start_backend 9111 M
+	cfg <<-'EOF'
+	global:
+	  admin_socket: /run/tcplb/admin.sock
+	  metrics: 127.0.0.1:9100
+	listeners:
+	  web:
+	    bind: 127.0.0.1:8080
+	    pool: app
+	pools:
+	  app:
+	    servers:
+	      - {address: 127.0.0.1:9111, name: m}
+	EOF
+	# admin_socket and metrics are bound at start: restart.
+	cexec systemctl restart tcplb.service || errs="$errs restart-failed"
+	wait_for 8080 M 10 >/dev/null || errs="$errs backend-not-served"
+	seq=$(probe 8080 3)
+	[ "$seq" = "M M M" ] || errs="$errs not-served($seq)"
+	cexec tcplb ctl check >/dev/null 2>&1 || errs="$errs check-not-ok"
+	cexec tcplb ctl show servers app | grep -q '^app m 127\.0\.0\.1:9111 ready up 1 1 0 [1-9]' ||
+		errs="$errs show-servers:$(cexec tcplb ctl show servers app | tail -n 1 | tr ' ' _)"
+	metrics=$(cnet "$py" -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())" 2>&1) ||
+		errs="$errs scrape-failed"
+	echo "$metrics" | grep -q '^tcplb_server_connections_total{pool="app",server="m",address="127.0.0.1:9111"} [1-9][0-9]*$' ||
+		errs="$errs no-connections-metric"
+	echo "$metrics" | grep -q '^tcplb_state{state="ready"} 1$' || errs="$errs no-state-metric"
+	cexec tcplb ctl set server app/m state drain >/dev/null || errs="$errs set-state-failed"
+	jctl -u tcplb -o cat | grep -q 'server app/m (127.0.0.1:9111): state ready -> drain (admin socket, uid 0' ||
+		errs="$errs change-not-logged-with-uid"
+	cfg <"$work/packaged.yaml"
+	cexec systemctl restart tcplb.service || errs="$errs restore-restart-failed"
+	if [ -z "$errs" ]; then
+		pass "admin: tcplb ctl show servers against the installed service (socket /run/tcplb/admin.sock, mode 660), check ok, /metrics scraped ($(echo "$metrics" | grep -c '^tcplb_') tcplb_ samples), drain logged with uid"
+	else
+		echo "$out"; jctl -u tcplb | tail -n 20
+		fail "admin:$errs"
+	fi
+}
+
 check1
 if [ "$(cexec systemctl is-active tcplb.service)" = active ]; then
+	check_admin
 	check2
 	check3
 	check4

@@ -45,6 +45,7 @@ __all__ = [
     "parse_hostport", "listen_inodes", "have_ipv6", "raise_nofile",
     "SKIP", "hashlib", "os", "re", "signal", "socket", "struct", "sys",
     "threading", "time", "errno", "selectors", "subprocess",
+    "admin_send", "admin_json", "http_get",
 ]
 
 SKIP = 77
@@ -214,6 +215,49 @@ def recv_until_eof(s, timeout=DEFAULT_TIMEOUT, limit=1 << 30):
             return bytes(buf), "eof"
         buf += chunk
     return bytes(buf), "limit"
+
+
+def admin_send(path, line, timeout=DEFAULT_TIMEOUT):
+    """Send one command line to tcplb's admin socket; return the whole
+    answer (str) once tcplb closes the connection."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(line.encode() + b"\n")
+        data, how = recv_until_eof(s, timeout)
+        if how != "eof":
+            raise TestFailure("admin %r: answer ended by %s: %r" % (line, how, data[:200]))
+        return data.decode("utf-8", "replace")
+    finally:
+        s.close()
+
+
+def admin_json(path, line, timeout=DEFAULT_TIMEOUT):
+    """admin_send(line + ' json'), parsed."""
+    import json
+    return json.loads(admin_send(path, line + " json", timeout))
+
+
+def http_get(addr, target, method="GET", timeout=DEFAULT_TIMEOUT, raw=None):
+    """One HTTP/1.0 request; returns (status, headers dict, body bytes)."""
+    s = connect(addr, timeout=timeout)
+    try:
+        s.sendall(raw if raw is not None else
+                  ("%s %s HTTP/1.0\r\nHost: x\r\n\r\n" % (method, target)).encode())
+        data, how = recv_until_eof(s, timeout)
+    finally:
+        s.close()
+    if how != "eof":
+        raise TestFailure("GET %s: answer ended by %s" % (target, how))
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
 
 
 def recv_line(s, timeout=DEFAULT_TIMEOUT, limit=4096):
@@ -659,7 +703,7 @@ class Tcplb:
         # (Not through a wrapper such as systemd-socket-activate, whose
         # own options come first.)
         forced = os.environ.get("TCPLB_TEST_WORKERS")
-        if forced and argv0 is None and not any(a in ("-w", "--workers") or a.startswith("--workers=")
+        if forced and argv0 is None and self.args[:1] != ["ctl"] and not any(a in ("-w", "--workers") or a.startswith("--workers=")
                               for a in self.args):
             self.args = ["-w", forced] + self.args
         cmd = (argv0 or [ctx.bin]) + self.args
@@ -918,6 +962,10 @@ class Ctx:
             raise TestFailure("no READY=1 within %.1fs" % ready_timeout)
         self.log("tcplb pid %d ready" % p.pid)
         return p
+
+    def ctl(self, sock, *words, timeout=10.0):
+        """Run `tcplb ctl -s sock WORDS...`.  Returns (rc, stdout, stderr)."""
+        return self.run_tcplb(["ctl", "-s", sock] + list(words), timeout=timeout)
 
     def reload(self, p, text=None, timeout=DEFAULT_TIMEOUT):
         """Optionally rewrite p's config, SIGHUP, and wait for RELOADING=1

@@ -564,7 +564,7 @@ test_first_fills_in_order(void **state)
 	assert_int_equal(held[0]->index, 0);
 	for (int i = 0; i < 6; i++)
 		pool_release(held[i]);
-	assert_int_equal(atomic_load(&p->servers[0].st->total), 3);
+	assert_int_equal(atomic_load(&p->servers[0].st->active), 0);
 	tp_free(p);
 }
 

@@ -1,0 +1,834 @@
+/*
+ * admin: the admin socket.  A connection is read up to one newline (at most
+ * ADMIN_LINE_MAX bytes), parsed by admin_cmd, answered, and closed; answers
+ * that fail begin with "error: " (text) or are {"error": "..."} (json), which
+ * is how `tcplb ctl` knows to exit non-zero.  State changes are logged with
+ * the uid of whoever asked (SO_PEERCRED).
+ *
+ * `show sessions` and `shutdown sessions` run on the workers (a worker_task
+ * each); the client waits on its own connection while the main loop goes on.
+ * A client that hangs up meanwhile is only marked gone, and freed when the
+ * task completes, because the task still points at it.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "admin_cmd.h"
+#include "admin_conn.h"
+#include "admin_fmt.h"
+#include "admin_show.h"
+#include "duration.h"
+#include "log.h"
+#include "reload.h"
+#include "session.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+#define ADMIN_TIMEOUT_S 10.0	/* no byte of progress for this long: close */
+#define ADMIN_MAX_CLIENTS 64
+#define ADMIN_SESSIONS_CHUNK 256	/* sessions formatted per refill */
+
+struct admin_client {
+	struct aconn *c;
+	uid_t uid;
+	pid_t pid;
+	struct admin_cmd cmd;
+	bool gone;			/* connection closed while a task runs */
+	bool in_task;
+	struct worker_task task;
+	/* show sessions: one snapshot per worker, streamed by refill */
+	struct session_snap **snap;
+	size_t *nsnap;
+	double *snap_s;			/* how long each worker spent on it */
+	unsigned snap_w;
+	size_t snap_i;
+	unsigned long snap_n;
+	/* shutdown sessions */
+	struct server_state **targets;
+	size_t ntargets;
+	atomic_uint closed;
+	/* reload: the attempt number that answers us */
+	uint64_t reload_want;
+	struct admin_client *next;	/* reload waiters */
+	struct admin_client *all_prev, *all_next;	/* every client */
+};
+
+static struct {
+	struct ev_loop *loop;
+	int fd;
+	char *path;
+	dev_t dev;			/* the socket file we created, so that */
+	ino_t ino;			/* exit never unlinks a successor's */
+	ev_io io;
+	unsigned nclients;
+	bool draining, stopping;
+	ev_timer deadline;
+	struct admin_client *reload_waiters;
+	struct admin_client *all;
+} adm = { .fd = -1 };
+
+static void admin_reload_hook(bool ok, const char *errors);
+
+const char *
+admin_instance_state(void)
+{
+	return adm.stopping ? "stopping" : adm.draining ? "draining" : "ready";
+}
+
+static void
+reply_error(struct admin_client *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply_error(struct admin_client *a, const char *fmt, ...)
+{
+	struct sbuf msg = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	sbuf_reset(&a->c->out);
+	if (a->cmd.json) {
+		sbuf_puts(&a->c->out, "{\"error\":");
+		sbuf_json_str(&a->c->out, msg.p);
+		sbuf_puts(&a->c->out, "}\n");
+	} else {
+		/* One line, whatever the message holds. */
+		for (char *p = msg.p; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		sbuf_printf(&a->c->out, "error: %s\n", msg.p);
+	}
+	sbuf_free(&msg);
+}
+
+/* "ok"-style one-line answers; json: {"result": "..."} */
+static void
+reply_ok(struct admin_client *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+reply_ok(struct admin_client *a, const char *fmt, ...)
+{
+	struct sbuf msg = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (a->cmd.json) {
+		sbuf_puts(&a->c->out, "{\"result\":");
+		sbuf_json_str(&a->c->out, msg.p);
+		sbuf_puts(&a->c->out, "}\n");
+	} else {
+		sbuf_printf(&a->c->out, "%s\n", msg.p);
+	}
+	sbuf_free(&msg);
+}
+
+/* ---- lookups ----------------------------------------------------------- */
+
+static struct pool *
+find_pool(struct admin_client *a, const struct gen *g, const char *name)
+{
+	struct pool *p = gen_find_pool(g, name);
+
+	if (p == NULL)
+		reply_error(a, "no pool '%s'", name);
+	return p;
+}
+
+/* Servers of POOL named SERVER (by name or address: a host name that
+ * resolved to several addresses names them all).  Returns how many went
+ * into out[] (max n), 0 after replying with an error. */
+static size_t
+find_servers(struct admin_client *a, const struct gen *g, struct server **out,
+    size_t n)
+{
+	struct pool *p = find_pool(a, g, a->cmd.pool);
+	size_t k = 0;
+
+	if (p == NULL)
+		return 0;
+	for (uint32_t i = 0; i < p->nservers && k < n; i++)
+		if (strcmp(p->servers[i].name, a->cmd.server) == 0 ||
+		    strcmp(p->servers[i].addr_text, a->cmd.server) == 0)
+			out[k++] = &p->servers[i];
+	if (k == 0)
+		reply_error(a, "no server '%s' in pool '%s'", a->cmd.server,
+		    a->cmd.pool);
+	return k;
+}
+
+static void
+server_label(const struct server *s, char *buf, size_t len)
+{
+	if (strcmp(s->name, s->addr_text) != 0)
+		snprintf(buf, len, "%s/%s (%s)", s->pool->name, s->name, s->addr_text);
+	else
+		snprintf(buf, len, "%s/%s", s->pool->name, s->name);
+}
+
+static void
+log_change(struct admin_client *a, const struct server *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+log_change(struct admin_client *a, const struct server *s, const char *fmt, ...)
+{
+	struct log_ctx ctx = { 0 };
+	struct sbuf msg = { 0 };
+	char who[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	server_label(s, who, sizeof(who));
+	ctx.pool = s->pool->name;
+	ctx.server = s->name;
+	ctx.server_addr = s->addr_text;
+	log_msg(LOG_NOTICE, &ctx, "server %s: %s (admin socket, uid %ld, pid %ld)",
+	    who, msg.p, (long)a->uid, (long)a->pid);
+	sbuf_free(&msg);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+#define MAX_MATCH 64
+
+static void
+cmd_set_state(struct admin_client *a, struct gen *g)
+{
+	struct server *v[MAX_MATCH];
+	size_t n = find_servers(a, g, v, MAX_MATCH);
+	char who[600];
+
+	for (size_t i = 0; i < n; i++) {
+		int old = atomic_exchange(&v[i]->st->admin, a->cmd.state);
+
+		server_label(v[i], who, sizeof(who));
+		if (old != a->cmd.state)
+			log_change(a, v[i], "state %s -> %s", admin_state_name(old),
+			    admin_state_name(a->cmd.state));
+		reply_ok(a, "server %s: state %s (was %s)", who,
+		    admin_state_name(a->cmd.state), admin_state_name(old));
+	}
+}
+
+static void
+cmd_set_weight(struct admin_client *a, struct gen *g)
+{
+	struct server *v[MAX_MATCH];
+	size_t n = find_servers(a, g, v, MAX_MATCH);
+	uint32_t w = a->cmd.weight;
+	char who[600];
+
+	/* Check all before changing any. */
+	for (size_t i = 0; i < n; i++) {
+		const struct server *s = v[i];
+		enum balance_alg alg = s->pool->alg;
+
+		if (alg == BAL_SOURCE && w != 0 && w != s->weight) {
+			reply_error(a, "pool '%s' balances by source: the weight of %s can only be 0 or its configured %u (the hash ring is built from the file)",
+			    s->pool->name, s->name, s->weight);
+			return;
+		}
+		if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) && w > s->weight) {
+			reply_error(a, "pool '%s' balances by %s: the weight of %s can be lowered from its configured %u, not raised (change the file and reload)",
+			    s->pool->name, balance_alg_name(alg), s->name, s->weight);
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct server *s = v[i];
+		/* The configured weight again: back to following the file. */
+		int ov = w == s->weight ? -1 : (int)w;
+		uint32_t old = server_weight(s);
+
+		atomic_store(&s->st->weight_override, ov);
+		server_label(s, who, sizeof(who));
+		if (old != w)
+			log_change(a, s, "weight %u -> %u%s", old, w,
+			    ov < 0 ? " (the configured weight)" : "");
+		reply_ok(a, "server %s: weight %u (was %u)", who, w, old);
+	}
+}
+
+static bool
+pool_has_server_up(const struct pool *p)
+{
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		const struct server *s = &p->servers[i];
+
+		if (atomic_load(&s->st->up) && server_weight(s) > 0 &&
+		    atomic_load(&s->st->admin) == SRV_ADMIN_READY)
+			return true;
+	}
+	return false;
+}
+
+static void
+cmd_check(struct admin_client *a, struct gen *g)
+{
+	if (adm.stopping || adm.draining) {
+		reply_error(a, "not ready: %s", admin_instance_state());
+		return;
+	}
+	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		const struct listener *l = &g->listeners[i];
+
+		/* (A listener that only routes has no pool of its own.) */
+		if (l->pool && !pool_has_server_up(l->pool)) {
+			reply_error(a, "not ready: pool '%s' of listener '%s' has no server up",
+			    l->pool->name, l->name);
+			return;
+		}
+	}
+	reply_ok(a, "ok: ready, %u listener%s with a server up", g->nlisteners,
+	    g->nlisteners == 1 ? "" : "s");
+}
+
+static void
+accept_task_done(void *arg)
+{
+	free(arg);
+}
+
+static void
+set_accepting(bool on)
+{
+	struct worker_task *t = xcalloc(1, sizeof(*t));
+
+	t->fn = on ? worker_accept_on : worker_accept_off;
+	t->done = accept_task_done;
+	t->arg = t;
+	workers_run(t);
+}
+
+static void
+deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	if (!adm.draining || adm.stopping)
+		return;
+	log_notice("drain deadline passed: no longer accepting new connections (open ones continue)");
+	set_accepting(false);
+}
+
+static void
+cmd_drain(struct admin_client *a)
+{
+	char d[32];
+
+	if (adm.stopping) {
+		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	adm.draining = true;
+	ev_timer_stop(adm.loop, &adm.deadline);
+	if (a->cmd.has_deadline) {
+		ev_timer_set(&adm.deadline, (double)a->cmd.deadline_ms / 1000.0, 0.);
+		ev_timer_start(adm.loop, &adm.deadline);
+	}
+	log_notice("instance drain: 'check' fails from now on%s%s (admin socket, uid %ld, pid %ld)",
+	    a->cmd.has_deadline ? "; accepting stops in " : "",
+	    a->cmd.has_deadline ? duration_format(a->cmd.deadline_ms, d, sizeof(d)) : "",
+	    (long)a->uid, (long)a->pid);
+	if (a->cmd.has_deadline)
+		reply_ok(a, "draining: check fails; new connections accepted for %s more",
+		    d);
+	else
+		reply_ok(a, "draining: check fails; new connections still accepted");
+}
+
+static void
+cmd_undrain(struct admin_client *a)
+{
+	bool was = adm.draining;
+
+	if (adm.stopping) {
+		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	adm.draining = false;
+	ev_timer_stop(adm.loop, &adm.deadline);
+	/* Resume accepting in any case: harmless if it never stopped. */
+	set_accepting(true);
+	if (was)
+		log_notice("instance drain ended (admin socket, uid %ld, pid %ld)",
+		    (long)a->uid, (long)a->pid);
+	reply_ok(a, was ? "ready: drain ended" : "ready: was not draining");
+}
+
+/* ---- show sessions, shutdown sessions: work on the workers -------------- */
+
+static void
+admin_client_free(struct admin_client *a)
+{
+	if (a->snap) {
+		for (unsigned w = 0; w < workers_count(); w++)
+			session_snap_free(a->snap[w], a->nsnap[w]);
+		free(a->snap);
+		free(a->nsnap);
+		free(a->snap_s);
+	}
+	for (size_t i = 0; i < a->ntargets; i++)
+		server_state_put(a->targets[i]);
+	free(a->targets);
+	if (a->all_prev)
+		a->all_prev->all_next = a->all_next;
+	else
+		adm.all = a->all_next;
+	if (a->all_next)
+		a->all_next->all_prev = a->all_prev;
+	free(a);
+	adm.nclients--;
+}
+
+static void
+snap_fn(struct worker *w, void *arg)
+{
+	struct admin_client *a = arg;
+	ev_tstamp t0 = ev_time();
+
+	session_snapshot(w, a->cmd.pool[0] ? a->cmd.pool : NULL,
+	    a->cmd.server[0] ? a->cmd.server : NULL, &a->snap[w->id], &a->nsnap[w->id]);
+	a->snap_s[w->id] = ev_time() - t0;
+}
+
+static void
+sessions_refill(struct aconn *c)
+{
+	struct admin_client *a = c->owner;
+	unsigned k = 0;
+
+	while (a->snap_w < workers_count() && k < ADMIN_SESSIONS_CHUNK) {
+		if (a->snap_i >= a->nsnap[a->snap_w]) {
+			a->snap_w++;
+			a->snap_i = 0;
+			continue;
+		}
+		admin_show_session(&c->out, &a->snap[a->snap_w][a->snap_i],
+		    a->cmd.json, a->snap_n == 0);
+		a->snap_i++;
+		a->snap_n++;
+		k++;
+	}
+	if (a->snap_w >= workers_count()) {
+		double most = 0;
+
+		for (unsigned w = 0; w < workers_count(); w++)
+			if (a->snap_s[w] > most)
+				most = a->snap_s[w];
+		admin_show_sessions_tail(&c->out, a->cmd.json, a->snap_n, most);
+		c->more = false;
+	}
+}
+
+static void
+snap_done(void *arg)
+{
+	struct admin_client *a = arg;
+
+	a->in_task = false;
+	if (a->gone) {
+		admin_client_free(a);
+		return;
+	}
+	admin_show_sessions_head(&a->c->out, a->cmd.json);
+	a->c->more = true;
+	sessions_refill(a->c);
+	aconn_send(a->c);
+}
+
+static void
+cmd_show_sessions(struct admin_client *a, struct gen *g)
+{
+	unsigned n = workers_count();
+
+	if (a->cmd.pool[0] && find_pool(a, g, a->cmd.pool) == NULL)
+		return;
+	if (a->cmd.server[0]) {
+		struct server *v[1];
+
+		if (find_servers(a, g, v, 1) == 0)
+			return;
+	}
+	a->snap = xcalloc(n, sizeof(*a->snap));
+	a->nsnap = xcalloc(n, sizeof(*a->nsnap));
+	a->snap_s = xcalloc(n, sizeof(*a->snap_s));
+	a->task.fn = snap_fn;
+	a->task.done = snap_done;
+	a->task.arg = a;
+	a->in_task = true;
+	workers_run(&a->task);
+}
+
+static void
+shutdown_fn(struct worker *w, void *arg)
+{
+	struct admin_client *a = arg;
+	unsigned n = 0;
+
+	for (size_t i = 0; i < a->ntargets; i++)
+		n += session_shutdown_server(w, a->targets[i]);
+	atomic_fetch_add(&a->closed, n);
+}
+
+static void
+shutdown_done(void *arg)
+{
+	struct admin_client *a = arg;
+	unsigned n = atomic_load(&a->closed);
+
+	a->in_task = false;
+	if (a->gone) {
+		admin_client_free(a);
+		return;
+	}
+	reply_ok(a, "closed %u session%s of %s/%s", n, n == 1 ? "" : "s",
+	    a->cmd.pool, a->cmd.server);
+	aconn_send(a->c);
+}
+
+static void
+cmd_shutdown_sessions(struct admin_client *a, struct gen *g)
+{
+	struct server *v[MAX_MATCH];
+	size_t n = find_servers(a, g, v, MAX_MATCH);
+
+	if (n == 0)
+		return;
+	a->targets = xcalloc(n, sizeof(*a->targets));
+	for (size_t i = 0; i < n; i++) {
+		a->targets[i] = server_state_get(v[i]->st);
+		log_change(a, v[i], "closing its sessions");
+	}
+	a->ntargets = n;
+	a->task.fn = shutdown_fn;
+	a->task.done = shutdown_done;
+	a->task.arg = a;
+	a->in_task = true;
+	workers_run(&a->task);
+}
+
+/* ---- reload -------------------------------------------------------------- */
+
+static uint64_t
+reloads_finished(void)
+{
+	struct reload_counts rc;
+
+	reload_get_counts(&rc);
+	return rc.ok + rc.failed;
+}
+
+static void
+admin_reload_hook(bool ok, const char *errors)
+{
+	uint64_t done = reloads_finished();
+	struct admin_client **pp = &adm.reload_waiters;
+
+	while (*pp) {
+		struct admin_client *a = *pp;
+
+		if (a->reload_want > done) {
+			pp = &a->next;
+			continue;
+		}
+		*pp = a->next;
+		a->in_task = false;
+		if (a->gone) {
+			admin_client_free(a);
+			continue;
+		}
+		if (ok) {
+			reply_ok(a, "reloaded: generation %u from %s", reload_current()->id,
+			    reload_current()->source);
+		} else if (a->cmd.json) {
+			reply_error(a, "reload failed, still running generation %u:\n%s",
+			    reload_current()->id, errors);
+		} else {
+			/* Text: the first line says it failed, then every error. */
+			sbuf_printf(&a->c->out, "error: reload failed, still running generation %u\n%s",
+			    reload_current()->id, errors);
+		}
+		aconn_send(a->c);
+	}
+}
+
+static void
+cmd_reload(struct admin_client *a)
+{
+	if (!reload_has_file()) {
+		reply_error(a, "quick mode: there is no configuration file to re-read");
+		return;
+	}
+	if (adm.stopping) {
+		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	log_notice("reload requested (admin socket, uid %ld, pid %ld)", (long)a->uid,
+	    (long)a->pid);
+	/* A reload already running finishes first; ours is the one after. */
+	a->reload_want = reloads_finished() + (reload_in_progress() ? 2 : 1);
+	reload_request();
+	if (reloads_finished() >= a->reload_want) {
+		/* Failed before it began (no loader thread). */
+		reply_error(a, "reload failed at once; see the log");
+		return;
+	}
+	a->in_task = true;
+	a->next = adm.reload_waiters;
+	adm.reload_waiters = a;
+}
+
+/* ---- the connection ------------------------------------------------------ */
+
+/* Returns true when the answer is ready now. */
+static bool
+admin_execute(struct admin_client *a, const char *line, size_t len)
+{
+	struct gen *g = reload_current();
+	char err[512];
+
+	if (admin_cmd_parse(line, len, &a->cmd, err, sizeof(err)) < 0) {
+		/* Keep the json flag if the parser saw it. */
+		reply_error(a, "%s", err);
+		return true;
+	}
+	switch (a->cmd.verb) {
+	case ADM_HELP:
+		if (a->cmd.json) {
+			sbuf_puts(&a->c->out, "{\"help\":");
+			sbuf_json_str(&a->c->out, admin_cmd_help());
+			sbuf_puts(&a->c->out, "}\n");
+		} else {
+			sbuf_puts(&a->c->out, admin_cmd_help());
+		}
+		return true;
+	case ADM_SHOW_INFO:
+		admin_show_info(&a->c->out, g, admin_instance_state(), a->cmd.json);
+		return true;
+	case ADM_SHOW_LISTENERS:
+		admin_show_listeners(&a->c->out, g, a->cmd.json);
+		return true;
+	case ADM_SHOW_POOLS:
+		admin_show_pools(&a->c->out, g, a->cmd.json);
+		return true;
+	case ADM_SHOW_SERVERS:
+		if (a->cmd.pool[0] && find_pool(a, g, a->cmd.pool) == NULL)
+			return true;
+		admin_show_servers(&a->c->out, g, a->cmd.pool[0] ? a->cmd.pool : NULL,
+		    a->cmd.json);
+		return true;
+	case ADM_SHOW_SESSIONS:
+		cmd_show_sessions(a, g);
+		return !a->in_task;
+	case ADM_SET_STATE:
+		cmd_set_state(a, g);
+		return true;
+	case ADM_SET_WEIGHT:
+		cmd_set_weight(a, g);
+		return true;
+	case ADM_SHUTDOWN_SESSIONS:
+		cmd_shutdown_sessions(a, g);
+		return !a->in_task;
+	case ADM_RELOAD:
+		cmd_reload(a);
+		return !a->in_task;
+	case ADM_CHECK:
+		cmd_check(a, g);
+		return true;
+	case ADM_DRAIN:
+		cmd_drain(a);
+		return true;
+	case ADM_UNDRAIN:
+		cmd_undrain(a);
+		return true;
+	}
+	return true;
+}
+
+static enum aconn_next
+admin_input(struct aconn *c, bool eof, bool full)
+{
+	struct admin_client *a = c->owner;
+	char *nl = memchr(c->in, '\n', c->inlen);
+
+	if (nl == NULL && full) {
+		a->cmd.json = false;
+		reply_error(a, "command line longer than %d bytes", ADMIN_LINE_MAX - 1);
+		return ACONN_ANSWER;
+	}
+	if (nl == NULL && !eof)
+		return ACONN_MORE;
+	if (nl == NULL && c->inlen == 0)
+		return ACONN_ANSWER;	/* connected and hung up: nothing to say */
+	return admin_execute(a, c->in, nl ? (size_t)(nl - c->in) + 1 : c->inlen) ?
+	    ACONN_ANSWER : ACONN_LATER;
+}
+
+static void
+admin_closed(struct aconn *c)
+{
+	struct admin_client *a = c->owner;
+
+	a->c = NULL;
+	if (a->in_task) {
+		a->gone = true;		/* freed when the task completes */
+		return;
+	}
+	admin_client_free(a);
+}
+
+static const struct aconn_ops admin_ops = {
+	.input = admin_input,
+	.refill = sessions_refill,
+	.closed = admin_closed,
+};
+
+static void
+admin_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	for (int i = 0; i < 16; i++) {
+		struct admin_client *a;
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		int fd = accept4(adm.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("admin socket: accept");
+			return;
+		}
+		if (adm.nclients >= ADMIN_MAX_CLIENTS) {
+			static const char msg[] = "error: too many admin connections\n";
+
+			(void)!write(fd, msg, sizeof(msg) - 1);
+			close(fd);
+			continue;
+		}
+		a = xcalloc(1, sizeof(*a));
+		a->uid = (uid_t)-1;
+		a->pid = 0;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+			a->uid = cred.uid;
+			a->pid = cred.pid;
+		}
+		adm.nclients++;
+		a->all_next = adm.all;
+		if (adm.all)
+			adm.all->all_prev = a;
+		adm.all = a;
+		a->c = aconn_new(loop, fd, ADMIN_LINE_MAX, ADMIN_TIMEOUT_S, &admin_ops, a);
+	}
+}
+
+int
+admin_start(struct ev_loop *loop, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat sb;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "admin socket %s: path too long", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "admin socket %s: socket: %s", path, strerror(errno));
+		return -1;
+	}
+	/* A socket left by a previous run is replaced, as HAProxy does; any
+	 * other kind of file is not ours to remove. */
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			snprintf(err, errlen, "admin socket %s: exists and is not a socket", path);
+			close(fd);
+			return -1;
+		}
+		unlink(path);
+	}
+	old = umask(0117);	/* created 0660: owner and group */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old);
+		snprintf(err, errlen, "admin socket %s: bind: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	chmod(path, 0660);
+	if (stat(path, &sb) == 0) {
+		adm.dev = sb.st_dev;
+		adm.ino = sb.st_ino;
+	}
+	if (listen(fd, 64) < 0) {
+		snprintf(err, errlen, "admin socket %s: listen: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	adm.loop = loop;
+	adm.fd = fd;
+	adm.path = xstrdup(path);
+	ev_io_init(&adm.io, admin_accept_cb, fd, EV_READ);
+	ev_io_start(loop, &adm.io);
+	ev_init(&adm.deadline, deadline_cb);
+	reload_set_hook(admin_reload_hook);
+	log_info("admin socket listening on %s", path);
+	return 0;
+}
+
+void
+admin_set_stopping(void)
+{
+	adm.stopping = true;
+}
+
+void
+admin_stop(void)
+{
+	if (adm.fd < 0)
+		return;
+	/* The workers are gone: no task will complete any more. */
+	while (adm.all) {
+		struct admin_client *a = adm.all;
+
+		a->in_task = false;
+		if (a->c)
+			aconn_close(a->c);	/* frees a */
+		else
+			admin_client_free(a);
+	}
+	adm.reload_waiters = NULL;
+	ev_io_stop(adm.loop, &adm.io);
+	ev_timer_stop(adm.loop, &adm.deadline);
+	close(adm.fd);
+	adm.fd = -1;
+	/* After an upgrade the new process has bound its own socket here. */
+	{
+		struct stat sb;
+
+		if (stat(adm.path, &sb) == 0 && sb.st_dev == adm.dev &&
+		    sb.st_ino == adm.ino)
+			unlink(adm.path);
+	}
+	free(adm.path);
+	adm.path = NULL;
+	reload_set_hook(NULL);
+}

@@ -1,0 +1,358 @@
+/*
+ * admin_show: text and JSON renderings of tcplb's state for the admin
+ * socket.  Names come from the configuration but may hold anything YAML
+ * allows, so text fields go through sbuf_field() and JSON strings through
+ * sbuf_json_str(); nothing here is ever copied raw.
+ */
+#include "autoconfig.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "admin_show.h"
+#include "listener.h"
+#include "reload.h"
+#include "session.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+static void
+json_key(struct sbuf *b, bool *first, const char *key)
+{
+	if (!*first)
+		sbuf_add(b, ",", 1);
+	*first = false;
+	sbuf_json_str(b, key);
+	sbuf_add(b, ":", 1);
+}
+
+static void
+json_u64(struct sbuf *b, bool *first, const char *key, uint64_t v)
+{
+	json_key(b, first, key);
+	sbuf_printf(b, "%" PRIu64, v);
+}
+
+static void
+json_str(struct sbuf *b, bool *first, const char *key, const char *v)
+{
+	json_key(b, first, key);
+	if (v == NULL)
+		sbuf_puts(b, "null");
+	else
+		sbuf_json_str(b, v);
+}
+
+void
+admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool json)
+{
+	struct reload_counts rc;
+	unsigned up, total;
+	struct rlimit rl;
+	uint64_t fdmax = 0;
+
+	reload_get_counts(&rc);
+	gen_count_servers(g, &up, &total);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		fdmax = rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
+	if (json) {
+		bool f = true;
+
+		sbuf_add(b, "{", 1);
+		json_str(b, &f, "version", PACKAGE_VERSION);
+		json_u64(b, &f, "pid", (uint64_t)getpid());
+		json_key(b, &f, "uptime");
+		sbuf_printf(b, "%.3f", stats_uptime());
+		json_key(b, &f, "start_time");
+		sbuf_printf(b, "%.3f", stats_start_time());
+		json_str(b, &f, "state", state);
+		json_u64(b, &f, "generation", g->id);
+		json_str(b, &f, "config", g->source);
+		json_u64(b, &f, "workers", workers_count());
+		json_u64(b, &f, "listeners", g->nlisteners);
+		json_u64(b, &f, "pools", g->npools);
+		json_u64(b, &f, "servers", total);
+		json_u64(b, &f, "servers_up", up);
+		json_u64(b, &f, "active_connections", atomic_load(&tcplb_active));
+		json_u64(b, &f, "total_connections", stats_total_sessions());
+		json_u64(b, &f, "reloads", rc.ok);
+		json_u64(b, &f, "reloads_failed", rc.failed);
+		json_u64(b, &f, "fd_limit", fdmax);
+		sbuf_puts(b, "}\n");
+		return;
+	}
+	sbuf_printf(b, "version: %s\n", PACKAGE_VERSION);
+	sbuf_printf(b, "pid: %ld\n", (long)getpid());
+	sbuf_printf(b, "uptime: %.0fs\n", stats_uptime());
+	sbuf_printf(b, "state: %s\n", state);
+	sbuf_printf(b, "generation: %u\n", g->id);
+	sbuf_puts(b, "config: ");
+	sbuf_field(b, g->source);
+	sbuf_printf(b, "\nworkers: %u\n", workers_count());
+	sbuf_printf(b, "listeners: %u\npools: %u\nservers: %u (%u up)\n",
+	    g->nlisteners, g->npools, total, up);
+	sbuf_printf(b, "active connections: %u\ntotal connections: %" PRIu64 "\n",
+	    atomic_load(&tcplb_active), stats_total_sessions());
+	sbuf_printf(b, "reloads: %" PRIu64 " (%" PRIu64 " failed)\n", rc.ok, rc.failed);
+}
+
+void
+admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
+{
+	if (json)
+		sbuf_puts(b, "{\"listeners\":[");
+	else
+		sbuf_puts(b, "# listener pool binds active total bytes_in bytes_out limit_reached no_server max_connections\n");
+	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		const struct listener *l = &g->listeners[i];
+		struct stats_lsn_sum s;
+		unsigned active = atomic_load(&l->st->active);
+
+		stats_lsn_sum(l->st, &s);
+		if (json) {
+			bool f = true;
+
+			sbuf_puts(b, i ? ",{" : "{");
+			json_str(b, &f, "name", l->name);
+			json_str(b, &f, "pool", l->pool ? l->pool->name : NULL);
+			json_key(b, &f, "binds");
+			sbuf_add(b, "[", 1);
+			for (uint32_t k = 0; k < l->nbinds; k++) {
+				if (k)
+					sbuf_add(b, ",", 1);
+				sbuf_json_str(b, l->binds[k].ls ? l->binds[k].ls->text :
+				    l->binds[k].text);
+			}
+			sbuf_add(b, "]", 1);
+			json_u64(b, &f, "active", active);
+			json_u64(b, &f, "total", s.conns);
+			json_u64(b, &f, "bytes_in", s.bytes_in);
+			json_u64(b, &f, "bytes_out", s.bytes_out);
+			json_u64(b, &f, "limit_reached", s.refused_limit);
+			json_u64(b, &f, "no_server", s.no_server);
+			json_u64(b, &f, "max_connections", l->max_conns);
+			sbuf_add(b, "}", 1);
+			continue;
+		}
+		sbuf_field(b, l->name);
+		sbuf_add(b, " ", 1);
+		sbuf_field(b, l->pool ? l->pool->name : NULL);
+		sbuf_add(b, " ", 1);
+		for (uint32_t k = 0; k < l->nbinds; k++) {
+			if (k)
+				sbuf_add(b, ",", 1);
+			sbuf_field(b, l->binds[k].ls ? l->binds[k].ls->text :
+			    l->binds[k].text);
+		}
+		sbuf_printf(b, " %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64 " %u\n", active, s.conns, s.bytes_in, s.bytes_out,
+		    s.refused_limit, s.no_server, l->max_conns);
+	}
+	if (json)
+		sbuf_puts(b, "]}\n");
+}
+
+void
+admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
+{
+	int64_t now = (int64_t)now_ms();
+
+	if (json)
+		sbuf_puts(b, "{\"pools\":[");
+	else
+		sbuf_puts(b, "# pool balance servers up active total bytes_in bytes_out connect_failures retries\n");
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+		struct stats_srv_sum sum = { 0 };
+		unsigned up = 0, active = 0;
+		uint64_t fails = 0;
+
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			struct server_view v;
+
+			stats_server_view(&p->servers[k], now, &v);
+			stats_srv_sum_add(&sum, &v.sum);
+			up += strcmp(v.health, "up") == 0;
+			active += v.active;
+		}
+		for (unsigned f = 0; f < STATS_FAIL_N; f++)
+			fails += sum.fails[f];
+		if (json) {
+			bool f = true;
+
+			sbuf_puts(b, i ? ",{" : "{");
+			json_str(b, &f, "name", p->name);
+			json_str(b, &f, "balance", balance_alg_name(p->alg));
+			json_u64(b, &f, "servers", p->nservers);
+			json_u64(b, &f, "up", up);
+			json_u64(b, &f, "active", active);
+			json_u64(b, &f, "total", sum.conns);
+			json_u64(b, &f, "bytes_in", sum.bytes_in);
+			json_u64(b, &f, "bytes_out", sum.bytes_out);
+			json_u64(b, &f, "connect_failures", fails);
+			json_u64(b, &f, "retries", sum.retries);
+			sbuf_add(b, "}", 1);
+			continue;
+		}
+		sbuf_field(b, p->name);
+		sbuf_printf(b, " %s %u %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64 " %" PRIu64 "\n", balance_alg_name(p->alg), p->nservers,
+		    up, active, sum.conns, sum.bytes_in, sum.bytes_out, fails,
+		    sum.retries);
+	}
+	if (json)
+		sbuf_puts(b, "]}\n");
+}
+
+static void
+server_json(struct sbuf *b, const struct server *s, const struct server_view *v)
+{
+	const struct server_state *st = s->st;
+	bool f = true, f2 = true;
+
+	sbuf_add(b, "{", 1);
+	json_str(b, &f, "pool", s->pool->name);
+	json_str(b, &f, "server", s->name);
+	json_str(b, &f, "address", s->addr_text);
+	json_str(b, &f, "state", v->state);
+	json_str(b, &f, "health", v->health);
+	json_str(b, &f, "admin", v->admin);
+	json_u64(b, &f, "weight", v->weight);
+	json_u64(b, &f, "configured_weight", s->weight);
+	json_u64(b, &f, "effective_weight", v->eff_weight);
+	json_key(b, &f, "backup");
+	sbuf_puts(b, s->backup ? "true" : "false");
+	json_u64(b, &f, "active", v->active);
+	json_u64(b, &f, "total", v->sum.conns);
+	json_u64(b, &f, "bytes_in", v->sum.bytes_in);
+	json_u64(b, &f, "bytes_out", v->sum.bytes_out);
+	json_u64(b, &f, "retries", v->sum.retries);
+	json_key(b, &f, "connect_failures");
+	sbuf_add(b, "{", 1);
+	for (unsigned k = 0; k < STATS_FAIL_N; k++)
+		json_u64(b, &f2, stats_fail_name(k), v->sum.fails[k]);
+	sbuf_add(b, "}", 1);
+	json_key(b, &f, "last_check");
+	if (st->last_check_ms == 0) {
+		sbuf_puts(b, "null");
+	} else {
+		f2 = true;
+		sbuf_add(b, "{", 1);
+		json_str(b, &f2, "result", st->last_check);
+		json_key(b, &f2, "time");
+		sbuf_printf(b, "%.3f", (double)st->last_check_ms / 1000.0);
+		json_key(b, &f2, "duration");
+		sbuf_printf(b, "%.6f", (double)st->last_check_us / 1e6);
+		sbuf_add(b, "}", 1);
+	}
+	sbuf_add(b, "}", 1);
+}
+
+void
+admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool json)
+{
+	int64_t now = (int64_t)now_ms();
+	bool any = false;
+	time_t wall = time(NULL);
+
+	if (json)
+		sbuf_puts(b, "{\"servers\":[");
+	else
+		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age\n");
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		if (pool && strcmp(p->name, pool) != 0)
+			continue;
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			const struct server *s = &p->servers[k];
+			struct server_view v;
+			uint64_t fails = 0;
+
+			stats_server_view(s, now, &v);
+			if (json) {
+				if (any)
+					sbuf_add(b, ",", 1);
+				any = true;
+				server_json(b, s, &v);
+				continue;
+			}
+			for (unsigned f = 0; f < STATS_FAIL_N; f++)
+				fails += v.sum.fails[f];
+			sbuf_field(b, p->name);
+			sbuf_add(b, " ", 1);
+			sbuf_field(b, s->name);
+			sbuf_add(b, " ", 1);
+			sbuf_field(b, s->addr_text);
+			sbuf_printf(b, " %s %s %u %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
+			    " %" PRIu64 " ", v.state, v.health, v.weight, v.eff_weight,
+			    v.active, v.sum.conns, v.sum.bytes_in, v.sum.bytes_out, fails);
+			if (s->st->last_check_ms == 0) {
+				sbuf_puts(b, "- -\n");
+			} else {
+				sbuf_field(b, s->st->last_check);
+				sbuf_printf(b, " %llds\n", (long long)(wall -
+				    s->st->last_check_ms / 1000));
+			}
+		}
+	}
+	if (json)
+		sbuf_puts(b, "]}\n");
+}
+
+void
+admin_show_sessions_head(struct sbuf *b, bool json)
+{
+	if (json)
+		sbuf_puts(b, "{\"sessions\":[");
+	else
+		sbuf_puts(b, "# id client listener pool server age bytes_in bytes_out\n");
+}
+
+void
+admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
+    bool first)
+{
+	char client[ADDR_STRLEN];
+	const char *server = e->srv ? e->srv->name : NULL;
+
+	addr_format(&e->peer.sa, client, sizeof(client));
+	if (json) {
+		bool f = true;
+
+		sbuf_puts(b, first ? "{" : ",{");
+		json_u64(b, &f, "id", e->id);
+		json_str(b, &f, "client", client);
+		json_str(b, &f, "listener", e->l->name);
+		json_str(b, &f, "pool", e->pool ? e->pool->name : NULL);
+		json_str(b, &f, "server", server);
+		json_str(b, &f, "server_address", e->srv ? e->srv->addr_text : NULL);
+		json_str(b, &f, "state", e->connecting ? "connecting" : "relaying");
+		json_key(b, &f, "age");
+		sbuf_printf(b, "%.3f", e->age_s);
+		json_u64(b, &f, "bytes_in", e->bytes_in);
+		json_u64(b, &f, "bytes_out", e->bytes_out);
+		sbuf_add(b, "}", 1);
+		return;
+	}
+	sbuf_printf(b, "%" PRIu64 " %s ", e->id, client);
+	sbuf_field(b, e->l->name);
+	sbuf_add(b, " ", 1);
+	sbuf_field(b, e->pool ? e->pool->name : NULL);
+	sbuf_add(b, " ", 1);
+	sbuf_field(b, server);
+	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64 "\n", e->age_s, e->bytes_in,
+	    e->bytes_out);
+}
+
+void
+admin_show_sessions_tail(struct sbuf *b, bool json, unsigned long n,
+    double pause_s)
+{
+	if (json)
+		sbuf_printf(b, "],\"worker_pause_us\":%.0f}\n", pause_s * 1e6);
+}

@@ -1,0 +1,204 @@
+/*
+ * metrics: a deliberately small HTTP/1.x server -- one request per
+ * connection, request head at most METRICS_REQ_MAX bytes, METRICS_TIMEOUT_S
+ * without progress closes, at most METRICS_MAX_CLIENTS at once -- enough for
+ * Prometheus and a browser, and nothing a client can use to hold tcplb's
+ * main loop or its memory.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "admin.h"
+#include "admin_conn.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_render.h"
+#include "net.h"
+#include "reload.h"
+#include "util.h"
+
+#define METRICS_REQ_MAX 8192
+#define METRICS_TIMEOUT_S 10.0
+#define METRICS_MAX_CLIENTS 64
+
+static struct {
+	struct ev_loop *loop;
+	int fd;
+	ev_io io;
+	unsigned nclients;
+	struct aconn *clients[METRICS_MAX_CLIENTS];
+	char text[ADDR_STRLEN];
+} met = { .fd = -1 };
+
+static void
+respond(struct aconn *c, const char *status, const char *ctype,
+    const struct sbuf *body, bool head)
+{
+	sbuf_printf(&c->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n\r\n", status, ctype, body->len);
+	if (!head && body->len)
+		sbuf_add(&c->out, body->p, body->len);
+}
+
+static void
+respond_text(struct aconn *c, const char *status, const char *msg)
+{
+	struct sbuf body = { 0 };
+
+	sbuf_printf(&body, "%s\n", msg);
+	respond(c, status, "text/plain; charset=utf-8", &body, false);
+	sbuf_free(&body);
+}
+
+static enum aconn_next
+metrics_input(struct aconn *c, bool eof, bool full)
+{
+	struct sbuf body = { 0 };
+	char method[8], target[256];
+	const char *sp1, *sp2, *q;
+	size_t tl;
+	bool head;
+
+	if (full) {
+		respond_text(c, "431 Request Header Fields Too Large", "request too large");
+		return ACONN_ANSWER;
+	}
+	if (strstr(c->in, "\r\n\r\n") == NULL && strstr(c->in, "\n\n") == NULL) {
+		if (!eof)
+			return ACONN_MORE;
+		if (c->inlen == 0)
+			return ACONN_ANSWER;
+	}
+	sp1 = memchr(c->in, ' ', c->inlen);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', c->inlen - (size_t)(sp1 + 1 - c->in)) : NULL;
+	if (sp1 == NULL || sp2 == NULL || (size_t)(sp1 - c->in) >= sizeof(method)) {
+		respond_text(c, "400 Bad Request", "bad request");
+		return ACONN_ANSWER;
+	}
+	memcpy(method, c->in, (size_t)(sp1 - c->in));
+	method[sp1 - c->in] = '\0';
+	tl = (size_t)(sp2 - sp1 - 1);
+	if (tl >= sizeof(target)) {
+		respond_text(c, "414 URI Too Long", "URI too long");
+		return ACONN_ANSWER;
+	}
+	memcpy(target, sp1 + 1, tl);
+	target[tl] = '\0';
+	if ((q = strchr(target, '?')) != NULL)
+		target[q - target] = '\0';
+	head = strcmp(method, "HEAD") == 0;
+	if (strcmp(method, "GET") != 0 && !head) {
+		sbuf_puts(&c->out, "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
+		    "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		return ACONN_ANSWER;
+	}
+	if (strcmp(target, "/metrics") == 0) {
+		metrics_render_prom(&body, reload_current(), admin_instance_state());
+		respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
+	} else if (strcmp(target, "/") == 0) {
+		metrics_render_html(&body, reload_current(), admin_instance_state());
+		respond(c, "200 OK", "text/html; charset=utf-8", &body, head);
+	} else {
+		respond_text(c, "404 Not Found", "not found: try / or /metrics");
+	}
+	sbuf_free(&body);
+	return ACONN_ANSWER;
+}
+
+static void
+metrics_closed(struct aconn *c)
+{
+	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
+		if (met.clients[i] == c) {
+			met.clients[i] = NULL;
+			met.nclients--;
+			return;
+		}
+}
+
+static const struct aconn_ops metrics_ops = {
+	.input = metrics_input,
+	.closed = metrics_closed,
+};
+
+static void
+metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen;
+		int fd = net_accept(met.fd, &peer, &plen);
+
+		if (fd < 0)
+			return;
+		if (met.nclients >= METRICS_MAX_CLIENTS) {
+			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+			    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+			(void)!write(fd, busy, sizeof(busy) - 1);
+			close(fd);
+			continue;
+		}
+		for (unsigned k = 0; k < METRICS_MAX_CLIENTS; k++)
+			if (met.clients[k] == NULL) {
+				met.nclients++;
+				met.clients[k] = aconn_new(loop, fd, METRICS_REQ_MAX,
+				    METRICS_TIMEOUT_S, &metrics_ops, NULL);
+				break;
+			}
+	}
+}
+
+int
+metrics_start(struct ev_loop *loop, const char *text, char *err, size_t errlen)
+{
+	struct addr_spec spec;
+	struct sockaddr_storage *addrs = NULL, bound;
+	socklen_t blen = sizeof(bound);
+	size_t n = 0;
+	char e[256];
+
+	if (addr_parse(text, &spec, e, sizeof(e)) < 0 ||
+	    addr_resolve(&spec, true, &addrs, &n, e, sizeof(e)) < 0) {
+		snprintf(err, errlen, "metrics %s: %s", text, e);
+		return -1;
+	}
+	met.fd = net_listen((struct sockaddr *)&addrs[0], addr_len((struct sockaddr *)&addrs[0]),
+	    false, 64);
+	if (met.fd < 0) {
+		snprintf(err, errlen, "metrics: cannot listen on %s: %s", text, strerror(errno));
+		free(addrs);
+		return -1;
+	}
+	free(addrs);
+	if (net_local_addr(met.fd, &bound, &blen) == 0)
+		addr_format((struct sockaddr *)&bound, met.text, sizeof(met.text));
+	else
+		snprintf(met.text, sizeof(met.text), "%s", text);
+	met.loop = loop;
+	ev_io_init(&met.io, metrics_accept_cb, met.fd, EV_READ);
+	ev_io_start(loop, &met.io);
+	log_notice("metrics: listening on %s (GET /metrics, GET /)", met.text);
+	return 0;
+}
+
+void
+metrics_stop(void)
+{
+	if (met.fd < 0)
+		return;
+	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
+		if (met.clients[i])
+			aconn_close(met.clients[i]);
+	ev_io_stop(met.loop, &met.io);
+	close(met.fd);
+	met.fd = -1;
+}

@@ -1,0 +1,387 @@
+/*
+ * metrics_render: Prometheus text and the status page.  Every family gets
+ * its HELP and TYPE once, before its samples (what `promtool check metrics`
+ * asks for); counters end in _total, durations are in seconds and sizes in
+ * bytes.  Servers are labelled {pool, server, address}: a host name that
+ * resolves to several addresses is several servers with one name.
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "metrics_render.h"
+#include "reload.h"
+#include "stats.h"
+#include "util.h"
+#include "worker.h"
+
+static void
+family(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+lbl_server(struct sbuf *b, const struct server *s)
+{
+	sbuf_puts(b, "pool=\"");
+	sbuf_prom_label(b, s->pool->name);
+	sbuf_puts(b, "\",server=\"");
+	sbuf_prom_label(b, s->name);
+	sbuf_puts(b, "\",address=\"");
+	sbuf_prom_label(b, s->addr_text);
+	sbuf_puts(b, "\"");
+}
+
+static void
+lbl_one(struct sbuf *b, const char *key, const char *val)
+{
+	sbuf_printf(b, "%s=\"", key);
+	sbuf_prom_label(b, val);
+	sbuf_puts(b, "\"");
+}
+
+static unsigned
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;	/* not the one opendir() holds */
+}
+
+/* The per-server values one family needs, one sample per server. */
+typedef double (*srv_val)(const struct server *s, const struct server_view *v);
+
+static double v_active(const struct server *s, const struct server_view *v) { return v->active; }
+static double v_total(const struct server *s, const struct server_view *v) { return (double)v->sum.conns; }
+static double v_in(const struct server *s, const struct server_view *v) { return (double)v->sum.bytes_in; }
+static double v_out(const struct server *s, const struct server_view *v) { return (double)v->sum.bytes_out; }
+static double v_retries(const struct server *s, const struct server_view *v) { return (double)v->sum.retries; }
+static double v_up(const struct server *s, const struct server_view *v) { return strcmp(v->health, "up") == 0; }
+static double v_weight(const struct server *s, const struct server_view *v) { return v->weight; }
+static double v_eweight(const struct server *s, const struct server_view *v) { return v->eff_weight; }
+static double v_check(const struct server *s, const struct server_view *v) { return (double)s->st->last_check_us / 1e6; }
+static double v_max(const struct server *s, const struct server_view *v) { return s->max_conns; }
+
+struct srv_row {
+	const struct server *s;
+	struct server_view v;
+};
+
+static void
+server_family(struct sbuf *b, const struct srv_row *rows, size_t n,
+    const char *name, const char *type, const char *help, srv_val f)
+{
+	family(b, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		sbuf_printf(b, "%s{", name);
+		lbl_server(b, rows[i].s);
+		sbuf_puts(b, "} ");
+		sbuf_prom_double(b, f(rows[i].s, &rows[i].v));
+		sbuf_add(b, "\n", 1);
+	}
+}
+
+static void
+histogram(struct sbuf *b, const char *name, const char *pool, const uint64_t *h,
+    const double *le, unsigned nle, uint64_t sum_us)
+{
+	uint64_t cum = 0;
+
+	for (unsigned i = 0; i <= nle; i++) {
+		cum += h[i];
+		sbuf_printf(b, "%s_bucket{", name);
+		lbl_one(b, "pool", pool);
+		if (i < nle)
+			sbuf_printf(b, ",le=\"%g\"} %" PRIu64 "\n", le[i], cum);
+		else
+			sbuf_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", cum);
+	}
+	sbuf_printf(b, "%s_sum{", name);
+	lbl_one(b, "pool", pool);
+	sbuf_printf(b, "} %.6f\n", (double)sum_us / 1e6);
+	sbuf_printf(b, "%s_count{", name);
+	lbl_one(b, "pool", pool);
+	sbuf_printf(b, "} %" PRIu64 "\n", cum);
+}
+
+void
+metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
+{
+	static const char *const states[] = { "ready", "draining", "stopping" };
+	static const char *const sstates[] = { "ready", "drain", "maint", "down" };
+	int64_t now = (int64_t)now_ms();
+	struct reload_counts rc;
+	struct rlimit rl;
+	size_t nrows = 0, k = 0;
+	struct srv_row *rows;
+	struct stats_srv_sum *psum;
+
+	reload_get_counts(&rc);
+	/* ---- process */
+	family(b, "tcplb_info", "gauge", "Version of the running tcplb (always 1).");
+	sbuf_puts(b, "tcplb_info{version=\"");
+	sbuf_prom_label(b, PACKAGE_VERSION);
+	sbuf_puts(b, "\"} 1\n");
+	family(b, "tcplb_state", "gauge", "Instance state: 1 for the current one (ready, draining, stopping).");
+	for (size_t i = 0; i < ARRAY_SIZE(states); i++)
+		sbuf_printf(b, "tcplb_state{state=\"%s\"} %d\n", states[i],
+		    strcmp(states[i], state) == 0);
+	family(b, "tcplb_generation", "gauge", "Number of the configuration generation in use.");
+	sbuf_printf(b, "tcplb_generation %u\n", g->id);
+	family(b, "tcplb_workers", "gauge", "Event-loop worker threads.");
+	sbuf_printf(b, "tcplb_workers %u\n", workers_count());
+	family(b, "tcplb_reloads_total", "counter", "Reloads that published a new configuration.");
+	sbuf_printf(b, "tcplb_reloads_total %" PRIu64 "\n", rc.ok);
+	family(b, "tcplb_reloads_failed_total", "counter", "Reloads that failed and kept the running configuration.");
+	sbuf_printf(b, "tcplb_reloads_failed_total %" PRIu64 "\n", rc.failed);
+	family(b, "tcplb_connections_active", "gauge", "Client connections open, all listeners.");
+	sbuf_printf(b, "tcplb_connections_active %u\n", atomic_load(&tcplb_active));
+	family(b, "tcplb_connections_total", "counter", "Client connections accepted since start, all listeners.");
+	sbuf_printf(b, "tcplb_connections_total %" PRIu64 "\n", stats_total_sessions());
+	family(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
+	sbuf_printf(b, "process_start_time_seconds %.3f\n", stats_start_time());
+	family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+	sbuf_printf(b, "process_open_fds %u\n", count_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		sbuf_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	}
+
+	/* ---- listeners */
+	{
+		struct stats_lsn_sum *ls = xcalloc(g->nlisteners ? g->nlisteners : 1, sizeof(*ls));
+
+		for (uint32_t i = 0; i < g->nlisteners; i++)
+			stats_lsn_sum(g->listeners[i].st, &ls[i]);
+#define LFAM(N, T, H, E) do { \
+		family(b, N, T, H); \
+		for (uint32_t i = 0; i < g->nlisteners; i++) { \
+			sbuf_printf(b, "%s{", N); \
+			lbl_one(b, "listener", g->listeners[i].name); \
+			sbuf_printf(b, "} %" PRIu64 "\n", (uint64_t)(E)); \
+		} } while (0)
+		LFAM("tcplb_listener_connections_active", "gauge", "Client connections open on the listener.",
+		    atomic_load(&g->listeners[i].st->active));
+		LFAM("tcplb_listener_connections_total", "counter", "Client connections accepted by the listener.",
+		    ls[i].conns);
+		LFAM("tcplb_listener_bytes_in_total", "counter", "Bytes received from clients and delivered to servers.",
+		    ls[i].bytes_in);
+		LFAM("tcplb_listener_bytes_out_total", "counter", "Bytes received from servers and delivered to clients.",
+		    ls[i].bytes_out);
+		LFAM("tcplb_listener_limit_reached_total", "counter", "Times accepting paused because max_connections was reached.",
+		    ls[i].refused_limit);
+		LFAM("tcplb_listener_no_server_total", "counter", "Clients closed because no server of the pool was available or reachable.",
+		    ls[i].no_server);
+		LFAM("tcplb_listener_max_connections", "gauge", "The listener's max_connections (0: unlimited).",
+		    g->listeners[i].max_conns);
+#undef LFAM
+		free(ls);
+	}
+
+	/* ---- servers, and pools as their sums */
+	for (uint32_t i = 0; i < g->npools; i++)
+		nrows += g->pools[i].nservers;
+	rows = xcalloc(nrows ? nrows : 1, sizeof(*rows));
+	psum = xcalloc(g->npools ? g->npools : 1, sizeof(*psum));
+	for (uint32_t i = 0; i < g->npools; i++)
+		for (uint32_t s = 0; s < g->pools[i].nservers; s++) {
+			rows[k].s = &g->pools[i].servers[s];
+			stats_server_view(rows[k].s, now, &rows[k].v);
+			stats_srv_sum_add(&psum[i], &rows[k].v.sum);
+			k++;
+		}
+
+#define PFAM(N, T, H, E) do { \
+	family(b, N, T, H); \
+	for (uint32_t i = 0; i < g->npools; i++) { \
+		const struct pool *p = &g->pools[i]; \
+		sbuf_printf(b, "%s{", N); \
+		lbl_one(b, "pool", p->name); \
+		sbuf_printf(b, "} %" PRIu64 "\n", (uint64_t)(E)); \
+	} } while (0)
+	{
+		unsigned *up = xcalloc(g->npools ? g->npools : 1, sizeof(*up));
+		unsigned *act = xcalloc(g->npools ? g->npools : 1, sizeof(*act));
+
+		k = 0;
+		for (uint32_t i = 0; i < g->npools; i++)
+			for (uint32_t s = 0; s < g->pools[i].nservers; s++, k++) {
+				up[i] += strcmp(rows[k].v.health, "up") == 0;
+				act[i] += rows[k].v.active;
+			}
+		PFAM("tcplb_pool_servers", "gauge", "Servers in the pool.", p->nservers);
+		PFAM("tcplb_pool_servers_up", "gauge", "Servers of the pool that health checks say are up.", up[i]);
+		PFAM("tcplb_pool_connections_active", "gauge", "Connections open to servers of the pool.", act[i]);
+		free(up);
+		free(act);
+	}
+	PFAM("tcplb_pool_connections_total", "counter", "Connections established to servers of the pool.", psum[i].conns);
+	PFAM("tcplb_pool_bytes_in_total", "counter", "Bytes sent to servers of the pool.", psum[i].bytes_in);
+	PFAM("tcplb_pool_bytes_out_total", "counter", "Bytes received from servers of the pool.", psum[i].bytes_out);
+	PFAM("tcplb_pool_retries_total", "counter", "Connect attempts that followed a failed one.", psum[i].retries);
+#undef PFAM
+	family(b, "tcplb_pool_connect_failures_total", "counter", "Failed connect attempts to servers of the pool, by reason.");
+	for (uint32_t i = 0; i < g->npools; i++)
+		for (unsigned f = 0; f < STATS_FAIL_N; f++) {
+			sbuf_puts(b, "tcplb_pool_connect_failures_total{");
+			lbl_one(b, "pool", g->pools[i].name);
+			sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n", stats_fail_name(f),
+			    psum[i].fails[f]);
+		}
+	family(b, "tcplb_pool_connect_time_seconds", "histogram", "Time from a connect attempt to the server accepting, for successful attempts.");
+	for (uint32_t i = 0; i < g->npools; i++)
+		histogram(b, "tcplb_pool_connect_time_seconds", g->pools[i].name,
+		    psum[i].connect_hist, stats_connect_le, STATS_CONNECT_BUCKETS,
+		    psum[i].connect_sum_us);
+	family(b, "tcplb_pool_connection_duration_seconds", "histogram", "Duration of client connections that reached a server, from accept to close.");
+	for (uint32_t i = 0; i < g->npools; i++)
+		histogram(b, "tcplb_pool_connection_duration_seconds", g->pools[i].name,
+		    psum[i].duration_hist, stats_duration_le, STATS_DURATION_BUCKETS,
+		    psum[i].duration_sum_us);
+
+	server_family(b, rows, nrows, "tcplb_server_connections_active", "gauge",
+	    "Connections open to the server.", v_active);
+	server_family(b, rows, nrows, "tcplb_server_connections_total", "counter",
+	    "Connections established to the server.", v_total);
+	server_family(b, rows, nrows, "tcplb_server_bytes_in_total", "counter",
+	    "Bytes sent to the server (from clients).", v_in);
+	server_family(b, rows, nrows, "tcplb_server_bytes_out_total", "counter",
+	    "Bytes received from the server (to clients).", v_out);
+	server_family(b, rows, nrows, "tcplb_server_retries_total", "counter",
+	    "Connect attempts to the server that followed a failed one.", v_retries);
+	family(b, "tcplb_server_connect_failures_total", "counter", "Failed connect attempts to the server, by reason.");
+	for (size_t i = 0; i < nrows; i++)
+		for (unsigned f = 0; f < STATS_FAIL_N; f++) {
+			sbuf_puts(b, "tcplb_server_connect_failures_total{");
+			lbl_server(b, rows[i].s);
+			sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n", stats_fail_name(f),
+			    rows[i].v.sum.fails[f]);
+		}
+	server_family(b, rows, nrows, "tcplb_server_up", "gauge",
+	    "1 if health checks (or traffic) say the server is up.", v_up);
+	family(b, "tcplb_server_state", "gauge", "Server state: 1 for the current one (ready, drain, maint, down).");
+	for (size_t i = 0; i < nrows; i++)
+		for (size_t st = 0; st < ARRAY_SIZE(sstates); st++) {
+			sbuf_puts(b, "tcplb_server_state{");
+			lbl_server(b, rows[i].s);
+			sbuf_printf(b, ",state=\"%s\"} %d\n", sstates[st],
+			    strcmp(sstates[st], rows[i].v.state) == 0);
+		}
+	server_family(b, rows, nrows, "tcplb_server_weight", "gauge",
+	    "Weight in force (the admin override, else the configured one).", v_weight);
+	server_family(b, rows, nrows, "tcplb_server_effective_weight", "gauge",
+	    "Weight in force scaled by slow start.", v_eweight);
+	server_family(b, rows, nrows, "tcplb_server_max_connections", "gauge",
+	    "The server's max_connections (0: unlimited).", v_max);
+	server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
+	    "How long the last active health check took (0: none yet).", v_check);
+	free(rows);
+	free(psum);
+}
+
+/* ---- status page ------------------------------------------------------- */
+
+static void
+html_bytes(struct sbuf *b, uint64_t v)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	unsigned u = 0;
+
+	while (d >= 1024 && u + 1 < ARRAY_SIZE(unit)) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		sbuf_printf(b, "%" PRIu64 " B", v);
+	else
+		sbuf_printf(b, "%.1f %s", d, unit[u]);
+}
+
+void
+metrics_render_html(struct sbuf *b, const struct gen *g, const char *state)
+{
+	int64_t now = (int64_t)now_ms();
+	time_t wall = time(NULL);
+	unsigned up, total;
+
+	gen_count_servers(g, &up, &total);
+	sbuf_puts(b,
+	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	    "<meta http-equiv=\"refresh\" content=\"5\">\n"
+	    "<title>tcplb status</title>\n<style>\n"
+	    "body{font-family:sans-serif;margin:1em 2em;color:#222}\n"
+	    "table{border-collapse:collapse;margin-bottom:1.5em}\n"
+	    "th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right}\n"
+	    "th{background:#eee}td.n{text-align:left}\n"
+	    "tr.ready td.st{background:#b6e3b6}tr.down td.st{background:#f2a6a6}\n"
+	    "tr.drain td.st{background:#f5d88c}tr.maint td.st{background:#aac4ee}\n"
+	    ".ready{color:#161}.draining,.stopping{color:#a50}\n"
+	    "</style></head><body>\n<h1>tcplb</h1>\n<p>");
+	sbuf_printf(b, "version %s, pid %ld, up %.0fs, state <b class=\"", PACKAGE_VERSION,
+	    (long)getpid(), stats_uptime());
+	sbuf_html(b, state);
+	sbuf_puts(b, "\">");
+	sbuf_html(b, state);
+	sbuf_printf(b, "</b>, generation %u from <code>", g->id);
+	sbuf_html(b, g->source);
+	sbuf_printf(b, "</code>, %u worker%s, %u/%u servers up, %u active connections.</p>\n",
+	    workers_count(), workers_count() == 1 ? "" : "s", up, total,
+	    atomic_load(&tcplb_active));
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		sbuf_puts(b, "<h2>pool ");
+		sbuf_html(b, p->name);
+		sbuf_printf(b, " <small>(%s)</small></h2>\n<table class=\"pool\" data-pool=\"",
+		    balance_alg_name(p->alg));
+		sbuf_html(b, p->name);
+		sbuf_puts(b, "\">\n<tr><th>server</th><th>address</th><th>state</th><th>weight</th>"
+		    "<th>active</th><th>total</th><th>bytes in</th><th>bytes out</th>"
+		    "<th>last check</th></tr>\n");
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			const struct server *s = &p->servers[k];
+			struct server_view v;
+
+			stats_server_view(s, now, &v);
+			sbuf_printf(b, "<tr class=\"%s\" data-server=\"", v.state);
+			sbuf_html(b, s->name);
+			sbuf_puts(b, "\"><td class=\"n\">");
+			sbuf_html(b, s->name);
+			sbuf_puts(b, "</td><td class=\"n\">");
+			sbuf_html(b, s->addr_text);
+			sbuf_printf(b, "</td><td class=\"st\">%s</td><td>%u</td><td>%u</td><td>%" PRIu64
+			    "</td><td>", v.state, v.weight, v.active, v.sum.conns);
+			html_bytes(b, v.sum.bytes_in);
+			sbuf_puts(b, "</td><td>");
+			html_bytes(b, v.sum.bytes_out);
+			sbuf_puts(b, "</td><td class=\"n\">");
+			if (s->st->last_check_ms) {
+				sbuf_html(b, s->st->last_check);
+				sbuf_printf(b, ", %llds ago", (long long)(wall -
+				    s->st->last_check_ms / 1000));
+			} else {
+				sbuf_puts(b, "&ndash;");
+			}
+			sbuf_puts(b, "</td></tr>\n");
+		}
+		sbuf_puts(b, "</table>\n");
+	}
+	sbuf_puts(b, "<p><a href=\"/metrics\">/metrics</a></p>\n</body></html>\n");
+}
