@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -95,6 +96,13 @@ service_handover(long pid, const char *status)
 {
 	notify("MAINPID=%ld\nSTATUS=%s", pid, status);
 	detached = true;
+}
+
+void
+service_reclaim(void)
+{
+	detached = false;
+	notify("MAINPID=%ld", (long)getpid());
 }
 
 void

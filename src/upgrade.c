@@ -226,12 +226,26 @@ handle_line(const char *line)
 	if (sscanf(line, "ready %ld", &pid) == 1) {
 		char status[128];
 
-		log_notice("binary upgrade: process %ld (%s) serves now; this process stops accepting and drains",
-		    pid, exe);
 		snprintf(status, sizeof(status), "upgraded: process %ld took over", pid);
 		service_handover(pid, status);
-		if (write(ctl, "ok\n", 3) != 3)
+		if (write(ctl, "ok\n", 3) != 3) {
+			char why[160];
+
+			/* It died after "ready" (its end of the socket is
+			 * closed): systemd refuses a dead MAINPID=, or sees
+			 * that main process exit.  Draining now would leave
+			 * nobody accepting and end the unit with status 0,
+			 * which Restart=on-failure does not restart. */
 			log_warn("binary upgrade: cannot confirm the handover to process %ld", pid);
+			service_reclaim();
+			snprintf(why, sizeof(why),
+			    "process %ld exited right after it started serving", pid);
+			new_pid = 0;
+			upgrade_failed(why);
+			return;
+		}
+		log_notice("binary upgrade: process %ld (%s) serves now; this process stops accepting and drains",
+		    pid, exe);
 		if (reload_for_new) {
 			/* The new process may have read the file before it
 			 * changed: it reloads too (its SIGHUP handler is set
