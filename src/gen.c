@@ -220,6 +220,62 @@ inherit_lower(const struct inherit_ent *ents, size_t n, uint64_t key)
 
 enum inherit_rule { BY_POOL, BY_NAME, BY_ADDRESS };
 
+/*
+ * Retired states: those of servers a published generation dropped while
+ * an older generation (its sessions) may still use them.  A server that
+ * comes back to the same address while those connections drain must
+ * count them: otherwise removing a server and adding it back (two
+ * reloads, or a DNS answer that flaps) lets max_connections be exceeded.
+ * The list holds a reference to each state; an entry whose state only the
+ * list holds has no connection left to count and is dropped at the next
+ * commit.  Main thread only, like gen_inherit and gen_adopt_commit; only
+ * this thread can take a new reference to a listed state, so a reference
+ * count of 1 read here stays 1.
+ */
+struct retired_ent {
+	struct server_state *st;
+	struct sockaddr_storage addr;
+};
+
+static struct retired_ent *retired;	/* committed */
+static size_t nretired;
+static struct retired_ent *retiring;	/* the last gen_inherit's old servers
+					 * nothing took: retired at commit */
+static size_t nretiring;
+
+static void
+retired_drop(struct retired_ent **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		server_state_put((*v)[i].st);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+/* The retired state for ns's address still used by a connection, and not
+ * taken by another server of new, or NULL. */
+static struct server_state *
+retired_find(const struct gen *new, const struct server *ns)
+{
+	for (size_t i = 0; i < nretired; i++) {
+		struct retired_ent *r = &retired[i];
+		bool taken = false;
+
+		if (atomic_load(&r->st->refs) <= 1 ||
+		    !addr_equal((const struct sockaddr *)&r->addr,
+		    (const struct sockaddr *)&ns->addr))
+			continue;
+		for (uint32_t p = 0; p < new->npools && !taken; p++)
+			for (uint32_t k = 0; k < new->pools[p].nservers; k++)
+				if (new->pools[p].servers[k].st == r->st)
+					taken = true;
+		if (!taken)
+			return r->st;
+	}
+	return NULL;
+}
+
 /* The old server ns takes over under rule, or NULL.  Equal keys are in
  * file order, so "the first" is the first in the old file. */
 static struct inherit_ent *
@@ -319,6 +375,36 @@ gen_inherit(struct gen *new, const struct gen *old)
 			}
 		}
 	}
+	/* A server back at an address whose earlier server still has
+	 * connections of an older generation counts them. */
+	for (uint32_t i = 0; i < new->npools; i++) {
+		struct pool *np = &new->pools[i];
+
+		for (uint32_t s = 0; s < np->nservers; s++) {
+			struct server *ns = &np->servers[s];
+			struct server_state *st;
+
+			if (ns->adopted || (st = retired_find(new, ns)) == NULL)
+				continue;
+			server_state_put(ns->st);
+			ns->st = server_state_get(st);
+			ns->adopted = true;
+		}
+	}
+	/* Old servers nothing took: retired if this reload commits. */
+	retired_drop(&retiring, &nretiring);
+	for (size_t e = 0; e < n; e++) {
+		struct retired_ent *r;
+
+		if (ents[e].taken)
+			continue;
+		retiring = xrealloc(retiring, (nretiring + 1) *
+		    sizeof(*retiring));
+		r = &retiring[nretiring++];
+		memset(r, 0, sizeof(*r));
+		r->st = server_state_get(ents[e].srv->st);
+		memcpy(&r->addr, &ents[e].srv->addr, ents[e].srv->addrlen);
+	}
 	free(ents);
 
 	/* Listeners: the listener count backs listener max_connections, so
@@ -355,6 +441,34 @@ gen_inherit(struct gen *new, const struct gen *old)
 void
 gen_adopt_commit(struct gen *new, int64_t now)
 {
+	size_t k = 0;
+
+	/* The retired list: minus what new took back or nobody uses any
+	 * more, plus what new dropped. */
+	for (size_t i = 0; i < nretired; i++) {
+		bool keep = atomic_load(&retired[i].st->refs) > 1;
+
+		for (uint32_t p = 0; keep && p < new->npools; p++)
+			for (uint32_t s = 0; s < new->pools[p].nservers; s++)
+				if (new->pools[p].servers[s].st ==
+				    retired[i].st)
+					keep = false;
+		if (keep)
+			retired[k++] = retired[i];
+		else
+			server_state_put(retired[i].st);
+	}
+	nretired = k;
+	if (nretiring > 0) {
+		retired = xrealloc(retired, (nretired + nretiring) *
+		    sizeof(*retired));
+		memcpy(retired + nretired, retiring, nretiring *
+		    sizeof(*retiring));
+		nretired += nretiring;
+		free(retiring);
+		retiring = NULL;
+		nretiring = 0;
+	}
 	for (uint32_t i = 0; i < new->npools; i++)
 		for (uint32_t s = 0; s < new->pools[i].nservers; s++)
 			if (new->pools[i].servers[s].adopted)

@@ -55,6 +55,8 @@ queue_length(struct pool_queue *q)
 static void
 queue_update_busy(struct pool_queue *q)
 {
+	if (q->nwaiting + q->ninflight == 0)
+		q->missed = false;
 	atomic_store_explicit(&q->busy, q->nwaiting + q->ninflight,
 	    memory_order_release);
 }
@@ -96,7 +98,9 @@ queue_push(struct pool_queue *q, struct queue_waiter *w, unsigned max,
 {
 	*notify = NULL;
 	pthread_mutex_lock(&q->lock);
-	if (q->nwaiting >= max) {
+	/* Woken waiters still wait (one that misses goes back in line):
+	 * they count against max_queue too. */
+	if (q->nwaiting + q->ninflight >= max) {
 		pthread_mutex_unlock(&q->lock);
 		atomic_fetch_add_explicit(&q->full, 1, memory_order_relaxed);
 		return false;
@@ -130,6 +134,10 @@ queue_wake(struct pool_queue *q)
 
 	pthread_mutex_lock(&q->lock);
 	owner = queue_wake_locked(q);
+	/* Everyone is trying already and may have looked before this slot
+	 * freed: the first to miss must look again. */
+	if (owner == NULL && q->ninflight > 0)
+		q->missed = true;
 	queue_update_busy(q);
 	pthread_mutex_unlock(&q->lock);
 	return owner;
@@ -143,6 +151,8 @@ queue_kick(struct pool_queue *q)
 	pthread_mutex_lock(&q->lock);
 	if (q->ninflight == 0)
 		owner = queue_wake_locked(q);
+	else
+		q->missed = true;	/* the one trying may miss it */
 	queue_update_busy(q);
 	pthread_mutex_unlock(&q->lock);
 	return owner;
@@ -183,6 +193,13 @@ queue_done(struct pool_queue *q, struct queue_waiter *w, bool got)
 			q->tail = w;
 		w->queued = true;
 		q->nwaiting++;
+		/* A slot may have freed after this waiter looked, while
+		 * nobody else could be woken for it: wake the oldest
+		 * (perhaps w itself) to look again. */
+		if (q->missed) {
+			q->missed = false;
+			owner = queue_wake_locked(q);
+		}
 	}
 	queue_update_busy(q);
 	pthread_mutex_unlock(&q->lock);
@@ -204,6 +221,8 @@ queue_remove(struct pool_queue *q, struct queue_waiter *w)
 		w->inflight = false;
 		q->ninflight--;
 		owner = queue_wake_locked(q);
+		if (owner == NULL && q->ninflight > 0)
+			q->missed = true;
 	}
 	atomic_store(&w->woken, false);
 	queue_update_busy(q);

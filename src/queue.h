@@ -10,7 +10,10 @@
  * reports the outcome with queue_done().  A woken waiter that got a slot
  * passes the turn on to the next one (capacity often comes in bulk: a
  * reload, a server coming up); one that did not goes back to its place by
- * arrival order -- at or near the head -- so nobody overtakes it.  While anyone is waiting or woken, new clients must
+ * arrival order -- at or near the head -- so nobody overtakes it, and is
+ * woken again at once if a slot freed (or a kick came) while every waiter
+ * was already trying: it may have looked just before.  While anyone is
+ * waiting or woken, new clients must
  * queue too (queue_busy()), so a freed slot goes to the oldest waiter
  * whichever worker freed it.
  *
@@ -41,6 +44,9 @@ struct pool_queue {
 	uint64_t next_seq;		/* under the lock */
 	unsigned nwaiting;		/* under the lock */
 	unsigned ninflight;		/* under the lock */
+	bool missed;			/* under the lock: a slot freed (or a
+					 * kick came) while every waiter was
+					 * in flight, so nobody was woken */
 	atomic_uint busy;		/* nwaiting + ninflight, read without lock */
 	atomic_uint_fast64_t queued;	/* clients ever queued */
 	atomic_uint_fast64_t served;	/* left the queue with a slot */
@@ -63,7 +69,8 @@ queue_busy(struct pool_queue *q)
 /* Clients waiting now (for show pools / metrics). */
 unsigned queue_length(struct pool_queue *q);
 
-/* Append w at the tail unless max waiters already wait (false: full).
+/* Append w at the tail unless max clients already wait, woken ones
+ * included (false: full).
  * When no waiter is being served, the head is woken at once (a slot may
  * have freed before w arrived): *notify is then the owner to notify,
  * else NULL. */

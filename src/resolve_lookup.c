@@ -58,7 +58,7 @@ resolve_channel_new(ares_channel *ch, const char *resolvers,
 /* ---- plain data helpers (resolve.h) ------------------------------------ */
 
 static int
-resolved_cmp(const void *a, const void *b)
+resolved_addr_cmp(const void *a, const void *b)
 {
 	const struct resolved_addr *x = a, *y = b;
 	const struct sockaddr *sx = (const struct sockaddr *)&x->addr;
@@ -78,6 +78,24 @@ resolved_cmp(const void *a, const void *b)
 	return addr_port(sx) < addr_port(sy) ? -1 : addr_port(sx) > addr_port(sy);
 }
 
+/* By address, then the one to keep of a repeat first: a primary before a
+ * backup, a higher weight first.  Two SRV targets may resolve to the same
+ * address, and their answers come in whatever order the network gives:
+ * which one survives must not depend on it, or every round would see a
+ * "change" and build a new generation. */
+static int
+resolved_cmp(const void *a, const void *b)
+{
+	const struct resolved_addr *x = a, *y = b;
+	int c = resolved_addr_cmp(a, b);
+
+	if (c != 0)
+		return c;
+	if (x->backup != y->backup)
+		return x->backup ? 1 : -1;
+	return x->weight > y->weight ? -1 : x->weight < y->weight;
+}
+
 size_t
 resolved_sort(struct resolved_addr *a, size_t n)
 {
@@ -87,7 +105,7 @@ resolved_sort(struct resolved_addr *a, size_t n)
 		return 0;
 	qsort(a, n, sizeof(*a), resolved_cmp);
 	for (size_t i = 0; i < n; i++)
-		if (k == 0 || resolved_cmp(&a[k - 1], &a[i]) != 0)
+		if (k == 0 || resolved_addr_cmp(&a[k - 1], &a[i]) != 0)
 			a[k++] = a[i];
 	return k;
 }

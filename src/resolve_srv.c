@@ -4,6 +4,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -43,9 +44,18 @@ resolve_srv_expand(const struct srv_record *recs, size_t n,
 			v[m++] = &recs[i];
 	qsort(v, m, sizeof(*v), srv_cmp);
 	for (size_t i = 0; i < m; i++) {
-		if (i > 0 && v[i]->port == v[i - 1]->port &&
-		    strcasecmp(v[i]->target, v[i - 1]->target) == 0)
-			continue;	/* a repeat; the first priority wins */
+		bool repeat = false;
+
+		/* The same target:port again (at this priority or a later
+		 * one, adjacent or not): the first priority wins.  Checked
+		 * before the cap, so a repeat never takes a distinct
+		 * target's place. */
+		for (size_t j = 0; j < k && !repeat; j++)
+			repeat = out[j].rec->port == v[i]->port &&
+			    strcasecmp(out[j].rec->target, v[i]->target) == 0;
+		if (repeat || (i > 0 && v[i]->port == v[i - 1]->port &&
+		    strcasecmp(v[i]->target, v[i - 1]->target) == 0))
+			continue;
 		if (k == SRV_MAX_TARGETS) {
 			(*dropped)++;
 			continue;
@@ -53,19 +63,6 @@ resolve_srv_expand(const struct srv_record *recs, size_t n,
 		out[k].rec = v[i];
 		out[k].backup = v[i]->priority != v[0]->priority;
 		k++;
-	}
-	/* The same target:port at two priorities: drop the later one even
-	 * when the two are not adjacent after sorting by priority. */
-	for (size_t i = 0; i < k; i++) {
-		for (size_t j = i + 1; j < k; j++) {
-			if (out[j].rec->port == out[i].rec->port &&
-			    strcasecmp(out[j].rec->target, out[i].rec->target) == 0) {
-				memmove(&out[j], &out[j + 1],
-				    (k - j - 1) * sizeof(*out));
-				k--;
-				j--;
-			}
-		}
 	}
 	for (size_t i = 0; i < k; i++)
 		if (out[i].rec->weight > maxw)

@@ -286,6 +286,33 @@ session_queue_leave(struct session *s, bool got)
 	queue_notify(next);
 }
 
+/* pool_release() woke the queue of the pool s->srv is in in s's own
+ * generation.  When the worker has moved on and the server now serves
+ * another pool (renamed, or moved to another pool; its state followed
+ * it), the freed slot is that pool's: wake its queue too, or its waiters
+ * sleep on beside a free slot.  Only sessions older than the worker's
+ * generation pay for the search. */
+static void
+session_wake_current_pool(struct session *s)
+{
+	const struct gen *g = s->w->gen;
+
+	if (g == NULL || g == s->gen)
+		return;
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			if (p->servers[k].st != s->srv->st)
+				continue;
+			if (p->queue != NULL && p->queue != s->srv->pool->queue &&
+			    queue_busy(p->queue))
+				queue_notify(queue_wake(p->queue));
+			return;
+		}
+	}
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -351,8 +378,10 @@ session_close(struct session *s, const char *reason, int resets)
 	s->insp = NULL;
 	free(s->sni);
 	s->sni = NULL;
-	if (s->srv)
+	if (s->srv) {
 		pool_release(s->srv);
+		session_wake_current_pool(s);
+	}
 	atomic_fetch_sub_explicit(&s->l->st->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 
@@ -881,6 +910,33 @@ session_queue_turn(struct session *s)
 		    (unsigned long long)s->id, s->pool->name,
 		    ev_now(s->w->loop) - s->wait->t_queued);
 	session_connect_srv(s, srv);
+}
+
+/* w moved to a new generation.  A queued client whose listener now leads
+ * to a pool with another queue (the pool renamed, the listener pointed
+ * elsewhere) leaves the old queue -- nothing in the new generation wakes
+ * it -- and starts over in the new pool as a newcomer would: served at
+ * once if a slot is free, else queued there, its queue_timeout still
+ * counted from when it first queued. */
+void
+session_queue_follow(struct worker *w)
+{
+	struct session_wait *sw = w->queued, *next;
+
+	/* A session handled here leaves, requeues at our tail in a queue it
+	 * is not moved from again, or closes: never another waiter. */
+	for (; sw != NULL; sw = next) {
+		struct session *s = sw->s;
+
+		next = sw->next;
+		session_queue_adopt(s);
+		if (sw->q == NULL || sw->q == s->pool->queue)
+			continue;
+		session_queue_leave(s, false);
+		s->state = SESS_CONNECTING;
+		ev_timer_stop(w->loop, &s->timer);
+		session_connect_next(s);
+	}
 }
 
 void

@@ -23,6 +23,9 @@ void session_close_all(struct worker *w, const char *reason);
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */
 void session_queue_wakeups(struct worker *w);
+/* w switched generations: queued sessions whose listener now leads to
+ * another pool's queue move there. */
+void session_queue_follow(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 

@@ -267,6 +267,7 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		gen_put(old);		/* may free it, if no session pins it */
 		atomic_store(&w->acked_gen, id);
 		worker_ack();
+		session_queue_follow(w);
 		worker_kick_queues(g);
 	}
 	if (atomic_exchange_explicit(&w->mb_queue, false, memory_order_acq_rel))

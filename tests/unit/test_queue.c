@@ -142,15 +142,69 @@ test_kick(void **state)
 	queue_push(q, &w[1], 10, &n);
 	queue_done(q, &w[0], false);
 	assert_ptr_equal(queue_kick(q), &owners[0]);
-	assert_null(queue_kick(q));		/* w0 is trying */
-	assert_false(w[1].woken);
-	/* w0 misses: back in place, nobody trying, the next kick wakes
-	 * it again, not w1 */
 	assert_null(queue_done(q, &w[0], false));
 	assert_ptr_equal(queue_kick(q), &owners[0]);
+	assert_null(queue_kick(q));		/* w0 is trying */
+	assert_false(w[1].woken);
+	/* w0 misses, perhaps having looked before the second kick: it is
+	 * woken again to look once more -- still w0, not w1 */
+	assert_ptr_equal(queue_done(q, &w[0], false), &owners[0]);
+	assert_true(w[0].woken);
+	assert_false(w[1].woken);
 	/* w0 gets it: the turn passes to w1 */
 	assert_ptr_equal(queue_done(q, &w[0], true), &owners[1]);
 	assert_null(queue_remove(q, &w[1]));
+	queue_put(q);
+}
+
+/* A slot frees while the only waiter is trying (it looked before the
+ * release, so it misses): nobody else can be woken, so the miss must send
+ * it back to look again -- else the free slot sits unused until another
+ * release or queue_timeout. */
+static void
+test_wake_while_trying(void **state)
+{
+	struct pool_queue *q = queue_new();
+	struct queue_waiter w[1] = { { 0 } };
+	void *n;
+
+	(void)state;
+	w[0].owner = &owners[0];
+	assert_true(queue_push(q, &w[0], 10, &n));
+	assert_ptr_equal(n, &owners[0]);	/* w0 trying */
+	assert_null(queue_wake(q));		/* a release: nobody to wake */
+	assert_ptr_equal(queue_done(q, &w[0], false), &owners[0]);
+	assert_true(w[0].woken);
+	/* This time it misses for real: it waits, not spins. */
+	assert_null(queue_done(q, &w[0], false));
+	assert_false(w[0].woken);
+	assert_null(queue_remove(q, &w[0]));
+	assert_false(queue_busy(q));
+	queue_put(q);
+}
+
+/* A woken waiter is still a waiting client until it gets its slot:
+ * max_queue counts it, or a waiter being woken on another worker lets one
+ * more client in than max_queue. */
+static void
+test_full_counts_woken(void **state)
+{
+	struct pool_queue *q = queue_new();
+	struct queue_waiter w[3] = { { 0 } };
+	void *n;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		w[i].owner = &owners[i];
+	assert_true(queue_push(q, &w[0], 2, &n));
+	assert_ptr_equal(n, &owners[0]);	/* w0 woken, trying */
+	assert_true(queue_push(q, &w[1], 2, &n));
+	assert_false(queue_push(q, &w[2], 2, &n));
+	assert_int_equal(q->full, 1);
+	assert_null(queue_done(q, &w[0], false));
+	assert_false(queue_push(q, &w[2], 2, &n));
+	queue_remove(q, &w[0]);
+	queue_remove(q, &w[1]);
 	queue_put(q);
 }
 
@@ -162,6 +216,8 @@ main(void)
 		cmocka_unit_test(test_remove_passes_turn),
 		cmocka_unit_test(test_requeue_keeps_place),
 		cmocka_unit_test(test_kick),
+		cmocka_unit_test(test_wake_while_trying),
+		cmocka_unit_test(test_full_counts_woken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

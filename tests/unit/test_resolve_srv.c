@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "resolve.h"
 #include "resolve_srv.h"
 
 static struct srv_record
@@ -118,6 +122,74 @@ test_dropped(void **state)
 	assert_string_equal(t[0].rec->target, "t000");
 }
 
+/* A target repeated at a later priority, not next to its first record
+ * after sorting, must not take a distinct target's place under the cap. */
+static void
+test_cap_after_repeats(void **state)
+{
+	struct srv_record r[SRV_MAX_TARGETS + 2];
+	struct srv_target t[SRV_MAX_TARGETS];
+	size_t dropped, n, k = 0;
+	char name[32];
+
+	(void)state;
+	r[k++] = rec("m.example", 1, 1, 80);
+	r[k++] = rec("z.example", 1, 1, 80);
+	r[k++] = rec("m.example", 2, 1, 80);
+	for (int i = 0; i < SRV_MAX_TARGETS - 2; i++) {
+		snprintf(name, sizeof(name), "t%03d", i);
+		r[k++] = rec(name, 2, 1, 80);
+	}
+	r[k++] = rec("zz.example", 2, 1, 80);
+	n = resolve_srv_expand(r, k, t, &dropped);
+	assert_int_equal(n, SRV_MAX_TARGETS);
+	assert_int_equal(dropped, 1);
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(t[i].rec->target, "zz.example");
+	assert_string_equal(t[n - 1].rec->target, "t061");
+}
+
+static struct resolved_addr
+raddr(const char *ip, uint16_t port, uint32_t weight, bool backup)
+{
+	struct resolved_addr a;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a.addr;
+
+	memset(&a, 0, sizeof(a));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &in->sin_addr);
+	a.weight = weight;
+	a.backup = backup;
+	return a;
+}
+
+/* Two SRV targets resolving to one address: the same one is kept (a
+ * primary, the higher weight) whichever answer came first, or each round
+ * would differ from the last and build a new generation. */
+static void
+test_sort_repeat_stable(void **state)
+{
+	struct resolved_addr v1[] = {
+		raddr("10.0.0.1", 80, 5, false),
+		raddr("10.0.0.1", 80, 50, false),
+		raddr("10.0.0.2", 80, 7, true),
+		raddr("10.0.0.2", 80, 3, false),
+	};
+	struct resolved_addr v2[] = { v1[3], v1[1], v1[2], v1[0] };
+
+	(void)state;
+	assert_int_equal(resolved_sort(v1, 4), 2);
+	assert_int_equal(resolved_sort(v2, 4), 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(v1[i].weight, v2[i].weight);
+		assert_int_equal(v1[i].backup, v2[i].backup);
+	}
+	assert_int_equal(v1[0].weight, 50);
+	assert_false(v1[1].backup);
+	assert_int_equal(v1[1].weight, 3);
+}
+
 int
 main(void)
 {
@@ -125,6 +197,8 @@ main(void)
 		cmocka_unit_test(test_priorities_and_weights),
 		cmocka_unit_test(test_scaling_and_order),
 		cmocka_unit_test(test_dropped),
+		cmocka_unit_test(test_sort_repeat_stable),
+		cmocka_unit_test(test_cap_after_repeats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
