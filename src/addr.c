@@ -441,3 +441,10 @@ addr_hash_host(const struct sockaddr *sa)
 	h ^= h >> 33;
 	return h;
 }
+
+uint64_t
+addr_hash(const struct sockaddr *sa)
+{
+	return addr_hash_host(sa) ^
+	    ((uint64_t)addr_port(sa) * 0x9e3779b97f4a7c15ULL);
+}

@@ -60,5 +60,7 @@ uint16_t addr_port(const struct sockaddr *sa);
 void addr_set_port(struct sockaddr *sa, uint16_t port);
 /* Hash of the address part only (not the port): for `balance: source`. */
 uint64_t addr_hash_host(const struct sockaddr *sa);
+/* Hash of everything addr_equal() compares, for lookup tables. */
+uint64_t addr_hash(const struct sockaddr *sa);
 
 #endif

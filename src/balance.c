@@ -177,40 +177,103 @@ bal_reduced_weights(const struct pool *p, uint64_t *w, uint64_t cap)
 /* One cycle of nginx's smooth weighted round robin: every step each server
  * gains its weight, the richest is chosen and pays the total.  The result
  * interleaves (5:1:1 gives A B A A C A A, not A A A A A B C), and equal
- * weights give plain alternation.  O(len * n) once per generation.
+ * weights give plain alternation.
  *
  * One departure: each server starts half a weight in debt instead of at 0,
  * which centres its picks in its share of the cycle.  nginx runs the
  * recurrence forever; we replay one cycle, and from 0 the heaviest server
  * is picked both first and last, so 5:1:1 repeats as A A B A C A A|A A ..
  * (four A's across the seam).  Centred, the cycle is A B A A C A A and no
- * run exceeds three anywhere in the repetition. */
+ * run exceeds three anywhere in the repetition.
+ *
+ * Run literally the recurrence is O(len * n): 100,000 servers took minutes.
+ * But servers of equal weight start equal and gain equally, so within such
+ * a group the richest is always the one picked fewest times, lowest index
+ * first: a cursor walking the group in file order.  After k steps a group
+ * member picked q times holds init + k*w - q*total, whatever the others
+ * did.  So each step compares only one candidate per distinct weight --
+ * at most 257 of them (weights are 0-256) -- and the result is the same
+ * schedule, tie-breaks included, in O(len * distinct weights). */
+struct bal_group {
+	uint64_t w;
+	uint32_t *members;	/* server indices, in file order */
+	uint32_t n, cursor;	/* members[cursor] is the next candidate */
+	uint64_t rounds;	/* full passes over the group so far */
+};
+
 static int
 bal_build_sched(struct pool *p, struct balance_data *b)
 {
-	uint64_t *w = xcalloc(p->nservers ? p->nservers : 1, sizeof(*w));
-	int64_t *cur = xcalloc(p->nservers ? p->nservers : 1, sizeof(*cur));
+	uint32_t n = p->nservers;
+	uint64_t *w = xcalloc(n ? n : 1, sizeof(*w));
 	uint64_t total = bal_reduced_weights(p, w, BAL_SCHED_MAX);
+	struct bal_group *grp = NULL;
+	uint32_t ngrp = 0, *members = xcalloc(n ? n : 1, sizeof(*members));
+	uint32_t *gof = xcalloc(n ? n : 1, sizeof(*gof));
 
 	b->sched_len = (uint32_t)total;
 	b->sched = total ? xcalloc(total, sizeof(*b->sched)) : NULL;
-	for (uint32_t i = 0; i < p->nservers; i++)
-		cur[i] = -(int64_t)(w[i] / 2);
-	for (uint64_t k = 0; k < total; k++) {
-		uint32_t best = UINT32_MAX;
+	/* One group per distinct weight, then every server placed in its
+	 * group in file order (a counting pass). */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t g;
 
-		for (uint32_t i = 0; i < p->nservers; i++) {
-			if (w[i] == 0)
-				continue;
-			cur[i] += (int64_t)w[i];
-			/* Strict '>' keeps file order among equals. */
-			if (best == UINT32_MAX || cur[i] > cur[best])
-				best = i;
+		if (w[i] == 0)
+			continue;
+		for (g = 0; g < ngrp && grp[g].w != w[i]; g++)
+			;
+		/* At most 256 distinct weights (scaling only merges them):
+		 * the scan stays short. */
+		if (g == ngrp) {
+			grp = xrealloc(grp, (ngrp + 1) * sizeof(*grp));
+			memset(&grp[ngrp], 0, sizeof(*grp));
+			grp[ngrp++].w = w[i];
 		}
-		cur[best] -= (int64_t)total;
-		b->sched[k] = best;
+		grp[g].n++;
+		gof[i] = g;
 	}
-	free(cur);
+	{
+		uint32_t off = 0;
+
+		for (uint32_t g = 0; g < ngrp; g++) {
+			grp[g].members = members + off;
+			off += grp[g].n;
+			grp[g].n = 0;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			if (w[i] != 0) {
+				struct bal_group *G = &grp[gof[i]];
+
+				G->members[G->n++] = i;
+			}
+	}
+	for (uint64_t k = 1; k <= total; k++) {
+		struct bal_group *best = NULL;
+		int64_t bestcur = 0;
+
+		for (uint32_t g = 0; g < ngrp; g++) {
+			struct bal_group *G = &grp[g];
+			int64_t q = (int64_t)G->rounds;
+			int64_t cur = -(int64_t)(G->w / 2) +
+			    (int64_t)k * (int64_t)G->w - q * (int64_t)total;
+
+			/* Equal balances: the lower server index wins, as a
+			 * strict '>' over servers in file order would. */
+			if (best == NULL || cur > bestcur || (cur == bestcur &&
+			    G->members[G->cursor] < best->members[best->cursor])) {
+				best = G;
+				bestcur = cur;
+			}
+		}
+		b->sched[k - 1] = best->members[best->cursor];
+		if (++best->cursor == best->n) {
+			best->cursor = 0;
+			best->rounds++;
+		}
+	}
+	free(grp);
+	free(gof);
+	free(members);
 	free(w);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "config_int.h"
 #include "guard.h"
 #include "gen.h"
+#include "hindex.h"
 #include "log.h"
 #include "queue.h"
 #include "resolve.h"
@@ -146,21 +147,37 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 }
 
 static struct server *
-pool_find_addr(const struct pool *p, const struct sockaddr *sa)
+pool_find_addr(const struct pool *p, const struct server_index *x,
+    const struct sockaddr *sa)
 {
-	for (uint32_t i = 0; i < p->nservers; i++)
+	size_t cur = 0;
+	uint32_t i;
+
+	while ((i = hindex_next(&x->addrs, addr_hash(sa), &cur)) != HINDEX_NONE)
 		if (addr_equal((const struct sockaddr *)&p->servers[i].addr, sa))
 			return &p->servers[i];
 	return NULL;
 }
 
 bool
-config_pool_has_name(const struct pool *p, const char *name)
+config_pool_has_name(const struct pool *p, const struct server_index *x,
+    const char *name)
 {
-	for (uint32_t i = 0; i < p->nservers; i++)
+	size_t cur = 0;
+	uint32_t i;
+
+	while ((i = hindex_next(&x->names, hindex_hash_str(name), &cur)) !=
+	    HINDEX_NONE)
 		if (strcmp(p->servers[i].name, name) == 0)
 			return true;
 	return false;
+}
+
+void
+config_server_index_free(struct server_index *x)
+{
+	hindex_free(&x->names);
+	hindex_free(&x->addrs);
 }
 
 static bool
@@ -253,10 +270,10 @@ config_source_filter(const struct server_opts *o, const char *text,
 }
 
 int
-config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
-    const char *srv, const char *text, const char *name,
-    const struct server_opts *o, const struct config_build *b, char *err,
-    size_t errlen)
+config_pool_add_entry(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *srv, const char *text,
+    const char *name, const struct server_opts *o,
+    const struct config_build *b, char *err, size_t errlen)
 {
 	enum server_entry_kind kind = spec == NULL ? SE_SRV :
 	    config_is_literal(spec) ? SE_ADDR : SE_HOST;
@@ -281,6 +298,12 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 	if (config_entry_addrs(p, idx, kind, spec, host, b, &addrs, &n, err,
 	    errlen) == -1)
 		return -1;
+	if (p->nservers + n > CFG_MAX_SERVERS) {
+		snprintf(err, errlen, "too many servers in pool '%s' (at most "
+		    "%d)", p->name, CFG_MAX_SERVERS);
+		free(addrs);
+		return -1;
+	}
 	if (o->source.len &&
 	    config_source_filter(o, text, addrs, &n, err, errlen) == -1) {
 		free(addrs);
@@ -289,7 +312,7 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 	from_dns = kind == SE_SRV || resolved_set_find(b->resolved, p->name,
 	    idx, host) != NULL;
 	for (size_t i = 0; i < n && !o->merge && !from_dns; i++) {
-		const struct server *dup = pool_find_addr(p,
+		const struct server *dup = pool_find_addr(p, x,
 		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
@@ -304,11 +327,16 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 			return -1;
 		}
 	}
-	p->servers = xrealloc(p->servers, (p->nservers + n) *
-	    sizeof(*p->servers));
+	/* Geometric growth: one realloc per server copied the whole pool
+	 * each time under allocators that never grow in place. */
+	if (p->nservers + n > x->cap) {
+		x->cap = x->cap * 2 > p->nservers + n ? x->cap * 2 :
+		    p->nservers + n + 8;
+		p->servers = xrealloc(p->servers, x->cap * sizeof(*p->servers));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
-		struct server *dup = (struct server *)pool_find_addr(p,
+		struct server *dup = pool_find_addr(p, x,
 		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
@@ -338,11 +366,17 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 		/* initial_state: down -- no client until a check passes. */
 		if (p->health.enabled && p->initial_down)
 			atomic_store(&s->st->up, false);
+		hindex_add(&x->names, hindex_hash_str(s->name), p->nservers);
+		hindex_add(&x->addrs, addr_hash((struct sockaddr *)&s->addr),
+		    p->nservers);
 		p->nservers++;
 	}
 	free(addrs);
-	p->entries = xrealloc(p->entries, (p->nentries + 1) *
-	    sizeof(*p->entries));
+	if (p->nentries == x->ecap) {
+		x->ecap = x->ecap ? x->ecap * 2 : 8;
+		p->entries = xrealloc(p->entries, x->ecap *
+		    sizeof(*p->entries));
+	}
 	e = &p->entries[p->nentries++];
 	e->kind = kind;
 	e->name = xstrdup(name);
@@ -352,19 +386,23 @@ config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
 }
 
 /* Binds conflict only when identical: port 0 asks the kernel for a fresh
- * port each time, so two of those never collide. */
+ * port each time, so two of those never collide.  binds maps an address
+ * hash to (listener << 12 | bind), both bounded below that (CFG_MAX_*). */
 static const struct listener *
-gen_find_bind(const struct gen *g, const struct sockaddr *sa)
+gen_find_bind(const struct gen *g, const struct hindex *binds,
+    const struct sockaddr *sa)
 {
+	size_t cur = 0;
+	uint32_t v;
+
 	if (addr_port(sa) == 0)
 		return NULL;
-	for (uint32_t i = 0; i < g->nlisteners; i++) {
-		const struct listener *l = &g->listeners[i];
+	while ((v = hindex_next(binds, addr_hash(sa), &cur)) != HINDEX_NONE) {
+		const struct listener *l = &g->listeners[v >> 12];
 
-		for (uint32_t b = 0; b < l->nbinds; b++)
-			if (addr_equal((const struct sockaddr *)&l->binds[b].addr,
-			    sa))
-				return l;
+		if (addr_equal((const struct sockaddr *)
+		    &l->binds[v & CFG_MAX_BINDS].addr, sa))
+			return l;
 	}
 	return NULL;
 }
@@ -372,9 +410,9 @@ gen_find_bind(const struct gen *g, const struct sockaddr *sa)
 /* Append the binds text resolves to; l must already be in g.  Returns 0,
  * or -1 with err set (nothing is added then). */
 int
-config_listener_add_binds(struct gen *g, struct listener *l,
-    const struct addr_spec *spec, const char *text, char *err,
-    size_t errlen)
+config_listener_add_binds(struct gen *g, struct hindex *binds,
+    struct listener *l, const struct addr_spec *spec, const char *text,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage *addrs;
 	char buf[ADDR_STRLEN];
@@ -383,7 +421,7 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 	if (addr_resolve(spec, true, &addrs, &n, err, errlen) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const struct listener *other = gen_find_bind(g,
+		const struct listener *other = gen_find_bind(g, binds,
 		    (struct sockaddr *)&addrs[i]);
 
 		if (other != NULL) {
@@ -406,10 +444,19 @@ config_listener_add_binds(struct gen *g, struct listener *l,
 			return -1;
 		}
 	}
+	if (l->nbinds + n > CFG_MAX_BINDS) {
+		snprintf(err, errlen, "too many addresses for one listener (at "
+		    "most %d)", CFG_MAX_BINDS);
+		free(addrs);
+		return -1;
+	}
 	l->binds = xrealloc(l->binds, (l->nbinds + n) * sizeof(*l->binds));
 	for (size_t i = 0; i < n; i++) {
-		struct bind *b = &l->binds[l->nbinds++];
+		struct bind *b = &l->binds[l->nbinds];
 
+		hindex_add(binds, addr_hash((struct sockaddr *)&addrs[i]),
+		    (uint32_t)(l - g->listeners) << 12 | l->nbinds);
+		l->nbinds++;
 		memset(b, 0, sizeof(*b));
 		b->text = xstrdup(text);
 		b->addr = addrs[i];
@@ -466,14 +513,21 @@ config_load_file(const char *path, struct config_errors *e)
 		    strerror(errno));
 		return NULL;
 	}
+	/* Read at most one byte past the limit: config_load_mem() reports
+	 * where the file crossed it, and a huge file is not read whole. */
 	for (;;) {
+		size_t want;
+
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 16384;
 			buf = xrealloc(buf, cap);
 		}
-		r = fread(buf + len, 1, cap - len, f);
+		want = cap - len;
+		if (want > (size_t)CFG_MAX_FILE_SIZE + 1 - len)
+			want = (size_t)CFG_MAX_FILE_SIZE + 1 - len;
+		r = fread(buf + len, 1, want, f);
 		len += r;
-		if (r == 0)
+		if (r == 0 || len > CFG_MAX_FILE_SIZE)
 			break;
 	}
 	if (ferror(f)) {
@@ -572,6 +626,8 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	struct gen *g = gen_new("command line");
 	struct listener *l;
 	struct pool *p;
+	struct server_index sx = { 0 };
+	struct hindex binds;
 	char err[512];
 	size_t nerr = e->n;
 	bool bad = false;	/* a malformed argument: usage error */
@@ -613,8 +669,8 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
 			bad = true;
-		} else if (config_pool_add_entry(p, &spec, NULL, arg, arg, &so,
-		    b, err, sizeof(err)) != 0) {
+		} else if (config_pool_add_entry(p, &sx, &spec, NULL, arg,
+		    arg, &so, b, err, sizeof(err)) != 0) {
 			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
 		}
@@ -634,9 +690,14 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);
 		bad = true;
-	} else if (config_listener_add_binds(g, l, &spec, listen, err,
-	    sizeof(err)) == -1)
-		config_errors_add(e, "%s", err);
+	} else {
+		hindex_init(&binds);
+		if (config_listener_add_binds(g, &binds, l, &spec, listen,
+		    err, sizeof(err)) == -1)
+			config_errors_add(e, "%s", err);
+		hindex_free(&binds);
+	}
+	config_server_index_free(&sx);
 
 	if (e->n == nerr && config_finish(g, err, sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);

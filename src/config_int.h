@@ -13,10 +13,19 @@
 #include "addr.h"
 #include "balance.h"
 #include "gen.h"
+#include "hindex.h"
 #include "resolve.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024
+/* What one file may cost (tcplb.yaml(5), LIMITS): each is checked as
+ * early as possible and reported at FILE:LINE:COL. */
+#define CFG_MAX_FILE_SIZE	(32u << 20)	/* bytes */
+#define CFG_MAX_DEPTH		32		/* nested mappings and lists */
+#define CFG_MAX_SERVERS		100000		/* per pool, after resolving */
+/* A bind is indexed as listener << 12 | bind (config.c). */
+#define CFG_MAX_BINDS		4095		/* per listener, after resolving */
+#define CFG_MAX_LISTENERS	((1 << 20) - 1)
 #define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
 
 /* Parsed values land in plain structs first (every number a uint64_t, so
@@ -75,7 +84,17 @@ void config_health_clear(struct health_cfg *h);
 void config_health_defaults(struct health_cfg *h);
 
 void config_pool_apply(struct pool *p, const struct pool_opts *o);
-bool config_pool_has_name(const struct pool *p, const char *name);
+/* A pool's servers by name and by address while it is being built, so
+ * that each duplicate check is a lookup, not a scan of the pool; and the
+ * allocated sizes, grown geometrically. */
+struct server_index {
+	struct hindex names, addrs;
+	size_t cap;		/* allocated p->servers */
+	size_t ecap;		/* allocated p->entries */
+};
+void config_server_index_free(struct server_index *x);
+bool config_pool_has_name(const struct pool *p, const struct server_index *x,
+    const char *name);
 /* Append one server entry: spec (an address or HOST:PORT) or, when spec
  * is NULL, the SRV name srv; then one server per address it resolves to.
  * Returns 0, or -1 with err set (nothing is added then), or
@@ -83,15 +102,16 @@ bool config_pool_has_name(const struct pool *p, const char *name);
  * (an IP literal of the other family, a name with no address of its
  * family). */
 #define CONFIG_ADD_SOURCE_FAMILY (-2)
-int config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
-    const char *srv, const char *text, const char *name,
-    const struct server_opts *o, const struct config_build *b, char *err,
-    size_t errlen);
-/* Append the binds spec resolves to; l must already be in g.  Returns 0,
- * or -1 with err set (nothing is added then). */
-int config_listener_add_binds(struct gen *g, struct listener *l,
-    const struct addr_spec *spec, const char *text, char *err,
-    size_t errlen);
+int config_pool_add_entry(struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *srv, const char *text,
+    const char *name, const struct server_opts *o,
+    const struct config_build *b, char *err, size_t errlen);
+/* Append the binds spec resolves to; l must already be in g.  binds
+ * indexes every bind of g so far (by address).  Returns 0, or -1 with err
+ * set (nothing is added then). */
+int config_listener_add_binds(struct gen *g, struct hindex *binds,
+    struct listener *l, const struct addr_spec *spec, const char *text,
+    char *err, size_t errlen);
 /* Every pool complete and error-free: build the balancing tables. */
 int config_finish(struct gen *g, char *err, size_t errlen);
 

@@ -86,6 +86,13 @@ struct cfg {
 	struct config_build build;	/* resolvers, a rebuild's addresses */
 	struct cfg_error *errs;
 	size_t nerrs, errcap;
+	/* For mapping node id m, pair j: the earlier pair with the same key,
+	 * or -1 -- computed once per document so that duplicate keys cost a
+	 * lookup, not a scan of the mapping (cfg_key_dups). */
+	size_t *pair_off;	/* by node id */
+	int32_t *pair_dup;
+	struct hindex pools;	/* pool name -> index in g->pools */
+	struct hindex binds;	/* every bind so far (config.c) */
 };
 
 static void cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
@@ -176,6 +183,13 @@ cfg_visit(struct cfg *c, const yaml_node_t *n)
 		    "more than %d nodes)", CFG_NODE_BUDGET);
 	c->budget_reported = true;
 	return false;
+}
+
+static size_t
+map_size(const yaml_node_t *map)
+{
+	return (size_t)(map->data.mapping.pairs.top -
+	    map->data.mapping.pairs.start);
 }
 
 static yaml_node_t *
@@ -291,6 +305,67 @@ cfg_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* For every mapping in the document, which pairs repeat an earlier
+ * scalar key.  One hash index, cleared per mapping: linear in the size of
+ * the document however wide a mapping is (aliases do not add nodes). */
+static void
+cfg_key_dups(struct cfg *c)
+{
+	yaml_document_t *doc = c->doc;
+	size_t nnodes = (size_t)(doc->nodes.top - doc->nodes.start), total = 0;
+	struct hindex h;
+
+	c->pair_off = xcalloc(nnodes + 1, sizeof(*c->pair_off));
+	for (size_t id = 1; id <= nnodes; id++) {
+		const yaml_node_t *m = &doc->nodes.start[id - 1];
+
+		c->pair_off[id] = total;
+		if (m->type == YAML_MAPPING_NODE)
+			total += map_size(m);
+	}
+	c->pair_dup = xmalloc((total ? total : 1) * sizeof(*c->pair_dup));
+	hindex_init(&h);
+	for (size_t id = 1; id <= nnodes; id++) {
+		const yaml_node_t *m = &doc->nodes.start[id - 1];
+		int32_t *dup = c->pair_dup + c->pair_off[id];
+		size_t n;
+
+		if (m->type != YAML_MAPPING_NODE)
+			continue;
+		n = map_size(m);
+		hindex_clear(&h);
+		for (size_t j = 0; j < n; j++) {
+			const yaml_node_t *k = cfg_node(c,
+			    m->data.mapping.pairs.start[j].key);
+			uint64_t hash;
+			size_t cur = 0;
+			uint32_t i;
+
+			dup[j] = -1;
+			if (k == NULL || k->type != YAML_SCALAR_NODE)
+				continue;
+			hash = hindex_hash(k->data.scalar.value,
+			    k->data.scalar.length);
+			while ((i = hindex_next(&h, hash, &cur)) != HINDEX_NONE) {
+				const yaml_node_t *prev = cfg_node(c,
+				    m->data.mapping.pairs.start[i].key);
+
+				if (prev->data.scalar.length ==
+				    k->data.scalar.length &&
+				    memcmp(prev->data.scalar.value,
+				    k->data.scalar.value,
+				    k->data.scalar.length) == 0) {
+					dup[j] = (int32_t)i;
+					break;
+				}
+			}
+			if (dup[j] < 0)
+				hindex_add(&h, hash, (uint32_t)j);
+		}
+	}
+	hindex_free(&h);
+}
+
 /*
  * The key of one mapping pair, or NULL when the pair is to be skipped: a
  * key that is not a scalar, or one already seen in this mapping (libyaml
@@ -314,12 +389,15 @@ cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
 		cfg_err(c, k, path, "NUL character (\\0) in a key name");
 		return NULL;
 	}
-	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start;
-	    q < pair; q++) {
-		const yaml_node_t *prev = cfg_node(c, q->key);
+	{
+		size_t id = (size_t)(map - c->doc->nodes.start) + 1;
+		int32_t d = c->pair_dup[c->pair_off[id] +
+		    (size_t)(pair - map->data.mapping.pairs.start)];
 
-		if (prev->type == YAML_SCALAR_NODE &&
-		    strcmp(node_str(prev), node_str(k)) == 0) {
+		if (d >= 0) {
+			const yaml_node_t *prev = cfg_node(c,
+			    map->data.mapping.pairs.start[d].key);
+
 			cfg_path(sub, sizeof(sub), "%s%s%s", path,
 			    *path ? "." : "", node_str(k));
 			cfg_err(c, k, sub, "duplicate key (first at %zu:%zu)",
@@ -956,14 +1034,14 @@ static const struct cfg_keydef server_source_key =
 /* Add the server(s) of one entry; a source: that does not fit them is
  * blamed on the server's own key when it has one. */
 static void
-cfg_server_add(struct cfg *c, struct pool *p, const struct addr_spec *spec,
-    const char *srvname, const char *text, const char *name,
+cfg_server_add(struct cfg *c, struct pool *p, struct server_index *x,
+    const struct addr_spec *spec, const char *srvname, const char *text, const char *name,
     const struct server_opts *o, const yaml_node_t *addrnode,
     const char *sub, const yaml_node_t *srcnode, const char *path)
 {
 	char err[512], ssub[512];
 
-	switch (config_pool_add_entry(p, spec, srvname, text, name, o,
+	switch (config_pool_add_entry(p, x, spec, srvname, text, name, o,
 	    &c->build, err, sizeof(err))) {
 	case CONFIG_ADD_SOURCE_FAMILY:
 		if (srcnode != NULL) {
@@ -979,8 +1057,8 @@ cfg_server_add(struct cfg *c, struct pool *p, const struct addr_spec *spec,
 }
 
 static void
-cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
-    const char *path)
+cfg_server(struct cfg *c, struct pool *p, struct server_index *x,
+    const yaml_node_t *item, const char *path)
 {
 	struct server_opts o = { .weight = 1, .source = p->source };
 	const yaml_node_t *found[4] = { NULL, NULL, NULL, NULL };
@@ -1052,12 +1130,12 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 			cfg_err(c, found[1], nsub, "empty name");
 			return;
 		}
-		if (config_pool_has_name(p, name)) {
+		if (config_pool_has_name(p, x, name)) {
 			cfg_err(c, found[1], nsub, "duplicate server name "
 			    "'%s'", name);
 			return;
 		}
-	} else if (config_pool_has_name(p, name)) {
+	} else if (config_pool_has_name(p, x, name)) {
 		cfg_err(c, addrnode, sub, "duplicate server '%s' (each needs "
 		    "a distinct name or address)", name);
 		return;
@@ -1068,7 +1146,7 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 			    "(expected _service._proto.domain)", text);
 			return;
 		}
-		cfg_server_add(c, p, NULL, text, text, name, &o, addrnode,
+		cfg_server_add(c, p, x, NULL, text, text, name, &o, addrnode,
 		    sub, found[3], path);
 		return;
 	}
@@ -1076,7 +1154,7 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 		cfg_err(c, addrnode, sub, "%s", err);
 		return;
 	}
-	cfg_server_add(c, p, &spec, NULL, text, name, &o, addrnode, sub,
+	cfg_server_add(c, p, x, &spec, NULL, text, name, &o, addrnode, sub,
 	    found[3], path);
 }
 
@@ -1086,6 +1164,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 {
 	struct pool_opts o = c->defaults;
 	const yaml_node_t *found[3], *fkey[3];
+	struct server_index x = { 0 };
 	char sub[512];
 	size_t i = 0;
 
@@ -1123,24 +1202,26 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 		    node_is_null(found[1]) ? "nothing" : node_kind(found[1]));
 		return;
 	}
+	/* Bounded before anything is resolved: one error, not 100,000. */
+	if (found[1]->data.sequence.items.top -
+	    found[1]->data.sequence.items.start > CFG_MAX_SERVERS) {
+		cfg_err(c, found[1], sub, "too many servers (%zu; at most %d "
+		    "per pool)", (size_t)(found[1]->data.sequence.items.top -
+		    found[1]->data.sequence.items.start), CFG_MAX_SERVERS);
+		return;
+	}
 	SEQ_FOREACH(found[1], item) {
 		const yaml_node_t *n = cfg_node(c, *item);
 
 		if (!cfg_visit(c, n))
-			return;
+			break;
 		cfg_path(sub, sizeof(sub), "%s.servers[%zu]", path, i++);
-		cfg_server(c, p, n, sub);
+		cfg_server(c, p, &x, n, sub);
 	}
+	config_server_index_free(&x);
 	cfg_path(sub, sizeof(sub), "%s.servers", path);
 	if (i == 0)
 		cfg_err(c, found[1], sub, "empty list of servers");
-}
-
-static size_t
-map_size(const yaml_node_t *map)
-{
-	return (size_t)(map->data.mapping.pairs.top -
-	    map->data.mapping.pairs.start);
 }
 
 static void
@@ -1163,6 +1244,7 @@ cfg_pools(struct cfg *c, const yaml_node_t *map)
 			cfg_err(c, k, "pools", "empty pool name");
 			continue;
 		}
+		hindex_add(&c->pools, hindex_hash_str(name), c->g->npools);
 		p = &c->g->pools[c->g->npools++];
 		p->name = xstrdup(name);
 		cfg_pool(c, p, k, cfg_node(c, pair->value), path);
@@ -1186,9 +1268,22 @@ cfg_bind(struct cfg *c, struct listener *l, const yaml_node_t *val,
 		return;
 	}
 	if (addr_parse(node_str(val), &spec, err, sizeof(err)) == -1 ||
-	    config_listener_add_binds(c->g, l, &spec, node_str(val), err,
-	    sizeof(err)) == -1)
+	    config_listener_add_binds(c->g, &c->binds, l, &spec, node_str(val),
+	    err, sizeof(err)) == -1)
 		cfg_err(c, val, path, "%s", err);
+}
+
+static struct pool *
+cfg_find_pool(struct cfg *c, const char *name)
+{
+	size_t cur = 0;
+	uint32_t i;
+
+	while ((i = hindex_next(&c->pools, hindex_hash_str(name), &cur)) !=
+	    HINDEX_NONE)
+		if (strcmp(c->g->pools[i].name, name) == 0)
+			return &c->g->pools[i];
+	return NULL;
 }
 
 /* A list of CIDR prefixes (or a single one) into set. */
@@ -1543,7 +1638,7 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 	if ((poolname = cfg_scalar(c, fkey[1], found[1], sub,
 	    "a pool name")) == NULL)
 		return;
-	if ((l->pool = gen_find_pool(c->g, poolname)) == NULL)
+	if ((l->pool = cfg_find_pool(c, poolname)) == NULL)
 		cfg_err(c, found[1], sub, "unknown pool '%s'", poolname);
 }
 
@@ -1554,6 +1649,11 @@ cfg_listeners(struct cfg *c, const yaml_node_t *map)
 
 	if (!cfg_is_map(c, NULL, map, "listeners"))
 		return;
+	if (map_size(map) > CFG_MAX_LISTENERS) {
+		cfg_err(c, map, "listeners", "too many listeners (%zu; at most "
+		    "%d)", map_size(map), CFG_MAX_LISTENERS);
+		return;
+	}
 	c->g->listeners = xcalloc(map_size(map), sizeof(*c->g->listeners));
 	MAP_FOREACH(map, pair) {
 		const yaml_node_t *k = cfg_node(c, pair->key);
@@ -1642,6 +1742,63 @@ cfg_syntax_error(const char *name, const yaml_parser_t *y, const char *buf,
 		    line, col, y->problem ? y->problem : "invalid YAML");
 }
 
+/*
+ * Bound what a file may cost before libyaml builds a tree of it: its size,
+ * and how deep mappings and lists nest, checked on the events as they come
+ * (libyaml scans every open flow level for each token, so a file of
+ * nothing but '[' costs it time quadratic in the depth).  Returns 0, or
+ * -1 after reporting FILE:LINE:COL.
+ */
+static int
+cfg_precheck(const char *name, const char *buf, size_t len,
+    struct config_errors *e)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+	size_t line, col;
+
+	if (len > CFG_MAX_FILE_SIZE) {
+		cfg_offset_mark(buf, len, CFG_MAX_FILE_SIZE, &line, &col);
+		config_errors_add(e, "%s:%zu:%zu: file too large (more than "
+		    "%u bytes)", name, line, col, CFG_MAX_FILE_SIZE);
+		return -1;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		config_errors_add(e, "%s: cannot initialize the YAML parser",
+		    name);
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			cfg_syntax_error(name, &parser, buf, len, e);
+			rc = -1;
+			break;
+		}
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > CFG_MAX_DEPTH) {
+				config_errors_add(e, "%s:%zu:%zu: nested too "
+				    "deep (more than %d levels of mappings and "
+				    "lists)", name, ev.start_mark.line + 1,
+				    ev.start_mark.column + 1, CFG_MAX_DEPTH);
+				rc = -1;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+		    ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT || rc == -1) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 struct gen *
 config_load_mem(const char *name, const char *buf, size_t len,
     struct config_errors *e)
@@ -1660,6 +1817,8 @@ config_load_mem_resolved(const char *name, const char *buf, size_t len,
 	size_t nerr = e->n;
 	char err[512];
 
+	if (cfg_precheck(name, buf, len, e) == -1)
+		return NULL;
 	if (!yaml_parser_initialize(&parser)) {
 		config_errors_add(e, "%s: cannot initialize the YAML parser",
 		    name);
@@ -1675,6 +1834,7 @@ config_load_mem_resolved(const char *name, const char *buf, size_t len,
 	c.g = gen_new(name);
 	c.build.resolved = r;
 	c.defaults = config_pool_defaults;
+	cfg_key_dups(&c);
 	root = yaml_document_get_root_node(&doc);
 	if (root == NULL)
 		cfg_err(&c, NULL, NULL, "no listeners defined");
@@ -1692,6 +1852,10 @@ config_load_mem_resolved(const char *name, const char *buf, size_t len,
 		yaml_document_delete(&extra);
 	}
 	config_health_clear(&c.defaults.health);
+	free(c.pair_off);
+	free(c.pair_dup);
+	hindex_free(&c.pools);
+	hindex_free(&c.binds);
 	cfg_flush_errors(&c);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);

@@ -1,15 +1,26 @@
 /*
- * log: the one place that knows where records go.  journald natively through
- * sd_journal_sendv() with TCPLB_* fields when stderr is the journal (or when
- * asked), otherwise one line per record on stderr -- prefixed "<N>" when
- * JOURNAL_STREAM says a journal will read the stream, with a timestamp when
- * a person will.  Each record is formatted completely and written with one
- * call, so threads never interleave inside a line.
+ * log: the one place that knows where records go.  journald natively (its
+ * datagram protocol, spoken here, with TCPLB_* fields) when stderr is the
+ * journal (or when asked), otherwise one line per record on stderr --
+ * prefixed "<N>" when JOURNAL_STREAM says a journal will read the stream,
+ * with a timestamp when a person will.
+ *
+ * No caller ever writes: a record is formatted completely on the calling
+ * thread and queued, and one log thread writes the queue out.  A stalled
+ * journald or an unread stderr then blocks only that thread.  The queue is
+ * bounded (LOG_QUEUE_RECORDS, LOG_QUEUE_BYTES); records beyond it are
+ * dropped and counted, and the count is written as a record of its own as
+ * soon as writing works again.  sd_journal_sendv() is not used because its
+ * socket is blocking and private.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <endian.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,18 +33,26 @@
 #include <limits.h>
 #include <unistd.h>
 
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
+#include <sys/mman.h>
+#include <sys/un.h>
 
 #include "log.h"
 #include "util.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* What may wait for the log thread: enough for a burst of access-log
+ * records while journald is busy, small enough to cost little memory. */
+#define LOG_QUEUE_RECORDS	2048
+#define LOG_QUEUE_BYTES		(2u << 20)
+/* How long exit waits for queued records to be written. */
+#define LOG_FLUSH_MS		1000
 
 int log_level_current = LOG_INFO;
 static bool use_journal;
 static bool stderr_prefix;	/* "<N>" for a journal reading our stderr */
 static void stderr_nonblocking(void);
+static void log_start(void);
+static const char *journal_path;
 static int log_pid;		/* getpid() is a system call per record otherwise */
 
 static const char *const level_names[] = {
@@ -109,15 +128,17 @@ log_init(enum log_target target, int level)
 	log_set_level(level);
 	log_pid = (int)getpid();
 	stderr_nonblocking();
+	if (getenv("TCPLB_JOURNAL_SOCKET") != NULL)
+		journal_path = getenv("TCPLB_JOURNAL_SOCKET");
 	switch (target) {
 	case LOG_TARGET_JOURNAL:
-		/* libsystemd drops records silently when journald is not
-		 * there, which would hide even a start-up error. */
-		use_journal = access(JOURNAL_SOCKET, W_OK) == 0;
+		/* A journal that is not there would swallow even a start-up
+		 * error. */
+		use_journal = access(journal_path, W_OK) == 0;
 		if (!use_journal) {
 			stderr_prefix = getenv("JOURNAL_STREAM") != NULL;
 			log_msg(LOG_WARNING, NULL, "no journal at %s: logging to standard error",
-			    JOURNAL_SOCKET);
+			    journal_path);
 		}
 		break;
 	case LOG_TARGET_STDERR:
@@ -128,6 +149,7 @@ log_init(enum log_target target, int level)
 		break;
 	}
 	stderr_prefix = getenv("JOURNAL_STREAM") != NULL;
+	log_start();
 }
 
 void
@@ -148,18 +170,98 @@ log_is_journal(void)
 	return use_journal;
 }
 
-/*
- * A stderr nobody reads (a full pipe or socket) must not stop the balancer:
- * writes to it never block, and records that do not fit are dropped and
- * counted; the next record that fits is preceded by the count.  Setting
- * O_NONBLOCK on the inherited descriptor would change it for everyone who
- * shares it (our stdout after 2>&1, the shell, the next program in the
- * pipeline), so a pipe is reopened as a description of our own, and a
- * socket (systemd's journal stream) is written with MSG_DONTWAIT.  Files
- * and terminals stay as they are.  Records are at most PIPE_BUF bytes, so a
- * write to a pipe is all or nothing.
+/* ---- the queue and the log thread --------------------------------------- */
+
+/* One formatted record.  For the journal, data is the datagram (the
+ * native protocol's fields); msg is always the stderr form's text, used
+ * for stderr and as the fallback when the journal refuses the record. */
+struct log_rec {
+	struct log_rec *next;
+	int prio;
+	bool journal;
+	size_t len;		/* of data */
+	char *msg;
+	char data[];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct log_rec *head, *tail;
+	size_t nrecs, nbytes;
+	bool running, stop;
+	pthread_t thread;
+} q = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static atomic_uint_fast64_t log_dropped;	/* not yet reported */
+static atomic_uint_fast64_t log_dropped_total;
+static uint64_t flush_deadline_ms;	/* set once stop is asked for */
+
+uint64_t
+log_dropped_count(void)
+{
+	return atomic_load(&log_dropped_total);
+}
+
+static void
+log_drop(uint64_t n)
+{
+	atomic_fetch_add(&log_dropped, n);
+	atomic_fetch_add(&log_dropped_total, n);
+}
+
+/* Hand a record to the log thread, or drop it when the queue is full.
+ * Never blocks beyond the queue's mutex, which no one holds across I/O. */
+static void log_write_rec(struct log_rec *r);
+static struct log_rec *log_rec_new(int prio, const char *msg,
+    const char *const *kv);
+
+static void
+log_submit(struct log_rec *r)
+{
+	size_t cost = sizeof(*r) + r->len + strlen(r->msg) + 1;
+	bool wake;
+
+	pthread_mutex_lock(&q.lock);
+	if (!q.running) {
+		/* Before log_init() started the thread, or after exit began
+		 * to stop it: write here (the loops are not running). */
+		pthread_mutex_unlock(&q.lock);
+		log_write_rec(r);
+		free(r);
+		return;
+	}
+	if (q.nrecs >= LOG_QUEUE_RECORDS || q.nbytes + cost > LOG_QUEUE_BYTES) {
+		pthread_mutex_unlock(&q.lock);
+		log_drop(1);
+		free(r);
+		return;
+	}
+	r->next = NULL;
+	wake = q.head == NULL;
+	if (q.tail)
+		q.tail->next = r;
+	else
+		q.head = r;
+	q.tail = r;
+	q.nrecs++;
+	q.nbytes += cost;
+	pthread_mutex_unlock(&q.lock);
+	if (wake)
+		pthread_cond_signal(&q.cond);
+}
+
+/* ---- stderr ---------------------------------------------------------------
+ * A stderr nobody reads (a full pipe or socket) must not stop the balancer,
+ * nor exit: the log thread waits for it (poll) while the queue absorbs what
+ * comes, and only exit gives up after LOG_FLUSH_MS.  Setting O_NONBLOCK on
+ * the inherited descriptor would change it for everyone who shares it (our
+ * stdout after 2>&1, the shell, the next program in the pipeline), so a
+ * pipe is reopened as a description of our own, and a socket (systemd's
+ * journal stream) is written with MSG_DONTWAIT.  Files and terminals stay
+ * as they are.  Records are at most PIPE_BUF bytes, so a write to a pipe is
+ * all or nothing.
  */
-static atomic_uint_fast64_t stderr_dropped;
 static bool stderr_is_socket;
 
 static void
@@ -189,34 +291,42 @@ stderr_write_raw(const char *p, size_t n)
 	return write(STDERR_FILENO, p, n);
 }
 
-static void
-stderr_put(const char *line, size_t n)
+/* Wait until fd takes more, or the exit deadline passes: false then.
+ * Only the log thread (or exit) waits here. */
+static bool
+log_wait_writable(int fd)
 {
-	uint_fast64_t lost = atomic_exchange(&stderr_dropped, 0);
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	uint64_t deadline = __atomic_load_n(&flush_deadline_ms, __ATOMIC_RELAXED);
 
-	if (lost) {
-		char note[128];
-		int k = snprintf(note, sizeof(note),
-		    "%stcplb: %llu log record%s dropped: standard error was not being read\n",
-		    stderr_prefix ? "<4>" : "", (unsigned long long)lost, lost == 1 ? "" : "s");
-
-		if (stderr_write_raw(note, (size_t)k) < 0) {
-			atomic_fetch_add(&stderr_dropped, lost + 1);
-			return;
-		}
-	}
-	if (stderr_write_raw(line, n) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		atomic_fetch_add(&stderr_dropped, 1);
+	if (deadline != 0 && now_ms() >= deadline)
+		return false;
+	(void)poll(&pfd, 1, 200);
+	return true;
 }
 
-static void
-stderr_write(int prio, const char *msg)
+/* Write one line whole; false when it could not be (and never will). */
+static bool
+stderr_put(const char *line, size_t n)
 {
-	char line[PIPE_BUF];
+	for (;;) {
+		if (stderr_write_raw(line, n) >= 0)
+			return true;
+		if (errno == EINTR)
+			continue;
+		if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    !log_wait_writable(STDERR_FILENO))
+			return false;
+	}
+}
+
+static size_t
+stderr_format(char *line, size_t size, int prio, const char *msg)
+{
 	size_t n;
 
 	if (stderr_prefix) {
-		n = (size_t)snprintf(line, sizeof(line), "<%d>%s\n", prio, msg);
+		n = (size_t)snprintf(line, size, "<%d>%s\n", prio, msg);
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -225,106 +335,356 @@ stderr_write(int prio, const char *msg)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = (size_t)snprintf(line, sizeof(line), "%s.%03ld tcplb[%d]: %s: %s\n",
+		n = (size_t)snprintf(line, size, "%s.%03ld tcplb[%d]: %s: %s\n",
 		    stamp, ts.tv_nsec / 1000000, log_pid,
 		    log_level_name(prio), msg);
 	}
-	if (n >= sizeof(line)) {
-		n = sizeof(line) - 1;
+	if (n >= size) {
+		n = size - 1;
 		line[n - 1] = '\n';
 	}
-	stderr_put(line, n);
+	return n;
 }
 
-/* Up to 20 short "KEY=value" fields, built on the stack; MESSAGE is added
- * by journal_send(). */
-struct jfields {
-	struct iovec iov[20];
-	char buf[20][320];
-	int n;
-};
+/* ---- the journal's native protocol ----------------------------------------
+ * One datagram per record to JOURNAL_SOCKET (TCPLB_JOURNAL_SOCKET replaces
+ * the path, for tests): "KEY=value\n" per field, or, for a value holding a
+ * newline, "KEY\n", its length as 64-bit little endian, the value, "\n".
+ * A record too big for a datagram goes as a sealed memfd (SCM_RIGHTS), as
+ * libsystemd does.  The socket is connected, so poll() reports when
+ * journald has room again.
+ */
+static const char *journal_path = JOURNAL_SOCKET;
+static int journal_fd = -1;
 
-static void
-jf_add(struct jfields *j, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-jf_add(struct jfields *j, const char *key, const char *fmt, ...)
+static int
+journal_connect(void)
 {
-	va_list ap;
-	int klen, vlen;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
-	if (j->n >= (int)ARRAY_SIZE(j->iov))
-		return;
-	klen = snprintf(j->buf[j->n], sizeof(j->buf[0]), "%s=", key);
-	va_start(ap, fmt);
-	vlen = vsnprintf(j->buf[j->n] + klen, sizeof(j->buf[0]) - (size_t)klen, fmt, ap);
-	va_end(ap);
-	if (vlen < 0)
-		return;
-	j->iov[j->n].iov_base = j->buf[j->n];
-	j->iov[j->n].iov_len = strnlen(j->buf[j->n], sizeof(j->buf[0]));
-	j->n++;
-}
-
-/* Send j's fields plus MESSAGE=msg; on failure write msg to stderr.  The
- * message, up to a whole record, is assembled on the stack (the field
- * buffers hold only short values). */
-static void
-journal_send(struct jfields *j, int prio, const char *msg)
-{
-	struct iovec iov[ARRAY_SIZE(j->iov) + 1];
-	char m[sizeof("MESSAGE=") + 2048];
-	int len = snprintf(m, sizeof(m), "MESSAGE=%s", msg);
-
-	memcpy(iov, j->iov, sizeof(j->iov[0]) * (size_t)j->n);
-	iov[j->n].iov_base = m;
-	iov[j->n].iov_len = len < (int)sizeof(m) ? (size_t)len : sizeof(m) - 1;
-	if (sd_journal_sendv(iov, j->n + 1) < 0)
-		stderr_write(prio, msg);
-}
-
-static void
-journal_write(int prio, const struct log_ctx *ctx, const char *msg)
-{
-	struct jfields j;
-
-	j.n = 0;
-	jf_add(&j, "PRIORITY", "%d", prio);
-	jf_add(&j, "SYSLOG_IDENTIFIER", "tcplb");
-	if (ctx != NULL) {
-		if (ctx->listener)
-			jf_add(&j, "TCPLB_LISTENER", "%s", ctx->listener);
-		if (ctx->pool)
-			jf_add(&j, "TCPLB_POOL", "%s", ctx->pool);
-		if (ctx->server)
-			jf_add(&j, "TCPLB_SERVER", "%s", ctx->server);
-		if (ctx->server_addr)
-			jf_add(&j, "TCPLB_SERVER_ADDR", "%s", ctx->server_addr);
-		if (ctx->client)
-			jf_add(&j, "TCPLB_CLIENT", "%s", ctx->client);
-		if (ctx->session)
-			jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)ctx->session);
+	if (journal_fd >= 0)
+		return 0;
+	if (strlen(journal_path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	journal_send(&j, prio, msg);
+	strcpy(sun.sun_path, journal_path);
+	journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (journal_fd < 0)
+		return -1;
+	if (connect(journal_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		close(journal_fd);
+		journal_fd = -1;
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+journal_send_memfd(const char *data, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct msghdr mh = { .msg_control = c.buf, .msg_controllen = sizeof(c.buf) };
+	struct cmsghdr *cm;
+	int fd, rc;
+
+	fd = memfd_create("tcplb-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, len) != (ssize_t)len ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+	    F_SEAL_SEAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	memset(c.buf, 0, sizeof(c.buf));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	for (;;) {
+		rc = (int)sendmsg(journal_fd, &mh, MSG_NOSIGNAL);
+		if (rc >= 0 || (errno != EAGAIN && errno != EINTR) ||
+		    (errno == EAGAIN && !log_wait_writable(journal_fd)))
+			break;
+	}
+	close(fd);
+	return rc < 0 ? -1 : 0;
+}
+
+/* 0 sent; -1 the journal will not take it (then it goes to stderr). */
+static int
+journal_put(const char *data, size_t len)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (journal_connect() < 0)
+			return -1;
+		for (;;) {
+			if (send(journal_fd, data, len, MSG_NOSIGNAL) >= 0)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!log_wait_writable(journal_fd))
+					return -1;
+				continue;
+			}
+			break;
+		}
+		if (errno == EMSGSIZE || errno == ENOBUFS)
+			return journal_send_memfd(data, len);
+		/* journald restarted (ECONNREFUSED): connect once more. */
+		close(journal_fd);
+		journal_fd = -1;
+	}
+	return -1;
+}
+
+/* Append one field in the native protocol; false when it does not fit. */
+static bool
+journal_field(char *buf, size_t size, size_t *len, const char *key,
+    const char *val, size_t vlen)
+{
+	size_t klen = strlen(key);
+	bool binary = memchr(val, '\n', vlen) != NULL;
+	size_t need = klen + 1 + (binary ? 8 : 0) + vlen + 1;
+
+	if (*len + need > size)
+		return false;
+	memcpy(buf + *len, key, klen);
+	*len += klen;
+	if (binary) {
+		uint64_t le = htole64((uint64_t)vlen);
+
+		buf[(*len)++] = '\n';
+		memcpy(buf + *len, &le, 8);
+		*len += 8;
+	} else {
+		buf[(*len)++] = '=';
+	}
+	memcpy(buf + *len, val, vlen);
+	*len += vlen;
+	buf[(*len)++] = '\n';
+	return true;
+}
+
+/* ---- writing (log thread, or the caller before the thread runs) ---------- */
+
+static void
+log_write_rec(struct log_rec *r)
+{
+	char line[PIPE_BUF];
+	size_t n;
+
+	if (r->journal && journal_put(r->data, r->len) == 0)
+		return;
+	n = stderr_format(line, sizeof(line), r->prio, r->msg);
+	if (!stderr_put(line, n))
+		log_drop(1);
+}
+
+/* The drop count, as a record of its own, once a write has worked.  The
+ * log thread writes it itself: queued, it would meet the full queue that
+ * caused the drops and be dropped in turn. */
+static void
+log_report_drops(void)
+{
+	uint64_t lost = atomic_exchange(&log_dropped, 0);
+	struct log_rec *r;
+	char msg[160];
+
+	if (lost == 0)
+		return;
+	snprintf(msg, sizeof(msg), "%llu log record%s dropped: %s was not "
+	    "accepting them", (unsigned long long)lost, lost == 1 ? "" : "s",
+	    use_journal ? "the journal" : "standard error");
+	r = log_rec_new(LOG_WARNING, msg, (const char *const[]){ NULL });
+	log_write_rec(r);
+	free(r);
+}
+
+static void *
+log_thread_main(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	pthread_mutex_lock(&q.lock);
+	for (;;) {
+		struct log_rec *r;
+
+		while (q.head == NULL && !q.stop)
+			pthread_cond_wait(&q.cond, &q.lock);
+		if (q.head == NULL)
+			break;
+		r = q.head;
+		q.head = r->next;
+		if (q.head == NULL)
+			q.tail = NULL;
+		q.nrecs--;
+		q.nbytes -= sizeof(*r) + r->len + strlen(r->msg) + 1;
+		pthread_mutex_unlock(&q.lock);
+		log_write_rec(r);
+		free(r);
+		if (atomic_load_explicit(&log_dropped, memory_order_relaxed) &&
+		    !__atomic_load_n(&flush_deadline_ms, __ATOMIC_RELAXED))
+			log_report_drops();
+		pthread_mutex_lock(&q.lock);
+	}
+	q.running = false;
+	pthread_mutex_unlock(&q.lock);
+	return NULL;
+}
+
+/* At exit: give the thread LOG_FLUSH_MS to write what is queued, then
+ * count the rest as lost. */
+static void
+log_stop(void)
+{
+	struct log_rec *r;
+
+	pthread_mutex_lock(&q.lock);
+	if (!q.running) {
+		pthread_mutex_unlock(&q.lock);
+		return;
+	}
+	__atomic_store_n(&flush_deadline_ms, now_ms() + LOG_FLUSH_MS,
+	    __ATOMIC_RELAXED);
+	q.stop = true;
+	pthread_cond_signal(&q.cond);
+	pthread_mutex_unlock(&q.lock);
+	pthread_join(q.thread, NULL);
+	while ((r = q.head) != NULL) {
+		q.head = r->next;
+		free(r);
+	}
+	q.tail = NULL;
+	q.nrecs = q.nbytes = 0;
+}
+
+static void
+log_start(void)
+{
+	sigset_t all, old;
+
+	/* The thread must never take a signal meant for the main loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&q.thread, NULL, log_thread_main, NULL) == 0) {
+		q.running = true;
+		atexit(log_stop);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- building records ----------------------------------------------------- */
+
+/* A record for the current target: msg always, journal fields when the
+ * journal is the target (PRIORITY and SYSLOG_IDENTIFIER first, MESSAGE
+ * last, the rest as given in kv: key, value, ..., NULL). */
+static struct log_rec *
+log_rec_new(int prio, const char *msg, const char *const *kv)
+{
+	size_t mlen = strlen(msg), cap = 0, len = 0;
+	struct log_rec *r;
+	char pbuf[8];
+
+	if (use_journal) {
+		cap = 64 + mlen + 16;
+		for (size_t i = 0; kv[i] != NULL; i += 2)
+			cap += strlen(kv[i]) + strlen(kv[i + 1]) + 10;
+	}
+	r = xmalloc(sizeof(*r) + cap + mlen + 1);
+	r->prio = prio;
+	r->journal = use_journal;
+	r->msg = r->data + cap;
+	memcpy(r->msg, msg, mlen + 1);
+	if (use_journal) {
+		snprintf(pbuf, sizeof(pbuf), "%d", prio);
+		journal_field(r->data, cap, &len, "PRIORITY", pbuf, strlen(pbuf));
+		journal_field(r->data, cap, &len, "SYSLOG_IDENTIFIER", "tcplb", 5);
+		for (size_t i = 0; kv[i] != NULL; i += 2)
+			journal_field(r->data, cap, &len, kv[i], kv[i + 1],
+			    strlen(kv[i + 1]));
+		journal_field(r->data, cap, &len, "MESSAGE", msg, mlen);
+	}
+	r->len = len;
+	return r;
+}
+
+static void
+log_emit(int prio, const char *msg, const char *const *kv)
+{
+	log_submit(log_rec_new(prio, msg, kv));
+}
+
+/* Context fields, in the order the journal always had them. */
+static void
+log_ctx_fields(const struct log_ctx *ctx, const char **kv, char *sess,
+    size_t sesslen)
+{
+	size_t n = 0;
+
+	if (ctx != NULL) {
+		if (ctx->listener) {
+			kv[n++] = "TCPLB_LISTENER";
+			kv[n++] = ctx->listener;
+		}
+		if (ctx->pool) {
+			kv[n++] = "TCPLB_POOL";
+			kv[n++] = ctx->pool;
+		}
+		if (ctx->server) {
+			kv[n++] = "TCPLB_SERVER";
+			kv[n++] = ctx->server;
+		}
+		if (ctx->server_addr) {
+			kv[n++] = "TCPLB_SERVER_ADDR";
+			kv[n++] = ctx->server_addr;
+		}
+		if (ctx->client) {
+			kv[n++] = "TCPLB_CLIENT";
+			kv[n++] = ctx->client;
+		}
+		if (ctx->session) {
+			snprintf(sess, sesslen, "%llu",
+			    (unsigned long long)ctx->session);
+			kv[n++] = "TCPLB_SESSION";
+			kv[n++] = sess;
+		}
+	}
+	kv[n] = NULL;
 }
 
 static void
 log_vemit(int prio, const struct log_ctx *ctx, const char *fmt, va_list ap,
-    int errnum)
+    int errnum, const char *suffix)
 {
-	char msg[2048];
+	char msg[2048], sess[24];
+	const char *kv[13];
 	int n;
 
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
-	if (errnum && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(errnum));
-	if (use_journal)
-		journal_write(prio, ctx, msg);
-	else
-		stderr_write(prio, msg);
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	if (errnum)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
+		    strerror(errnum));
+	if (suffix && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, "%s", suffix);
+	log_ctx_fields(ctx, kv, sess, sizeof(sess));
+	log_emit(prio, msg, kv);
 }
 
 void
@@ -336,7 +696,7 @@ log_msg(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 	if (!log_enabled(prio))
 		return;
 	va_start(ap, fmt);
-	log_vemit(prio, ctx, fmt, ap, 0);
+	log_vemit(prio, ctx, fmt, ap, 0, NULL);
 	va_end(ap);
 	errno = saved;
 }
@@ -350,7 +710,47 @@ log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 	if (!log_enabled(prio))
 		return;
 	va_start(ap, fmt);
-	log_vemit(prio, ctx, fmt, ap, saved);
+	log_vemit(prio, ctx, fmt, ap, saved, NULL);
+	va_end(ap);
+	errno = saved;
+}
+
+/*
+ * At most rl->burst records per rl->interval_ms; the rest are counted, and
+ * the first record of a later interval says how many were suppressed.  The
+ * state is shared by every thread logging through it: a racing pair may
+ * let one record too many through at an interval's edge, never block.
+ */
+void
+log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
+    const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	uint64_t begin = atomic_load_explicit(&rl->begin_ms, memory_order_relaxed);
+	unsigned suppressed = 0;
+	char suffix[64];
+	va_list ap;
+	int saved = errno;
+
+	if (!log_enabled(prio))
+		return;
+	if (begin == 0 || now - begin >= rl->interval_ms) {
+		if (atomic_compare_exchange_strong(&rl->begin_ms, &begin, now)) {
+			atomic_store(&rl->count, 0);
+			suppressed = atomic_exchange(&rl->suppressed, 0);
+		}
+	}
+	if (atomic_fetch_add(&rl->count, 1) >= rl->burst) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		errno = saved;
+		return;
+	}
+	suffix[0] = '\0';
+	if (suppressed)
+		snprintf(suffix, sizeof(suffix), " (%u similar message%s "
+		    "suppressed)", suppressed, suppressed == 1 ? "" : "s");
+	va_start(ap, fmt);
+	log_vemit(prio, ctx, fmt, ap, 0, suffix);
 	va_end(ap);
 	errno = saved;
 }
@@ -361,9 +761,12 @@ void
 log_access(const struct access_rec *r)
 {
 	char msg[1400];
-	char conn[32], route[300];
+	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
+	char dms[24], tries[12], rt[12];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
+	const char *kv[40];
+	size_t n = 0;
 	int saved = errno;
 
 	if (r->connect_ms >= 0)
@@ -387,71 +790,35 @@ log_access(const struct access_rec *r)
 	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
-
-	if (!use_journal) {
-		stderr_write(LOG_INFO, msg);
-		errno = saved;
-		return;
-	}
-
-	struct jfields j;
-	j.n = 0;
-	jf_add(&j, "PRIORITY", "%d", LOG_INFO);
-	jf_add(&j, "SYSLOG_IDENTIFIER", "tcplb");
-	jf_add(&j, "TCPLB_EVENT", "access");
-	jf_add(&j, "TCPLB_SESSION", "%llu", (unsigned long long)r->session);
-	jf_add(&j, "TCPLB_CLIENT", "%s", r->client);
-	jf_add(&j, "TCPLB_LISTENER", "%s", r->listener);
-	jf_add(&j, "TCPLB_POOL", "%s", r->pool);
+	snprintf(sess, sizeof(sess), "%llu", (unsigned long long)r->session);
+	snprintf(bin, sizeof(bin), "%llu", (unsigned long long)r->bytes_in);
+	snprintf(bout, sizeof(bout), "%llu", (unsigned long long)r->bytes_out);
+	snprintf(cms, sizeof(cms), "%lld", (long long)r->connect_ms);
+	snprintf(dms, sizeof(dms), "%llu", (unsigned long long)r->duration_ms);
+	snprintf(tries, sizeof(tries), "%u", r->tries);
+	snprintf(rt, sizeof(rt), "%d", r->route);
+#define KV(k, v) do { kv[n++] = (k); kv[n++] = (v); } while (0)
+	KV("TCPLB_EVENT", "access");
+	KV("TCPLB_SESSION", sess);
+	KV("TCPLB_CLIENT", r->client);
+	KV("TCPLB_LISTENER", r->listener);
+	KV("TCPLB_POOL", r->pool);
 	if (r->routed) {
 		if (r->sni)
-			jf_add(&j, "TCPLB_SNI", "%s", r->sni);
+			KV("TCPLB_SNI", r->sni);
 		if (r->route >= 0)
-			jf_add(&j, "TCPLB_ROUTE", "%d", r->route);
+			KV("TCPLB_ROUTE", rt);
 	}
-	jf_add(&j, "TCPLB_SERVER", "%s", server);
-	jf_add(&j, "TCPLB_SERVER_ADDR", "%s", saddr);
-	jf_add(&j, "TCPLB_BYTES_IN", "%llu", (unsigned long long)r->bytes_in);
-	jf_add(&j, "TCPLB_BYTES_OUT", "%llu", (unsigned long long)r->bytes_out);
-	jf_add(&j, "TCPLB_CONNECT_MS", "%lld", (long long)r->connect_ms);
-	jf_add(&j, "TCPLB_DURATION_MS", "%llu", (unsigned long long)r->duration_ms);
-	jf_add(&j, "TCPLB_TRIES", "%u", r->tries);
-	jf_add(&j, "TCPLB_TERMINATION", "%s", r->reason);
-	journal_send(&j, LOG_INFO, msg);
-	errno = saved;
-}
-
-void
-log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
-    const char *fmt, ...)
-{
-	uint64_t now = now_ms();
-	uint64_t begin = atomic_load_explicit(&rl->begin_ms, memory_order_relaxed);
-	unsigned suppressed = 0;
-	char msg[2048];
-	va_list ap;
-	int saved = errno, n;
-
-	if (!log_enabled(prio))
-		return;
-	if (begin == 0 || now - begin >= rl->interval_ms) {
-		if (atomic_compare_exchange_strong(&rl->begin_ms, &begin, now)) {
-			atomic_store(&rl->count, 0);
-			suppressed = atomic_exchange(&rl->suppressed, 0);
-		}
-	}
-	if (atomic_fetch_add(&rl->count, 1) >= rl->burst) {
-		atomic_fetch_add(&rl->suppressed, 1);
-		errno = saved;
-		return;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n >= 0 && suppressed && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%u similar "
-		    "message%s suppressed)", suppressed, suppressed == 1 ? "" : "s");
-	if (n >= 0)
-		log_msg(prio, ctx, "%s", msg);
+	KV("TCPLB_SERVER", server);
+	KV("TCPLB_SERVER_ADDR", saddr);
+	KV("TCPLB_BYTES_IN", bin);
+	KV("TCPLB_BYTES_OUT", bout);
+	KV("TCPLB_CONNECT_MS", cms);
+	KV("TCPLB_DURATION_MS", dms);
+	KV("TCPLB_TRIES", tries);
+	KV("TCPLB_TERMINATION", r->reason);
+#undef KV
+	kv[n] = NULL;
+	log_emit(LOG_INFO, msg, kv);
 	errno = saved;
 }

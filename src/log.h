@@ -1,6 +1,8 @@
 /*
  * log: where records go (journald natively, or stderr one line per record)
- * and how they look.  Thread-safe: one call writes one whole record.
+ * and how they look.  Thread-safe, and never blocks the caller: one call
+ * formats one whole record and queues it for the log thread (bounded:
+ * beyond it records are dropped, counted and the count logged later).
  * Levels are syslog priorities (LOG_ERR .. LOG_DEBUG from <syslog.h>).
  */
 #ifndef TCPLB_LOG_H
@@ -69,8 +71,6 @@ void log_errno(int prio, const struct log_ctx *ctx, const char *fmt, ...)
  *
  *	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(5000, 10);
  *	log_ratelimited(&rl, LOG_WARNING, &ctx, "pool %s ...", name);
- *
- * (The same interface as engineer logload's, so the two merge as one.)
  */
 struct log_ratelimit {
 	atomic_uint_fast64_t begin_ms;
@@ -83,6 +83,10 @@ struct log_ratelimit {
 void log_ratelimited(struct log_ratelimit *rl, int prio,
     const struct log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Records dropped since start (queue full, or a target that never took
+ * them). */
+uint64_t log_dropped_count(void);
 
 /* One finished client connection (global.access_log). */
 struct access_rec {

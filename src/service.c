@@ -280,10 +280,22 @@ status_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	status_send(false);
 }
 
+/* WATCHDOG=1 means "every loop turns", not just "the main loop turns": a
+ * worker blocked in a system call would otherwise go unnoticed.  Each tick
+ * checks that every worker answered the previous tick's heartbeat request
+ * (worker.c), pings only then, and asks again. */
 static void
 watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	notify("WATCHDOG=1");
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+	int stuck = workers_heartbeat_missing();
+
+	if (stuck < 0)
+		notify("WATCHDOG=1");
+	else
+		log_ratelimited(&rl, LOG_ERR, NULL, "worker %d has not answered "
+		    "for %.1fs: not pinging the watchdog", stuck, t->repeat);
+	workers_heartbeat_request();
 }
 
 void
@@ -299,6 +311,7 @@ service_start_timers(struct ev_loop *loop)
 
 		ev_timer_init(&watchdog_timer, watchdog_cb, half, half);
 		ev_timer_start(loop, &watchdog_timer);
+		workers_heartbeat_request();
 		log_debug("watchdog enabled: WATCHDOG=1 every %.3fs", half);
 	}
 }

@@ -719,13 +719,18 @@ session_fail_client(struct session *s, const char *reason)
 	char client[ADDR_STRLEN];
 	struct log_ctx ctx;
 
+	/* One record per refused client would flood the log (and the
+	 * journal) exactly when a pool is down: rate-limited, counted. */
+	static struct log_ratelimit rl_none = LOG_RATELIMIT_INIT(5000, 10);
+	static struct log_ratelimit rl_tried = LOG_RATELIMIT_INIT(5000, 10);
+
 	session_log_ctx(s, &ctx, client, sizeof(client));
 	if (s->tries == 0)
-		log_msg(LOG_WARNING, &ctx,
+		log_ratelimited(&rl_none, LOG_WARNING, &ctx,
 		    "session %llu from %s: pool %s has no server available (all down, full or weight 0): closing client",
 		    (unsigned long long)s->id, client, s->pool->name);
 	else
-		log_msg(LOG_WARNING, &ctx,
+		log_ratelimited(&rl_tried, LOG_WARNING, &ctx,
 		    "session %llu from %s: no server of pool %s reachable after %u tr%s (last: %s): closing client",
 		    (unsigned long long)s->id, client, s->pool->name, s->tries,
 		    s->tries == 1 ? "y" : "ies", s->last_error);

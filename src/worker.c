@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,8 @@ static struct worker *workers;
 static unsigned nworkers;
 static struct ev_loop *main_loop;
 static ev_async main_wake;
+
+static atomic_uint heartbeat_seq;
 
 /* What the main thread waits for. */
 static enum { WAIT_NONE, WAIT_PUBLISH, WAIT_DRAIN } waiting;
@@ -251,6 +254,8 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	struct gen *g;
 	bool drain, stop;
 
+	/* Running this callback at all proves the loop turns. */
+	atomic_store(&w->heartbeat, atomic_load(&heartbeat_seq));
 	pthread_mutex_lock(&w->lock);
 	g = w->mb_gen;
 	w->mb_gen = NULL;
@@ -285,9 +290,59 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		for (unsigned i = 0; i < w->nwl; i++)
 			ev_io_stop(loop, &w->wl[i].io);
 		ev_timer_stop(loop, &w->resume_timer);
+		ev_timer_stop(loop, &w->test_stall);
 		ev_async_stop(loop, &w->wake);
 		ev_break(loop, EVBREAK_ALL);
 	}
+}
+
+void
+workers_heartbeat_request(void)
+{
+	atomic_fetch_add(&heartbeat_seq, 1);
+	for (unsigned i = 0; i < nworkers; i++)
+		ev_async_send(workers[i].loop, &workers[i].wake);
+}
+
+int
+workers_heartbeat_missing(void)
+{
+	unsigned want = atomic_load(&heartbeat_seq);
+
+	for (unsigned i = 0; i < nworkers; i++)
+		if (atomic_load(&workers[i].heartbeat) != want)
+			return (int)i;
+	return -1;
+}
+
+/* TEST HOOK, not a feature: TCPLB_TEST_STALL_WORKER="DELAY:SECONDS" blocks
+ * worker 0's loop for SECONDS, once, DELAY seconds after start, so that
+ * tests/integration/t_watchdog.py can show a stuck worker stops the
+ * watchdog.  Nothing else reads it. */
+static void
+test_stall_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	double secs = *(double *)t->data;
+	struct timespec ts = { (time_t)secs,
+	    (long)((secs - (double)(time_t)secs) * 1e9) };
+
+	log_warnx("TCPLB_TEST_STALL_WORKER: blocking worker 0 for %.1fs", secs);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+test_stall_setup(struct worker *w)
+{
+	static double secs;
+	const char *e = getenv("TCPLB_TEST_STALL_WORKER");
+	double delay;
+
+	if (e == NULL || w->id != 0 || sscanf(e, "%lf:%lf", &delay, &secs) != 2)
+		return;
+	ev_timer_init(&w->test_stall, test_stall_cb, delay, 0.);
+	w->test_stall.data = &secs;
+	ev_timer_start(w->loop, &w->test_stall);
 }
 
 static void *
@@ -356,7 +411,9 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		w->resume_timer.data = w;
 		w->gen = gen_get(g);
 		atomic_store(&w->acked_gen, g->id);
+		atomic_store(&w->heartbeat, atomic_load(&heartbeat_seq));
 		worker_set_listeners(w, g);
+		test_stall_setup(w);
 	}
 	/* Signals belong to the main loop: workers start with all blocked. */
 	sigfillset(&all);

@@ -71,6 +71,8 @@ struct worker {
 	atomic_bool mb_queue;		/* a queued session was woken (any thread) */
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
+	atomic_uint heartbeat;		/* last heartbeat request answered */
+	ev_timer test_stall;		/* TCPLB_TEST_STALL_WORKER only */
 };
 
 /* Sessions open on all workers (global.max_connections). */
@@ -97,6 +99,13 @@ void workers_drain(workers_done_cb done);
 /* Close every session (reason "shutdown"), end the loops, join threads. */
 void workers_stop(void);
 
+/* Liveness for the watchdog: ask every worker loop to answer (through its
+ * ev_async), and later check that each one did.  A loop that is blocked
+ * cannot answer, so the watchdog stops being pinged. */
+void workers_heartbeat_request(void);
+/* Index of the first worker that has not answered the last request, or
+ * -1 when all have. */
+int workers_heartbeat_missing(void);
 /* Connects that failed for want of a local address, all workers. */
 uint64_t workers_no_local_addr(void);
 

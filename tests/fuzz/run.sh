@@ -1,13 +1,20 @@
 #!/bin/sh
-# Build the libFuzzer targets for the configuration loader, the address
-# and duration parsers and the TLS ClientHello parser, then run each for a bounded time.
+# Build every libFuzzer target, then run each for a bounded time.
 #
 #   tests/fuzz/run.sh [SECONDS] [extra libFuzzer flags...]
+#
+# A target is any tests/fuzz/fuzz_NAME.c that has a seed directory
+# tests/fuzz/corpus/NAME/ (and, optionally, a dictionary NAME.dict): drop
+# both in and CI runs it, nothing to register.  Each target is linked
+# against an archive of every src/*.c except main.c, so it pulls in only
+# what it uses, and a function the target defines itself (resolv_stub.h's
+# resolve_sync(), which keeps a fuzzed SRV name from sending a query) wins
+# over the module that would define it.
 #
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
 #   BUILD     build directory (default tests/fuzz/build, not committed)
-#   TARGETS   which fuzzers to run (default "fuzz_config fuzz_addr fuzz_proxy fuzz_tls_hello")
+#   TARGETS   which fuzzers to run (default: every target found)
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
@@ -23,7 +30,6 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-clang}
 BUILD=${BUILD:-$here/build}
-TARGETS=${TARGETS:-"fuzz_config fuzz_addr fuzz_proxy fuzz_tls_hello"}
 JOBS=${JOBS:-1}
 
 mkdir -p "$BUILD/inc" "$BUILD/artifacts"
@@ -41,68 +47,62 @@ cat > "$BUILD/inc/autoconfig.h" <<'EOH'
 #endif
 EOH
 
-CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
 -fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src"
-YAML_LIBS=$(pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
-YAML_CFLAGS=$(pkg-config --cflags yaml-0.1 2>/dev/null || true)
-# log.c sends to the journal.
-SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+LDFLAGS="-fsanitize=fuzzer,address,undefined"
+PKGS="yaml-0.1 libsystemd libev libcares"
+PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)
+PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo "-lyaml -lsystemd -lev -lcares")
 
-CARES_LIBS=$(pkg-config --libs libcares 2>/dev/null || echo -lcares)
+# The library once, then one link per target.
+mkdir -p "$BUILD/obj"
+objs=""
+for src in "$top"/src/*.c; do
+	base=$(basename "$src" .c)
+	[ "$base" = main ] && continue
+	obj=$BUILD/obj/$base.o
+	# shellcheck disable=SC2086
+	$CC $CFLAGS $PKG_CFLAGS -c -o "$obj" "$src"
+	objs="$objs $obj"
+done
+rm -f "$BUILD/libtcplb-fuzz.a"
+# shellcheck disable=SC2086
+ar rcs "$BUILD/libtcplb-fuzz.a" $objs
 
-# What the loader links against: config* -> addr, duration, balance, gen,
-# log (log_level_parse; pulls in libsystemd), util, queue (every pool has
-# one), resolve_lookup (resolver addresses, c-ares); gen -> pool
-# (server_state_adopted); pool -> balance; config, gen -> guard (listener
-# access control and limits) -> limit, cidr; config, gen -> route (TLS
-# routes) -> tls_hello (host name validation).  resolve_sync.c is left out:
-# resolv_stub.h replaces it so a fuzzed SRV name never sends a query.
-CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c queue.c resolve_lookup.c resolve_srv.c guard.c limit.c cidr.c
-route.c tls_hello.c"
-ADDR_SRCS="addr.c duration.c util.c"
-PROXY_SRCS="proxy_proto.c cidr.c util.c"
-TLS_SRCS="tls_hello.c route.c util.c"
-
-build() {
-	name=$1; shift
-	srcs=""
-	for s in "$@"; do srcs="$srcs $top/src/$s"; done
+found=""
+for f in "$here"/fuzz_*.c; do
+	name=$(basename "$f" .c)
+	[ -d "$here/corpus/${name#fuzz_}" ] || continue
+	found="$found $name"
 	echo "build: $BUILD/$name"
 	# shellcheck disable=SC2086
-	$CC $CFLAGS $YAML_CFLAGS -o "$BUILD/$name" $srcs "$here/$name.c" \
-	    $YAML_LIBS $SD_LIBS $CARES_LIBS -ldl
-}
-
-build fuzz_config $CONFIG_SRCS
-build fuzz_addr $ADDR_SRCS
-build fuzz_proxy $PROXY_SRCS
-build fuzz_tls_hello $TLS_SRCS
+	$CC $CFLAGS $PKG_CFLAGS $LDFLAGS -o "$BUILD/$name" "$f" \
+	    "$BUILD/libtcplb-fuzz.a" $PKG_LIBS -lpthread -ldl
+done
+TARGETS=${TARGETS:-$found}
 
 [ "${NO_RUN:-0}" = 1 ] && exit 0
 
 status=0
 for t in $TARGETS; do
-	case $t in
-	fuzz_config) seeds=$here/corpus/config; dict=$here/config.dict ;;
-	fuzz_addr) seeds=$here/corpus/addr; dict=$here/addr.dict ;;
-	fuzz_proxy) seeds=$here/corpus/proxy; dict=$here/proxy.dict ;;
-	fuzz_tls_hello) seeds=$here/corpus/tls_hello; dict=$here/tls_hello.dict ;;
-	*) echo "unknown target $t" >&2; exit 2 ;;
-	esac
+	seeds=$here/corpus/${t#fuzz_}
+	dict=$here/${t#fuzz_}.dict
+	[ -d "$seeds" ] || { echo "unknown target $t (no $seeds)" >&2; exit 2; }
+	dictopt=""
+	[ -f "$dict" ] && dictopt="-dict=$dict"
 	work=$BUILD/corpus-$t
 	mkdir -p "$work"
 	echo "run: $t for ${secs}s"
-	# ASAN_OPTIONS: leaks are reported (detect_leaks=1 is the default on
-	# Linux x86-64, made explicit here).
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	par=""
 	# -jobs sends each worker's output to fuzz-N.log in the current dir.
 	[ "$JOBS" -gt 1 ] && par="-jobs=$JOBS -workers=$JOBS"
+	# ASAN_OPTIONS: leaks are reported (detect_leaks=1 is the default on
+	# Linux x86-64, made explicit here).
 	# shellcheck disable=SC2086
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	"$BUILD/$t" -max_total_time="$secs" -max_len=4096 -timeout=5 \
-	    -rss_limit_mb=2048 -dict="$dict" -print_final_stats=1 $par \
+	    -rss_limit_mb=2048 $dictopt -print_final_stats=1 $par \
 	    -artifact_prefix="$BUILD/artifacts/$t-" "$@" \
 	    "$work" "$seeds" || status=$?
 done

@@ -778,6 +778,14 @@ class Tcplb:
     def threads(self):
         return len(os.listdir("/proc/%d/task" % self.pid))
 
+    def sanitizer(self):
+        """'asan' or 'tsan' when the binary runs under that sanitizer
+        (its runtime is mapped), else None.  RSS means little there: ASan
+        quarantines freed memory, TSan shadows all that was touched."""
+        with open("/proc/%d/maps" % self.pid) as f:
+            m = re.search(r"lib([at])san", f.read())
+        return m.group(1) + "san" if m else None
+
 
 # ---------------------------------------------------------------------------
 # per-test context

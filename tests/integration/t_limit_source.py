@@ -58,7 +58,23 @@ def test(t):
     for round_ in range(3):
         held = []
         for i in range(3):
-            s, ok = hold(t, a1, "127.0.0.2")
+            if i == 0 and round_ > 0:
+                # The backend sees the last round's closes before tcplb has
+                # finished those sessions and freed their slots: a slow
+                # build (ThreadSanitizer) may refuse the first one briefly.
+                got = []
+
+                def first():
+                    s, ok = hold(t, a1, "127.0.0.2")
+                    if ok:
+                        got.append(s)
+                    elif s:
+                        s.close()
+                    return ok
+                ok = wait_until(first, 3)
+                s = got[0] if got else None
+            else:
+                s, ok = hold(t, a1, "127.0.0.2")
             t.check(ok, "round %d: connection %d of 3 refused" % (round_, i + 1))
             held.append(s)
         # the fourth, fifth... from the same address are refused whatever

@@ -81,7 +81,9 @@ def test(t):
             pass
     rss1 = lb.rss_kb()
     t.log("RSS %d -> %d KiB after a 3000-address flood" % (rss0, rss1))
-    t.check(rss1 - rss0 < 8192, "RSS grew by %d KiB" % (rss1 - rss0))
+    # (ThreadSanitizer's shadow memory grows with every page touched.)
+    if lb.sanitizer() != "tsan":
+        t.check(rss1 - rss0 < 8192, "RSS grew by %d KiB" % (rss1 - rss0))
     t.check(lb.alive(), "tcplb died")
     t.check(served(a1, "127.0.0.9"), "a fresh address is served after the flood")
 

@@ -212,6 +212,69 @@ test_rr_weights(void **state)
 	tp_free(p);
 }
 
+/* The schedule is built by weight groups (linear in the servers); it must
+ * be exactly the cycle the literal recurrence -- every server gains its
+ * weight, the richest (first in file order on ties) pays the total --
+ * produces from a start half a weight in debt. */
+static void
+test_rr_schedule_exact(void **state)
+{
+	uint32_t rnd = 12345;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		unsigned n = 1 + xorshift32(&rnd) % 40;
+		uint32_t w[40];
+		int64_t cur[40];
+		uint64_t total = 0;
+		struct pool *p;
+
+		for (unsigned i = 0; i < n; i++) {
+			/* few distinct weights, some zero, sometimes many */
+			w[i] = round % 2 ? xorshift32(&rnd) % 4 :
+			    xorshift32(&rnd) % 257;
+			total += w[i];
+		}
+		if (total == 0)
+			w[0] = total = 3;
+		p = tp_new(BAL_ROUNDROBIN, n, w);
+		{
+			uint64_t g = 0, t2 = 0;
+
+			for (unsigned i = 0; i < n; i++) {
+				uint64_t a = g, b = w[i];
+
+				while (b) {
+					uint64_t r = a % b;
+
+					a = b;
+					b = r;
+				}
+				g = a;
+			}
+			for (unsigned i = 0; i < n; i++) {
+				cur[i] = -(int64_t)(w[i] / g / 2);
+				t2 += w[i] / g;
+			}
+			assert_int_equal(p->bal.sched_len, t2);
+			for (uint64_t k = 0; k < t2; k++) {
+				int best = -1;
+
+				for (unsigned i = 0; i < n; i++) {
+					if (w[i] == 0)
+						continue;
+					cur[i] += (int64_t)(w[i] / g);
+					if (best < 0 || cur[i] > cur[best])
+						best = (int)i;
+				}
+				cur[best] -= (int64_t)t2;
+				assert_int_equal(p->bal.sched[k], best);
+			}
+		}
+		tp_free(p);
+	}
+}
+
 static void
 test_rr_smooth(void **state)
 {
@@ -1058,6 +1121,7 @@ main(void)
 		cmocka_unit_test(test_rr_down_still_alternates),
 		cmocka_unit_test(test_rr_weights),
 		cmocka_unit_test(test_rr_smooth),
+		cmocka_unit_test(test_rr_schedule_exact),
 		cmocka_unit_test(test_random_weights),
 		cmocka_unit_test(test_random_prefers_less_loaded),
 		cmocka_unit_test(test_leastconn),
