@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,12 +246,32 @@ probe_foreign(const struct sockaddr *sa, socklen_t len)
 }
 
 static bool
-port_in(const struct lsock *list, const struct sockaddr *sa)
+addr_is_wildcard(const struct sockaddr *sa)
 {
-	for (const struct lsock *ls = list; ls; ls = ls->next)
-		if (ls->bound.ss_family == sa->sa_family &&
-		    addr_port((const struct sockaddr *)&ls->bound) == addr_port(sa))
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+/* Would one of our own sockets in list make the probe bind of sa fail?
+ * Only one on the same port whose address is sa's or a wildcard (or sa is
+ * the wildcard): then the probe cannot tell ours from a stranger's and is
+ * skipped.  Another address on the same port (127.0.0.1:P beside
+ * 127.0.0.2:P) does not conflict, so it must not skip the probe -- a
+ * stranger on that other address would be joined. */
+static bool
+ours_conflicts(const struct lsock *list, const struct sockaddr *sa)
+{
+	for (const struct lsock *ls = list; ls; ls = ls->next) {
+		const struct sockaddr *b = (const struct sockaddr *)&ls->bound;
+
+		if (b->sa_family != sa->sa_family || addr_port(b) != addr_port(sa))
+			continue;
+		if (addr_equal(b, sa) || addr_is_wildcard(b) || addr_is_wildcard(sa))
 			return true;
+	}
 	return false;
 }
 
@@ -293,8 +314,8 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 		}
 	} else {
 		if (!port_is_zero((const struct sockaddr *)&b->addr) &&
-		    !port_in(lsocks, (const struct sockaddr *)&b->addr) &&
-		    !port_in(created, (const struct sockaddr *)&b->addr) &&
+		    !ours_conflicts(lsocks, (const struct sockaddr *)&b->addr) &&
+		    !ours_conflicts(created, (const struct sockaddr *)&b->addr) &&
 		    probe_foreign((const struct sockaddr *)&b->addr, b->addrlen) < 0) {
 			snprintf(err, errlen,
 			    "cannot listen on %s: %s (another program listens there)",

@@ -240,6 +240,8 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	if (stopping)
 		return;
+	/* Reloaded here too: if the upgrade fails, this process serves on. */
+	upgrade_note_reload();
 	reload_request();
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -27,6 +28,7 @@
 
 static ev_timer status_timer;
 static ev_timer watchdog_timer;
+static struct ev_loop *timer_loop;
 static struct gen *status_gen;	/* not a reference: main owns the current gen */
 static char last_status[600];
 static char override_status[256];
@@ -72,6 +74,15 @@ void
 service_attach(void)
 {
 	detached = false;
+	/* Systemd's watchdog deadline runs from the previous main process's
+	 * last keep-alive, up to half the interval ago; ours, timed from our
+	 * own start, could come up to half an interval after the handover --
+	 * together a whole WatchdogSec=, and the new process would be killed.
+	 * Ping at once and count the period from here. */
+	if (timer_loop && ev_is_active(&watchdog_timer)) {
+		notify("WATCHDOG=1");
+		ev_timer_again(timer_loop, &watchdog_timer);
+	}
 	for (size_t i = 0; i < npending_removals; i++) {
 		service_fdstore_remove(pending_removals[i]);
 		free(pending_removals[i]);
@@ -86,6 +97,13 @@ service_handover(long pid, const char *status)
 {
 	notify("MAINPID=%ld\nSTATUS=%s", pid, status);
 	detached = true;
+}
+
+void
+service_reclaim(void)
+{
+	detached = false;
+	notify("MAINPID=%ld", (long)getpid());
 }
 
 void
@@ -286,6 +304,7 @@ service_start_timers(struct ev_loop *loop)
 {
 	uint64_t usec = 0;
 
+	timer_loop = loop;
 	ev_timer_init(&status_timer, status_cb, STATUS_PERIOD, STATUS_PERIOD);
 	ev_timer_start(loop, &status_timer);
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {

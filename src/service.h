@@ -25,6 +25,9 @@ void service_fdstore_remove(const char *name);
  * main process), then send nothing more: the new process speaks for the
  * unit from now on. */
 void service_handover(long pid, const char *status);
+/* The handover did not happen after all (the new process died after
+ * saying "ready"): speak for the unit again, naming ourselves main. */
+void service_reclaim(void);
 /* Not the main process yet (a binary upgrade in progress): hold back every
  * notification until service_attach(). */
 void service_detach(void);

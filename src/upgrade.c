@@ -74,6 +74,7 @@ static ev_io ctl_io;
 static ev_timer start_timer;
 static char linebuf[256];
 static size_t linelen;
+static bool reload_for_new;	/* a SIGHUP came while the new one started */
 
 void
 upgrade_init(struct ev_loop *l, char **argv, void (*handed_over)(void))
@@ -184,6 +185,7 @@ state_fd_new(void)
 static void
 ctl_close(void)
 {
+	reload_for_new = false;
 	ev_io_stop(loop, &ctl_io);
 	ev_timer_stop(loop, &start_timer);
 	if (ctl >= 0)
@@ -227,12 +229,34 @@ handle_line(const char *line)
 	if (sscanf(line, "ready %ld", &pid) == 1) {
 		char status[128];
 
-		log_notice("binary upgrade: process %ld (%s) serves now; this process stops accepting and drains",
-		    pid, exe);
 		snprintf(status, sizeof(status), "upgraded: process %ld took over", pid);
 		service_handover(pid, status);
-		if (write(ctl, "ok\n", 3) != 3)
+		if (write(ctl, "ok\n", 3) != 3) {
+			char why[160];
+
+			/* It died after "ready" (its end of the socket is
+			 * closed): systemd refuses a dead MAINPID=, or sees
+			 * that main process exit.  Draining now would leave
+			 * nobody accepting and end the unit with status 0,
+			 * which Restart=on-failure does not restart. */
 			log_warn("binary upgrade: cannot confirm the handover to process %ld", pid);
+			service_reclaim();
+			snprintf(why, sizeof(why),
+			    "process %ld exited right after it started serving", pid);
+			new_pid = 0;
+			upgrade_failed(why);
+			return;
+		}
+		log_notice("binary upgrade: process %ld (%s) serves now; this process stops accepting and drains",
+		    pid, exe);
+		if (reload_for_new) {
+			/* The new process may have read the file before it
+			 * changed: it reloads too (its SIGHUP handler is set
+			 * before it says "ready"). */
+			log_notice("binary upgrade: passing the reload asked for during the upgrade to process %ld",
+			    pid);
+			kill((pid_t)pid, SIGHUP);
+		}
 		new_pid = 0;
 		ctl_close();
 		busy = false;
@@ -462,6 +486,13 @@ upgrade_request(struct gen *current)
 	ev_io_start(loop, &ctl_io);
 	ev_timer_init(&start_timer, start_timeout_cb, START_TIMEOUT_S, 0.);
 	ev_timer_start(loop, &start_timer);
+}
+
+void
+upgrade_note_reload(void)
+{
+	if (busy)
+		reload_for_new = true;
 }
 
 void

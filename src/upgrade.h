@@ -24,6 +24,9 @@ void upgrade_init(struct ev_loop *loop, char **argv, void (*handed_over)(void));
  * starting). */
 void upgrade_request(struct gen *current);
 bool upgrade_in_progress(void);
+/* SIGHUP while a new process starts: it may already have read the file,
+ * so it is sent a SIGHUP of its own once it is the main process. */
+void upgrade_note_reload(void);
 /* Shutting down: kill a new process still starting. */
 void upgrade_cancel(void);
 

@@ -1,0 +1,165 @@
+"""A new process that dies right after it said "ready" (a crash at its
+first event, the OOM killer): the old process must not name a dead process
+as the unit's main process (MAINPID=) and then drain and exit -- the unit
+would end with exit status 0, Restart=on-failure would not restart it, and
+every connection would be refused.  The old process learns of the death
+when it confirms the handover ("ok" to a closed socket) and keeps serving.
+Made deterministic: the new process is held up by a slow name server, the
+old one is stopped (SIGSTOP) until the new one has said "ready" and waits
+for the confirmation, then the new one is killed and the old one resumes."""
+import sys, os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import *
+
+DELAY_S = 1.5       # below the resolver's 2 s query timeout
+
+
+class SlowDns:
+    """Answers app.test A with 127.0.0.1 (AAAA: no data), each reply
+    after self.delay seconds; records when queries arrive."""
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.delay = 0.0
+        self.queries = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.queries.append(time.monotonic())
+            threading.Thread(target=self.answer, args=(q, peer, self.delay),
+                             daemon=True).start()
+
+    def answer(self, q, peer, delay):
+        time.sleep(delay)
+        if len(q) < 17:
+            return
+        end = 12
+        while end < len(q) and q[end] != 0:
+            end += q[end] + 1
+        qtype = struct.unpack(">H", q[end + 1:end + 3])[0]
+        question = q[12:end + 5]
+        an = b""
+        if qtype == 1:
+            an = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
+        hdr = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1 if an else 0, 0, 0)
+        try:
+            self.sock.sendto(hdr + question + an, peer)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+class ProcessKiller:
+    def __init__(self, pid):
+        self.pid = pid
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+
+POLL_SYSCALLS = {"x86_64": ("7", "271"), "aarch64": ("73",)}
+
+
+def in_poll(pid):
+    """The main thread of pid waits in poll() for the confirmation; None
+    when that cannot be seen (another architecture, no ptrace access)."""
+    import platform
+    nrs = POLL_SYSCALLS.get(platform.machine())
+    if nrs is None:
+        return None
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] in nrs
+    except PermissionError:
+        return None
+    except (OSError, IndexError):
+        return False
+
+
+def test(t):
+    a = t.identify_backend("A")
+    dns = SlowDns()
+    t.add_closer(dns)
+    port = free_port()
+    addr = ("127.0.0.1", port)
+    cfg = t.write("tcplb.yaml", """\
+global:
+  shutdown_timeout: 5s
+  resolvers: ["%s"]
+listeners:
+  front: {bind: "127.0.0.1:%d", pool: p}
+pools:
+  p:
+    servers: ["app.test:%d"]
+""" % (dns.server, port, a.port))
+    n = t.notify_receiver()
+    lb = t.start(["-w", os.environ.get("TCPLB_TEST_WORKERS", "2"), "-c", cfg,
+                  "--log-target", "stderr"], env={"NOTIFY_SOCKET": n.path})
+    t.check(n.wait_for("READY=1", timeout=10), "no READY=1 at start")
+    t.eq(t.identify(addr), "A", "before the upgrade")
+
+    dns.delay = DELAY_S
+    seen = len(dns.queries)
+    start = n.count()
+    lb.signal(signal.SIGUSR2)
+    t.check(wait_until(lambda: len(dns.queries) > seen, 10),
+            "the new process never resolved app.test")
+    # The new one is loading; the old one must not read "ready" yet.
+    lb.signal(signal.SIGSTOP)
+    try:
+        pids = []
+        deadline = time.monotonic() + 10
+        while not pids and time.monotonic() < deadline:
+            pids = [int(x) for x in re.findall(
+                r"tcplb\[(\d+)\]: notice: listener front: listening on", lb.stderr())
+                if int(x) != lb.pid]
+            time.sleep(0.02)
+        t.check(pids, "the new process did not start serving")
+        new_pid = pids[0]
+        t.add_closer(ProcessKiller(new_pid))
+        if in_poll(new_pid) is None:
+            # "ready" follows the listening line at once
+            t.log("cannot see the new process's system call: waiting 1s")
+            time.sleep(1.0)
+        else:
+            t.check(wait_until(lambda: in_poll(new_pid), 10),
+                    "the new process does not wait for the handover")
+        os.kill(new_pid, signal.SIGKILL)
+        time.sleep(0.2)
+    finally:
+        lb.signal(signal.SIGCONT)
+    f = None
+    deadline = time.monotonic() + 10
+    while not f and time.monotonic() < deadline:
+        f = [x for x in n.messages(start) if "STATUS=upgrade failed" in x]
+        time.sleep(0.05)
+    t.check(f, "no 'upgrade failed' STATUS= after the new process died")
+    dead = [x for x in n.messages(start) if "MAINPID=%d" % new_pid in x.split("\n")]
+    t.check(not dead or any("MAINPID=%d" % lb.pid in x.split("\n") for x in n.messages(start)),
+            "MAINPID= named the dead process %d and was never taken back" % new_pid)
+    time.sleep(0.5)
+    t.check(lb.alive(), "the old process exited after handing over to a dead one")
+    t.eq(t.identify(addr), "A", "served after the new process died")
+    lb.stop()
+
+
+run(test, timeout=60)
