@@ -1,0 +1,170 @@
+"""An active/passive pair with keepalived (issue 14), in network namespaces.
+
+    master (m) --m0/pm--+
+    backup (k) --k0/pk--+ bridge (br)
+    clients and backend (c) --c0/pc--+
+
+m and k each run tcplb bound to the virtual address (ip_nonlocal_bind, so
+the passive one can bind it before it holds it) and Debian's keepalived
+(foreground, own pid files) with a track_script running
+`tcplb ctl -s SOCK check`.  Stopping tcplb on the master must move the
+address to the backup within the bound that keepalived's settings give
+(script interval x fall + the backup's master-down interval, 3 x advert_int
++ skew), and clients reconnecting through the address must be served by the
+backup.  The failover time is measured and printed."""
+import sys, os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import *
+from netns import Lab, tell_backend
+import shutil
+
+VIP = "10.78.0.100"
+PORT = 8000
+BACKEND = ("10.78.0.4", 9000)
+NODES = {"m": ("10.78.0.2", 150), "k": ("10.78.0.3", 100)}
+ADVERT_INT = 1
+SCRIPT_INTERVAL, SCRIPT_FALL = 1, 1
+
+TCPLB_CFG = """\
+global:
+  admin_socket: %(sock)s
+  shutdown_timeout: 2s
+listeners:
+  vip: {bind: "%(vip)s:%(port)d", pool: app}
+pools:
+  app:
+    servers:
+      - {address: "%(backend)s", name: app}
+"""
+
+# As in contrib/keepalived/keepalived.conf, cut to what the test needs.
+KEEPALIVED_CFG = """\
+global_defs {
+    router_id tcplb_%(node)s
+    enable_script_security
+    script_user root
+}
+vrrp_script tcplb_check {
+    script "%(bin)s ctl -s %(sock)s check"
+    interval %(interval)d
+    timeout 2
+    fall %(fall)d
+    rise 1
+}
+vrrp_instance tcplb {
+    state BACKUP
+    interface %(ifname)s
+    virtual_router_id 78
+    priority %(prio)d
+    advert_int %(advert)d
+    virtual_ipaddress {
+        %(vip)s/24 dev %(ifname)s
+    }
+    track_script {
+        tcplb_check
+    }
+}
+"""
+
+
+def has_vip(lab, ns, ifname):
+    return (" %s/" % VIP) in lab.ip(ns, "-4", "addr", "show", "dev", ifname)
+
+
+def test(t):
+    if shutil.which("keepalived") is None:
+        raise Skip("no keepalived (Debian package keepalived)")
+    lab = Lab(t)
+    br, c = lab.ns("br"), lab.ns("c")
+    lab.ip(br, "link", "add", "sw", "type", "bridge")
+    lab.ip(br, "link", "set", "sw", "up")
+    ns = {}
+    for node in ("m", "k"):
+        ns[node] = lab.ns(node)
+        lab.veth(ns[node], node + "0", NODES[node][0] + "/24", br, "p" + node)
+        lab.ip(br, "link", "set", "p" + node, "master", "sw")
+        lab.sysctl(ns[node], "net.ipv4.ip_nonlocal_bind", 1)
+    lab.veth(c, "c0", BACKEND[0] + "/24", br, "pc")
+    lab.ip(br, "link", "set", "pc", "master", "sw")
+    with lab.inside(c):
+        t.thread_backend(tell_backend, name="app", host=BACKEND[0], port=BACKEND[1])
+
+    lbs, kas = {}, {}
+    workers = os.environ.get("TCPLB_TEST_WORKERS") or "2"
+    for node in ("m", "k"):
+        sock = t.path("tcplb-%s.sock" % node)
+        cfg = t.write("tcplb-%s.yaml" % node, TCPLB_CFG % dict(
+            sock=sock, vip=VIP, port=PORT, backend="%s:%d" % BACKEND))
+        p = t.start(["-c", cfg, "--log-target", "stderr", "-w", workers],
+                    name="tcplb-" + node, argv0=lab.exec_argv(ns[node], [t.bin]))
+        p.sock = sock
+        lbs[node] = p
+        t.check(wait_until(lambda: t.ctl(sock, "check")[0] == 0 or not p.alive(), timeout=10)
+                and p.alive(), "tcplb on %s never passed its check" % node)
+
+    def start_keepalived(node):
+        kcfg = t.write("keepalived-%s.conf" % node, KEEPALIVED_CFG % dict(
+            node=node, bin=t.bin, sock=lbs[node].sock, interval=SCRIPT_INTERVAL,
+            fall=SCRIPT_FALL, ifname=node + "0", prio=NODES[node][1],
+            advert=ADVERT_INT, vip=VIP))
+        pid = lambda what: t.path("keepalived-%s%s.pid" % (node, what))
+        kas[node] = t.start(["-n", "-l", "-D", "-P", "-f", kcfg, "-p", pid(""),
+                             "-r", pid("-vrrp"), "-c", pid("-checkers")],
+                            name="keepalived-" + node,
+                            argv0=lab.exec_argv(ns[node], ["keepalived"]))
+
+    def logs(node):
+        return kas[node].stdout() + kas[node].stderr()
+
+    # the master first, then the backup, which must settle as backup
+    start_keepalived("m")
+    t.check(wait_until(lambda: has_vip(lab, ns["m"], "m0"), timeout=15),
+            "the master never took the address")
+    start_keepalived("k")
+    t.check(wait_until(lambda: "Entering BACKUP STATE" in logs("k"), timeout=10),
+            "the backup never entered BACKUP state")
+    for node in ("m", "k"):
+        bad = re.findall(r"^.*(?:SECURITY VIOLATION|WARNING|[Uu]nsafe|[Dd]isabling track script|"
+                         r"not executable|cannot be run).*$", logs(node), re.M)
+        t.check(not bad, "keepalived on %s warns: %s" % (node, bad))
+    t.check(not has_vip(lab, ns["k"], "k0"), "both hold the address")
+
+    def served_by(timeout=1.0):
+        with lab.inside(c):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect((VIP, PORT))
+            line = recv_line(s, timeout)
+        except OSError:
+            return None
+        finally:
+            s.close()
+        return line.split()[1] if line and len(line.split()) == 2 else None
+
+    t.eq(served_by(3), NODES["m"][0], "clients are served by the master")
+
+    # stop tcplb on the master: its check fails, the address moves
+    t0 = time.monotonic()
+    lbs["m"].signal(signal.SIGTERM)
+    skew = (256 - NODES["k"][1]) / 256.0 * ADVERT_INT
+    bound = SCRIPT_INTERVAL * SCRIPT_FALL + 3 * ADVERT_INT + skew
+    moved = wait_until(lambda: has_vip(lab, ns["k"], "k0"), timeout=bound + 5, interval=0.02)
+    t_moved = time.monotonic() - t0
+    t.check(moved, "the address never moved to the backup")
+    served = wait_until(lambda: served_by(0.5) == NODES["k"][0], timeout=5, interval=0.02)
+    t_served = time.monotonic() - t0
+    t.log("failover: address on the backup %.2fs after tcplb stopped on the master, "
+          "first client served by the backup after %.2fs (bound from the config: %.2fs)"
+          % (t_moved, t_served, bound))
+    t.check(served, "clients reconnecting through the address are not served")
+    t.check(t_moved <= bound, "failover took %.2fs, more than %.2fs" % (t_moved, bound))
+    t.check(not has_vip(lab, ns["m"], "m0"), "the old master still holds the address")
+    t.check(re.search(r"Entering FAULT STATE|Script\(tcplb_check\) failed", logs("m")),
+            "the master's keepalived did not see the check fail")
+    for _ in range(10):
+        t.eq(served_by(2), NODES["k"][0], "served by the new master")
+    t.eq(lbs["m"].wait(5), 0, "tcplb on the master stopped cleanly")
+
+
+run(test, timeout=90)
