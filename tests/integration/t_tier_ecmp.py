@@ -5,7 +5,9 @@
 
 The router namespace holds a kernel multipath route to the virtual address
 (`nexthop via A nexthop via B`, fib_multipath_hash_policy=1: L4 hash), the
-clients use 32 source addresses there.  A and B each run tcplb bound to the
+clients use 32 source addresses there.  Each instance runs
+contrib/bird/tcplb-anycast, whose announce/withdraw commands the test
+turns into next hops of that route (it plays BGP and the router).  A and B each run tcplb bound to the
 VIP (on their loopback), `balance: source` over the same three backends,
 listed in opposite orders.  The backends answer "NAME PEER" where PEER is
 the tcplb instance that connected to them.
@@ -13,7 +15,7 @@ the tcplb instance that connected to them.
 Asserts: new flows spread over both instances (the share is printed); every
 client address reaches the same backend whichever instance took the flow;
 after `tcplb ctl drain` on A (check fails, A still serves) and removal of
-A's next hop (the test plays the routing daemon), no new connection fails,
+A's next hop, no new connection fails,
 new flows all go to B, and open sessions finish.  A session still open on
 A when its next hop goes is rerouted to B and reset: that is what the docs
 say happens to established connections when an instance leaves, and it is
@@ -51,8 +53,7 @@ def topology(t, lab):
     lab.veth(a, "a2d", A_DOWN + "/24", d, "d2a", "10.77.3.2/24")
     lab.veth(b, "b2d", B_DOWN + "/24", d, "d2b", "10.77.4.2/24")
     lab.sysctl(r, "net.ipv4.fib_multipath_hash_policy", 1)
-    lab.batch(r, ["addr add %s/32 dev lo" % c for c in CLIENTS] +
-              ["route add %s/32 nexthop via %s nexthop via %s" % (VIP, A_UP, B_UP)])
+    lab.batch(r, ["addr add %s/32 dev lo" % c for c in CLIENTS])
     for ns, gw_up, gw_down in ((a, "10.77.1.1", "10.77.3.2"), (b, "10.77.2.1", "10.77.4.2")):
         lab.batch(ns, ["addr add %s/32 dev lo" % VIP,
                        "route add default via %s" % gw_up,
@@ -60,8 +61,56 @@ def topology(t, lab):
     lab.batch(d, ["addr add %s/32 dev lo" % ip for _n, ip in BACKENDS] +
               ["route add 10.77.1.0/24 via 10.77.3.1",
                "route add 10.77.2.0/24 via 10.77.4.1"])
-    t.log("route in r:", lab.ip(r, "route", "show", VIP + "/32").strip().replace("\n", " "))
     return r, a, b, d
+
+
+class Router:
+    """Plays BGP and the upstream router: each instance's
+    contrib/bird/tcplb-anycast announces (ANNOUNCE creates NAME.up) or
+    withdraws (WITHDRAW removes it); this thread keeps the multipath route
+    in r equal to the announced set.  Withdrawals wait for `release` (the
+    test's stand-in for propagation delay), so that the window in which a
+    drained instance still gets traffic is there for the test to use."""
+
+    def __init__(self, t, lab, r):
+        self.t, self.lab, self.r = t, lab, r
+        self.release = threading.Event()
+        self.events = []           # (before, after, set of instances)
+        self.installed = frozenset()
+        self.stop = threading.Event()
+        self.errors = []
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def announced(self):
+        return frozenset(i for i in ("A", "B") if os.path.exists(self.t.path(i + ".up")))
+
+    def loop(self):
+        deadline = time.monotonic() + 80
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            want = self.announced()
+            if not self.release.is_set():
+                want |= self.installed
+            if want != self.installed:
+                t0 = time.monotonic()
+                try:
+                    if want:
+                        hops = []
+                        for i in sorted(want):
+                            hops += ["nexthop", "via", {"A": A_UP, "B": B_UP}[i]]
+                        self.lab.ip(self.r, "route", "replace", VIP + "/32", *hops)
+                    else:
+                        self.lab.ip(self.r, "route", "del", VIP + "/32")
+                except Exception as e:
+                    self.errors.append(repr(e))
+                    return
+                self.installed = want
+                self.events.append((t0, time.monotonic(), want))
+            self.stop.wait(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.th.join(5)
 
 
 def start_tcplb(t, lab, ns, name, servers):
@@ -88,6 +137,17 @@ def test(t):
             t.thread_backend(tell_backend, name=n, host=ip, port=PORT)
     lb_a = start_tcplb(t, lab, a, "A", BACKENDS)
     lb_b = start_tcplb(t, lab, b, "B", list(reversed(BACKENDS)))
+    router = t.add_closer(Router(t, lab, r))
+    script = os.path.abspath(os.path.join(t.srcdir, "contrib", "bird", "tcplb-anycast"))
+    for name, lb in (("A", lb_a), ("B", lb_b)):
+        up = t.path(name + ".up")
+        t.start([script], name="anycast-" + name, argv0=["sh"], env={
+            "CHECK": "timeout 2 %s ctl -s %s check" % (t.bin, lb.sock),
+            "ANNOUNCE": "touch %s" % up, "WITHDRAW": "rm -f %s" % up,
+            "INTERVAL": "0.2", "RISE": "2", "FALL": "1"})
+    t.check(wait_until(lambda: router.installed == {"A", "B"}, timeout=10),
+            "tcplb-anycast never announced both instances: %s" % router.errors)
+    t.log("route in r:", lab.ip(r, "route", "show", VIP + "/32").strip().replace("\n", " "))
 
     def open_flow(src, timeout=3.0):
         with lab.inside(r):
@@ -181,7 +241,10 @@ def test(t):
         t.eq(t.ctl(lb_b.sock, "check")[0], 0, "check on the other instance")
         t.check(re.search(r"^state: draining$", admin_send(lb_a.sock, "show info"), re.M),
                 "show info on A: state draining")
-        # the routing daemon takes a moment: A keeps accepting meanwhile
+        # tcplb-anycast sees the check fail and withdraws; the route takes a
+        # moment to go (held back here): A keeps accepting meanwhile
+        t.check(wait_until(lambda: router.announced() == {"B"}, timeout=5),
+                "tcplb-anycast did not withdraw the drained instance")
         t.check(wait_until(lambda: sum(1 for t0, t1, x in log if t0 > t_drain and x == "A") >= 10,
                            timeout=10), "A served no new flow while draining")
         for s in held["A"][1:]:          # sessions on A finish while it drains
@@ -189,10 +252,11 @@ def test(t):
             s.shutdown(socket.SHUT_WR)
             data, how = recv_until_eof(s, 3)
             t.eq((data, how), (b"", "eof"), "session on A ends cleanly")
-        # the routing daemon withdraws A (its check fails): one next hop left
-        t_wd0 = time.monotonic()
-        lab.ip(r, "route", "replace", VIP + "/32", "via", B_UP)
-        t_wd = time.monotonic()
+        # the withdrawal reaches the router: one next hop left
+        router.release.set()
+        t.check(wait_until(lambda: router.installed == {"B"}, timeout=5),
+                "the router never removed A: %s" % router.errors)
+        t_wd0, t_wd, _ = router.events[-1]
         t.log("drain at +%.3fs, next hop A removed at +%.3fs" % (t_drain - t.t0, t_wd - t.t0))
         t.check(wait_until(lambda: sum(1 for t0, t1, x in log if t0 > t_wd) >= 40, timeout=15),
                 "too few flows after the withdrawal")

@@ -22,8 +22,7 @@ VIP = "10.78.0.100"
 PORT = 8000
 BACKEND = ("10.78.0.4", 9000)
 NODES = {"m": ("10.78.0.2", 150), "k": ("10.78.0.3", 100)}
-ADVERT_INT = 1
-SCRIPT_INTERVAL, SCRIPT_FALL = 1, 1
+
 
 TCPLB_CFG = """\
 global:
@@ -37,34 +36,30 @@ pools:
       - {address: "%(backend)s", name: app}
 """
 
-# As in contrib/keepalived/keepalived.conf, cut to what the test needs.
-KEEPALIVED_CFG = """\
-global_defs {
-    router_id tcplb_%(node)s
-    enable_script_security
-    script_user root
-}
-vrrp_script tcplb_check {
-    script "%(bin)s ctl -s %(sock)s check"
-    interval %(interval)d
-    timeout 2
-    fall %(fall)d
-    rise 1
-}
-vrrp_instance tcplb {
-    state BACKUP
-    interface %(ifname)s
-    virtual_router_id 78
-    priority %(prio)d
-    advert_int %(advert)d
-    virtual_ipaddress {
-        %(vip)s/24 dev %(ifname)s
-    }
-    track_script {
-        tcplb_check
-    }
-}
-"""
+
+def keepalived_conf(t, node, sock, ifname, prio):
+    """contrib/keepalived/keepalived.conf, made concrete for one node: the
+    example itself is what runs here."""
+    with open(os.path.join(t.srcdir, "contrib", "keepalived", "keepalived.conf")) as f:
+        text = f.read()
+    for old, new in (("router_id tcplb1", "router_id tcplb_" + node),
+                     ('"/usr/sbin/tcplb ctl check"', '"%s ctl -s %s check"' % (t.bin, sock)),
+                     ("priority 150", "priority %d" % prio),
+                     ("192.0.2.10/24", VIP + "/24"),
+                     ("eth0", ifname)):
+        if old not in text:
+            raise TestFailure("contrib/keepalived/keepalived.conf has no %r" % old)
+        text = text.replace(old, new)
+    return text
+
+
+def setting(text, block, key):
+    """The number after KEY inside `BLOCK {...}` of a keepalived config."""
+    m = re.search(r"^%s\b.*?\{(.*?)^\}" % re.escape(block), text, re.M | re.S)
+    v = m and re.search(r"^\s*%s\s+(\d+)" % re.escape(key), m.group(1), re.M)
+    if not v:
+        raise TestFailure("no %s in %s" % (key, block))
+    return int(v.group(1))
 
 
 def has_vip(lab, ns, ifname):
@@ -103,21 +98,20 @@ def test(t):
                 and p.alive(), "tcplb on %s never passed its check" % node)
 
     def start_keepalived(node):
-        kcfg = t.write("keepalived-%s.conf" % node, KEEPALIVED_CFG % dict(
-            node=node, bin=t.bin, sock=lbs[node].sock, interval=SCRIPT_INTERVAL,
-            fall=SCRIPT_FALL, ifname=node + "0", prio=NODES[node][1],
-            advert=ADVERT_INT, vip=VIP))
+        text = keepalived_conf(t, node, lbs[node].sock, node + "0", NODES[node][1])
+        kcfg = t.write("keepalived-%s.conf" % node, text)
         pid = lambda what: t.path("keepalived-%s%s.pid" % (node, what))
         kas[node] = t.start(["-n", "-l", "-D", "-P", "-f", kcfg, "-p", pid(""),
                              "-r", pid("-vrrp"), "-c", pid("-checkers")],
                             name="keepalived-" + node,
                             argv0=lab.exec_argv(ns[node], ["keepalived"]))
+        return text
 
     def logs(node):
         return kas[node].stdout() + kas[node].stderr()
 
     # the master first, then the backup, which must settle as backup
-    start_keepalived("m")
+    conf = start_keepalived("m")
     t.check(wait_until(lambda: has_vip(lab, ns["m"], "m0"), timeout=15),
             "the master never took the address")
     start_keepalived("k")
@@ -147,8 +141,14 @@ def test(t):
     # stop tcplb on the master: its check fails, the address moves
     t0 = time.monotonic()
     lbs["m"].signal(signal.SIGTERM)
-    skew = (256 - NODES["k"][1]) / 256.0 * ADVERT_INT
-    bound = SCRIPT_INTERVAL * SCRIPT_FALL + 3 * ADVERT_INT + skew
+    # the bound, from the configuration: the master's check must fail
+    # (interval x fall), then at worst the backup waits out the master-down
+    # interval (3 x advert_int + skew, RFC 3768); keepalived shortcuts it
+    # with a priority-0 advertisement when the master goes to FAULT
+    advert = setting(conf, "vrrp_instance", "advert_int")
+    skew = (256 - NODES["k"][1]) / 256.0 * advert
+    bound = (setting(conf, "vrrp_script", "interval") * setting(conf, "vrrp_script", "fall")
+             + 3 * advert + skew)
     moved = wait_until(lambda: has_vip(lab, ns["k"], "k0"), timeout=bound + 5, interval=0.02)
     t_moved = time.monotonic() - t0
     t.check(moved, "the address never moved to the backup")
