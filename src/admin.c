@@ -49,6 +49,7 @@ struct admin_client {
 	/* show sessions: one snapshot per worker, streamed by refill */
 	struct session_snap **snap;
 	size_t *nsnap;
+	double *snap_s;			/* how long each worker spent on it */
 	unsigned snap_w;
 	size_t snap_i;
 	unsigned long snap_n;
@@ -377,6 +378,7 @@ admin_client_free(struct admin_client *a)
 			session_snap_free(a->snap[w], a->nsnap[w]);
 		free(a->snap);
 		free(a->nsnap);
+		free(a->snap_s);
 	}
 	for (size_t i = 0; i < a->ntargets; i++)
 		server_state_put(a->targets[i]);
@@ -395,9 +397,11 @@ static void
 snap_fn(struct worker *w, void *arg)
 {
 	struct admin_client *a = arg;
+	ev_tstamp t0 = ev_time();
 
 	session_snapshot(w, a->cmd.pool[0] ? a->cmd.pool : NULL,
 	    a->cmd.server[0] ? a->cmd.server : NULL, &a->snap[w->id], &a->nsnap[w->id]);
+	a->snap_s[w->id] = ev_time() - t0;
 }
 
 static void
@@ -419,7 +423,12 @@ sessions_refill(struct aconn *c)
 		k++;
 	}
 	if (a->snap_w >= workers_count()) {
-		admin_show_sessions_tail(&c->out, a->cmd.json, a->snap_n);
+		double most = 0;
+
+		for (unsigned w = 0; w < workers_count(); w++)
+			if (a->snap_s[w] > most)
+				most = a->snap_s[w];
+		admin_show_sessions_tail(&c->out, a->cmd.json, a->snap_n, most);
 		c->more = false;
 	}
 }
@@ -455,6 +464,7 @@ cmd_show_sessions(struct admin_client *a, struct gen *g)
 	}
 	a->snap = xcalloc(n, sizeof(*a->snap));
 	a->nsnap = xcalloc(n, sizeof(*a->nsnap));
+	a->snap_s = xcalloc(n, sizeof(*a->snap_s));
 	a->task.fn = snap_fn;
 	a->task.done = snap_done;
 	a->task.arg = a;

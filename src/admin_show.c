@@ -350,8 +350,9 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 }
 
 void
-admin_show_sessions_tail(struct sbuf *b, bool json, unsigned long n)
+admin_show_sessions_tail(struct sbuf *b, bool json, unsigned long n,
+    double pause_s)
 {
 	if (json)
-		sbuf_puts(b, "]}\n");
+		sbuf_printf(b, "],\"worker_pause_us\":%.0f}\n", pause_s * 1e6);
 }

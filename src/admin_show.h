@@ -26,6 +26,9 @@ void admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool,
 void admin_show_sessions_head(struct sbuf *b, bool json);
 void admin_show_session(struct sbuf *b, const struct session_snap *e,
     bool json, bool first);
-void admin_show_sessions_tail(struct sbuf *b, bool json, unsigned long n);
+/* pause_s: the longest time one worker spent copying its sessions (JSON
+ * only: "worker_pause_us"). */
+void admin_show_sessions_tail(struct sbuf *b, bool json, unsigned long n,
+    double pause_s);
 
 #endif

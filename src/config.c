@@ -45,20 +45,22 @@ config_errors_add(struct config_errors *e, const char *fmt, ...)
 }
 
 void
-config_errors_report(const struct config_errors *e, bool to_log)
+config_errors_report(const struct config_errors *e, bool to_log, size_t max)
 {
-	for (size_t i = 0; i < e->n && i < CONFIG_ERRORS_SHOWN; i++) {
+	for (size_t i = 0; i < e->n && i < max; i++) {
 		if (to_log)
 			log_errx("%s", e->msg[i]);
 		else
 			fprintf(stderr, "%s\n", e->msg[i]);
 	}
-	if (e->n <= CONFIG_ERRORS_SHOWN)
+	if (e->n <= max)
 		return;
 	if (to_log)
-		log_errx("... and %zu more errors", e->n - CONFIG_ERRORS_SHOWN);
+		log_errx("... and %zu more errors (tcplb -t lists them all)",
+		    e->n - max);
 	else
-		fprintf(stderr, "... and %zu more errors\n", e->n - CONFIG_ERRORS_SHOWN);
+		fprintf(stderr, "... and %zu more errors (tcplb -t lists them "
+		    "all)\n", e->n - max);
 }
 
 void
@@ -123,6 +125,7 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->initial_down = o->initial_down;
 	config_health_copy(&p->health, &o->health);
 }
 
@@ -211,6 +214,9 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 		s->index = p->nservers;
 		s->pool = p;
 		s->st = server_state_new();
+		/* initial_state: down -- no client until a check passes. */
+		if (p->health.enabled && p->initial_down)
+			atomic_store(&s->st->up, false);
 		p->nservers++;
 	}
 	free(addrs);
@@ -356,7 +362,7 @@ config_load_file(const char *path, struct config_errors *e)
 /* ---- quick mode -------------------------------------------------------- */
 
 struct gen *
-config_quick(const struct quick_opts *q, struct config_errors *e)
+config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
 {
 	const char *listen = q->listen ? q->listen : "127.0.0.1:0";
 	const char *balance = q->balance ? q->balance : "roundrobin";
@@ -368,22 +374,29 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	struct pool *p;
 	char err[512];
 	size_t nerr = e->n;
+	bool bad = false;	/* a malformed argument: usage error */
 	uint64_t v;
 
-	if (balance_alg_parse(balance, &o.alg) == -1)
+	if (balance_alg_parse(balance, &o.alg) == -1) {
 		config_errors_add(e, "unknown balance algorithm '%s' (%s)",
 		    balance, BALANCE_NAMES);
+		bad = true;
+	}
 	if (q->workers != NULL && strcmp(q->workers, "auto") != 0) {
 		if (parse_uint(q->workers, CFG_MAX_WORKERS, &v) == -1 ||
-		    v == 0)
+		    v == 0) {
 			config_errors_add(e, "invalid number of workers '%s' "
 			    "(auto or 1-%d)", q->workers, CFG_MAX_WORKERS);
-		else
+			bad = true;
+		} else {
 			g->global.workers = (unsigned)v;
+		}
 	}
-	if (q->nbackends <= 0)
+	if (q->nbackends <= 0) {
 		config_errors_add(e, "no backends given (expected HOST:PORT "
 		    "or [IPv6]:PORT)");
+		bad = true;
+	}
 
 	g->pools = xcalloc(1, sizeof(*g->pools));
 	p = &g->pools[g->npools++];
@@ -391,16 +404,20 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	for (int i = 0; i < q->nbackends; i++) {
 		const char *arg = q->backends[i];
 
-		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1)
+		if (addr_parse_bare(arg, &spec, err, sizeof(err)) == -1) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    err);
-		else if (spec.port == 0 || spec.wildcard)
+			bad = true;
+		} else if (spec.port == 0 || spec.wildcard) {
 			config_errors_add(e, "invalid backend '%s': %s", arg,
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
-		else if (config_pool_add_servers(p, &spec, arg, arg, &so, err,
-		    sizeof(err)) == -1)
+			bad = true;
+		} else if (config_pool_add_servers(p, &spec, arg, arg, &so,
+		    err, sizeof(err)) == -1) {
+			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
+		}
 	}
 	/* Quick mode has no retries knob: try every backend before giving
 	 * up on a client, the behaviour a one-line invocation implies. */
@@ -412,15 +429,17 @@ config_quick(const struct quick_opts *q, struct config_errors *e)
 	l->name = xstrdup("quick");
 	l->st = listener_state_new();
 	l->pool = p;
-	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1)
+	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1) {
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);
-	else if (config_listener_add_binds(g, l, &spec, listen, err,
+		bad = true;
+	} else if (config_listener_add_binds(g, l, &spec, listen, err,
 	    sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);
 
 	if (e->n == nerr && config_finish(g, err, sizeof(err)) == -1)
 		config_errors_add(e, "%s", err);
+	*usage = bad;
 	if (e->n != nerr) {
 		gen_put(g);
 		return NULL;

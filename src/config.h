@@ -16,8 +16,9 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/tcplb.yaml"
 
-/* Errors printed or logged at most; a broken file rarely needs more to be
- * understood, and an aliased one can produce tens of thousands. */
+/* Errors logged at most at start and on a reload; a broken file rarely
+ * needs more to be understood, and an aliased one can produce tens of
+ * thousands.  --check prints every one (the node budget bounds them). */
 #define CONFIG_ERRORS_SHOWN 100
 
 struct config_errors {
@@ -29,10 +30,11 @@ struct config_errors {
 void config_errors_add(struct config_errors *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void config_errors_free(struct config_errors *e);
-/* Report at most CONFIG_ERRORS_SHOWN of them, then how many more: as log
- * records at priority err (to_log), or as bare lines on stderr for a
- * person at a terminal. */
-void config_errors_report(const struct config_errors *e, bool to_log);
+/* Report at most max of them, then how many more: as log records at
+ * priority err (to_log), or as bare lines on stderr for a person at a
+ * terminal. */
+void config_errors_report(const struct config_errors *e, bool to_log,
+    size_t max);
 
 /* Returns a generation with refs = 1, or NULL with e->n > 0. */
 struct gen *config_load_file(const char *path, struct config_errors *e);
@@ -48,8 +50,12 @@ struct quick_opts {
 	int nbackends;
 };
 
-/* Quick mode: one listener "quick" and one pool "quick".  Errors are usage
- * errors (exit 64) and quote the offending argument. */
-struct gen *config_quick(const struct quick_opts *q, struct config_errors *e);
+/* Quick mode: one listener "quick" and one pool "quick".  Errors quote
+ * the offending argument.  *usage is set when one of them is a usage
+ * error (a malformed argument: exit 64); otherwise they are about the
+ * configuration the arguments make (a host name that does not resolve:
+ * exit 78). */
+struct gen *config_quick(const struct quick_opts *q, struct config_errors *e,
+    bool *usage);
 
 #endif

@@ -29,6 +29,7 @@ struct pool_opts {
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
+	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
 };
 

@@ -401,7 +401,8 @@ static const struct cfg_keydef server_keys[] = {
 static const char *const root_keys[] = {
 	"global", "defaults", "listeners", "pools", NULL
 };
-static const char *const pool_extra[] = { "health_check", "servers", NULL };
+static const char *const pool_extra[] = { "health_check", "servers",
+	"initial_state", NULL };
 static const char *const health_extra[] = { "send", "expect", NULL };
 static const char *const server_extra[] = { "address", "name", NULL };
 
@@ -709,8 +710,14 @@ cfg_bytes(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	free(*out);
 	*out = NULL;
 	*outlen = 0;
-	if (node_is_null(val) || val->data.scalar.length == 0)
-		return 0;
+	if (node_is_null(val) || val->data.scalar.length == 0) {
+		/* Silently checking less than asked would be worse. */
+		cfg_err(c, node_is_null(val) && key ? key : val, path,
+		    "empty string (leave the key out to %s)",
+		    strstr(path, ".expect") ? "expect nothing" :
+		    "send nothing");
+		return -1;
+	}
 	*outlen = val->data.scalar.length;
 	*out = xstrndup(node_str(val), *outlen);
 	return 0;
@@ -768,11 +775,30 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	}
 }
 
+/* initial_state: up | down -- where a server of a checked pool starts
+ * (HAProxy's init-state). */
+static int
+cfg_initial_state(struct cfg *c, const yaml_node_t *key,
+    const yaml_node_t *val, const char *path, bool *down)
+{
+	const char *s = cfg_scalar(c, key, val, path, "up or down");
+
+	if (s == NULL)
+		return -1;
+	if (strcmp(s, "up") == 0 || strcmp(s, "down") == 0) {
+		*down = s[0] == 'd';
+		return 0;
+	}
+	cfg_err(c, val, path, "invalid initial state '%s' (up or down)", s);
+	return -1;
+}
+
 static void
 cfg_defaults(struct cfg *c, const yaml_node_t *map)
 {
-	const yaml_node_t *found[1], *fkey[1];
-	static const char *const extra[] = { "health_check", NULL };
+	const yaml_node_t *found[2], *fkey[2];
+	static const char *const extra[] = { "health_check", "initial_state",
+		NULL };
 
 	if (!cfg_is_section(c, map, "defaults"))
 		return;
@@ -781,6 +807,9 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 	if (found[0] != NULL)
 		cfg_health(c, fkey[0], found[0], "defaults.health_check",
 		    &c->defaults.health);
+	if (found[1] != NULL)
+		cfg_initial_state(c, fkey[1], found[1],
+		    "defaults.initial_state", &c->defaults.initial_down);
 }
 
 static void
@@ -841,7 +870,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	struct pool_opts o = c->defaults;
-	const yaml_node_t *found[2], *fkey[2];
+	const yaml_node_t *found[3], *fkey[3];
 	char sub[512];
 	size_t i = 0;
 
@@ -851,6 +880,14 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 		if (found[0] != NULL) {
 			cfg_path(sub, sizeof(sub), "%s.health_check", path);
 			cfg_health(c, fkey[0], found[0], sub, &o.health);
+		}
+		if (found[2] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.initial_state", path);
+			if (cfg_initial_state(c, fkey[2], found[2], sub,
+			    &o.initial_down) == 0 && !o.health.enabled)
+				cfg_err(c, fkey[2], sub, "needs a health_check "
+				    "in this pool (without checks a server is "
+				    "always up)");
 		}
 	} else {
 		found[1] = NULL;

@@ -122,6 +122,7 @@ server_state_new(void)
 	atomic_init(&st->up, true);
 	atomic_init(&st->admin, SRV_ADMIN_READY);
 	atomic_init(&st->weight_override, -1);
+	st->check_fresh = true;
 	return st;
 }
 
@@ -166,51 +167,181 @@ listener_state_put(struct listener_state *st)
 	}
 }
 
-static const struct server *
-pool_find_server_by_addr(const struct pool *p, const struct sockaddr *sa)
+/* One old server, for looking servers up by address during gen_inherit. */
+struct inherit_ent {
+	uint64_t key;			/* address hash, for sorting */
+	uint32_t seq;			/* file order over all old pools */
+	bool taken;			/* already handed to a new server */
+	const struct pool *pool;
+	const struct server *srv;
+};
+
+static uint64_t
+inherit_key(const struct server *s)
 {
-	for (uint32_t i = 0; i < p->nservers; i++)
-		if (addr_equal((const struct sockaddr *)&p->servers[i].addr, sa))
-			return &p->servers[i];
+	return addr_hash_host((const struct sockaddr *)&s->addr) ^
+	    ((uint64_t)addr_port((const struct sockaddr *)&s->addr) *
+	    0x9e3779b97f4a7c15ULL);
+}
+
+static int
+inherit_ent_cmp(const void *a, const void *b)
+{
+	const struct inherit_ent *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The first entry with this key (ents sorted), or n. */
+static size_t
+inherit_lower(const struct inherit_ent *ents, size_t n, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ents[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+enum inherit_rule { BY_POOL, BY_NAME, BY_ADDRESS };
+
+/* The old server ns takes over under rule, or NULL.  Equal keys are in
+ * file order, so "the first" is the first in the old file. */
+static struct inherit_ent *
+inherit_find(struct inherit_ent *ents, size_t n, const struct server *ns,
+    enum inherit_rule rule)
+{
+	uint64_t key = inherit_key(ns);
+
+	for (size_t i = inherit_lower(ents, n, key); i < n &&
+	    ents[i].key == key; i++) {
+		struct inherit_ent *e = &ents[i];
+
+		if (e->taken || !addr_equal((const struct sockaddr *)&e->srv->addr,
+		    (const struct sockaddr *)&ns->addr))
+			continue;
+		if (rule == BY_POOL && strcmp(e->pool->name, ns->pool->name) != 0)
+			continue;
+		if (rule == BY_NAME && strcmp(e->srv->name, ns->name) != 0)
+			continue;
+		return e;
+	}
 	return NULL;
 }
 
-/* A server is "the same server" across a reload when it sits in a pool of
- * the same name at the same address: its health and its open-connection
- * count (which leastconn, first and max_connections depend on) must not
- * reset just because the file was re-read. */
+static bool
+listener_shares_bind(const struct listener *a, const struct listener *b)
+{
+	for (uint32_t i = 0; i < a->nbinds; i++)
+		for (uint32_t j = 0; j < b->nbinds; j++)
+			if (addr_equal((const struct sockaddr *)&a->binds[i].addr,
+			    (const struct sockaddr *)&b->binds[j].addr))
+				return true;
+	return false;
+}
+
+/*
+ * A server is "the same server" across a reload when it has the same
+ * resolved address: the backend behind it has the same open connections
+ * and the same health whatever the pool or the server is called now.  Its
+ * open-connection count (which max_connections, leastconn and first rely
+ * on) and its health must not reset just because the file was re-read or
+ * a pool renamed -- otherwise a limit of 1 admits a second connection and
+ * a server that checks hold down gets traffic again.  One old state goes
+ * to one new server only: two servers sharing a count would share a limit.
+ * Three passes, so a server that stays in its pool is never robbed by one
+ * that moved in.
+ */
 void
 gen_inherit(struct gen *new, const struct gen *old)
 {
+	static const enum inherit_rule rules[] = { BY_POOL, BY_NAME,
+	    BY_ADDRESS };
+	struct inherit_ent *ents;
+	size_t n = 0, k = 0;
+	bool *ltaken;
+
 	if (old == NULL)
 		return;
-	for (uint32_t i = 0; i < new->npools; i++) {
-		struct pool *np = &new->pools[i];
-		const struct pool *op = gen_find_pool(old, np->name);
-
-		if (op == NULL)
-			continue;
-		for (uint32_t s = 0; s < np->nservers; s++) {
-			struct server *ns = &np->servers[s];
-			const struct server *os = pool_find_server_by_addr(op,
-			    (const struct sockaddr *)&ns->addr);
-
-			if (os == NULL)
-				continue;
-			server_state_put(ns->st);
-			ns->st = server_state_get(os->st);
-			server_state_adopted(ns, (int64_t)now_ms());
+	for (uint32_t i = 0; i < old->npools; i++)
+		n += old->pools[i].nservers;
+	ents = xcalloc(n ? n : 1, sizeof(*ents));
+	for (uint32_t i = 0; i < old->npools; i++) {
+		for (uint32_t s = 0; s < old->pools[i].nservers; s++) {
+			ents[k].key = inherit_key(&old->pools[i].servers[s]);
+			ents[k].seq = (uint32_t)k;
+			ents[k].pool = &old->pools[i];
+			ents[k].srv = &old->pools[i].servers[s];
+			k++;
 		}
 	}
-	for (uint32_t i = 0; i < new->nlisteners; i++) {
-		struct listener *nl = &new->listeners[i];
-		const struct listener *ol = gen_find_listener(old, nl->name);
+	qsort(ents, n, sizeof(*ents), inherit_ent_cmp);
+	for (size_t r = 0; r < ARRAY_SIZE(rules); r++) {
+		for (uint32_t i = 0; i < new->npools; i++) {
+			struct pool *np = &new->pools[i];
 
-		if (ol == NULL)
-			continue;
-		listener_state_put(nl->st);
-		nl->st = listener_state_get(ol->st);
+			for (uint32_t s = 0; s < np->nservers; s++) {
+				struct server *ns = &np->servers[s];
+				struct inherit_ent *e;
+
+				if (ns->adopted ||
+				    (e = inherit_find(ents, n, ns, rules[r])) == NULL)
+					continue;
+				e->taken = true;
+				server_state_put(ns->st);
+				ns->st = server_state_get(e->srv->st);
+				ns->adopted = true;
+			}
+		}
 	}
+	free(ents);
+
+	/* Listeners: the listener count backs listener max_connections, so
+	 * a renamed listener on the same address keeps it too. */
+	ltaken = xcalloc(old->nlisteners ? old->nlisteners : 1, sizeof(*ltaken));
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < new->nlisteners; i++) {
+			struct listener *nl = &new->listeners[i];
+			uint32_t o;
+
+			if (nl->st_adopted)
+				continue;
+			for (o = 0; o < old->nlisteners; o++) {
+				const struct listener *ol = &old->listeners[o];
+
+				if (ltaken[o])
+					continue;
+				if (pass == 0 ? strcmp(ol->name, nl->name) == 0 :
+				    listener_shares_bind(ol, nl))
+					break;
+			}
+			if (o == old->nlisteners)
+				continue;
+			ltaken[o] = true;
+			listener_state_put(nl->st);
+			nl->st = listener_state_get(old->listeners[o].st);
+			nl->st_adopted = true;
+		}
+	}
+	free(ltaken);
+}
+
+void
+gen_adopt_commit(struct gen *new, int64_t now)
+{
+	for (uint32_t i = 0; i < new->npools; i++)
+		for (uint32_t s = 0; s < new->pools[i].nservers; s++)
+			if (new->pools[i].servers[s].adopted)
+				server_state_adopted(&new->pools[i].servers[s],
+				    now);
 }
 
 void

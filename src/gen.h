@@ -36,7 +36,10 @@ enum server_admin {
 	SRV_ADMIN_MAINT = 2,
 };
 
-/* Runtime state of one server, keyed by (pool name, resolved address). */
+struct health_check;
+
+/* Runtime state of one server.  A reload hands it to the new generation's
+ * server at the same resolved address (gen_inherit says which one). */
 struct server_state {
 	atomic_int refs;
 	atomic_uint active;		/* open sessions using it */
@@ -46,6 +49,11 @@ struct server_state {
 	atomic_int_fast64_t retry_at_ms;/* passive down: eligible again at (0: never by time) */
 	atomic_int_fast64_t up_since_ms;/* last down->up transition, for slow start */
 	atomic_uint_fast32_t ramp_seq;	/* slow-start admission sequence */
+	atomic_uint passive_epoch;	/* +1 on every passive down */
+	/* Passively down in a pool with checks: no check revives it before
+	 * this (fail_timeout), and only checks begun after the failure
+	 * count towards rise. */
+	atomic_int_fast64_t rest_until_ms;
 	/* Set by the admin socket, read by every pick; follows the server
 	 * across reloads like everything here. */
 	atomic_int admin;		/* enum server_admin */
@@ -54,6 +62,10 @@ struct server_state {
 	/* Active health checks: owned by the main thread's health module. */
 	unsigned check_ok;		/* consecutive successes */
 	unsigned check_fail;		/* consecutive failures */
+	unsigned check_epoch;		/* passive_epoch last seen */
+	bool check_fresh;		/* no check result yet: the first one
+					 * decides (initial_state) */
+	struct health_check *check;	/* its check, kept across reloads */
 	int64_t last_check_ms;		/* wall clock of the last result; 0: none */
 	uint32_t last_check_us;		/* how long it took */
 	char last_check[64];		/* "ok" or why it failed */
@@ -88,6 +100,7 @@ struct server {
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
 	uint32_t index;			/* position in pool->servers */
+	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
 };
@@ -101,6 +114,7 @@ struct pool {
 	unsigned max_fails;		/* passive: 0 disables */
 	uint64_t fail_timeout_ms;	/* passive: how long a failed server rests */
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
+	bool initial_down;		/* initial_state: down (with checks) */
 	struct health_cfg health;
 	struct server *servers;
 	uint32_t nservers;
@@ -128,6 +142,7 @@ struct listener {
 	uint32_t max_conns;		/* 0: unlimited */
 	struct bind *binds;
 	uint32_t nbinds;
+	bool st_adopted;		/* st came from the previous generation */
 	struct listener_state *st;
 };
 
@@ -168,10 +183,18 @@ struct listener_state *listener_state_new(void);
 struct listener_state *listener_state_get(struct listener_state *st);
 void listener_state_put(struct listener_state *st);
 
-/* Move runtime state from old to new for every server with the same pool
- * name and address, and every listener with the same name.  old may be
- * NULL.  Called on the main thread before new is published. */
+/* Share runtime state from old with new: each old server's state goes to
+ * at most one new server at the same resolved address -- preferably in a
+ * pool of the same name, else with the same server name, else the first
+ * in file order -- and each old listener's to the new listener of the same
+ * name, else to the first that binds one of its addresses.  Only new's
+ * pointers and refcounts change, nothing old's sessions or checks see: a
+ * reload that fails afterwards just drops new.  old may be NULL. */
 void gen_inherit(struct gen *new, const struct gen *old);
+/* The reload is committed (new will be published): apply what adopting a
+ * state means in the new pool (see server_state_adopted).  The first
+ * mutation of shared state a reload makes. */
+void gen_adopt_commit(struct gen *new, int64_t now_ms);
 
 /* The weight picks use now: the admin override, else the configured one. */
 static inline uint32_t

@@ -8,12 +8,20 @@
  * the watchers, then closes the socket, then counts the result against
  * rise/fall and, on a transition, calls server_set_up() (which logs it).
  * The check counters in server_state are touched by this thread only; the
- * worker threads see nothing but the atomic up flag.
+ * worker threads see nothing but the atomic up flag, and tell the checker
+ * about a passive down through passive_epoch (the rise count restarts)
+ * and rest_until_ms (fail_timeout).
+ *
+ * A check object is found through its server's state (st->check), so a
+ * reload that keeps the server keeps the check: its timer, and a check in
+ * flight.  Restarting every schedule on every reload would starve servers
+ * late in the spread whenever reloads come faster than the interval.
  *
  * Timing: a check starts every interval (measured start to start, so a
  * slow failure does not stretch the period), the first ones spread over
  * the interval.  Detection therefore takes at most interval * fall +
- * timeout, recovery at most interval * rise + timeout.
+ * timeout, recovery at most interval * rise + timeout.  A server never
+ * checked yet (initial_state) changes state on its first result.
  */
 #include "autoconfig.h"
 
@@ -42,6 +50,8 @@ enum check_state {
 struct health_check {
 	struct server *srv;
 	const struct health_cfg *cfg;
+	bool kept;		/* taken over by the new set (health_start) */
+	unsigned epoch;		/* st->passive_epoch when this check began */
 	enum check_state state;
 	int fd;			/* -1 unless a check is in progress */
 	size_t sent;
@@ -56,7 +66,7 @@ struct health_check {
 static struct {
 	struct ev_loop *loop;
 	struct gen *gen;
-	struct health_check *checks;
+	struct health_check **checks;
 	size_t nchecks;
 } health;
 
@@ -119,6 +129,7 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 	struct server *s = c->srv;
 	struct server_state *st = s->st;
 	ev_tstamp next;
+	unsigned epoch;
 	char why[192];
 
 	/* Watchers first: a stopped watcher also loses pending events, so
@@ -138,23 +149,43 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 		snprintf(st->last_check, sizeof(st->last_check), "%s",
 		    reason ? reason : "ok");
 	}
+	/* A passive down since this check began (or since the last result)
+	 * restarts the count: successes from before the failure say nothing
+	 * about the server now. */
+	epoch = atomic_load(&st->passive_epoch);
+	if (epoch != st->check_epoch) {
+		st->check_epoch = epoch;
+		st->check_ok = 0;
+		st->check_fresh = false;
+	}
 	if (!counts) {
 		/* Nothing to count, nothing to decide. */
 	} else if (reason == NULL) {
+		int64_t now = (int64_t)now_ms();
+
 		st->check_fail = 0;
-		if (st->check_ok < UINT32_MAX)
+		if (epoch != c->epoch) {
+			/* Began before the failure: does not count. */
+		} else if (st->check_ok < UINT32_MAX) {
 			st->check_ok++;
-		if (!atomic_load(&st->up) && st->check_ok >= c->cfg->rise) {
+		}
+		/* initial_state down: the first result decides. */
+		if (!atomic_load(&st->up) && (st->check_ok >= c->cfg->rise ||
+		    (st->check_fresh && st->check_ok > 0)) &&
+		    now >= atomic_load(&st->rest_until_ms)) {
 			/* Whatever marked it down (checks or traffic), the
 			 * checker is the authority in this pool. */
 			atomic_store(&st->fails, 0);
 			atomic_store(&st->passive_down, false);
 			atomic_store(&st->retry_at_ms, 0);
+			atomic_store(&st->rest_until_ms, 0);
 			snprintf(why, sizeof(why),
 			    "check passed (%u consecutive success%s)",
 			    st->check_ok, st->check_ok == 1 ? "" : "es");
-			server_set_up(s, true, why, (int64_t)now_ms());
+			server_set_up(s, true, why, now);
 		}
+		if (st->check_ok > 0)
+			st->check_fresh = false;
 	} else {
 		st->check_ok = 0;
 		if (st->check_fail < UINT32_MAX)
@@ -166,12 +197,16 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 			log_msg(LOG_DEBUG, &ctx, "check of %s/%s failed: %s",
 			    s->pool->name, s->name, reason);
 		}
-		if (atomic_load(&st->up) && st->check_fail >= c->cfg->fall) {
+		/* initial_state up: the first result decides (HAProxy's
+		 * init-state up), later ones need `fall` in a row. */
+		if (atomic_load(&st->up) && (st->check_fail >= c->cfg->fall ||
+		    st->check_fresh)) {
 			snprintf(why, sizeof(why),
 			    "%s (%u consecutive failed check%s)", reason,
 			    st->check_fail, st->check_fail == 1 ? "" : "s");
 			server_set_up(s, false, why, (int64_t)now_ms());
 		}
+		st->check_fresh = false;
 	}
 
 	/* Start to start: the next check begins one interval after this one
@@ -317,6 +352,7 @@ health_check_start(struct health_check *c)
 	bool in_progress = false;
 
 	c->started = ev_now(health.loop);
+	c->epoch = atomic_load(&s->st->passive_epoch);
 	c->sent = 0;
 	c->got = 0;
 	/* maint (admin socket): no checks until the operator says ready;
@@ -355,21 +391,28 @@ health_check_start(struct health_check *c)
 	health_check_next(c);
 }
 
+/* Stop c's watchers and socket and free it. */
+static void
+health_check_free(struct health_check *c)
+{
+	ev_io_stop(health.loop, &c->io);
+	ev_timer_stop(health.loop, &c->timeout);
+	ev_timer_stop(health.loop, &c->sched);
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->srv->st->check == c)
+		c->srv->st->check = NULL;
+	free(c->buf);
+	free(c);
+}
+
 void
 health_stop(void)
 {
-	for (size_t i = 0; i < health.nchecks; i++) {
-		struct health_check *c = &health.checks[i];
-
-		ev_io_stop(health.loop, &c->io);
-		ev_timer_stop(health.loop, &c->timeout);
-		ev_timer_stop(health.loop, &c->sched);
-		if (c->fd >= 0) {
-			close(c->fd);
-			c->fd = -1;
-		}
-		free(c->buf);
-	}
+	for (size_t i = 0; i < health.nchecks; i++)
+		health_check_free(health.checks[i]);
 	free(health.checks);
 	health.checks = NULL;
 	health.nchecks = 0;
@@ -379,28 +422,82 @@ health_stop(void)
 	}
 }
 
+static bool
+health_same_probe(const struct health_cfg *a, const struct health_cfg *b)
+{
+	return a->timeout_ms == b->timeout_ms && a->send_len == b->send_len &&
+	    a->expect_len == b->expect_len &&
+	    (a->send_len == 0 || memcmp(a->send, b->send, a->send_len) == 0) &&
+	    (a->expect_len == 0 ||
+	    memcmp(a->expect, b->expect, a->expect_len) == 0);
+}
+
+/*
+ * The server behind s was checked by c in the previous set: keep c, so
+ * that a server staying across a reload keeps its schedule (reloads
+ * faster than the interval must not postpone its checks for ever), and a
+ * check in flight finishes unless what it sends or expects changed.
+ */
+static void
+health_keep(struct health_check *c, struct server *s,
+    const struct health_cfg *cfg, ev_tstamp interval)
+{
+	bool same = health_same_probe(c->cfg, cfg);
+	ev_tstamp next;
+
+	c->kept = true;
+	c->srv = s;
+	if (c->state != CHECK_IDLE && !same) {
+		/* Abort quietly: the next one starts on schedule. */
+		ev_io_stop(health.loop, &c->io);
+		ev_timer_stop(health.loop, &c->timeout);
+		close(c->fd);
+		c->fd = -1;
+		c->state = CHECK_IDLE;
+	}
+	if (!same) {
+		free(c->buf);
+		c->buf = cfg->expect_len ? xmalloc(cfg->expect_len) : NULL;
+	}
+	c->cfg = cfg;
+	if (c->state != CHECK_IDLE)
+		return;		/* its end schedules the next one */
+	/* The check already due keeps its time (a first one its place in
+	 * the spread), only never later than one new interval from now. */
+	next = ev_is_active(&c->sched) ?
+	    ev_timer_remaining(health.loop, &c->sched) :
+	    c->started + interval - ev_now(health.loop);
+	if (next > interval)
+		next = interval;
+	health_schedule(c, next);
+}
+
 void
 health_start(struct ev_loop *loop, struct gen *g)
 {
-	size_t n = 0, k = 0;
+	struct health_check **old = health.checks;
+	size_t nold = health.nchecks, n = 0, k = 0;
+	struct gen *oldgen = health.gen;
 
-	/* Reference first: g may be the generation being stopped, and
-	 * health_stop() may hold its last reference. */
+	/* Reference first: g may be the generation being replaced, and the
+	 * old set may hold its last reference. */
 	if (g != NULL)
 		gen_get(g);
-	health_stop();
 	health.loop = loop;
-	if (g == NULL)
-		return;
+	health.checks = NULL;
+	health.nchecks = 0;
 	health.gen = g;
-	for (uint32_t i = 0; i < g->npools; i++)
-		if (g->pools[i].health.enabled)
-			n += g->pools[i].nservers;
-	if (n == 0)
-		return;
-	health.checks = xcalloc(n, sizeof(*health.checks));
-	health.nchecks = n;
-	for (uint32_t i = 0; i < g->npools; i++) {
+	for (size_t i = 0; i < nold; i++)
+		old[i]->kept = false;
+	if (g != NULL)
+		for (uint32_t i = 0; i < g->npools; i++)
+			if (g->pools[i].health.enabled)
+				n += g->pools[i].nservers;
+	if (n > 0) {
+		health.checks = xcalloc(n, sizeof(*health.checks));
+		health.nchecks = n;
+	}
+	for (uint32_t i = 0; g != NULL && i < g->npools; i++) {
 		struct pool *p = &g->pools[i];
 		const struct health_cfg *cfg = &p->health;
 		ev_tstamp interval = (ev_tstamp)cfg->interval_ms / 1000.;
@@ -408,12 +505,22 @@ health_start(struct ev_loop *loop, struct gen *g)
 		if (!cfg->enabled)
 			continue;
 		for (uint32_t j = 0; j < p->nservers; j++) {
-			struct health_check *c = &health.checks[k++];
+			struct server *s = &p->servers[j];
+			struct health_check *c = s->st->check;
 
-			c->srv = &p->servers[j];
+			if (c != NULL && !c->kept) {
+				health_keep(c, s, cfg, interval);
+				health.checks[k++] = c;
+				continue;
+			}
+			c = xcalloc(1, sizeof(*c));
+			health.checks[k++] = c;
+			c->srv = s;
 			c->cfg = cfg;
+			c->kept = true;
 			c->fd = -1;
 			c->state = CHECK_IDLE;
+			s->st->check = c;
 			if (cfg->expect_len)
 				c->buf = xmalloc(cfg->expect_len);
 			ev_io_init(&c->io, health_io_cb, -1, 0);
@@ -428,5 +535,14 @@ health_start(struct ev_loop *loop, struct gen *g)
 			health_schedule(c, interval * j / p->nservers);
 		}
 	}
-	log_debug("health: checking %zu server%s", n, n == 1 ? "" : "s");
+	/* What the new set did not take: servers gone, or whose pool lost
+	 * its check. */
+	for (size_t i = 0; i < nold; i++)
+		if (!old[i]->kept)
+			health_check_free(old[i]);
+	free(old);
+	if (oldgen != NULL)
+		gen_put(oldgen);
+	if (n > 0)
+		log_debug("health: checking %zu server%s", n, n == 1 ? "" : "s");
 }

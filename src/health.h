@@ -12,7 +12,9 @@
 #include "gen.h"
 
 /* Start checking g's pools (takes a reference on g).  Calling it again
- * stops the previous set first, so a reload just calls health_start(new). */
+ * replaces the previous set, so a reload just calls health_start(new):
+ * a server whose state g shares with the previous generation keeps its
+ * check (schedule, and a check in flight); the others are stopped. */
 void health_start(struct ev_loop *loop, struct gen *g);
 /* Stop every check, close their sockets, drop the reference. */
 void health_stop(void);

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +121,13 @@ raise_nofile(uint32_t max_conns)
 /* Configuration errors: bare "FILE:LINE:COL: message" lines for a person
  * at a terminal; records at priority err when a journal reads us (under
  * systemd, `tcplb -t` in ExecStartPre included), so that
- * `journalctl -p err` shows them. */
+ * `journalctl -p err` shows them.  --check prints every one, as promised;
+ * a start the first CONFIG_ERRORS_SHOWN. */
 static void
-print_errors(const struct config_errors *e)
+print_errors(const struct config_errors *e, bool all)
 {
-	config_errors_report(e, log_is_journal() || getenv("JOURNAL_STREAM") != NULL);
+	config_errors_report(e, log_is_journal() || getenv("JOURNAL_STREAM") != NULL,
+	    all ? SIZE_MAX : CONFIG_ERRORS_SHOWN);
 }
 
 static void
@@ -284,39 +287,58 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (q.nbackends > 0) {
-		g = config_quick(&q, &errs);
+		bool usage = false;
+
+		g = config_quick(&q, &errs, &usage);
 		if (g == NULL) {
 			for (size_t i = 0; i < errs.n; i++)
 				fprintf(stderr, "tcplb: %s\n", errs.msg[i]);
-			fprintf(stderr, "Try 'tcplb --help' for more information.\n");
+			/* A host name that does not resolve is not a misuse
+			 * of the command line: no usage hint, and the status
+			 * a file whose host does not resolve gets. */
+			if (usage)
+				fprintf(stderr, "Try 'tcplb --help' for more information.\n");
 			config_errors_free(&errs);
-			return EXIT_USAGE;
+			return usage ? EXIT_USAGE : EXIT_CONFIG;
 		}
 	} else {
+		int workers = -1;
+
 		if (config_path == NULL) {
 			config_path = CONFIG_DEFAULT_PATH;
-			if (access(config_path, F_OK) < 0 && errno == ENOENT)
-				usage_error("no BACKEND given and no configuration file %s", config_path);
+			if (access(config_path, F_OK) < 0 && errno == ENOENT) {
+				/* Not a usage error: the command line is fine,
+				 * the configuration is missing (78, as for
+				 * -c with a missing file). */
+				fprintf(stderr, "tcplb: no configuration file %s "
+				    "(give -c FILE, or BACKEND arguments for "
+				    "quick mode)\n", config_path);
+				return EXIT_CONFIG;
+			}
+		}
+		if (q.workers) {
+			uint64_t n;
+
+			if (strcmp(q.workers, "auto") == 0)
+				workers = 0;
+			else if (parse_uint(q.workers, 1024, &n) == 0 && n > 0)
+				workers = (int)n;
+			else
+				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
 		}
 		g = config_load_file(config_path, &errs);
 		if (g == NULL) {
-			print_errors(&errs);
+			print_errors(&errs, check);
 			if (check)
 				fprintf(stderr, "%zu error%s in %s\n", errs.n,
 				    errs.n == 1 ? "" : "s", config_path);
 			config_errors_free(&errs);
 			return EXIT_CONFIG;
 		}
-		if (q.workers) {
-			uint64_t n;
-
-			if (strcmp(q.workers, "auto") == 0)
-				g->global.workers = 0;
-			else if (parse_uint(q.workers, 1024, &n) == 0 && n > 0)
-				g->global.workers = (unsigned)n;
-			else
-				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
-		}
+		/* Overrides stay in force across reloads. */
+		if (workers >= 0)
+			g->global.workers = (unsigned)workers;
+		reload_set_overrides(verbose, workers);
 	}
 	config_errors_free(&errs);
 	if (check) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "balance.h"
 #include "gen.h"
 #include "log.h"
@@ -62,10 +63,17 @@ server_available(const struct server *s, int64_t now_ms)
  * freshly recovered server, from half at once to all at the end of
  * slow_start: f = 1/2 + elapsed / (2 slow_start), in 1/1024ths.  Starting
  * at half, not near zero, a recovered server is back in rotation at once
- * (a handful of clients always reach it) while its weight still ramps.  Pick k is admitted when floor((k+1) f) > floor(k f): exactly
- * f of any run of picks, evenly spread, with only an atomic counter. */
+ * (a handful of clients always reach it) while its weight still ramps.
+ *
+ * Which picks: for `balance: source`, the clients whose address falls in
+ * the first f of a second, independent hash -- always the same ones, a set
+ * that only grows as f does, so a client never alternates between servers
+ * (the server's share of the ring shrinks instead).  Otherwise pick k is
+ * admitted when floor((k+1) f) > floor(k f): exactly f of any run of
+ * picks, evenly spread, with only an atomic counter. */
 bool
-server_ramp_admit(struct server *s, int64_t now_ms)
+server_ramp_admit(struct server *s, int64_t now_ms,
+    const struct sockaddr *client)
 {
 	struct server_state *st = s->st;
 	uint64_t ss = s->pool ? s->pool->slow_start_ms : 0;
@@ -85,6 +93,9 @@ server_ramp_admit(struct server *s, int64_t now_ms)
 		return true;
 	}
 	f = 512 + (uint64_t)elapsed * 512 / ss;
+	if (client != NULL && s->pool->alg == BAL_SOURCE)
+		return ((addr_hash_host(client) * 0x9e3779b97f4a7c15ULL) >>
+		    54) < f;
 	k = (uint32_t)atomic_fetch_add_explicit(&st->ramp_seq, 1,
 	    memory_order_relaxed);
 	return ((k + 1) * f) / 1024 > (k * f) / 1024;
@@ -164,7 +175,7 @@ pool_pick(struct pool *p, const struct sockaddr *client,
 	while ((i = balance_pick_ex(p, client, excl, n, nfailed, now_ms, rnd)) >= 0) {
 		struct server *s = &p->servers[i];
 
-		if (server_weight_admit(s) && server_ramp_admit(s, now_ms)) {
+		if (server_weight_admit(s) && server_ramp_admit(s, now_ms, client)) {
 			if (pool_reserve(s, now_ms))
 				return s;
 		} else if (ramping < 0) {
@@ -245,10 +256,18 @@ pool_report_connect(struct server *s, bool ok, const char *reason,
 		return;
 	/* nginx semantics: max_fails in a row sends the server to rest for
 	 * fail_timeout.  An active checker, when there is one, decides when
-	 * it comes back instead (retry_at 0). */
+	 * it comes back instead (retry_at 0: no trial by traffic), but not
+	 * before the rest is over, and only on `rise` checks begun after
+	 * this failure (the epoch tells the checker to start counting
+	 * again). */
 	rest = p->health.enabled ? 0 : now_ms + (int64_t)p->fail_timeout_ms;
 	if (!p->health.enabled && rest == 0)
 		rest = 1;
+	if (p->health.enabled && atomic_load(&st->up)) {
+		atomic_store(&st->rest_until_ms,
+		    now_ms + (int64_t)p->fail_timeout_ms);
+		atomic_fetch_add(&st->passive_epoch, 1);
+	}
 	if (atomic_load(&st->up)) {
 		/* Publish the rest before the flag pickers test first. */
 		atomic_store(&st->retry_at_ms, rest);
@@ -288,8 +307,20 @@ server_state_adopted(struct server *s, int64_t now_ms)
 	struct server_state *st = s->st;
 	int64_t zero = 0;
 
-	if (s->pool->health.enabled || atomic_load(&st->up))
+	if (atomic_load(&st->up))
 		return;
+	if (s->pool->health.enabled) {
+		int64_t retry = atomic_load(&st->retry_at_ms);
+
+		/* Resting after traffic failures in a pool that had no
+		 * check: the new checker takes over, honouring the rest. */
+		if (atomic_load(&st->passive_down) && retry != 0) {
+			atomic_store(&st->rest_until_ms, retry);
+			atomic_fetch_add(&st->passive_epoch, 1);
+			atomic_store(&st->retry_at_ms, 0);
+		}
+		return;
+	}
 	if (atomic_load(&st->passive_down)) {
 		/* Was resting until a check said otherwise: now until a
 		 * trial connect says otherwise. */

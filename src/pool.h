@@ -26,8 +26,10 @@ void pool_release(struct server *s);
  * handled by the caller)?  Used by balance_pick(). */
 bool server_available(const struct server *s, int64_t now_ms);
 /* Slow-start admission: false if s is ramping up and this pick should go
- * elsewhere.  Deterministic, lock-free. */
-bool server_ramp_admit(struct server *s, int64_t now_ms);
+ * elsewhere.  Deterministic, lock-free.  client (may be NULL): in a
+ * `source` pool, the same client always gets the same answer. */
+bool server_ramp_admit(struct server *s, int64_t now_ms,
+    const struct sockaddr *client);
 
 /* Admission for a weight lowered by the admin socket below the configured
  * one, on algorithms with precomputed schedules. */
@@ -38,10 +40,12 @@ bool server_weight_admit(struct server *s);
 void pool_report_connect(struct server *s, bool ok, const char *reason,
     int64_t now_ms);
 
-/* s took over the runtime state of a server of the previous generation.
- * If that state was down waiting for an active check and s's pool no
- * longer has one, nothing would ever bring it back: a server down by an
- * active check is marked up again, one down by traffic may be tried now. */
+/* s took over the runtime state of a server of the previous generation,
+ * and the reload is committed.  If that state was down waiting for an
+ * active check and s's pool no longer has one, nothing would ever bring it
+ * back: a server down by an active check is marked up again, one down by
+ * traffic may be tried now.  One resting after traffic failures in a pool
+ * that gained a check waits for the check (and the rest) instead. */
 void server_state_adopted(struct server *s, int64_t now_ms);
 
 /* Health transition (active checks or passive); logs once per transition

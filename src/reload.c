@@ -3,9 +3,15 @@
  *
  *   SIGHUP -> RELOADING=1 -> loader thread: config_load_file()
  *     errors -> log every one, STATUS="reload failed: <first>", READY=1
- *     ok     -> gen_inherit(new, current)   (health, counters follow servers)
+ *     ok     -> command-line overrides (-v, -w) applied to new
+ *            -> gen_inherit(new, current)   (new shares the states of the
+ *                                             servers that stay; nothing
+ *                                             shared is written yet)
  *            -> listener_prepare(new)        (bind new addresses; failure
  *                                             rolls back, nothing changed)
+ *            -- commit point: nothing fails after this --
+ *            -> gen_adopt_commit(new)        (the first write to shared
+ *                                             state)
  *            -> workers_publish(new)         (each worker swaps its pointer)
  *            -> all acked: listener_commit() closes retired sockets,
  *               health checks restart, READY=1
@@ -34,6 +40,9 @@ static struct gen *current;
 static bool busy;
 static bool pending;
 static bool cancelled;		/* shutting down: a late load is dropped */
+
+static bool ov_verbose;		/* -v: debug whatever the file says */
+static int ov_workers = -1;	/* -w: the count in force (0: auto) */
 
 static pthread_t loader;
 static bool loader_running;
@@ -146,13 +155,16 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	if (g == NULL) {
 		char *all = reload_join_errors(&e);
 
-		config_errors_report(&e, true);
+		config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
 		reload_fail(e.n ? e.msg[0] : "unknown error", all);
 		free(all);
 		config_errors_free(&e);
 		return;
 	}
 	config_errors_free(&e);
+	/* The command line outranks the file, at start and on every reload. */
+	if (ov_workers >= 0)
+		g->global.workers = (unsigned)ov_workers;
 	if (g->global.workers && g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
@@ -161,6 +173,9 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		log_warnx("global.admin_socket and global.metrics change only at a restart; keeping %s and %s",
 		    current->global.admin_socket ? current->global.admin_socket : "none",
 		    current->global.metrics ? current->global.metrics : "none");
+	/* Every way this reload can still fail comes before the commit point
+	 * below, and nothing before it writes state the running generation
+	 * shares: a failed reload changes nothing. */
 	gen_inherit(g, current);
 	stats_attach(g);	/* counters for servers and listeners that are new */
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
@@ -169,7 +184,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		reload_fail(err, NULL);
 		return;
 	}
-	log_set_level(g->global.log_level);
+	gen_adopt_commit(g, (int64_t)now_ms());
+	log_set_level(ov_verbose ? LOG_DEBUG : g->global.log_level);
 	service_set_gen(g);
 	gen_put(current);
 	current = g;
@@ -188,6 +204,13 @@ reload_start(void)
 		log_err("cannot start the configuration loader thread");
 		reload_fail("cannot start loader thread", NULL);
 	}
+}
+
+void
+reload_set_overrides(bool verbose, int workers)
+{
+	ov_verbose = verbose;
+	ov_workers = workers;
 }
 
 void

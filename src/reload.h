@@ -16,6 +16,9 @@
 /* path NULL: quick mode, nothing to re-read. */
 void reload_init(struct ev_loop *loop, const char *path, struct gen *current);
 void reload_request(void);
+/* Command-line settings that stay in force across reloads: verbose (-v:
+ * debug logging), workers (-w: 0 = auto, -1 = not given). */
+void reload_set_overrides(bool verbose, int workers);
 /* The published generation (main thread's reference). */
 struct gen *reload_current(void);
 /* Shutdown began: a reload still loading is dropped when it arrives, and

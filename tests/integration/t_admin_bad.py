@@ -95,7 +95,7 @@ pools:
     time.sleep(max(0, slow_since + 12 - time.monotonic()))
     data, how = recv_until_eof(slow, 5)
     t.check(how in ("eof", "reset"), "stalled reader closed (%s)" % how)
-    t.check(len(data) > 0 and not data.endswith(b"]}\n"),
+    t.check(len(data) > 0 and b'"worker_pause_us"' not in data,
             "stalled reader got a truncated answer (%d bytes)" % len(data))
     t.check(lb.alive(), "tcplb alive")
 

@@ -45,6 +45,9 @@ pools:
 
     j = admin_json(sock, "show sessions")
     t.eq(len(j["sessions"]), N, "every session listed")
+    # each worker copied its share between two events: a short pause
+    t.log("longest worker pause for show sessions: %d us" % j["worker_pause_us"])
+    t.check(j["worker_pause_us"] < 50000, "worker paused %d us" % j["worker_pause_us"])
     mine = {"%s:%d" % s.getsockname(): n for s, n in held.items()}
     for e in j["sessions"]:
         t.check(e["client"] in mine, "client %s is one of ours" % e["client"])

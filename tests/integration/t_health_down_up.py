@@ -1,7 +1,9 @@
 """Active health checks (interval 200ms, fall 2, rise 2): a stopped server is
 marked down within interval*fall + margin and logged; clients never fail
 while another server is up; restarted on the same port it is marked up and
-gets connections within interval*rise + margin."""
+gets connections within interval*rise + margin.  (Passive marking is off:
+a server that traffic marks down rests for fail_timeout, see
+t_health_passive_rest.py.)"""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -19,6 +21,7 @@ listeners:
   front: {bind: "127.0.0.1:%d", pool: p}
 pools:
   p:
+    max_fails: 0
     health_check:
       interval: 200ms
       timeout: 200ms

@@ -836,7 +836,7 @@ admitted(struct server *s, int64_t now, unsigned n)
 	unsigned a = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		a += server_ramp_admit(s, now);
+		a += server_ramp_admit(s, now, NULL);
 	return a;
 }
 
@@ -885,6 +885,45 @@ test_slow_start(void **state)
 		assert_ptr_equal(s, b);
 		pool_release(s);
 	}
+	tp_free(p);
+}
+
+/* balance: source ramps by clients, not by picks: each client gets the
+ * same answer every time, about half of them at the start, a set that
+ * only grows. */
+static void
+test_slow_start_source(void **state)
+{
+	struct pool *p = tp_new(BAL_SOURCE, 2, NULL);
+	struct server *b = &p->servers[1];
+	unsigned early = 0, late = 0;
+
+	(void)state;
+	p->slow_start_ms = 10000;
+	server_set_up(b, false, "connection refused", 500);
+	server_set_up(b, true, "check passed", 1000);
+	for (uint32_t c = 1; c <= 1000; c++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		bool first;
+
+		sin.sin_addr.s_addr = htonl(0xc0a80000u + c);
+		first = server_ramp_admit(b, 1000,
+		    (const struct sockaddr *)&sin);
+		for (int k = 0; k < 5; k++)
+			assert_true(server_ramp_admit(b, 1000,
+			    (const struct sockaddr *)&sin) == first);
+		early += first;
+		if (server_ramp_admit(b, 8000, (const struct sockaddr *)&sin)) {
+			late++;
+		} else {
+			/* admitted at 0s, refused at 7s: the set shrank */
+			assert_false(first);
+		}
+	}
+	printf("slow start, source: %u/1000 clients admitted at 0s, %u at "
+	    "7s\n", early, late);
+	assert_true(early > 430 && early < 570);
+	assert_true(late > early);
 	tp_free(p);
 }
 
@@ -1084,6 +1123,7 @@ main(void)
 		cmocka_unit_test(test_passive_all_down),
 		cmocka_unit_test(test_set_up_transitions),
 		cmocka_unit_test(test_slow_start),
+		cmocka_unit_test(test_slow_start_source),
 		cmocka_unit_test(test_health_checks),
 	};
 

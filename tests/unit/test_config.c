@@ -292,9 +292,7 @@ test_health_forms(void **state)
 	    "  a: {servers: ['127.0.0.1:1']}\n"
 	    "  b: {health_check: true, servers: ['127.0.0.1:1']}\n"
 	    "  c: {health_check: {fall: 9}, servers: ['127.0.0.1:1']}\n"
-	    "  d: {health_check: no, servers: ['127.0.0.1:1']}\n"
-	    "  e: {health_check: {send: '', expect: ''},\n"
-	    "      servers: ['127.0.0.1:1']}\n");
+	    "  d: {health_check: no, servers: ['127.0.0.1:1']}\n");
 	p = gen_find_pool(g, "a");
 	assert_true(p->health.enabled);
 	assert_int_equal(p->health.interval_ms, 7000);
@@ -312,10 +310,49 @@ test_health_forms(void **state)
 	assert_int_equal(p->health.fall, 9);
 	assert_null(p->health.send);
 	assert_false(gen_find_pool(g, "d")->health.enabled);
-	p = gen_find_pool(g, "e");
-	assert_true(p->health.enabled);
-	assert_int_equal(p->health.send_len, 0);
-	assert_int_equal(p->health.expect_len, 0);
+	gen_put(g);
+}
+
+/* An empty send or expect would silently turn the check into a plain
+ * connect: an error, as is initial_state where no check runs. */
+static void
+test_health_empty_and_initial_state(void **state)
+{
+	static const char *const empty[] = {
+		"t.yaml:4:28: pools.e.health_check.send: empty string (leave the key out to send nothing)",
+		"t.yaml:4:40: pools.e.health_check.expect: empty string (leave the key out to expect nothing)",
+		"t.yaml:5:22: pools.f.health_check.expect: empty string",
+		NULL
+	};
+	static const char *const init[] = {
+		"t.yaml:4:5: pools.a.initial_state: needs a health_check in this pool",
+		"t.yaml:6:42: pools.b.initial_state: invalid initial state 'sideways' (up or down)",
+		NULL
+	};
+	struct gen *g;
+
+	(void)state;
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: e}}\n"
+	    "pools:\n"
+	    "  # empty strings\n"
+	    "  e: {health_check: {send: '', expect: \"\"}, servers: ['127.0.0.1:1']}\n"
+	    "  f: {health_check: {expect: }, servers: ['127.0.0.1:1']}\n", empty);
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a:\n"
+	    "    initial_state: down\n"
+	    "    servers: ['127.0.0.1:1']\n"
+	    "  b: {health_check: true, initial_state: sideways, servers: ['127.0.0.1:1']}\n", init);
+	g = mem_ok("defaults: {initial_state: down}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a: {health_check: true, servers: ['127.0.0.1:1']}\n"
+	    "  b: {servers: ['127.0.0.1:1']}\n"
+	    "  c: {health_check: true, initial_state: up, servers: ['127.0.0.1:1']}\n");
+	/* down only where a check can bring the server up */
+	assert_false(atomic_load(&gen_find_pool(g, "a")->servers[0].st->up));
+	assert_true(atomic_load(&gen_find_pool(g, "b")->servers[0].st->up));
+	assert_true(atomic_load(&gen_find_pool(g, "c")->servers[0].st->up));
 	gen_put(g);
 }
 
@@ -693,8 +730,9 @@ quick(const char *listen, const char *balance, const char *workers,
 		.listen = listen, .balance = balance, .workers = workers,
 		.backends = backends, .nbackends = n,
 	};
+	bool usage;
 
-	return config_quick(&q, e);
+	return config_quick(&q, e, &usage);
 }
 
 static void
@@ -868,6 +906,7 @@ main(void)
 		cmocka_unit_test(test_good_minimal_defaults),
 		cmocka_unit_test(test_shipped_configs),
 		cmocka_unit_test(test_health_forms),
+		cmocka_unit_test(test_health_empty_and_initial_state),
 		cmocka_unit_test(test_hostname_servers),
 		cmocka_unit_test(test_values_accepted),
 		cmocka_unit_test(test_bad_syntax),

@@ -1,6 +1,7 @@
 /* Unit tests for generations: reference counting, and runtime state that
- * follows a server (same pool, same address) or a listener (same name) into
- * the next generation while everything else starts fresh. */
+ * follows a server (same address: same pool first, then same name, then
+ * file order) or a listener (same name, then same address) into the next
+ * generation while everything else starts fresh. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -113,9 +114,10 @@ test_inherit_matches_pool_and_address(void **state)
 	assert_int_equal(atomic_load(&new->pools[0].servers[1].st->active), 0);
 	assert_ptr_equal(new->listeners[0].st, lst);
 
-	/* Another pool name never shares state, even at the same address. */
+	/* A renamed pool keeps its servers' state: same backends, same
+	 * open connections. */
 	gen_inherit(other, old);
-	assert_ptr_not_equal(other->pools[0].servers[0].st, s8001);
+	assert_ptr_equal(other->pools[0].servers[0].st, s8001);
 
 	/* The old generation goes; shared state lives on in the new one. */
 	gen_put(old);
@@ -144,9 +146,97 @@ test_inherit_without_health_check_revives(void **state)
 	atomic_store(&passive_down->retry_at_ms, 0);
 
 	gen_inherit(new, old);	/* the new pool has no health_check */
+	/* Nothing shared changes before the reload is committed: a reload
+	 * that fails after this must leave the old servers as they were. */
+	assert_false(atomic_load(&active_down->up));
+	assert_int_equal(atomic_load(&passive_down->retry_at_ms), 0);
+	gen_adopt_commit(new, (int64_t)now_ms());
 	assert_true(atomic_load(&new->pools[0].servers[0].st->up));
 	assert_true(atomic_load(&new->pools[0].servers[1].st->retry_at_ms) > 0);
 	assert_true(server_available(&new->pools[0].servers[1], (int64_t)now_ms()));
+	gen_put(old);
+	gen_put(new);
+}
+
+/* One old state goes to one new server: the one in the pool of the same
+ * name first, then one with the same name, then the first in file order.
+ * Servers whose address is gone start fresh. */
+static void
+test_inherit_preference(void **state)
+{
+	static const uint16_t ports[] = { 7001, 7002 };
+	struct gen *old = gen_new("old"), *new = gen_new("new");
+	struct server_state *a1, *b1;
+
+	(void)state;
+	/* old: pool a {7001}, pool b {7001 named x} */
+	old->npools = 2;
+	old->pools = xcalloc(2, sizeof(*old->pools));
+	old->pools[0].name = xstrdup("a");
+	old->pools[0].nservers = 1;
+	old->pools[0].servers = xcalloc(1, sizeof(struct server));
+	set_server(&old->pools[0], 0, "127.0.0.1", ports[0]);
+	old->pools[1].name = xstrdup("b");
+	old->pools[1].nservers = 1;
+	old->pools[1].servers = xcalloc(1, sizeof(struct server));
+	set_server(&old->pools[1], 0, "127.0.0.1", ports[0]);
+	free(old->pools[1].servers[0].name);
+	old->pools[1].servers[0].name = xstrdup("x");
+	a1 = old->pools[0].servers[0].st;
+	b1 = old->pools[1].servers[0].st;
+	/* new: pool c {7001 named x, 7001, 7002}, pool a {7001} -- the one
+	 * in pool a keeps a's state although pool c comes first. */
+	new->npools = 2;
+	new->pools = xcalloc(2, sizeof(*new->pools));
+	new->pools[0].name = xstrdup("c");
+	new->pools[0].nservers = 3;
+	new->pools[0].servers = xcalloc(3, sizeof(struct server));
+	set_server(&new->pools[0], 0, "127.0.0.1", ports[0]);
+	set_server(&new->pools[0], 1, "127.0.0.1", ports[0]);
+	set_server(&new->pools[0], 2, "127.0.0.1", ports[1]);
+	free(new->pools[0].servers[1].name);
+	new->pools[0].servers[1].name = xstrdup("x");
+	new->pools[1].name = xstrdup("a");
+	new->pools[1].nservers = 1;
+	new->pools[1].servers = xcalloc(1, sizeof(struct server));
+	set_server(&new->pools[1], 0, "127.0.0.1", ports[0]);
+
+	gen_inherit(new, old);
+	assert_ptr_equal(new->pools[1].servers[0].st, a1);
+	assert_ptr_equal(new->pools[0].servers[1].st, b1);	/* by name */
+	/* Both old states are taken: the other 7001 starts fresh. */
+	assert_false(new->pools[0].servers[0].adopted);
+	assert_ptr_not_equal(new->pools[0].servers[0].st, a1);
+	assert_ptr_not_equal(new->pools[0].servers[0].st, b1);
+	assert_false(new->pools[0].servers[2].adopted);
+	gen_put(old);
+	gen_put(new);
+}
+
+/* A renamed listener on the same address keeps its connection count. */
+static void
+test_inherit_listener_by_address(void **state)
+{
+	static const uint16_t ports[] = { 6001 };
+	struct gen *old = make_gen("p", ports, 1), *new = make_gen("p", ports, 1);
+	struct sockaddr_in *sin;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct listener *l = &(i ? new : old)->listeners[0];
+
+		l->nbinds = 1;
+		l->binds = xcalloc(1, sizeof(*l->binds));
+		l->binds[0].text = xstrdup("127.0.0.1:6000");
+		sin = (struct sockaddr_in *)&l->binds[0].addr;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(6000);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	free(new->listeners[0].name);
+	new->listeners[0].name = xstrdup("renamed");
+	gen_inherit(new, old);
+	assert_ptr_equal(new->listeners[0].st, old->listeners[0].st);
 	gen_put(old);
 	gen_put(new);
 }
@@ -176,6 +266,8 @@ main(void)
 		cmocka_unit_test(test_ids_increase),
 		cmocka_unit_test(test_inherit_matches_pool_and_address),
 		cmocka_unit_test(test_inherit_without_health_check_revives),
+		cmocka_unit_test(test_inherit_preference),
+		cmocka_unit_test(test_inherit_listener_by_address),
 		cmocka_unit_test(test_count_servers),
 	};
 
