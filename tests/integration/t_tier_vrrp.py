@@ -11,7 +11,9 @@ the passive one can bind it before it holds it) and Debian's keepalived
 address to the backup within the bound that keepalived's settings give
 (script interval x fall + the backup's master-down interval, 3 x advert_int
 + skew), and clients reconnecting through the address must be served by the
-backup.  The failover time is measured and printed."""
+backup.  Then the new master's machine "dies" (link down): the address
+comes back within the master-down interval, and the session that was open
+there is lost.  Both failover times are measured and printed."""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -86,16 +88,21 @@ def test(t):
 
     lbs, kas = {}, {}
     workers = os.environ.get("TCPLB_TEST_WORKERS") or "2"
-    for node in ("m", "k"):
+
+    def start_tcplb(node):
         sock = t.path("tcplb-%s.sock" % node)
         cfg = t.write("tcplb-%s.yaml" % node, TCPLB_CFG % dict(
             sock=sock, vip=VIP, port=PORT, backend="%s:%d" % BACKEND))
         p = t.start(["-c", cfg, "--log-target", "stderr", "-w", workers],
-                    name="tcplb-" + node, argv0=lab.exec_argv(ns[node], [t.bin]))
+                    name="tcplb-%s%d" % (node, len(t.procs)),
+                    argv0=lab.exec_argv(ns[node], [t.bin]))
         p.sock = sock
         lbs[node] = p
         t.check(wait_until(lambda: t.ctl(sock, "check")[0] == 0 or not p.alive(), timeout=10)
                 and p.alive(), "tcplb on %s never passed its check" % node)
+
+    for node in ("m", "k"):
+        start_tcplb(node)
 
     def start_keepalived(node):
         text = keepalived_conf(t, node, lbs[node].sock, node + "0", NODES[node][1])
@@ -167,6 +174,43 @@ def test(t):
     for _ in range(10):
         t.eq(served_by(2), NODES["k"][0], "served by the new master")
     t.eq(lbs["m"].wait(5), 0, "tcplb on the master stopped cleanly")
+
+    # Second failover: the machine holding the address dies (its link goes
+    # down: no advertisement, no goodbye).  m, with tcplb back and its
+    # check passing, waits as backup (nopreempt) and takes over after the
+    # master-down interval, 3 x advert_int + its skew.  The session open on
+    # the dead machine is lost: its packets now reach m, which resets it.
+    start_tcplb("m")
+    t.check(wait_until(lambda: logs("m").count("Entering BACKUP STATE") >= 2, timeout=10),
+            "the old master never came back as backup")
+    with lab.inside(c):
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.add_closer(held)
+    held.settimeout(3)
+    held.connect((VIP, PORT))
+    t.eq((recv_line(held, 3) or "").split()[1:], [NODES["k"][0]], "held session on k")
+    t0 = time.monotonic()
+    lab.ip(ns["k"], "link", "set", "k0", "down")
+    bound2 = 3 * advert + (256 - NODES["m"][1]) / 256.0 * advert
+    moved = wait_until(lambda: has_vip(lab, ns["m"], "m0"), timeout=bound2 + 5, interval=0.02)
+    t_moved = time.monotonic() - t0
+    t.check(moved, "the address never moved back to m")
+    served = wait_until(lambda: served_by(0.5) == NODES["m"][0], timeout=5, interval=0.02)
+    t_served = time.monotonic() - t0
+    t.log("failover when the master dies: address on the backup %.2fs after the master's "
+          "link went down, first client served after %.2fs (bound from the config: %.2fs)"
+          % (t_moved, t_served, bound2))
+    t.check(served, "clients are not served after the master died")
+    # the master-down timer starts at the last advertisement heard, up to
+    # advert_int before the link went: the bound holds from the link going
+    # down, give or take the scheduling of a loaded machine (0.5 s)
+    t.check(t_moved <= bound2 + 0.5, "failover took %.2fs, more than %.2fs" % (t_moved, bound2))
+    try:
+        held.sendall(b"?")
+        data, how = recv_until_eof(held, 3)
+    except OSError as e:
+        how = "reset" if e.errno == errno.ECONNRESET else repr(e)
+    t.eq(how, "reset", "a session open on the machine that died")
 
 
 run(test, timeout=90)
