@@ -94,6 +94,7 @@ pools:
     t.eq(rc, 1, "bad deadline")
     t.check("invalid --deadline" in err, err)
 
+    late.close()
     # SIGTERM: stopping, while an open session keeps the process alive
     lb.signal(signal.SIGTERM)
     t.check(lb.wait_stderr(r"no longer accepting", timeout=5), "drain began")
