@@ -13,6 +13,7 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 #include "config_int.h"
 #include "gen.h"
 #include "log.h"
+#include "queue.h"
+#include "resolve.h"
 #include "util.h"
 
 /* ---- errors ------------------------------------------------------------ */
@@ -83,6 +86,9 @@ const struct pool_opts config_pool_defaults = {
 	.max_fails = 3,
 	.fail_timeout_ms = 10 * 1000,
 	.slow_start_ms = 3 * 1000,
+	.resolve_interval_ms = 30 * 1000,
+	.max_queue = 0,
+	.queue_timeout_ms = CFG_FOLLOW_CONNECT,
 };
 
 void
@@ -125,6 +131,12 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
 	p->slow_start_ms = o->slow_start_ms;
+	p->resolve_interval_ms = o->resolve_interval_ms;
+	p->max_queue = (uint32_t)o->max_queue;
+	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
+	    o->connect_timeout_ms : o->queue_timeout_ms;
+	if (p->queue == NULL)
+		p->queue = queue_new();
 	p->initial_down = o->initial_down;
 	config_health_copy(&p->health, &o->health);
 }
@@ -147,36 +159,89 @@ config_pool_has_name(const struct pool *p, const char *name)
 	return false;
 }
 
+static bool
+config_is_literal(const struct addr_spec *spec)
+{
+	unsigned char buf[16];
+
+	return spec->bracketed || inet_pton(AF_INET, spec->host, buf) == 1 ||
+	    inet_pton(AF_INET6, spec->host, buf) == 1;
+}
+
+/* The addresses of one entry: the resolver's latest answer when building
+ * after a DNS change, else ask now.  *n > 0 on success. */
+static int
+config_entry_addrs(const struct pool *p, uint32_t idx,
+    enum server_entry_kind kind, const struct addr_spec *spec,
+    const char *host, const struct config_build *b,
+    struct resolved_addr **out, size_t *n, char *err, size_t errlen)
+{
+	const struct resolved_entry *r = kind == SE_ADDR ? NULL :
+	    resolved_set_find(b->resolved, p->name, idx, host);
+	struct sockaddr_storage *addrs;
+
+	if (r != NULL && r->n > 0) {
+		*out = xcalloc(r->n, sizeof(**out));
+		memcpy(*out, r->addrs, r->n * sizeof(**out));
+		*n = r->n;
+		return 0;
+	}
+	if (kind == SE_SRV || (kind == SE_HOST && b->resolvers != NULL))
+		return resolve_sync(kind, host, kind == SE_SRV ? 0 : spec->port,
+		    b->resolvers, out, n, err, errlen);
+	if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
+		return -1;
+	*out = xcalloc(*n, sizeof(**out));
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i].addr = addrs[i];
+	free(addrs);
+	return 0;
+}
+
 /*
- * Append one server per address spec resolves to.  A host name with
- * several addresses becomes several servers sharing the name: each address
- * fails and recovers on its own, so each needs its own state.  Returns 0,
- * or -1 with err set (nothing is added then).
+ * Append one server entry and one server per address it resolves to.  A
+ * host name with several addresses becomes several servers sharing the
+ * name: each address fails and recovers on its own, so each needs its own
+ * state.  Every one gets the entry's weight (an SRV target its record's).
+ * An address already in the pool is an error when the file names it twice
+ * -- but not when DNS produced it (an SRV answer, a name that changed
+ * address): the file is not wrong then, and the first server keeps it.
+ * Returns 0, or -1 with err set (nothing is added then).
  */
 int
-config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
-    const char *text, const char *name, const struct server_opts *o,
-    char *err, size_t errlen)
+config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
+    const char *srv, const char *text, const char *name,
+    const struct server_opts *o, const struct config_build *b, char *err,
+    size_t errlen)
 {
-	struct sockaddr_storage *addrs;
+	enum server_entry_kind kind = spec == NULL ? SE_SRV :
+	    config_is_literal(spec) ? SE_ADDR : SE_HOST;
+	const char *host = spec == NULL ? srv : spec->host;
+	uint32_t idx = p->nentries;
+	struct resolved_addr *addrs;
+	struct server_entry *e;
 	char buf[ADDR_STRLEN];
+	bool from_dns;
 	size_t n;
 
-	if (spec->wildcard) {
+	if (spec != NULL && spec->wildcard) {
 		snprintf(err, errlen, "'*' is only for listen addresses, not "
 		    "servers: '%s'", text);
 		return -1;
 	}
-	if (spec->port == 0) {
+	if (spec != NULL && spec->port == 0) {
 		snprintf(err, errlen, "invalid port '0' in '%s' (1-65535)",
 		    text);
 		return -1;
 	}
-	if (addr_resolve(spec, false, &addrs, &n, err, errlen) == -1)
+	if (config_entry_addrs(p, idx, kind, spec, host, b, &addrs, &n, err,
+	    errlen) == -1)
 		return -1;
-	for (size_t i = 0; i < n && !o->merge; i++) {
+	from_dns = kind == SE_SRV || resolved_set_find(b->resolved, p->name,
+	    idx, host) != NULL;
+	for (size_t i = 0; i < n && !o->merge && !from_dns; i++) {
 		const struct server *dup = pool_find_addr(p,
-		    (struct sockaddr *)&addrs[i]);
+		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
 			if (strcmp(dup->addr_text, text) == 0)
@@ -194,24 +259,26 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 	    sizeof(*p->servers));
 	for (size_t i = 0; i < n; i++) {
 		struct server *s = &p->servers[p->nservers];
-		struct server *dup = o->merge ? (struct server *)pool_find_addr(p,
-		    (struct sockaddr *)&addrs[i]) : NULL;
+		struct server *dup = (struct server *)pool_find_addr(p,
+		    (struct sockaddr *)&addrs[i].addr);
 
 		if (dup != NULL) {
-			if (dup->weight < 256)
+			if (o->merge && dup->weight < 256)
 				dup->weight++;
 			continue;
 		}
 		memset(s, 0, sizeof(*s));
 		s->name = xstrdup(name);
-		s->addr = addrs[i];
-		s->addrlen = addr_len((struct sockaddr *)&addrs[i]);
+		s->addr = addrs[i].addr;
+		s->addrlen = addr_len((struct sockaddr *)&addrs[i].addr);
 		s->addr_text = xstrdup(addr_format((struct sockaddr *)&s->addr,
 		    buf, sizeof(buf)));
-		s->weight = (uint32_t)o->weight;
+		s->weight = kind == SE_SRV ? addrs[i].weight :
+		    (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
-		s->backup = o->backup;
+		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
 		s->index = p->nservers;
+		s->entry = idx;
 		s->pool = p;
 		s->st = server_state_new();
 		/* initial_state: down -- no client until a check passes. */
@@ -220,6 +287,13 @@ config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
 		p->nservers++;
 	}
 	free(addrs);
+	p->entries = xrealloc(p->entries, (p->nentries + 1) *
+	    sizeof(*p->entries));
+	e = &p->entries[p->nentries++];
+	e->kind = kind;
+	e->name = xstrdup(name);
+	e->host = xstrdup(host);
+	e->port = spec != NULL ? spec->port : 0;
 	return 0;
 }
 
@@ -361,8 +435,78 @@ config_load_file(const char *path, struct config_errors *e)
 
 /* ---- quick mode -------------------------------------------------------- */
 
+/* Quick mode's arguments as one NUL-separated text (listen, balance,
+ * workers, backends...), kept in the generation for config_rebuild(). */
+static void
+config_quick_save(struct gen *g, const struct quick_opts *q)
+{
+	const char *fixed[3] = { q->listen, q->balance, q->workers };
+	size_t len = 0;
+
+	for (int i = 0; i < 3; i++)
+		len += (fixed[i] ? strlen(fixed[i]) : 0) + 1;
+	for (int i = 0; i < q->nbackends; i++)
+		len += strlen(q->backends[i]) + 1;
+	g->text = xcalloc(1, len ? len : 1);
+	g->textlen = 0;
+	for (int i = 0; i < 3 + q->nbackends; i++) {
+		const char *f = i < 3 ? fixed[i] : q->backends[i - 3];
+		size_t l = f ? strlen(f) : 0;
+
+		memcpy(g->text + g->textlen, f ? f : "", l);
+		g->textlen += l + 1;
+	}
+	g->quick = true;
+}
+
+static struct gen *config_quick_build(const struct quick_opts *q,
+    const struct config_build *b, struct config_errors *e, bool *usage);
+
 struct gen *
 config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
+{
+	struct config_build b = { 0 };
+
+	return config_quick_build(q, &b, e, usage);
+}
+
+struct gen *
+config_rebuild(const struct gen *cur, const struct resolved_set *r,
+    struct config_errors *e)
+{
+	struct config_build b = { .resolved = r };
+	struct quick_opts q = { 0 };
+	char *fields[3] = { NULL, NULL, NULL };
+	char **backends;
+	struct gen *g;
+	size_t nf = 0;
+	bool usage;
+
+	if (!cur->quick)
+		return config_load_mem_resolved(cur->source, cur->text,
+		    cur->textlen, r, e);
+	backends = xcalloc(cur->textlen + 1, sizeof(*backends));
+	for (size_t off = 0; off < cur->textlen; nf++) {
+		char *f = cur->text + off;
+
+		if (nf < 3)
+			fields[nf] = *f ? f : NULL;
+		else
+			backends[q.nbackends++] = f;
+		off += strlen(f) + 1;
+	}
+	q.listen = fields[0];
+	q.balance = fields[1];
+	q.workers = fields[2];
+	q.backends = backends;
+	g = config_quick_build(&q, &b, e, &usage);
+	free(backends);
+	return g;
+}
+
+static struct gen *
+config_quick_build(const struct quick_opts *q, const struct config_build *b,
+    struct config_errors *e, bool *usage)
 {
 	const char *listen = q->listen ? q->listen : "127.0.0.1:0";
 	const char *balance = q->balance ? q->balance : "roundrobin";
@@ -413,8 +557,8 @@ config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
 			    spec.wildcard ? "'*' is only for listen addresses" :
 			    "invalid port '0' (1-65535)");
 			bad = true;
-		} else if (config_pool_add_servers(p, &spec, arg, arg, &so,
-		    err, sizeof(err)) == -1) {
+		} else if (config_pool_add_entry(p, &spec, NULL, arg, arg, &so,
+		    b, err, sizeof(err)) == -1) {
 			/* Well formed, but it does not resolve. */
 			config_errors_add(e, "%s", err);
 		}
@@ -444,5 +588,6 @@ config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
 		gen_put(g);
 		return NULL;
 	}
+	config_quick_save(g, q);
 	return g;
 }

@@ -42,6 +42,17 @@ struct gen *config_load_file(const char *path, struct config_errors *e);
 struct gen *config_load_mem(const char *name, const char *buf, size_t len,
     struct config_errors *e);
 
+struct resolved_set;
+/* Build the generation that follows cur after a DNS change: from cur's own
+ * source (the file's text as loaded, or the quick-mode arguments -- the
+ * file is not read again), with every host and SRV name's addresses taken
+ * from r.  Same contract as config_load_mem(). */
+struct gen *config_rebuild(const struct gen *cur, const struct resolved_set *r,
+    struct config_errors *e);
+/* config_load_mem() with addresses from r (may be NULL). */
+struct gen *config_load_mem_resolved(const char *name, const char *buf,
+    size_t len, const struct resolved_set *r, struct config_errors *e);
+
 struct quick_opts {
 	const char *listen;	/* default "127.0.0.1:0" */
 	const char *balance;	/* default "roundrobin" */

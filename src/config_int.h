@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "balance.h"
 #include "gen.h"
+#include "resolve.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024
@@ -29,8 +30,21 @@ struct pool_opts {
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
 	uint64_t slow_start_ms;
+	uint64_t resolve_interval_ms;
+	uint64_t max_queue;
+	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
 	bool initial_down;		/* initial_state: down */
 	struct health_cfg health;	/* send/expect owned */
+};
+
+#define CFG_FOLLOW_CONNECT UINT64_MAX
+
+/* How server addresses are found while building: the resolver's latest
+ * answers (a rebuild after a DNS change), else DNS now -- through the
+ * configured resolvers when there are, else the C library. */
+struct config_build {
+	const struct resolved_set *resolved;
+	const char *resolvers;
 };
 
 struct server_opts {
@@ -52,11 +66,13 @@ void config_health_defaults(struct health_cfg *h);
 
 void config_pool_apply(struct pool *p, const struct pool_opts *o);
 bool config_pool_has_name(const struct pool *p, const char *name);
-/* Append one server per address spec resolves to.  Returns 0, or -1 with
- * err set (nothing is added then). */
-int config_pool_add_servers(struct pool *p, const struct addr_spec *spec,
-    const char *text, const char *name, const struct server_opts *o,
-    char *err, size_t errlen);
+/* Append one server entry: spec (an address or HOST:PORT) or, when spec
+ * is NULL, the SRV name srv; then one server per address it resolves to.
+ * Returns 0, or -1 with err set (nothing is added then). */
+int config_pool_add_entry(struct pool *p, const struct addr_spec *spec,
+    const char *srv, const char *text, const char *name,
+    const struct server_opts *o, const struct config_build *b, char *err,
+    size_t errlen);
 /* Append the binds spec resolves to; l must already be in g.  Returns 0,
  * or -1 with err set (nothing is added then). */
 int config_listener_add_binds(struct gen *g, struct listener *l,

@@ -24,6 +24,7 @@
 #include "duration.h"
 #include "gen.h"
 #include "log.h"
+#include "resolve.h"
 #include "util.h"
 
 /* Aliases let a small file name the same subtree many times; bound the
@@ -70,6 +71,7 @@ struct cfg {
 	long budget;
 	bool budget_reported;
 	struct pool_opts defaults;
+	struct config_build build;	/* resolvers, a rebuild's addresses */
 	struct cfg_error *errs;
 	size_t nerrs, errcap;
 };
@@ -371,6 +373,11 @@ static const struct cfg_keydef pool_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "slow_start", CT_DURATION, slow_start_ms, 0,
 	    DURATION_MAX_MS),
+	KEY(pool_opts, "resolve_interval", CT_DURATION, resolve_interval_ms, 0,
+	    DURATION_MAX_MS),
+	KEY(pool_opts, "max_queue", CT_UINT, max_queue, 0, CFG_MAX_CONNS),
+	KEY(pool_opts, "queue_timeout", CT_DURATION, queue_timeout_ms, 1,
+	    DURATION_MAX_MS),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -404,7 +411,10 @@ static const char *const root_keys[] = {
 static const char *const pool_extra[] = { "health_check", "servers",
 	"initial_state", NULL };
 static const char *const health_extra[] = { "send", "expect", NULL };
-static const char *const server_extra[] = { "address", "name", NULL };
+static const char *const server_extra[] = { "address", "name", "srv",
+	NULL };
+static const char *const global_extra[] = { "resolvers", "admin_socket",
+	"metrics", NULL };
 
 static void
 cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
@@ -669,6 +679,25 @@ cfg_metrics(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 	c->g->global.metrics = xstrdup(s);
 }
 
+/* A DNS name of letters, digits, '-', '_' and dots, 1-253 characters. */
+static bool
+cfg_srv_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253 || s[0] == '.')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+		    *s == '.'))
+			return false;
+	return true;
+}
+
+static void cfg_resolvers(struct cfg *c, const yaml_node_t *key,
+    const yaml_node_t *val);
+
 static void
 cfg_global(struct cfg *c, const yaml_node_t *map)
 {
@@ -680,21 +709,81 @@ cfg_global(struct cfg *c, const yaml_node_t *map)
 		.access_log = c->g->global.access_log,
 	};
 
-	static const char *const extra[] = { "admin_socket", "metrics", NULL };
-	const yaml_node_t *found[2], *fkey[2];
+	const yaml_node_t *found[3], *fkey[3];
 
 	if (!cfg_is_section(c, map, "global"))
 		return;
-	cfg_walk(c, map, "global", global_keys, &o, extra, found, fkey);
+	cfg_walk(c, map, "global", global_keys, &o, global_extra, found, fkey);
 	if (found[0] != NULL)
-		cfg_admin_socket(c, fkey[0], found[0]);
+		cfg_resolvers(c, fkey[0], found[0]);
 	if (found[1] != NULL)
-		cfg_metrics(c, fkey[1], found[1]);
+		cfg_admin_socket(c, fkey[1], found[1]);
+	if (found[2] != NULL)
+		cfg_metrics(c, fkey[2], found[2]);
 	c->g->global.workers = (unsigned)o.workers;
 	c->g->global.max_conns = (uint32_t)o.max_conns;
 	c->g->global.shutdown_timeout_ms = o.shutdown_timeout_ms;
 	c->g->global.log_level = o.log_level;
 	c->g->global.access_log = o.access_log;
+}
+
+/* global.resolvers: one address or a list, each IP or IP:PORT (53). */
+static void
+cfg_resolvers(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
+{
+	char *csv = NULL, one[ADDR_STRLEN + 8], err[512], sub[64];
+	size_t i = 0;
+
+	if (val->type == YAML_SCALAR_NODE && !node_is_null(val)) {
+		const char *t = cfg_scalar(c, key, val, "global.resolvers",
+		    "an address");
+
+		if (t == NULL)
+			return;
+		if (resolve_parse_server(t, one, sizeof(one), err,
+		    sizeof(err)) == -1) {
+			cfg_err(c, val, "global.resolvers", "%s", err);
+			return;
+		}
+		free(c->g->global.resolvers);
+		c->g->global.resolvers = xstrdup(one);
+		return;
+	}
+	if (val->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, node_is_null(val) ? key : val, "global.resolvers",
+		    "expected a list of addresses, got %s", node_is_null(val) ?
+		    "nothing" : node_kind(val));
+		return;
+	}
+	SEQ_FOREACH(val, item) {
+		const yaml_node_t *n = cfg_node(c, *item);
+		const char *t;
+
+		if (!cfg_visit(c, n))
+			break;
+		cfg_path(sub, sizeof(sub), "global.resolvers[%zu]", i++);
+		if ((t = cfg_scalar(c, NULL, n, sub, "an address")) == NULL)
+			continue;
+		if (resolve_parse_server(t, one, sizeof(one), err,
+		    sizeof(err)) == -1) {
+			cfg_err(c, n, sub, "%s", err);
+			continue;
+		}
+		if (csv != NULL && strlen(csv) > 4096)
+			continue;
+		if (csv == NULL) {
+			csv = xstrdup(one);
+		} else {
+			char *t2 = xasprintf("%s,%s", csv, one);
+
+			free(csv);
+			csv = t2;
+		}
+	}
+	if (i == 0)
+		cfg_err(c, val, "global.resolvers", "empty list of addresses");
+	free(c->g->global.resolvers);
+	c->g->global.resolvers = csv;
 }
 
 /* A string that may hold any bytes (YAML "\0" escapes included). */
@@ -817,25 +906,55 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
     const char *path)
 {
 	struct server_opts o = { .weight = 1 };
-	const yaml_node_t *found[2] = { NULL, NULL }, *fkey[2] = { NULL, NULL };
+	const yaml_node_t *found[3] = { NULL, NULL, NULL };
+	const yaml_node_t *fkey[3] = { NULL, NULL, NULL };
 	const yaml_node_t *addrnode = item;
 	const char *text, *name;
 	struct addr_spec spec;
 	char err[512], sub[512];
+	bool srv = false;
 
 	cfg_path(sub, sizeof(sub), "%s", path);
 	if (item->type == YAML_MAPPING_NODE) {
 		cfg_walk(c, item, path, server_keys, &o, server_extra, found,
 		    fkey);
-		if (found[0] == NULL) {
-			cfg_err(c, item, path, "missing required key "
-			    "'address'");
+		if (found[0] != NULL && found[2] != NULL) {
+			cfg_err(c, fkey[2], path, "'address' and 'srv' "
+			    "exclude each other");
 			return;
 		}
-		addrnode = found[0];
-		cfg_path(sub, sizeof(sub), "%s.address", path);
+		if (found[0] == NULL && found[2] == NULL) {
+			cfg_err(c, item, path, "missing required key "
+			    "'address' (or 'srv')");
+			return;
+		}
+		srv = found[2] != NULL;
+		addrnode = srv ? found[2] : found[0];
+		cfg_path(sub, sizeof(sub), "%s.%s", path, srv ? "srv" :
+		    "address");
+		if (srv) {
+			bool bad = false;
+
+			/* The SRV records say these. */
+			MAP_FOREACH(item, pair) {
+				const yaml_node_t *k = cfg_node(c, pair->key);
+
+				if (k->type == YAML_SCALAR_NODE &&
+				    (strcmp(node_str(k), "weight") == 0 ||
+				    strcmp(node_str(k), "backup") == 0)) {
+					cfg_err(c, k, path, "'%s' comes from "
+					    "the SRV records, not the file",
+					    node_str(k));
+					bad = true;
+				}
+			}
+			if (bad)
+				return;
+		}
 	}
-	text = cfg_scalar(c, fkey[0], addrnode, sub, "HOST:PORT or a mapping");
+	text = cfg_scalar(c, srv ? fkey[2] : fkey[0], addrnode, sub,
+	    srv ? "an SRV name (_service._tcp.domain)" :
+	    "HOST:PORT or a mapping");
 	if (text == NULL)
 		return;
 	name = text;
@@ -860,8 +979,20 @@ cfg_server(struct cfg *c, struct pool *p, const yaml_node_t *item,
 		    "a distinct name or address)", name);
 		return;
 	}
+	if (srv) {
+		if (!cfg_srv_name_ok(text)) {
+			cfg_err(c, addrnode, sub, "invalid SRV name '%s' "
+			    "(expected _service._proto.domain)", text);
+			return;
+		}
+		if (config_pool_add_entry(p, NULL, text, text, name, &o,
+		    &c->build, err, sizeof(err)) == -1)
+			cfg_err(c, addrnode, sub, "%s", err);
+		return;
+	}
 	if (addr_parse(text, &spec, err, sizeof(err)) == -1 ||
-	    config_pool_add_servers(p, &spec, text, name, &o, err, sizeof(err)) == -1)
+	    config_pool_add_entry(p, &spec, NULL, text, name, &o, &c->build,
+	    err, sizeof(err)) == -1)
 		cfg_err(c, addrnode, sub, "%s", err);
 }
 
@@ -1070,6 +1201,7 @@ cfg_root(struct cfg *c, const yaml_node_t *root)
 	cfg_walk(c, root, "", NULL, NULL, root_keys, sec, NULL);
 	if (sec[0] != NULL)
 		cfg_global(c, sec[0]);
+	c->build.resolvers = c->g->global.resolvers;
 	if (sec[1] != NULL)
 		cfg_defaults(c, sec[1]);
 	if (sec[3] != NULL)
@@ -1123,6 +1255,13 @@ struct gen *
 config_load_mem(const char *name, const char *buf, size_t len,
     struct config_errors *e)
 {
+	return config_load_mem_resolved(name, buf, len, NULL, e);
+}
+
+struct gen *
+config_load_mem_resolved(const char *name, const char *buf, size_t len,
+    const struct resolved_set *r, struct config_errors *e)
+{
 	struct cfg c = { .file = name, .e = e, .budget = CFG_NODE_BUDGET };
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
@@ -1143,6 +1282,7 @@ config_load_mem(const char *name, const char *buf, size_t len,
 	}
 	c.doc = &doc;
 	c.g = gen_new(name);
+	c.build.resolved = r;
 	c.defaults = config_pool_defaults;
 	root = yaml_document_get_root_node(&doc);
 	if (root == NULL)
@@ -1171,6 +1311,11 @@ config_load_mem(const char *name, const char *buf, size_t len,
 		gen_put(c.g);
 		return NULL;
 	}
+	/* Kept for a rebuild after a DNS change (config_rebuild). */
+	c.g->text = xmalloc(len + 1);
+	memcpy(c.g->text, buf, len);
+	c.g->text[len] = '\0';
+	c.g->textlen = len;
 	return c.g;
 }
 

@@ -14,6 +14,7 @@
 #include "gen.h"
 #include "log.h"
 #include "pool.h"
+#include "queue.h"
 #include "util.h"
 
 static atomic_uint gen_next_id = 1;
@@ -55,6 +56,12 @@ pool_free_contents(struct pool *p)
 			server_state_put(s->st);
 	}
 	free(p->servers);
+	for (uint32_t i = 0; i < p->nentries; i++) {
+		free(p->entries[i].name);
+		free(p->entries[i].host);
+	}
+	free(p->entries);
+	queue_put(p->queue);
 	balance_free(&p->bal);
 	free(p->health.send);
 	free(p->health.expect);
@@ -78,6 +85,8 @@ gen_free(struct gen *g)
 	for (uint32_t i = 0; i < g->npools; i++)
 		pool_free_contents(&g->pools[i]);
 	free(g->pools);
+	free(g->global.resolvers);
+	free(g->text);
 	free(g->source);
 	free(g->global.admin_socket);
 	free(g->global.metrics);
@@ -271,6 +280,16 @@ gen_inherit(struct gen *new, const struct gen *old)
 
 	if (old == NULL)
 		return;
+	/* Clients waiting for a pool keep their place in its queue. */
+	for (uint32_t i = 0; i < new->npools; i++) {
+		struct pool *np = &new->pools[i];
+		const struct pool *op = gen_find_pool(old, np->name);
+
+		if (op != NULL && op->queue != NULL) {
+			queue_put(np->queue);
+			np->queue = queue_get(op->queue);
+		}
+	}
 	for (uint32_t i = 0; i < old->npools; i++)
 		n += old->pools[i].nservers;
 	ents = xcalloc(n ? n : 1, sizeof(*ents));

@@ -90,6 +90,23 @@ struct health_cfg {
 };
 
 struct pool;
+struct pool_queue;
+
+/* Where a pool's servers come from: one entry per item of `servers:`.
+ * Entries given by a host name or an SRV name are re-resolved (resolve.c)
+ * and may expand to any number of servers, each remembering its entry. */
+enum server_entry_kind {
+	SE_ADDR,			/* IP literal: never re-resolved */
+	SE_HOST,			/* HOSTNAME:PORT */
+	SE_SRV,				/* { srv: NAME } */
+};
+
+struct server_entry {
+	enum server_entry_kind kind;
+	char *name;			/* the servers' name */
+	char *host;			/* host name, or the SRV name */
+	uint16_t port;			/* SE_ADDR, SE_HOST */
+};
 
 struct server {
 	char *name;			/* `name:` or the address as written */
@@ -100,6 +117,7 @@ struct server {
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
 	uint32_t index;			/* position in pool->servers */
+	uint32_t entry;			/* position in pool->entries */
 	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
@@ -116,6 +134,12 @@ struct pool {
 	uint64_t slow_start_ms;		/* weight ramp after down->up; 0 = none */
 	bool initial_down;		/* initial_state: down (with checks) */
 	struct health_cfg health;
+	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
+	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
+	uint64_t queue_timeout_ms;
+	struct pool_queue *queue;	/* follows the pool across generations */
+	struct server_entry *entries;
+	uint32_t nentries;
 	struct server *servers;
 	uint32_t nservers;
 	struct balance_data bal;	/* precomputed schedule / hash ring */
@@ -154,6 +178,7 @@ struct global_cfg {
 	bool access_log;
 	char *admin_socket;		/* unix socket path; NULL: none */
 	char *metrics;			/* "ADDR:PORT" as written; NULL: none */
+	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 
 struct gen {
@@ -161,6 +186,13 @@ struct gen {
 	atomic_int refs;
 	unsigned id;			/* 1, 2, ... in publication order */
 	char *source;			/* file path, or "command line" */
+	/* What this generation was built from, so that a DNS change can
+	 * build the next one from the same text without re-reading the
+	 * file: the YAML bytes, or the quick-mode arguments (NUL-separated,
+	 * see config_rebuild()). */
+	char *text;
+	size_t textlen;
+	bool quick;
 	struct global_cfg global;
 	struct listener *listeners;
 	uint32_t nlisteners;

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "resolve.h"
 #include "service.h"
 #include "stats.h"
 #include "util.h"
@@ -187,6 +188,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	reload_cancel();
 	service_stopping();
 	health_stop();
+	resolve_stop();
 	active = atomic_load(&tcplb_active);
 	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
 	    strsignal(w->signum), (double)g->global.shutdown_timeout_ms / 1000.0,
@@ -394,6 +396,8 @@ main(int argc, char **argv)
 	ev_signal_init(&sig_int, stop_cb, SIGINT);
 	ev_signal_start(loop, &sig_int);
 	health_start(loop, g);
+	resolve_init(loop);
+	resolve_start(g, false);
 	service_start_timers(loop);
 
 	for (uint32_t i = 0; i < g->nlisteners; i++)
@@ -410,6 +414,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	health_stop();
+	resolve_stop();
 	listener_close_all();
 	reload_shutdown();
 	log_notice("stopped");

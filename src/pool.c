@@ -6,8 +6,10 @@
  * transitions with their one log record each.
  *
  * It owns nothing but behaviour: all shared state is the atomics in struct
- * server_state, so there is no lock anywhere here.  It must not allocate
- * on the pick path, and must not block.  Active checks live in health.c and
+ * server_state, so there is no lock anywhere here -- except queue.c's,
+ * taken only while clients wait for a full pool (max_queue), to hand a
+ * freed slot to the oldest of them.  It must not allocate on the pick
+ * path, and must not block.  Active checks live in health.c and
  * come through server_set_up() like everything else.
  */
 #include "autoconfig.h"
@@ -21,6 +23,7 @@
 #include "gen.h"
 #include "log.h"
 #include "pool.h"
+#include "queue.h"
 
 /* Room for the session's tried[] plus servers skipped during this pick
  * (full, ramping, or a trial another thread claimed).  On the stack: the
@@ -201,6 +204,24 @@ pool_release(struct server *s)
 	    memory_order_acq_rel);
 	assert(prev > 0);
 	(void)prev;
+	/* The oldest waiter gets the slot, whichever worker freed it. */
+	if (s->pool && s->pool->queue && queue_busy(s->pool->queue))
+		queue_notify(queue_wake(s->pool->queue));
+}
+
+bool
+pool_full(const struct pool *p, int64_t now_ms)
+{
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		const struct server *s = &p->servers[i];
+
+		if (s->weight > 0 && s->max_conns > 0 &&
+		    server_available(s, now_ms) &&
+		    atomic_load_explicit(&s->st->active, memory_order_relaxed) >=
+		    s->max_conns)
+			return true;
+	}
+	return false;
 }
 
 /* Report wording: sessions may pass the short words of pool.h. */
@@ -348,6 +369,9 @@ server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
 		atomic_store(&st->ramp_seq, 0);
 		atomic_store(&st->up_since_ms,
 		    p && p->slow_start_ms > 0 ? (now_ms ? now_ms : 1) : 0);
+		/* Capacity came back: a queued client may take it. */
+		if (p && p->queue && queue_busy(p->queue))
+			queue_notify(queue_kick(p->queue));
 	}
 	server_log_ctx(s, &ctx);
 	/* "web/app2 (10.0.0.2:8080)", or "web/10.0.0.2:8080" when the name

@@ -19,8 +19,13 @@
  * session; they are not picked again. */
 struct server *pool_pick(struct pool *p, const struct sockaddr *client,
     const uint32_t *tried, unsigned ntried, int64_t now_ms, uint32_t *rnd);
-/* Undo a reservation when the session ends or the attempt failed. */
+/* Undo a reservation when the session ends or the attempt failed; a
+ * client queued for the pool gets its turn. */
 void pool_release(struct server *s);
+/* Is a server that could take a client (up, weight > 0) at its
+ * max_connections?  Then a client may queue (max_queue) rather than be
+ * turned away. */
+bool pool_full(const struct pool *p, int64_t now_ms);
 
 /* May s take a new connection now (health, weight, passive rest, backup
  * handled by the caller)?  Used by balance_pick(). */

@@ -17,6 +17,15 @@
  *               health checks restart, READY=1
  *   A SIGHUP while any of this runs sets `pending` and the whole thing runs
  *   once more at the end (two quick HUPs must not interleave two swaps).
+ *
+ * A DNS change (resolve.c) takes the same road without re-reading the file
+ * and without RELOADING/READY: the loader thread rebuilds the generation
+ * from the current one's own text with the resolver's addresses
+ * (config_rebuild), servers that stay inherit their state, servers DNS
+ * added to a pool with health checks start down until a check passes, and
+ * it is published like a reload.  One swap at a time: a DNS change waits
+ * behind a reload (and is dropped when a reload starts, which resolves
+ * every name anyway), a reload waits behind a DNS change.
  */
 #include "autoconfig.h"
 
@@ -28,7 +37,9 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "reload.h"
+#include "resolve.h"
 #include "service.h"
 #include "stats.h"
 #include "util.h"
@@ -40,6 +51,10 @@ static struct gen *current;
 static bool busy;
 static bool pending;
 static bool cancelled;		/* shutting down: a late load is dropped */
+static bool dns_pending;	/* a DNS change waits for its turn */
+static bool loading_dns;	/* the running swap is a DNS change */
+static struct resolved_set loading_set;
+static char *last_dns_error;	/* the last failed DNS change, said once */
 
 static bool ov_verbose;		/* -v: debug whatever the file says */
 static int ov_workers = -1;	/* -w: the count in force (0: auto) */
@@ -64,7 +79,8 @@ static void *
 loader_main(void *arg)
 {
 	struct config_errors e = { 0 };
-	struct gen *g = config_load_file(path, &e);
+	struct gen *g = loading_dns ? config_rebuild(current, &loading_set, &e) :
+	    config_load_file(path, &e);
 
 	loaded_gen = g;
 	loaded_errors = e;
@@ -72,20 +88,30 @@ loader_main(void *arg)
 	return NULL;
 }
 
+static void dns_start(void);
+
 static void
 reload_finish(bool ok, const char *errors)
 {
-	if (ok)
-		counts.ok++;
-	else
-		counts.failed++;
-	if (hook)
-		hook(ok, errors ? errors : "");
+	/* A DNS change is not a reload: not counted, nobody waits for it. */
+	if (!loading_dns) {
+		if (ok)
+			counts.ok++;
+		else
+			counts.failed++;
+		if (hook)
+			hook(ok, errors ? errors : "");
+	}
 	busy = false;
-	service_ready();
+	if (!loading_dns)
+		service_ready();
+	loading_dns = false;
+	resolved_set_free(&loading_set);
 	if (pending) {
 		pending = false;
 		reload_start();
+	} else if (dns_pending) {
+		dns_start();
 	}
 }
 
@@ -94,6 +120,15 @@ published_cb(struct gen *g)
 {
 	listener_commit(g);
 	health_start(loop, g);
+	resolve_start(g, loading_dns);
+	free(last_dns_error);
+	last_dns_error = NULL;
+	if (loading_dns) {
+		log_notice("generation %u published after a DNS change",
+		    g->id);
+		reload_finish(true, NULL);
+		return;
+	}
 	log_notice("configuration reloaded from %s (generation %u): %u listener%s, %u pool%s",
 	    g->source, g->id, g->nlisteners, g->nlisteners == 1 ? "" : "s",
 	    g->npools, g->npools == 1 ? "" : "s");
@@ -104,6 +139,18 @@ published_cb(struct gen *g)
 static void
 reload_fail(const char *first, const char *all)
 {
+	if (loading_dns) {
+		/* Asked again every resolve_interval while the change stands:
+		 * say it once per reason. */
+		if (last_dns_error == NULL || strcmp(last_dns_error, first)) {
+			log_errx("cannot apply a DNS change: %s; still running "
+			    "generation %u", first, current->id);
+			free(last_dns_error);
+			last_dns_error = xstrdup(first);
+		}
+		reload_finish(true, NULL);
+		return;
+	}
 	log_errx("reload failed, still running generation %u from %s", current->id,
 	    current->source);
 	service_status("reload failed: %s", first);
@@ -131,6 +178,72 @@ reload_join_errors(const struct config_errors *e)
 	return out;
 }
 
+/* Do a and b have the same servers (pool, address, weight, backup)?  A
+ * DNS change waiting behind another may already be in. */
+static bool
+reload_same_servers(const struct gen *a, const struct gen *b)
+{
+	if (a->npools != b->npools)
+		return false;
+	for (uint32_t i = 0; i < a->npools; i++) {
+		const struct pool *p = &a->pools[i];
+		const struct pool *q = gen_find_pool(b, p->name);
+
+		if (q == NULL || q->nservers != p->nservers)
+			return false;
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			const struct server *s = &p->servers[k];
+			const struct server *t = &q->servers[k];
+
+			if (!addr_equal((const struct sockaddr *)&s->addr,
+			    (const struct sockaddr *)&t->addr) ||
+			    s->weight != t->weight || s->backup != t->backup)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Servers a DNS change adds to a pool with health checks are not used
+ * before a check passes (as with initial_state: down, the first passing
+ * check brings them up): a fresh address is unknown, not known good.
+ * Unless no server that stays in the pool is up (the one address of a
+ * name changed, say): then holding the new ones back would refuse every
+ * client until a check ran, so they take clients at once and the checks
+ * catch up.  "New" is a server that inherited no state (gen_inherit):
+ * only those are written here, so this changes nothing shared. */
+static void
+reload_hold_new_servers(struct gen *g)
+{
+	for (uint32_t i = 0; i < g->npools; i++) {
+		struct pool *p = &g->pools[i];
+		bool known_up = false;
+
+		/* initial_state: down already holds every new server. */
+		if (!p->health.enabled || p->initial_down)
+			continue;
+		for (uint32_t k = 0; k < p->nservers && !known_up; k++)
+			known_up = p->servers[k].adopted &&
+			    atomic_load(&p->servers[k].st->up);
+		for (uint32_t k = 0; k < p->nservers; k++) {
+			struct server *s = &p->servers[k];
+
+			if (s->adopted)
+				continue;
+			if (!known_up) {
+				log_info("pool %s: new server %s (%s) takes "
+				    "clients before its first check: no "
+				    "other server is up", p->name, s->name,
+				    s->addr_text);
+				continue;
+			}
+			atomic_store(&s->st->up, false);
+			log_info("pool %s: new server %s (%s) waits for a "
+			    "health check", p->name, s->name, s->addr_text);
+		}
+	}
+}
+
 static void
 loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 {
@@ -155,17 +268,25 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	if (g == NULL) {
 		char *all = reload_join_errors(&e);
 
-		config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
+		if (!loading_dns)
+			config_errors_report(&e, true, CONFIG_ERRORS_SHOWN);
 		reload_fail(e.n ? e.msg[0] : "unknown error", all);
 		free(all);
 		config_errors_free(&e);
 		return;
 	}
 	config_errors_free(&e);
+	if (loading_dns && reload_same_servers(g, current)) {
+		log_debug("DNS change already in generation %u", current->id);
+		gen_put(g);
+		reload_finish(true, NULL);
+		return;
+	}
 	/* The command line outranks the file, at start and on every reload. */
 	if (ov_workers >= 0)
 		g->global.workers = (unsigned)ov_workers;
-	if (g->global.workers && g->global.workers != workers_count())
+	if (!loading_dns && g->global.workers &&
+	    g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
 	if (!same_str(g->global.admin_socket, current->global.admin_socket) ||
@@ -185,6 +306,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	gen_adopt_commit(g, (int64_t)now_ms());
+	if (loading_dns)
+		reload_hold_new_servers(g);
 	log_set_level(ov_verbose ? LOG_DEBUG : g->global.log_level);
 	service_set_gen(g);
 	gen_put(current);
@@ -195,6 +318,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 static void
 reload_start(void)
 {
+	/* A reload resolves every name itself. */
+	dns_pending = false;
 	busy = true;
 	service_reloading();
 	log_notice("reloading configuration from %s", path);
@@ -223,6 +348,33 @@ reload_init(struct ev_loop *l, const char *p, struct gen *g)
 	ev_async_start(loop, &loaded);
 }
 
+static void
+dns_start(void)
+{
+	dns_pending = false;
+	busy = true;
+	loading_dns = true;
+	resolve_snapshot(current, &loading_set);
+	loader_running = true;
+	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
+		loader_running = false;
+		log_err("cannot start the configuration loader thread");
+		reload_fail("cannot start loader thread", NULL);
+	}
+}
+
+void
+reload_dns_request(void)
+{
+	if (cancelled)
+		return;
+	if (busy) {
+		dns_pending = true;
+		return;
+	}
+	dns_start();
+}
+
 void
 reload_request(void)
 {
@@ -249,7 +401,7 @@ reload_get_counts(struct reload_counts *c)
 bool
 reload_in_progress(void)
 {
-	return busy;
+	return busy && !loading_dns;
 }
 
 bool
@@ -275,6 +427,7 @@ reload_cancel(void)
 {
 	cancelled = true;
 	pending = false;
+	dns_pending = false;
 }
 
 void
@@ -289,6 +442,10 @@ reload_shutdown(void)
 	}
 	ev_async_stop(loop, &loaded);
 	pending = false;
+	dns_pending = false;
+	resolved_set_free(&loading_set);
+	free(last_dns_error);
+	last_dns_error = NULL;
 	gen_put(current);
 	current = NULL;
 }

@@ -16,6 +16,10 @@
 /* path NULL: quick mode, nothing to re-read. */
 void reload_init(struct ev_loop *loop, const char *path, struct gen *current);
 void reload_request(void);
+/* The resolver found an address set that differs from the running
+ * generation's: build and publish the next generation from the same
+ * source with resolve_snapshot()'s addresses, after any reload running. */
+void reload_dns_request(void);
 /* Command-line settings that stay in force across reloads: verbose (-v:
  * debug logging), workers (-w: 0 = auto, -1 = not given). */
 void reload_set_overrides(bool verbose, int workers);
@@ -30,7 +34,7 @@ struct reload_counts {
 	uint64_t failed;	/* reloads that kept the old one */
 };
 void reload_get_counts(struct reload_counts *c);
-/* A reload is loading or publishing. */
+/* A reload (not a DNS change) is loading or publishing. */
 bool reload_in_progress(void);
 /* False in quick mode (no file to re-read). */
 bool reload_has_file(void);

@@ -4,7 +4,14 @@
  *   state        entered when                      leaves on
  *   CONNECTING   accepted; or a connect attempt    connected -> RELAYING;
  *                failed and another server is      refused/reset/timeout ->
- *                being tried                        next server, or CLOSED
+ *                being tried; or a queued client   next server, or CLOSED
+ *                got its turn
+ *   QUEUED       every server that could take it   its turn (queue.c wakes
+ *                is at max_connections and the     it, a slot was picked) ->
+ *                pool has max_queue (or others     CONNECTING; no slot yet
+ *                already wait)                     -> stays, in its place;
+ *                                                  queue_timeout, queue full
+ *                                                  -> CLOSED
  *   RELAYING     the server accepted               both directions forwarded
  *                                                  EOF, reset, idle timeout,
  *                                                  shutdown -> CLOSED
@@ -15,13 +22,21 @@
  * directions are done.  session_close() is the only function that closes a
  * session's sockets; it stops every watcher first, writes the access log
  * record, gives back the server and listener slots and the generation.
- * While connecting, the client socket is not read at all: whatever the
- * client sends waits in the kernel, never in our memory.
+ * While queued or connecting, the client socket is not read at all:
+ * whatever the client sends waits in the kernel, never in our memory.
+ *
+ * The queue is shared by all workers (queue.c): a waiter is woken through
+ * its worker's mailbox when a slot may be free, tries its pick on that
+ * worker, and either leaves the queue or goes back to its place.  A queued
+ * client has not touched a server yet, so when its worker moves to a new
+ * generation it moves too (session_queue_adopt): a server removed meanwhile
+ * is simply not picked, a server added is.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +44,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "queue.h"
 #include "relay.h"
 #include "session.h"
 #include "stats.h"
@@ -41,6 +57,7 @@
 #define SESSION_FD_WAIT_S 0.05	/* retry a server socket when out of fds */
 
 enum sess_state {
+	SESS_QUEUED,
 	SESS_CONNECTING,
 	SESS_RELAYING,
 	SESS_CLOSED,
@@ -81,6 +98,7 @@ struct session {
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
 	uint64_t counted_in;		/* c2s.bytes already in the stats */
 	uint64_t counted_out;		/* s2c.bytes already in the stats */
+	struct session_wait *wait;	/* once it has queued, until freed */
 	uint32_t tried[SESSION_MAX_TRIED];
 	unsigned ntried;
 	unsigned tries;
@@ -94,6 +112,19 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void session_connect_next(struct session *s);
 static void session_close(struct session *s, const char *reason, int resets);
 static void session_side_event(struct session *s, int revents, bool client);
+static void session_connect_srv(struct session *s, struct server *srv);
+
+/* A session's place in a pool queue: allocated the first time it queues
+ * (most sessions never do, and an idle session must stay small), kept
+ * until the session ends so that queue_timeout bounds its waits in all. */
+struct session_wait {
+	struct queue_waiter qw;
+	struct pool_queue *q;		/* queued in it (a reference), or NULL */
+	ev_tstamp t_queued;		/* first entered a queue */
+	struct session *s;
+	struct session_wait *prev;	/* w->queued: this worker's waiters, */
+	struct session_wait *next;	/* oldest first */
+};
 
 static struct session *
 slab_get(struct worker *w)
@@ -223,6 +254,42 @@ session_count_bytes(struct session *s)
 }
 
 static void
+session_queue_unlink(struct session *s)
+{
+	struct worker *w = s->w;
+
+	struct session_wait *sw = s->wait;
+
+	if (sw->prev)
+		sw->prev->next = sw->next;
+	else
+		w->queued = sw->next;
+	if (sw->next)
+		sw->next->prev = sw->prev;
+	else
+		w->queued_tail = sw->prev;
+	sw->prev = sw->next = NULL;
+}
+
+/* Leave the queue: with a slot (got: the next waiter's turn) or without
+ * (closing: a wake-up it had not used passes on). */
+static void
+session_queue_leave(struct session *s, bool got)
+{
+	struct session_wait *sw = s->wait;
+	void *next;
+
+	if (sw == NULL || sw->q == NULL)
+		return;
+	next = got ? queue_done(sw->q, &sw->qw, true) :
+	    queue_remove(sw->q, &sw->qw);
+	session_queue_unlink(s);
+	queue_put(sw->q);
+	sw->q = NULL;
+	queue_notify(next);
+}
+
+static void
 session_close(struct session *s, const char *reason, int resets)
 {
 	struct worker *w = s->w;
@@ -232,6 +299,9 @@ session_close(struct session *s, const char *reason, int resets)
 		return;
 	s->state = SESS_CLOSED;
 	session_fd_wait_end(s);
+	session_queue_leave(s, false);
+	free(s->wait);
+	s->wait = NULL;
 
 	/* Watchers first: a stopped watcher also drops its pending events,
 	 * so nothing can fire for an fd number the kernel may reuse. */
@@ -553,55 +623,223 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 	ev_timer_start(loop, &s->timer);
 }
 
+/* Queued clients wait at most queue_timeout in all, however often they
+ * are woken and go back. */
+/* At most one record per second per worker and kind (0 full, 1 timeout):
+ * a saturated pool must not flood the journal. */
+static bool
+session_queue_log_ok(struct session *s, int kind)
+{
+	struct worker *w = s->w;
+	ev_tstamp now = ev_now(w->loop);
+
+	if (now - w->last_queue_log[kind] < 1.0 && w->last_queue_log[kind] > 0) {
+		w->queue_log_suppressed[kind]++;
+		return false;
+	}
+	w->last_queue_log[kind] = now;
+	return true;
+}
+
+static void
+session_queue_refuse(struct session *s, const char *why, const char *reason)
+{
+	int kind = strcmp(reason, "queue full") == 0 ? 0 : 1;
+	char client[ADDR_STRLEN], more[64] = "";
+	struct log_ctx ctx;
+
+	if (session_queue_log_ok(s, kind)) {
+		if (s->w->queue_log_suppressed[kind])
+			snprintf(more, sizeof(more), " (and %u more)",
+			    s->w->queue_log_suppressed[kind]);
+		s->w->queue_log_suppressed[kind] = 0;
+		session_log_ctx(s, &ctx, client, sizeof(client));
+		log_msg(LOG_WARNING, &ctx, "session %llu from %s: pool %s: %s: "
+		    "closing client%s", (unsigned long long)s->id, client,
+		    s->l->pool->name, why, more);
+	}
+	session_close(s, reason, 0);
+}
+
+/* No server can take s now.  Queue it if the pool queues and servers are
+ * merely full (or others already wait); true if s was queued or closed. */
+static bool
+session_queue(struct session *s, bool busy)
+{
+	struct worker *w = s->w;
+	struct pool *p = s->l->pool;
+	struct session_wait *sw;
+	void *notify;
+	char why[96];
+	double left;
+
+	if (p->max_queue == 0 || p->queue == NULL)
+		return false;
+	if (!busy && !pool_full(p, (int64_t)now_ms()))
+		return false;
+	if (s->wait == NULL) {
+		s->wait = xcalloc(1, sizeof(*s->wait));
+		s->wait->s = s;
+		s->wait->qw.owner = w;
+		s->wait->t_queued = ev_now(w->loop);
+	}
+	sw = s->wait;
+	if (sw->q != NULL)
+		return true;	/* already waiting */
+	if (!queue_push(p->queue, &sw->qw, p->max_queue, &notify)) {
+		snprintf(why, sizeof(why), "queue full (max_queue %u)",
+		    p->max_queue);
+		session_queue_refuse(s, why, "queue full");
+		return true;
+	}
+	sw->q = queue_get(p->queue);
+	s->state = SESS_QUEUED;
+	/* In arrival order, which is queue order among this worker's
+	 * waiters: several woken at once take their turns oldest first. */
+	sw->next = NULL;
+	sw->prev = w->queued_tail;
+	if (w->queued_tail)
+		w->queued_tail->next = sw;
+	else
+		w->queued = sw;
+	w->queued_tail = sw;
+	left = (double)p->queue_timeout_ms / 1000.0 -
+	    (ev_now(w->loop) - sw->t_queued);
+	ev_timer_stop(w->loop, &s->timer);
+	ev_timer_set(&s->timer, left > 0.001 ? left : 0.001, 0.);
+	ev_timer_start(w->loop, &s->timer);
+	log_debug("session %llu queued in pool %s", (unsigned long long)s->id,
+	    p->name);
+	queue_notify(notify);
+	return true;
+}
+
+/* A queued client has not touched a server: it may follow its worker into
+ * a newer generation, where its listener (same name, same state) may lead
+ * to a pool with other servers. */
+static void
+session_queue_adopt(struct session *s)
+{
+	struct worker *w = s->w;
+	struct listener *nl;
+
+	if (s->gen == w->gen)
+		return;
+	nl = gen_find_listener(w->gen, s->l->name);
+	if (nl == NULL || nl->st != s->l->st)
+		return;		/* listener gone: stay with the old one */
+	gen_put(s->gen);
+	s->gen = gen_get(w->gen);
+	s->l = nl;
+	s->ntried = 0;		/* indices of the old pool */
+}
+
+/* s was woken: its turn, if a slot is free. */
+static void
+session_queue_turn(struct session *s)
+{
+	struct server *srv;
+	void *next;
+
+	session_queue_adopt(s);
+	srv = pool_pick(s->l->pool, &s->peer.sa, s->tried, s->ntried,
+	    (int64_t)now_ms(), &s->w->rnd);
+	if (srv == NULL) {
+		next = queue_done(s->wait->q, &s->wait->qw, false);
+		queue_notify(next);
+		return;
+	}
+	session_queue_leave(s, true);
+	s->state = SESS_CONNECTING;
+	ev_timer_stop(s->w->loop, &s->timer);
+	if (log_enabled(LOG_DEBUG))
+		log_debug("session %llu leaves the queue of pool %s after %.3fs",
+		    (unsigned long long)s->id, s->l->pool->name,
+		    ev_now(s->w->loop) - s->wait->t_queued);
+	session_connect_srv(s, srv);
+}
+
+void
+session_queue_wakeups(struct worker *w)
+{
+	struct session_wait *sw = w->queued, *next;
+
+	/* A turn may close or requeue its session, never another waiter of
+	 * ours. */
+	for (; sw != NULL; sw = next) {
+		next = sw->next;
+		if (atomic_load_explicit(&sw->qw.woken, memory_order_acquire))
+			session_queue_turn(sw->s);
+	}
+}
+
 static void
 session_connect_next(struct session *s)
 {
-	struct ev_loop *loop = s->w->loop;
 	struct pool *p = s->l->pool;
+	struct server *srv;
 
-	while (s->tries <= p->retries) {
-		struct server *srv;
-		bool in_progress;
-		int fd;
-
-		srv = pool_pick(p, &s->peer.sa, s->tried, s->ntried,
-		    (int64_t)now_ms(), &s->w->rnd);
-		if (srv == NULL)
-			break;
-		s->srv = srv;
-		s->tries++;
-		if (s->ntried < SESSION_MAX_TRIED)
-			s->tried[s->ntried++] = srv->index;
-		s->t_attempt = ev_now(loop);
-
-		fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
-		    &in_progress);
-		if (fd < 0) {
-			int e = errno;
-
-			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-				session_wait_for_fd(s, srv, e);
-				return;
-			}
-			session_attempt_failed(s, connect_error_reason(e));
-			return;
-		}
-		s->sfd = fd;
-		session_fd_wait_end(s);
-		if (!in_progress) {
-			session_connected(s);
-			return;
-		}
-		ev_io_set(&s->sio, fd, EV_WRITE);
-		ev_io_start(loop, &s->sio);
-		s->smask = EV_WRITE;
-		if (p->connect_timeout_ms) {
-			ev_timer_set(&s->timer, (double)p->connect_timeout_ms / 1000.0, 0.);
-			ev_timer_start(loop, &s->timer);
-		}
+	if (s->tries > p->retries) {
+		session_fail_client(s, "no server reachable");
 		return;
 	}
-	session_fail_client(s, s->tries ? "no server reachable" : "no server available");
+	/* Others wait for a slot: a newcomer queues behind them instead of
+	 * taking the next free one. */
+	if (s->tries == 0 && p->max_queue && p->queue &&
+	    queue_busy(p->queue) && session_queue(s, true))
+		return;
+	srv = pool_pick(p, &s->peer.sa, s->tried, s->ntried,
+	    (int64_t)now_ms(), &s->w->rnd);
+	if (srv == NULL) {
+		if (session_queue(s, false))
+			return;
+		session_fail_client(s, s->tries ? "no server reachable" :
+		    "no server available");
+		return;
+	}
+	session_connect_srv(s, srv);
+}
+
+/* One connect attempt to srv, reserved by pool_pick(). */
+static void
+session_connect_srv(struct session *s, struct server *srv)
+{
+	struct ev_loop *loop = s->w->loop;
+	struct pool *p = s->l->pool;
+	bool in_progress;
+	int fd;
+
+	s->srv = srv;
+	s->tries++;
+	if (s->ntried < SESSION_MAX_TRIED)
+		s->tried[s->ntried++] = srv->index;
+	s->t_attempt = ev_now(loop);
+
+	fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
+	    &in_progress);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+			session_wait_for_fd(s, srv, e);
+			return;
+		}
+		session_attempt_failed(s, connect_error_reason(e));
+		return;
+	}
+	s->sfd = fd;
+	session_fd_wait_end(s);
+	if (!in_progress) {
+		session_connected(s);
+		return;
+	}
+	ev_io_set(&s->sio, fd, EV_WRITE);
+	ev_io_start(loop, &s->sio);
+	s->smask = EV_WRITE;
+	if (p->connect_timeout_ms) {
+		ev_timer_set(&s->timer, (double)p->connect_timeout_ms / 1000.0, 0.);
+		ev_timer_start(loop, &s->timer);
+	}
 }
 
 /* The end of a relay step: errors reset the other side, a finished
@@ -711,6 +949,16 @@ session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct pool *p = s->l->pool;
 	double idle, limit;
 
+	if (s->state == SESS_QUEUED) {
+		char why[96];
+
+		atomic_fetch_add_explicit(&s->wait->q->timeouts, 1,
+		    memory_order_relaxed);
+		snprintf(why, sizeof(why), "no free slot within queue_timeout "
+		    "(%.3fs)", (double)p->queue_timeout_ms / 1000.0);
+		session_queue_refuse(s, why, "queue timeout");
+		return;
+	}
 	if (s->state == SESS_CONNECTING) {
 		if (s->sfd < 0)		/* waiting for a descriptor */
 			session_connect_next(s);

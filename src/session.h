@@ -52,6 +52,9 @@ void session_snap_free(struct session_snap *v, size_t n);
 /* Runs on w's own thread: close every session on a server with runtime
  * state st; returns how many. */
 unsigned session_shutdown_server(struct worker *w, const struct server_state *st);
+/* w's mailbox said some of its queued sessions were woken: give each its
+ * turn. */
+void session_queue_wakeups(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 

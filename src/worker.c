@@ -17,6 +17,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "queue.h"
 #include "session.h"
 #include "util.h"
 #include "worker.h"
@@ -166,6 +167,30 @@ worker_ack(void)
 	ev_async_send(main_loop, &main_wake);
 }
 
+/* queue.c's notifier: owner is the worker of a woken waiter; any thread. */
+static void
+worker_queue_notify(void *owner)
+{
+	struct worker *w = owner;
+
+	atomic_store_explicit(&w->mb_queue, true, memory_order_release);
+	ev_async_send(w->loop, &w->wake);
+}
+
+/* Capacity may have changed with the generation (servers added, limits
+ * raised): give every non-empty queue a turn.  Each worker does this after
+ * switching, so the last kick comes when all run the new generation. */
+static void
+worker_kick_queues(struct gen *g)
+{
+	for (uint32_t i = 0; i < g->npools; i++) {
+		struct pool_queue *q = g->pools[i].queue;
+
+		if (q != NULL && queue_busy(q))
+			queue_notify(queue_kick(q));
+	}
+}
+
 static void
 worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
@@ -192,12 +217,15 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		gen_put(old);		/* may free it, if no session pins it */
 		atomic_store(&w->acked_gen, id);
 		worker_ack();
+		worker_kick_queues(g);
 	}
 	if (task != NULL) {
 		task->fn(w, task->arg);
 		if (atomic_fetch_sub(&task->left, 1) == 1)
 			ev_async_send(main_loop, &task_wake);
 	}
+	if (atomic_exchange_explicit(&w->mb_queue, false, memory_order_acq_rel))
+		session_queue_wakeups(w);
 	if (drain && !w->draining) {
 		w->draining = true;
 		ev_timer_stop(loop, &w->resume_timer);
@@ -317,6 +345,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 	sigset_t all, old;
 
 	main_loop = loop;
+	queue_set_notifier(worker_queue_notify);
 	ev_async_init(&main_wake, main_wake_cb);
 	ev_async_start(loop, &main_wake);
 	ev_async_init(&task_wake, task_wake_cb);
@@ -406,10 +435,13 @@ workers_stop(void)
 {
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_post(&workers[i], NULL, false, true);
+	/* Every thread ends before any loop is destroyed: a worker closing
+	 * a queued session may still wake another worker's loop. */
+	for (unsigned i = 0; i < nworkers; i++)
+		pthread_join(workers[i].thread, NULL);
 	for (unsigned i = 0; i < nworkers; i++) {
 		struct worker *w = &workers[i];
 
-		pthread_join(w->thread, NULL);
 		free(w->wl);
 		w->wl = NULL;
 		w->nwl = 0;

@@ -18,6 +18,7 @@
 #include "gen.h"
 
 struct session;
+struct session_wait;
 
 /* One accept watcher: listening fd + the listener it belongs to in the
  * worker's current generation. */
@@ -46,6 +47,10 @@ struct worker {
 	unsigned nfree_sessions;
 	unsigned nsessions;
 	unsigned fd_waiters;		/* sessions waiting for a descriptor */
+	struct session_wait *queued;	/* sessions waiting in a pool queue, */
+	struct session_wait *queued_tail;	/* oldest first */
+	ev_tstamp last_queue_log[2];	/* queue full, timeout: rate limits */
+	unsigned queue_log_suppressed[2];
 	struct relay_pools pools;
 	uint32_t rnd;
 	uint64_t next_session_id;
@@ -58,6 +63,7 @@ struct worker {
 	bool mb_drain;
 	bool mb_stop;
 	struct worker_task *mb_task;
+	atomic_bool mb_queue;		/* a queued session was woken (any thread) */
 	atomic_uint acked_gen;
 	atomic_bool acked_drain;
 };

@@ -5,7 +5,9 @@
  * weak interceptors), so that a fuzzed configuration can never make the
  * resolver send a DNS query: numeric hosts are resolved by libc with
  * AI_NUMERICHOST forced, "localhost" becomes 127.0.0.1 and ::1, and every
- * other name fails with EAI_NONAME.
+ * other name fails with EAI_NONAME.  It also stands in for resolve_sync()
+ * (SRV names, and host names with global.resolvers), which always fails
+ * here: the fuzzer is built without resolve_sync.c.
  */
 #ifndef TCPLB_FUZZ_RESOLV_STUB_H
 #define TCPLB_FUZZ_RESOLV_STUB_H
@@ -91,6 +93,21 @@ void
 freeaddrinfo(struct addrinfo *ai)
 {
 	fuzz_real_fai()(ai);
+}
+
+#include <stdio.h>
+
+#include "resolve.h"
+
+int
+resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
+    const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
+    size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	snprintf(err, errlen, "cannot resolve '%s': no DNS while fuzzing", host);
+	return -1;
 }
 
 #endif

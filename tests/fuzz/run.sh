@@ -48,11 +48,15 @@ YAML_CFLAGS=$(pkg-config --cflags yaml-0.1 2>/dev/null || true)
 # log.c sends to the journal.
 SD_LIBS=$(pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
+CARES_LIBS=$(pkg-config --libs libcares 2>/dev/null || echo -lcares)
+
 # What the loader links against: config* -> addr, duration, balance, gen,
-# log (log_level_parse; pulls in libsystemd), util; gen -> pool
-# (server_state_adopted); pool -> balance.
+# log (log_level_parse; pulls in libsystemd), util, queue (every pool has
+# one), resolve_lookup (resolver addresses, c-ares); gen -> pool
+# (server_state_adopted); pool -> balance.  resolve_sync.c is left out:
+# resolv_stub.h replaces it so a fuzzed SRV name never sends a query.
 CONFIG_SRCS="config.c config_yaml.c addr.c duration.c balance.c gen.c pool.c
-log.c util.c"
+log.c util.c queue.c resolve_lookup.c resolve_srv.c"
 ADDR_SRCS="addr.c duration.c util.c"
 ADMIN_SRCS="admin_cmd.c admin_fmt.c duration.c util.c"
 
@@ -63,7 +67,7 @@ build() {
 	echo "build: $BUILD/$name"
 	# shellcheck disable=SC2086
 	$CC $CFLAGS $YAML_CFLAGS -o "$BUILD/$name" $srcs "$here/$name.c" \
-	    $YAML_LIBS $SD_LIBS -ldl
+	    $YAML_LIBS $SD_LIBS $CARES_LIBS -ldl
 }
 
 build fuzz_config $CONFIG_SRCS

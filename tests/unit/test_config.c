@@ -16,8 +16,12 @@
 #include <string.h>
 #include <syslog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "config.h"
 #include "gen.h"
+#include "resolve.h"
 #include "util.h"
 
 #ifndef FIXTURES
@@ -898,10 +902,131 @@ test_fuzz_regressions(void **state)
 	fuzz_case("accepted-embedded-nul.yaml", "NUL character", 2.0);
 }
 
+/* resolve_interval, max_queue, queue_timeout (default: connect_timeout),
+ * global.resolvers, and which entries are dynamic. */
+static void
+test_dynamic_keys(void **state)
+{
+	struct gen *g = mem_ok(
+	    "global: {resolvers: ['127.0.0.53', '[::1]:5353', '10.0.0.1:54']}\n"
+	    "defaults: {resolve_interval: 5s, connect_timeout: 2s}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    max_queue: 50\n"
+	    "    servers: ['127.0.0.1:80', '[::1]:81']\n"
+	    "  q:\n"
+	    "    resolve_interval: 0\n"
+	    "    queue_timeout: 750ms\n"
+	    "    servers: ['127.0.0.2:80']\n");
+	const struct pool *p = gen_find_pool(g, "p"), *q = gen_find_pool(g, "q");
+
+	(void)state;
+	assert_string_equal(g->global.resolvers,
+	    "127.0.0.53:53,[::1]:5353,10.0.0.1:54");
+	assert_int_equal(p->resolve_interval_ms, 5000);
+	assert_int_equal(p->max_queue, 50);
+	assert_int_equal(p->queue_timeout_ms, 2000);
+	assert_non_null(p->queue);
+	assert_int_equal(q->resolve_interval_ms, 0);
+	assert_int_equal(q->max_queue, 0);
+	assert_int_equal(q->queue_timeout_ms, 750);
+	assert_int_equal(p->nentries, 2);
+	assert_int_equal(p->entries[0].kind, SE_ADDR);
+	assert_int_equal(p->entries[1].kind, SE_ADDR);
+	assert_int_equal(p->servers[1].entry, 1);
+	gen_put(g);
+
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:80']}}\n");
+	p = &g->pools[0];
+	assert_null(g->global.resolvers);
+	assert_int_equal(p->resolve_interval_ms, 30000);
+	assert_int_equal(p->max_queue, 0);
+	assert_int_equal(p->queue_timeout_ms, 5000);
+	gen_put(g);
+}
+
+static void
+test_dynamic_errors(void **state)
+{
+	static const char *const want[] = {
+		"t.yaml:1:22: global.resolvers[0]: invalid resolver 'dns.example:53': a name server is given by IP address, not by name",
+		"t.yaml:1:40: global.resolvers[1]: invalid resolver '1.2.3.4:0' (expected IP or IP:PORT)",
+		"t.yaml:3:24: pools.p.max_queue: 10000001 is out of range (0-10000000)",
+		"t.yaml:3:70: pools.p.queue_timeout: 0 is out of range (1ms-8784h)",
+		"t.yaml:5:30: pools.p.servers[0]: 'address' and 'srv' exclude each other",
+		"t.yaml:6:28: pools.p.servers[1]: 'weight' comes from the SRV records, not the file",
+		"t.yaml:7:11: pools.p.servers[2].srv: invalid SRV name 'bad name!' (expected _service._proto.domain)",
+		"t.yaml:8:5: pools.p.servers[3]: missing required key 'address' (or 'srv')",
+		NULL
+	};
+
+	(void)state;
+	mem_bad("global: {resolvers: ['dns.example:53', '1.2.3.4:0']}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {max_queue: 10000001, resolve_interval: 0, queue_timeout: 0,\n"
+	    "  servers: [\n"
+	    "    {address: '127.0.0.1:1', srv: _a._tcp.example},\n"
+	    "    {srv: _a._tcp.example, weight: 2},\n"
+	    "    {srv: 'bad name!'},\n"
+	    "    {name: x}]}}\n", want);
+}
+
+/* After a DNS change the next generation is built from the same text with
+ * the resolver's addresses for host entries; literal ones stay. */
+static void
+test_rebuild(void **state)
+{
+	struct config_errors e = { 0 };
+	struct gen *g = mem_ok(
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    servers:\n"
+	    "      - {address: 'localhost:9', name: app, weight: 3}\n"
+	    "      - '127.0.0.9:10'\n");
+	struct resolved_addr a[2];
+	struct resolved_entry re = { .pool = (char *)"p", .entry = 0,
+	    .host = (char *)"localhost", .addrs = a, .n = 2 };
+	struct resolved_set set = { .v = &re, .n = 1 };
+	struct gen *g2;
+	const struct pool *p;
+
+	(void)state;
+	assert_int_equal(g->pools[0].entries[0].kind, SE_HOST);
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a[i].addr;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(9);
+		inet_pton(AF_INET, i ? "10.1.1.2" : "10.1.1.1", &sin->sin_addr);
+	}
+	g2 = config_rebuild(g, &set, &e);
+	assert_int_equal(e.n, 0);
+	assert_non_null(g2);
+	p = &g2->pools[0];
+	assert_int_equal(p->nservers, 3);
+	assert_string_equal(p->servers[0].addr_text, "10.1.1.1:9");
+	assert_string_equal(p->servers[1].addr_text, "10.1.1.2:9");
+	assert_string_equal(p->servers[0].name, "app");
+	assert_int_equal(p->servers[1].weight, 3);
+	assert_int_equal(p->servers[1].entry, 0);
+	assert_string_equal(p->servers[2].addr_text, "127.0.0.9:10");
+	assert_int_equal(p->servers[2].entry, 1);
+	assert_int_equal(g2->textlen, g->textlen);
+	gen_put(g2);
+	gen_put(g);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dynamic_keys),
+		cmocka_unit_test(test_dynamic_errors),
+		cmocka_unit_test(test_rebuild),
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_minimal_defaults),
 		cmocka_unit_test(test_shipped_configs),

@@ -1,0 +1,112 @@
+/*
+ * resolve: DNS for servers given by host name or SRV name, with c-ares.
+ *
+ *   resolve_lookup.c  one entry's lookup on a c-ares channel: A/AAAA
+ *                     (hosts file first), or SRV then each target's A/AAAA
+ *   resolve_sync.c    the same, bounded and synchronous, for the loader
+ *                     (start-up or the reload helper thread, never a loop)
+ *   resolve.c         re-resolution every resolve_interval on the main loop
+ *                     (c-ares sockets as ev_io, its timeout as an ev_timer),
+ *                     failures kept out of service decisions, and asking
+ *                     reload.c for a new generation when an address set
+ *                     really changed
+ *   resolve_srv.c     pure SRV record -> weighted primary/backup targets
+ */
+#ifndef TCPLB_RESOLVE_H
+#define TCPLB_RESOLVE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gen.h"
+
+/* Per query try; c-ares tries each name server `tries` times. */
+#define RESOLVE_TIMEOUT_MS	2000
+#define RESOLVE_TRIES		2
+/* Addresses one entry may expand to. */
+#define RESOLVE_MAX_ADDRS	256
+
+/* One address found for a server entry. */
+struct resolved_addr {
+	struct sockaddr_storage addr;	/* port set */
+	uint32_t weight;		/* SRV: from the record; host: 0 (the entry's) */
+	bool backup;			/* SRV: not of the lowest priority */
+};
+
+/* What the resolver found for every dynamic entry, to build a generation
+ * from instead of asking DNS again (see config_rebuild()). */
+struct resolved_entry {
+	char *pool;
+	uint32_t entry;			/* index in pool->entries */
+	char *host;			/* to check it is the same entry */
+	struct resolved_addr *addrs;	/* sorted */
+	size_t n;
+};
+
+struct resolved_set {
+	struct resolved_entry *v;
+	size_t n;
+};
+
+void resolved_set_free(struct resolved_set *r);
+const struct resolved_entry *resolved_set_find(const struct resolved_set *r,
+    const char *pool, uint32_t entry, const char *host);
+
+/* Canonical order (family, address, port), duplicates removed: a DNS
+ * answer that only rotates compares equal.  Returns the new count. */
+size_t resolved_sort(struct resolved_addr *a, size_t n);
+
+/* ---- load time (resolve_sync.c) ----------------------------------------
+ * Blocking, bounded by RESOLVE_TIMEOUT_MS x RESOLVE_TRIES per name server:
+ * only for the configuration loader.  resolvers: "ip:port,..." or NULL
+ * for /etc/resolv.conf.  Returns 0 with *out malloc'd (n > 0), or -1 with
+ * err set. */
+int resolve_sync(enum server_entry_kind kind, const char *host,
+    uint16_t port, const char *resolvers, struct resolved_addr **out,
+    size_t *n, char *err, size_t errlen);
+
+/* Is "ip", "ip:port" or "[ip6]:port" a valid resolver address?  Writes
+ * its c-ares form ("ip:port", default port 53) to out. */
+int resolve_parse_server(const char *text, char *out, size_t outlen,
+    char *err, size_t errlen);
+
+/* ---- run time (resolve.c, main thread) --------------------------------- */
+
+void resolve_init(struct ev_loop *loop);
+/* Re-resolve g's dynamic entries from now on (takes a reference).  Called
+ * after every publication: start-up, reload, DNS change (keep_answers:
+ * the last answers still stand). */
+void resolve_start(struct gen *g, bool keep_answers);
+void resolve_stop(void);
+/* For reload.c, building a generation after a DNS change: the latest
+ * good addresses of every dynamic entry of cur. */
+void resolve_snapshot(const struct gen *cur, struct resolved_set *out);
+
+/* What the resolver knows about one entry, for show servers / metrics.
+ * The addresses in service are the servers of the pool whose `entry` is
+ * this one's (reload_current()->pools[...].servers[...].entry). */
+struct resolve_status {
+	const char *pool;
+	uint32_t entry;			/* index in pool->entries */
+	const char *name;		/* the servers' name */
+	const char *host;		/* host or SRV name */
+	bool srv;
+	bool ok;			/* last attempt succeeded */
+	bool ever;			/* any attempt made yet */
+	const char *error;		/* last failure, or NULL */
+	int64_t last_ms;		/* wall clock of the last attempt */
+	uint64_t attempts, failures, changes;
+	size_t naddrs;			/* addresses in service */
+};
+typedef void (*resolve_status_fn)(const struct resolve_status *st,
+    void *arg);
+/* Main thread only. */
+void resolve_foreach(resolve_status_fn fn, void *arg);
+/* Totals since start (any thread). */
+uint64_t resolve_total_failures(void);
+uint64_t resolve_total_changes(void);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * resolve_int: what the resolver's files share (private to resolve*.c):
+ * making a c-ares channel with tcplb's settings, and one entry's lookup on
+ * it, whoever drives the channel (libev or poll).
+ */
+#ifndef TCPLB_RESOLVE_INT_H
+#define TCPLB_RESOLVE_INT_H
+
+#include <ares.h>
+
+#include "resolve.h"
+
+/* ok: addrs (malloc'd, sorted, n > 0) pass to the callee.  Else error says
+ * why (a static or c-ares string) and addrs is NULL. */
+typedef void (*resolve_lookup_cb)(void *arg, bool ok, const char *error,
+    struct resolved_addr *addrs, size_t n);
+
+/* A channel that reads /etc/hosts before DNS ("fb"), with our timeout and
+ * tries, and resolvers (csv, may be NULL) as its name servers.
+ * sock_cb may be NULL (poll-driven).  Returns 0 or -1 with err set. */
+int resolve_channel_new(ares_channel *ch, const char *resolvers,
+    ares_sock_state_cb sock_cb, void *sock_arg, char *err, size_t errlen);
+
+/* Start one lookup; cb runs exactly once, from inside ares_process_fd()
+ * or ares_destroy() (error "cancelled"). */
+void resolve_lookup(ares_channel ch, enum server_entry_kind kind,
+    const char *host, uint16_t port, resolve_lookup_cb cb, void *arg);
+
+#endif
