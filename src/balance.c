@@ -107,6 +107,13 @@ bal_fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* What a server is on the ring: its resolved address (else its name). */
+static const char *
+bal_server_id(const struct server *s)
+{
+	return s->addr_text != NULL ? s->addr_text : s->name != NULL ? s->name : "";
+}
+
 /* A ring point depends only on the server's identity (its resolved
  * address) and the replica number, never on its position in the file, so
  * adding or removing another server leaves this server's points where they
@@ -114,31 +121,40 @@ bal_fnv1a(uint64_t h, const void *data, size_t len)
 static uint32_t
 bal_point_hash(const struct server *s, uint32_t replica)
 {
-	const char *id = s->addr_text != NULL ? s->addr_text : s->name;
+	const char *id = bal_server_id(s);
 	uint64_t h = 0xcbf29ce484222325ULL;
 	unsigned char r[4] = {
 		(unsigned char)(replica >> 24), (unsigned char)(replica >> 16),
 		(unsigned char)(replica >> 8), (unsigned char)replica,
 	};
 
-	if (id != NULL)
-		h = bal_fnv1a(h, id, strlen(id));
+	h = bal_fnv1a(h, id, strlen(id));
 	h = bal_fnv1a(h, "#", 1);
 	h = bal_fnv1a(h, r, sizeof(r));
 	return (uint32_t)(bal_mix64(h) >> 32);
 }
 
+/* Equal hashes (about n^2 / 2^33 of them on a ring of n points: rare on a
+ * small pool, several near the 2^18-point cap): order by the servers' identity,
+ * not their index, so that instances listing the same servers in another
+ * order still build the same ring and pick the same server for a client.
+ * The index decides only between two entries with the same address. */
 static int
-bal_point_cmp(const void *a, const void *b)
+bal_point_cmp(const void *a, const void *b, void *arg)
 {
 	const struct balance_point *x = a, *y = b;
+	const struct pool *p = arg;
+	int c;
 
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
-	/* Equal hashes (rare): order by server so the ring is deterministic. */
-	if (x->server != y->server)
-		return x->server < y->server ? -1 : 1;
-	return 0;
+	if (x->server == y->server)
+		return 0;
+	c = strcmp(bal_server_id(&p->servers[x->server]),
+	    bal_server_id(&p->servers[y->server]));
+	if (c != 0)
+		return c;
+	return x->server < y->server ? -1 : 1;
 }
 
 /* Weights reduced by their gcd and, if their sum exceeds cap, scaled down
@@ -336,7 +352,7 @@ bal_build_ring(struct pool *p, struct balance_data *b)
 		}
 	}
 	if (len)
-		qsort(b->ring, len, sizeof(*b->ring), bal_point_cmp);
+		qsort_r(b->ring, len, sizeof(*b->ring), bal_point_cmp, p);
 	free(w);
 	return 0;
 }

@@ -848,6 +848,7 @@ class Ctx:
         self.dir = tempfile.mkdtemp(prefix="tcplb-%s-" % name)
         self.procs = []
         self.closers = []
+        self.abort_hooks = []    # run by the watchdog before it exits
         self.notify = None
         self.t0 = time.monotonic()
 
@@ -1068,6 +1069,12 @@ def run(test, timeout=60.0):
             for p in ctx.procs:
                 try:
                     p.kill()
+                except Exception:
+                    pass
+            # what must not outlive the test (network namespaces)
+            for h in ctx.abort_hooks:
+                try:
+                    h()
                 except Exception:
                     pass
             print("temporary directory kept:", ctx.dir, flush=True)

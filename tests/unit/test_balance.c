@@ -518,6 +518,56 @@ test_source_consistent(void **state)
 	tp_free(p4);
 }
 
+/* Instances that list the same servers in different orders build the same
+ * ring, even where two servers' points have equal hashes (a ring of 2^18
+ * points has several such ties): a tie is broken by address, not by the
+ * position in the file.  This is what keeps `source` picks identical across
+ * a tier of tcplb instances. */
+static void
+test_source_order_independent(void **state)
+{
+	uint32_t w[64];
+	struct pool *p, *q;
+	unsigned ties = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < 64; i++)
+		w[i] = i + 1;	/* 2080 units x 160 points: scaled to 2^18 */
+	p = tp_new(BAL_SOURCE, 64, w);
+	q = tp_new(BAL_SOURCE, 64, w);
+	/* q: the same servers, listed in reverse */
+	for (unsigned i = 0; i < 32; i++) {
+		struct server t = q->servers[i];
+
+		q->servers[i] = q->servers[63 - i];
+		q->servers[63 - i] = t;
+	}
+	for (unsigned i = 0; i < 64; i++)
+		q->servers[i].index = i;
+	balance_free(&q->bal);
+	assert_int_equal(balance_prepare(q), 0);
+
+	assert_int_equal(p->bal.ring_len, q->bal.ring_len);
+	for (uint32_t k = 0; k < p->bal.ring_len; k++) {
+		const struct balance_point *a = &p->bal.ring[k], *b = &q->bal.ring[k];
+
+		assert_int_equal(a->hash, b->hash);
+		assert_string_equal(p->servers[a->server].addr_text,
+		    q->servers[b->server].addr_text);
+		if (k > 0 && p->bal.ring[k - 1].hash == a->hash &&
+		    p->bal.ring[k - 1].server != a->server)
+			ties++;
+	}
+	printf("source ring of %u points: %u ties between servers, same order "
+	    "with the servers listed in reverse\n", p->bal.ring_len, ties);
+	assert_true(ties > 0);	/* else this test proves nothing */
+	for (uint32_t k = 0; k < NPICKS; k++)
+		assert_string_equal(p->servers[source_pick(p, k)].addr_text,
+		    q->servers[source_pick(q, k)].addr_text);
+	tp_free(p);
+	tp_free(q);
+}
+
 static void
 test_source_weights(void **state)
 {
@@ -1187,6 +1237,7 @@ main(void)
 		cmocka_unit_test(test_leastconn),
 		cmocka_unit_test(test_source_stable),
 		cmocka_unit_test(test_source_consistent),
+		cmocka_unit_test(test_source_order_independent),
 		cmocka_unit_test(test_source_weights),
 		cmocka_unit_test(test_first_fills_in_order),
 		cmocka_unit_test(test_backup),
