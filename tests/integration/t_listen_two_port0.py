@@ -19,7 +19,11 @@ pools:
     lb = t.start_config(cfg)
 
     def ports():
-        found = dict(re.findall(r"listener (l[ab]): listening on 127\.0\.0\.1:(\d+)", lb.stderr()))
+        # The log thread writes these lines; READY=1 does not wait for it.
+        rx = r"listener (l[ab]): listening on 127\.0\.0\.1:(\d+)"
+        t.check(wait_until(lambda: len(dict(re.findall(rx, lb.stderr()))) == 2, 5),
+                "no 'listening on' line for both listeners")
+        found = dict(re.findall(rx, lb.stderr()))
         return int(found["la"]), int(found["lb"])
     pa, pb = ports()
     t.log("la on %d, lb on %d" % (pa, pb))
