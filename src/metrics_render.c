@@ -15,9 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
+#include "inspect.h"
 #include "listener.h"
+#include "queue.h"
 #include "metrics_render.h"
 #include "reload.h"
+#include "resolve.h"
+#include "route.h"
 #include "stats.h"
 #include "util.h"
 #include "worker.h"
@@ -120,6 +125,89 @@ histogram(struct sbuf *b, const char *name, const char *pool, const uint64_t *h,
 	sbuf_printf(b, "} %" PRIu64 "\n", cum);
 }
 
+/* Refusals, TLS inspection outcomes and routes: per-worker counters (or
+ * per-route atomics) summed here.  Refusals are counted per worker, not per
+ * listener, so they carry only the fixed reason. */
+static void
+render_guard_inspect(struct sbuf *b, const struct gen *g)
+{
+	family(b, "tcplb_refused_connections_total", "counter", "Client connections refused (reset) before reaching a pool, by reason.");
+	for (unsigned r = GUARD_OK + 1; r < GUARD_NREASONS; r++)
+		sbuf_printf(b, "tcplb_refused_connections_total{reason=\"%s\"} %" PRIu64 "\n",
+		    guard_reason_name(r), worker_refused_total(r));
+	family(b, "tcplb_no_local_address_total", "counter", "Connect attempts that found no free local address (port) to connect from.");
+	sbuf_printf(b, "tcplb_no_local_address_total %" PRIu64 "\n", workers_no_local_addr());
+	family(b, "tcplb_tls_inspect_total", "counter", "Connections on listeners with routes, by outcome of the TLS ClientHello inspection.");
+	for (unsigned o = 0; o < TLS_OUT_N; o++)
+		sbuf_printf(b, "tcplb_tls_inspect_total{outcome=\"%s\"} %" PRIu64 "\n",
+		    inspect_tls_outcome_name(o), inspect_tls_total(o));
+	family(b, "tcplb_route_hits_total", "counter", "Connections sent by a listener's route (route: its position from 0, pool: where it leads).");
+	for (uint32_t i = 0; i < g->nlisteners; i++)
+		for (uint32_t r = 0; r < g->listeners[i].nroutes; r++) {
+			const struct route *rt = &g->listeners[i].routes[r];
+
+			sbuf_puts(b, "tcplb_route_hits_total{");
+			lbl_one(b, "listener", g->listeners[i].name);
+			sbuf_printf(b, ",route=\"%u\",", r);
+			lbl_one(b, "pool", rt->pool->name);
+			sbuf_printf(b, "} %" PRIu64 "\n", route_hits(rt));
+		}
+}
+
+static void
+resolve_prom(const struct resolve_status *st, void *arg)
+{
+	struct sbuf *b = arg;
+
+	sbuf_puts(b, "{");
+	lbl_one(b, "pool", st->pool);
+	sbuf_puts(b, ",");
+	lbl_one(b, "host", st->host);
+	sbuf_puts(b, "} ");
+}
+
+struct resolve_fam {
+	struct sbuf *b;
+	const char *name;
+	int which;			/* 0 failures, 1 changes, 2 ok */
+};
+
+static void
+resolve_one(const struct resolve_status *st, void *arg)
+{
+	const struct resolve_fam *rf = arg;
+	uint64_t v = rf->which == 0 ? st->failures : rf->which == 1 ? st->changes :
+	    (uint64_t)(st->ever && st->ok);
+
+	sbuf_puts(rf->b, rf->name);
+	resolve_prom(st, rf->b);
+	sbuf_printf(rf->b, "%" PRIu64 "\n", v);
+}
+
+/* DNS: per configured host or SRV name (configured strings) and totals.
+ * resolve_foreach() is main-thread only, like this renderer. */
+static void
+render_resolve(struct sbuf *b)
+{
+	struct resolve_fam rf = { b, NULL, 0 };
+
+	family(b, "tcplb_dns_resolution_failures_total", "counter", "Failed resolutions of servers' host or SRV names, all names.");
+	sbuf_printf(b, "tcplb_dns_resolution_failures_total %" PRIu64 "\n", resolve_total_failures());
+	family(b, "tcplb_dns_resolution_changes_total", "counter", "Resolutions that changed a name's addresses, all names.");
+	sbuf_printf(b, "tcplb_dns_resolution_changes_total %" PRIu64 "\n", resolve_total_changes());
+	rf.name = "tcplb_dns_name_failures_total";
+	family(b, rf.name, "counter", "Failed resolutions of one configured host or SRV name.");
+	resolve_foreach(resolve_one, &rf);
+	rf.name = "tcplb_dns_name_changes_total";
+	rf.which = 1;
+	family(b, rf.name, "counter", "Resolutions that changed one configured name's addresses.");
+	resolve_foreach(resolve_one, &rf);
+	rf.name = "tcplb_dns_name_ok";
+	rf.which = 2;
+	family(b, rf.name, "gauge", "1 if the last resolution of the configured name succeeded.");
+	resolve_foreach(resolve_one, &rf);
+}
+
 void
 metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 {
@@ -193,6 +281,8 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 #undef LFAM
 		free(ls);
 	}
+	render_guard_inspect(b, g);
+	render_resolve(b);
 
 	/* ---- servers, and pools as their sums */
 	for (uint32_t i = 0; i < g->npools; i++)
@@ -235,6 +325,16 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 	PFAM("tcplb_pool_bytes_in_total", "counter", "Bytes sent to servers of the pool.", psum[i].bytes_in);
 	PFAM("tcplb_pool_bytes_out_total", "counter", "Bytes received from servers of the pool.", psum[i].bytes_out);
 	PFAM("tcplb_pool_retries_total", "counter", "Connect attempts that followed a failed one.", psum[i].retries);
+	PFAM("tcplb_pool_queue_length", "gauge", "Clients waiting in the pool's queue for a free server.",
+	    p->queue ? queue_length(p->queue) : 0);
+	PFAM("tcplb_pool_queued_total", "counter", "Clients that waited in the pool's queue.",
+	    p->queue ? atomic_load(&p->queue->queued) : 0);
+	PFAM("tcplb_pool_queue_served_total", "counter", "Queued clients that got a server.",
+	    p->queue ? atomic_load(&p->queue->served) : 0);
+	PFAM("tcplb_pool_queue_timeouts_total", "counter", "Queued clients closed after waiting queue_timeout.",
+	    p->queue ? atomic_load(&p->queue->timeouts) : 0);
+	PFAM("tcplb_pool_queue_full_total", "counter", "Clients refused because the pool's queue was full (max_queue).",
+	    p->queue ? atomic_load(&p->queue->full) : 0);
 #undef PFAM
 	family(b, "tcplb_pool_connect_failures_total", "counter", "Failed connect attempts to servers of the pool, by reason.");
 	for (uint32_t i = 0; i < g->npools; i++)
