@@ -8,13 +8,16 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin_show.h"
 #include "listener.h"
+#include "queue.h"
 #include "reload.h"
+#include "resolve.h"
 #include "session.h"
 #include "stats.h"
 #include "util.h"
@@ -156,6 +159,24 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 		sbuf_puts(b, "]}\n");
 }
 
+struct queue_view {
+	unsigned length;
+	uint64_t queued, served, timeouts, full;
+};
+
+static void
+pool_queue_view(const struct pool *p, struct queue_view *qv)
+{
+	memset(qv, 0, sizeof(*qv));
+	if (p->queue == NULL)
+		return;
+	qv->length = queue_length(p->queue);
+	qv->queued = atomic_load(&p->queue->queued);
+	qv->served = atomic_load(&p->queue->served);
+	qv->timeouts = atomic_load(&p->queue->timeouts);
+	qv->full = atomic_load(&p->queue->full);
+}
+
 void
 admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 {
@@ -164,10 +185,11 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 	if (json)
 		sbuf_puts(b, "{\"pools\":[");
 	else
-		sbuf_puts(b, "# pool balance servers up active total bytes_in bytes_out connect_failures retries\n");
+		sbuf_puts(b, "# pool balance servers up active total bytes_in bytes_out connect_failures retries queued max_queue queued_total queue_served queue_timeouts queue_full\n");
 	for (uint32_t i = 0; i < g->npools; i++) {
 		const struct pool *p = &g->pools[i];
 		struct stats_srv_sum sum = { 0 };
+		struct queue_view qv;
 		unsigned up = 0, active = 0;
 		uint64_t fails = 0;
 
@@ -181,6 +203,7 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 		}
 		for (unsigned f = 0; f < STATS_FAIL_N; f++)
 			fails += sum.fails[f];
+		pool_queue_view(p, &qv);
 		if (json) {
 			bool f = true;
 
@@ -195,21 +218,112 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 			json_u64(b, &f, "bytes_out", sum.bytes_out);
 			json_u64(b, &f, "connect_failures", fails);
 			json_u64(b, &f, "retries", sum.retries);
+			json_u64(b, &f, "queued", qv.length);
+			json_u64(b, &f, "max_queue", p->max_queue);
+			json_u64(b, &f, "queued_total", qv.queued);
+			json_u64(b, &f, "queue_served", qv.served);
+			json_u64(b, &f, "queue_timeouts", qv.timeouts);
+			json_u64(b, &f, "queue_full", qv.full);
 			sbuf_add(b, "}", 1);
 			continue;
 		}
 		sbuf_field(b, p->name);
 		sbuf_printf(b, " %s %u %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
-		    " %" PRIu64 " %" PRIu64 "\n", balance_alg_name(p->alg), p->nservers,
+		    " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
+		    " %" PRIu64 "\n", balance_alg_name(p->alg), p->nservers,
 		    up, active, sum.conns, sum.bytes_in, sum.bytes_out, fails,
-		    sum.retries);
+		    sum.retries, qv.length, p->max_queue, qv.queued, qv.served,
+		    qv.timeouts, qv.full);
 	}
 	if (json)
 		sbuf_puts(b, "]}\n");
 }
 
+/* What the resolver last said about one host/SRV entry of a pool.
+ * resolve_foreach() runs on the main thread, as these answers do. */
+struct dns_view {
+	bool have, ever, ok, srv;
+	int64_t last_ms;
+	uint64_t failures, changes;
+	char error[160];
+};
+
+struct dns_collect {
+	const struct pool *p;
+	struct dns_view *v;		/* p->nentries */
+};
+
 static void
-server_json(struct sbuf *b, const struct server *s, const struct server_view *v)
+dns_collect_one(const struct resolve_status *st, void *arg)
+{
+	struct dns_collect *c = arg;
+	struct dns_view *d;
+
+	if (strcmp(st->pool, c->p->name) != 0 || st->entry >= c->p->nentries)
+		return;
+	d = &c->v[st->entry];
+	d->have = true;
+	d->ever = st->ever;
+	d->ok = st->ok;
+	d->srv = st->srv;
+	d->last_ms = st->last_ms;
+	d->failures = st->failures;
+	d->changes = st->changes;
+	snprintf(d->error, sizeof(d->error), "%s", st->error ? st->error : "");
+}
+
+/* NULL when the pool has no host or SRV entries. */
+static struct dns_view *
+dns_views(const struct pool *p)
+{
+	struct dns_collect c = { p, NULL };
+	bool dynamic = false;
+
+	for (uint32_t e = 0; e < p->nentries; e++)
+		dynamic |= p->entries[e].kind != SE_ADDR;
+	if (!dynamic)
+		return NULL;
+	c.v = xcalloc(p->nentries, sizeof(*c.v));
+	resolve_foreach(dns_collect_one, &c);
+	return c.v;
+}
+
+static const struct dns_view *
+server_dns(const struct server *s, const struct dns_view *dv)
+{
+	if (dv == NULL || s->entry >= s->pool->nentries ||
+	    s->pool->entries[s->entry].kind == SE_ADDR || !dv[s->entry].have)
+		return NULL;
+	return &dv[s->entry];
+}
+
+static void
+dns_json(struct sbuf *b, const struct server *s, const struct dns_view *d)
+{
+	bool f = true;
+
+	if (d == NULL) {
+		sbuf_puts(b, "null");
+		return;
+	}
+	sbuf_add(b, "{", 1);
+	json_str(b, &f, "host", s->pool->entries[s->entry].host);
+	json_key(b, &f, "srv");
+	sbuf_puts(b, d->srv ? "true" : "false");
+	json_str(b, &f, "result", !d->ever ? NULL : d->ok ? "ok" : d->error);
+	json_key(b, &f, "time");
+	if (d->ever)
+		sbuf_printf(b, "%.3f", (double)d->last_ms / 1000.0);
+	else
+		sbuf_puts(b, "null");
+	json_u64(b, &f, "failures", d->failures);
+	json_u64(b, &f, "changes", d->changes);
+	sbuf_add(b, "}", 1);
+}
+
+static void
+server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
+    const struct dns_view *dns)
 {
 	const struct server_state *st = s->st;
 	bool f = true, f2 = true;
@@ -249,6 +363,8 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v)
 		sbuf_printf(b, "%.6f", (double)st->last_check_us / 1e6);
 		sbuf_add(b, "}", 1);
 	}
+	json_key(b, &f, "dns");
+	dns_json(b, s, dns);
 	sbuf_add(b, "}", 1);
 }
 
@@ -262,14 +378,17 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 	if (json)
 		sbuf_puts(b, "{\"servers\":[");
 	else
-		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age\n");
+		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age dns dns_age\n");
 	for (uint32_t i = 0; i < g->npools; i++) {
 		const struct pool *p = &g->pools[i];
+		struct dns_view *dv;
 
 		if (pool && strcmp(p->name, pool) != 0)
 			continue;
+		dv = dns_views(p);
 		for (uint32_t k = 0; k < p->nservers; k++) {
 			const struct server *s = &p->servers[k];
+			const struct dns_view *d = server_dns(s, dv);
 			struct server_view v;
 			uint64_t fails = 0;
 
@@ -278,7 +397,7 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 				if (any)
 					sbuf_add(b, ",", 1);
 				any = true;
-				server_json(b, s, &v);
+				server_json(b, s, &v, d);
 				continue;
 			}
 			for (unsigned f = 0; f < STATS_FAIL_N; f++)
@@ -292,13 +411,22 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 			    " %" PRIu64 " ", v.state, v.health, v.weight, v.eff_weight,
 			    v.active, v.sum.conns, v.sum.bytes_in, v.sum.bytes_out, fails);
 			if (s->st->last_check_ms == 0) {
-				sbuf_puts(b, "- -\n");
+				sbuf_puts(b, "- -");
 			} else {
 				sbuf_field(b, s->st->last_check);
-				sbuf_printf(b, " %llds\n", (long long)(wall -
+				sbuf_printf(b, " %llds", (long long)(wall -
 				    s->st->last_check_ms / 1000));
 			}
+			if (d == NULL || !d->ever) {
+				sbuf_puts(b, " - -\n");
+			} else {
+				sbuf_add(b, " ", 1);
+				sbuf_field(b, d->ok ? "ok" : d->error);
+				sbuf_printf(b, " %llds\n", (long long)(wall -
+				    d->last_ms / 1000));
+			}
 		}
+		free(dv);
 	}
 	if (json)
 		sbuf_puts(b, "]}\n");

@@ -2,7 +2,8 @@
 refusals (by fixed reason), TLS inspection outcomes, route hits (labelled
 by listener, route index and pool -- never the server name), pool queues
 and DNS resolution exist with the right labels and values, and `promtool
-check metrics` accepts them."""
+check metrics` accepts them; the admin socket's `show pools` and `show
+servers` (text and JSON) show the queue and the last DNS resolution."""
 import sys, os, shutil
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -50,8 +51,10 @@ def test(t):
     r = t.identify_backend("R")
     q = t.identify_backend("Q")
     tls, acl, qport, mport = free_port(), free_port(), free_port(), free_port()
+    sock = t.path("admin.sock")
     lb = t.start_config("""\
 global:
+  admin_socket: %s
   metrics: 127.0.0.1:%d
 listeners:
   tls:
@@ -71,7 +74,7 @@ pools:
   dns:
     resolve_interval: 200ms
     servers: ["localhost:%d"]
-""" % (mport, tls, acl, qport, r.hostport, q.hostport, r.port))
+""" % (sock, mport, tls, acl, qport, r.hostport, q.hostport, r.port))
     maddr = ("127.0.0.1", mport)
 
     def scrape():
@@ -99,6 +102,12 @@ pools:
     t.add_closer(waiter)
     t.check(wait_until(lambda: value(samples(scrape()), "tcplb_pool_queue_length", pool="q") == 1, 5),
             "queue length gauge never showed the waiting client")
+    jq = [x for x in admin_json(sock, "show pools")["pools"] if x["name"] == "q"][0]
+    t.eq((jq["queued"], jq["max_queue"], jq["queued_total"]), (1, 1, 1), "show pools json: %r" % jq)
+    lines = admin_send(sock, "show pools").splitlines()
+    head = lines[0].split()[1:]
+    row = dict(zip(head, [l for l in lines if l.startswith("q ")][0].split()))
+    t.eq((row["queued"], row["max_queue"], row["queued_total"]), ("1", "1", "1"), "show pools text")
     closed(("127.0.0.1", qport))
     recv_until_eof(waiter, 5)       # closed after queue_timeout
 
@@ -133,6 +142,28 @@ pools:
     t.check(value(s, "tcplb_dns_name_changes_total", pool="dns", host="localhost") >= 0, "changes")
     t.check("tcplb_dns_resolution_failures_total" in s, "DNS failure total")
     t.check("tcplb_dns_resolution_changes_total" in s, "DNS change total")
+
+    # admin: the queue counters, and the DNS result for a host-name server
+    jq = [x for x in admin_json(sock, "show pools")["pools"] if x["name"] == "q"][0]
+    t.eq((jq["queued"], jq["queued_total"], jq["queue_served"], jq["queue_timeouts"],
+          jq["queue_full"]), (0, 1, 0, 1, 1), "show pools json: %r" % jq)
+    lines = admin_send(sock, "show pools").splitlines()
+    head = lines[0].split()[1:]
+    row = dict(zip(head, [l for l in lines if l.startswith("q ")][0].split()))
+    t.eq((row["queue_timeouts"], row["queue_full"]), ("1", "1"), "show pools text: %r" % row)
+    js = admin_json(sock, "show servers")["servers"]
+    d = [x for x in js if x["pool"] == "dns"][0]["dns"]
+    t.check(d is not None and d["host"] == "localhost" and d["srv"] is False and
+            d["result"] == "ok" and abs(d["time"] - time.time()) < 60, "dns: %r" % d)
+    t.eq([x for x in js if x["pool"] == "ra"][0]["dns"], None, "an IP literal has no DNS")
+    lines = admin_send(sock, "show servers").splitlines()
+    head = lines[0].split()[1:]
+    t.eq(head[-2:], ["dns", "dns_age"])
+    row = dict(zip(head, [l for l in lines if l.startswith("dns ")][0].split()))
+    t.eq(row["dns"], "ok", "show servers text: %r" % row)
+    t.check(re.match(r"^\d+s$", row["dns_age"]), "dns_age: %r" % row)
+    row = dict(zip(head, [l for l in lines if l.startswith("ra ")][0].split()))
+    t.eq((row["dns"], row["dns_age"]), ("-", "-"))
 
 
 run(test, timeout=60)
