@@ -29,6 +29,7 @@
 #include "duration.h"
 #include "log.h"
 #include "reload.h"
+#include "route.h"
 #include "session.h"
 #include "stats.h"
 #include "util.h"
@@ -289,10 +290,24 @@ cmd_check(struct admin_client *a, struct gen *g)
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		const struct listener *l = &g->listeners[i];
 
-		/* (A listener that only routes has no pool of its own.) */
+		bool any = false;
+
 		if (l->pool && !pool_has_server_up(l->pool)) {
 			reply_error(a, "not ready: pool '%s' of listener '%s' has no server up",
 			    l->pool->name, l->name);
+			return;
+		}
+		if (l->pool)
+			continue;
+		/* A listener that only routes: ready if it can serve some
+		 * name, i.e. one of its routes' pools has a server up (a
+		 * route pool down is shared by a peer with the same
+		 * servers, so failing over would not help it). */
+		for (uint32_t r = 0; r < l->nroutes && !any; r++)
+			any = pool_has_server_up(l->routes[r].pool);
+		if (!any) {
+			reply_error(a, "not ready: no pool of the routes of listener '%s' has a server up",
+			    l->name);
 			return;
 		}
 	}

@@ -34,7 +34,8 @@ static const char help_text[] =
     "set server POOL/SERVER weight N             0-256; until changed or restarted\n"
     "shutdown sessions server POOL/SERVER        close that server's sessions\n"
     "reload                                      re-read the configuration (as SIGHUP)\n"
-    "check                                       ok when ready and every listener's pool has a server up\n"
+    "check                                       ok when ready and every listener's pool (or, routes only,\n"
+    "                                            one of its route pools) has a server up\n"
     "drain [--deadline DURATION]                 make 'check' fail; keep serving\n"
     "undrain                                     end a drain\n"
     "Any command may end with 'json' for one JSON document.\n";
