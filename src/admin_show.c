@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "reload.h"
 #include "resolve.h"
+#include "route.h"
 #include "session.h"
 #include "stats.h"
 #include "util.h"
@@ -138,6 +139,18 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 			json_u64(b, &f, "limit_reached", s.refused_limit);
 			json_u64(b, &f, "no_server", s.no_server);
 			json_u64(b, &f, "max_connections", l->max_conns);
+			json_key(b, &f, "routes");
+			sbuf_add(b, "[", 1);
+			for (uint32_t r = 0; r < l->nroutes; r++) {
+				bool f2 = true;
+
+				sbuf_puts(b, r ? ",{" : "{");
+				json_u64(b, &f2, "route", r);
+				json_str(b, &f2, "pool", l->routes[r].pool->name);
+				json_u64(b, &f2, "hits", route_hits(&l->routes[r]));
+				sbuf_add(b, "}", 1);
+			}
+			sbuf_add(b, "]", 1);
 			sbuf_add(b, "}", 1);
 			continue;
 		}

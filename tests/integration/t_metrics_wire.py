@@ -143,6 +143,9 @@ pools:
     t.check("tcplb_dns_resolution_failures_total" in s, "DNS failure total")
     t.check("tcplb_dns_resolution_changes_total" in s, "DNS change total")
 
+    jl = [x for x in admin_json(sock, "show listeners")["listeners"] if x["name"] == "tls"][0]
+    t.eq(jl["routes"], [{"route": 0, "pool": "ra", "hits": 3}], "show listeners routes")
+
     # admin: the queue counters, and the DNS result for a host-name server
     jq = [x for x in admin_json(sock, "show pools")["pools"] if x["name"] == "q"][0]
     t.eq((jq["queued"], jq["queued_total"], jq["queue_served"], jq["queue_timeouts"],
