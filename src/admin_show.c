@@ -138,6 +138,7 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 			json_u64(b, &f, "bytes_out", s.bytes_out);
 			json_u64(b, &f, "limit_reached", s.refused_limit);
 			json_u64(b, &f, "no_server", s.no_server);
+			json_u64(b, &f, "refused", s.refused);
 			json_u64(b, &f, "max_connections", l->max_conns);
 			json_key(b, &f, "routes");
 			sbuf_add(b, "[", 1);

@@ -17,6 +17,7 @@
 #include "gen.h"
 #include "limit.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 /* Per-source rate table: 65,536 addresses (about 3 MiB) whatever the
@@ -210,8 +211,9 @@ guard_release(struct guard_ticket *tk)
 }
 
 void
-guard_refused(struct guard_stats *st, const struct listener *l,
-    const struct sockaddr *client, enum guard_reason r, const char *detail)
+guard_refused(struct guard_stats *st, unsigned worker,
+    const struct listener *l, const struct sockaddr *client,
+    enum guard_reason r, const char *detail)
 {
 	/* One limiter for every listener and worker: a flood on one
 	 * listener must not flood the journal through many. */
@@ -221,9 +223,13 @@ guard_refused(struct guard_stats *st, const struct listener *l,
 	char addr[ADDR_STRLEN];
 	struct log_ctx ctx = { .listener = l->name };
 
+	struct stats_lsn *lb = stats_lsn_of(l->st, worker);
+
 	/* Only this worker writes its counters: no locked add needed. */
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
 	    memory_order_relaxed);
+	if (lb)
+		stats_add(&lb->refused, 1);
 	if (!log_enabled(LOG_NOTICE))
 		return;
 	addr_format(client, addr, sizeof(addr));

@@ -74,8 +74,9 @@ void guard_release(struct guard_ticket *tk);
 /* Count one refusal in st (the calling worker's) and log it, at most 10
  * records per second in all.  The sum over workers is
  * worker_refused_total(). */
-void guard_refused(struct guard_stats *st, const struct listener *l,
-    const struct sockaddr *client, enum guard_reason r, const char *detail);
+void guard_refused(struct guard_stats *st, unsigned worker,
+    const struct listener *l, const struct sockaddr *client,
+    enum guard_reason r, const char *detail);
 
 /* Tables: created by config for listeners that need them, refcounted,
  * handed to the next generation by gen_inherit when still the same

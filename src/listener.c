@@ -605,7 +605,7 @@ listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				 * no session, the slot back at once. */
 				net_close_reset(fd);
 				release_slot(wl);
-				guard_refused(&w->guard, wl->l,
+				guard_refused(&w->guard, w->id, wl->l,
 				    (struct sockaddr *)&peer, r, NULL);
 				continue;
 			}

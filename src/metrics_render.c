@@ -276,6 +276,8 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 		    ls[i].refused_limit);
 		LFAM("tcplb_listener_no_server_total", "counter", "Clients closed because no server of the pool was available or reachable.",
 		    ls[i].no_server);
+		LFAM("tcplb_listener_refused_total", "counter", "Client connections the listener refused (reset) before a pool; by reason: tcplb_refused_connections_total.",
+		    ls[i].refused);
 		LFAM("tcplb_listener_max_connections", "gauge", "The listener's max_connections (0: unlimited).",
 		    g->listeners[i].max_conns);
 #undef LFAM

@@ -559,7 +559,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 static void
 session_refuse(struct session *s, enum guard_reason r, const char *detail)
 {
-	guard_refused(&s->w->guard, s->l, &s->peer.sa, r, detail);
+	guard_refused(&s->w->guard, s->w->id, s->l, &s->peer.sa, r, detail);
 	session_close(s, detail ? detail : guard_reason_name(r), RESET_CLIENT);
 }
 

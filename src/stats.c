@@ -280,5 +280,6 @@ stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *o)
 		o->bytes_out += LD(b->bytes_out);
 		o->refused_limit += LD(b->refused_limit);
 		o->no_server += LD(b->no_server);
+		o->refused += LD(b->refused);
 	}
 }

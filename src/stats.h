@@ -51,6 +51,7 @@ struct stats_lsn {
 	stats_ctr bytes_out;
 	stats_ctr refused_limit;	/* max_connections reached */
 	stats_ctr no_server;		/* closed: no server available/reachable */
+	stats_ctr refused;		/* refused by the guard (guard_refused) */
 } __attribute__((aligned(64)));
 
 /* Plain sums over every worker (what readers get). */
@@ -61,7 +62,7 @@ struct stats_srv_sum {
 };
 
 struct stats_lsn_sum {
-	uint64_t conns, bytes_in, bytes_out, refused_limit, no_server;
+	uint64_t conns, bytes_in, bytes_out, refused_limit, no_server, refused;
 };
 
 /* Carrying state across a binary re-exec (upgrade): besides health,

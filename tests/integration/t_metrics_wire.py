@@ -127,6 +127,9 @@ pools:
     t.eq(value(s, "tcplb_refused_connections_total", reason="denied"), 1)
     t.eq(value(s, "tcplb_refused_connections_total", reason="no_route"), 1)
     t.eq(value(s, "tcplb_refused_connections_total", reason="rate_total"), 0)
+    t.eq(value(s, "tcplb_listener_refused_total", listener="acl"), 1)
+    t.eq(value(s, "tcplb_listener_refused_total", listener="tls"), 1)
+    t.eq(value(s, "tcplb_listener_refused_total", listener="queued"), 0)
     t.eq(value(s, "tcplb_no_local_address_total"), 0)
     t.eq(value(s, "tcplb_tls_inspect_total", outcome="routed"), 3)
     t.eq(value(s, "tcplb_tls_inspect_total", outcome="no_route"), 1)
@@ -145,6 +148,7 @@ pools:
 
     jl = [x for x in admin_json(sock, "show listeners")["listeners"] if x["name"] == "tls"][0]
     t.eq(jl["routes"], [{"route": 0, "pool": "ra", "hits": 3}], "show listeners routes")
+    t.eq(jl["refused"], 1, "show listeners refused")
 
     # admin: the queue counters, and the DNS result for a host-name server
     jq = [x for x in admin_json(sock, "show pools")["pools"] if x["name"] == "q"][0]
