@@ -162,6 +162,8 @@ resolve_prom(const struct resolve_status *st, void *arg)
 	sbuf_puts(b, "{");
 	lbl_one(b, "pool", st->pool);
 	sbuf_puts(b, ",");
+	lbl_one(b, "server", st->name);
+	sbuf_puts(b, ",");
 	lbl_one(b, "host", st->host);
 	sbuf_puts(b, "} ");
 }

@@ -141,7 +141,8 @@ pools:
     t.eq(value(s, "tcplb_pool_queue_served_total", pool="q"), 0)
     t.eq(value(s, "tcplb_pool_queue_full_total", pool="q"), 1)
     t.eq(value(s, "tcplb_pool_queue_length", pool="ra"), 0)
-    t.eq(value(s, "tcplb_dns_name_failures_total", pool="dns", host="localhost"), 0)
+    t.eq(value(s, "tcplb_dns_name_failures_total", pool="dns", host="localhost",
+               server="localhost:%d" % r.port), 0)
     t.check(value(s, "tcplb_dns_name_changes_total", pool="dns", host="localhost") >= 0, "changes")
     t.check("tcplb_dns_resolution_failures_total" in s, "DNS failure total")
     t.check("tcplb_dns_resolution_changes_total" in s, "DNS change total")
