@@ -39,6 +39,14 @@ def restart(t, b, name):
     return port
 
 
+def settle():
+    # A server never checked yet changes state on its first check result
+    # (initial_state up, HAProxy's init-state): let that first check pass
+    # (interval 100ms) before stopping servers, so what marks them down
+    # here is the traffic.
+    time.sleep(0.35)
+
+
 def test(t):
     # 1. One server.
     s = t.identify_backend("s")
@@ -46,6 +54,7 @@ def test(t):
     addr = ("127.0.0.1", port)
     lb = t.start_config(CFG % (port, 0, srv("s", s)))
     t.check(wait_until(lambda: t.identify(addr) == "s", 2), "not served at first")
+    settle()
     off = len(lb.stderr())
     sport = s.port
     s.close()
@@ -53,6 +62,11 @@ def test(t):
     t.check(lb.wait_stderr(r"server p/s \(.*\) is DOWN.*", timeout=2, start=off),
             "the failed connection did not mark the server down")
     s = t.identify_backend("s", port=sport)
+    # While the server was stopped its check may have failed `fall` times
+    # too (a slow machine): it is then a last resort again only once a
+    # check passes, a few intervals -- far inside the 60s rest.
+    t.check(wait_until(lambda: t.identify(addr) == "s", 2),
+            "the restarted server was not used while it rests")
     for i in range(5):
         t.eq(t.identify(addr), "s", "client %d while the only server rests" % i)
     t.check(not re.search(r"is UP", lb.stderr()[off:]),
@@ -68,6 +82,7 @@ def test(t):
     lb = t.start_config(CFG % (port, 2, ", ".join(
         [srv("a", a), srv("b", b), srv("k", k, backup=True)])), cfg_name="all.yaml")
     t.check(wait_until(lambda: t.identify(addr) == "a", 2), "not served at first")
+    settle()
     off = len(lb.stderr())
     ports = [x.port for x in (a, b, k)]
     for x in (a, b, k):
@@ -90,6 +105,7 @@ def test(t):
     addr = ("127.0.0.1", port)
     lb = t.start_config(CFG % (port, 0, srv("s", s)), cfg_name="dead.yaml")
     t.check(wait_until(lambda: t.identify(addr) == "s", 2), "not served at first")
+    settle()
     off = len(lb.stderr())
     s.close()
     t.eq(t.identify(addr), None, "a client while the server is stopped")
