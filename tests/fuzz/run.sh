@@ -6,7 +6,7 @@
 # A target is any tests/fuzz/fuzz_NAME.c that has a seed directory
 # tests/fuzz/corpus/NAME/ (and, optionally, a dictionary NAME.dict): drop
 # both in and CI runs it, nothing to register.  Each target is linked
-# against an archive of every src/*.c except main.c, so it pulls in only
+# against an archive of every src/*/*.c except main.c, so it pulls in only
 # what it uses, and a function the target defines itself (resolv_stub.h's
 # resolve_sync(), which keeps a fuzzed SRV name from sending a query) wins
 # over the module that would define it.
@@ -18,7 +18,7 @@
 #   JOBS      parallel libFuzzer workers per target (default 1)
 #   NO_RUN=1  only build
 #
-# Built with -fsanitize=fuzzer,address,undefined straight from src/*.c (not
+# Built with -fsanitize=fuzzer,address,undefined straight from src/*/*.c (not
 # via automake).  Resolution in the fuzzers is stubbed (resolv_stub.h): no
 # DNS query leaves the machine.  New corpus entries go to BUILD/corpus-*;
 # crashes, leaks and timeouts to BUILD/artifacts/.
@@ -48,7 +48,7 @@ cat > "$BUILD/inc/autoconfig.h" <<'EOH'
 EOH
 
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
--fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src"
+-fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src $(for d in "$top"/src/*/; do printf -- "-I%s " "$d"; done)"
 LDFLAGS="-fsanitize=fuzzer,address,undefined"
 PKGS="yaml-0.1 libsystemd libev libcares"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)
@@ -57,7 +57,7 @@ PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo "-lyaml -lsystemd -lev -l
 # The library once, then one link per target.
 mkdir -p "$BUILD/obj"
 objs=""
-for src in "$top"/src/*.c; do
+for src in "$top"/src/*/*.c; do
 	base=$(basename "$src" .c)
 	[ "$base" = main ] && continue
 	obj=$BUILD/obj/$base.o
