@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cidr.h"
+#include "parse/cidr.h"
 
 static uint32_t
 rnd(uint32_t *x)

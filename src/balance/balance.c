@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
-#include "gen.h"
-#include "pool.h"
-#include "util.h"
+#include "balance/balance.h"
+#include "config/gen.h"
+#include "balance/pool.h"
+#include "base/util.h"
 
 /* The smooth-WRR schedule is one full cycle of the nginx algorithm.  Its
  * length is the sum of the weights (divided by their gcd); beyond this

@@ -18,12 +18,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "addr.h"
-#include "balance.h"
-#include "gen.h"
-#include "log.h"
-#include "pool.h"
-#include "queue.h"
+#include "base/addr.h"
+#include "balance/balance.h"
+#include "config/gen.h"
+#include "base/log.h"
+#include "balance/pool.h"
+#include "balance/queue.h"
 
 /* Room for the session's tried[] plus servers skipped during this pick
  * (full, ramping, or a trial another thread claimed).  On the stack: the

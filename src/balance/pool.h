@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* Pick and reserve a server (active++ and total++), or NULL when none may
  * take the connection.  tried[] holds indices already attempted by this

@@ -7,8 +7,8 @@
 
 #include <stdlib.h>
 
-#include "queue.h"
-#include "util.h"
+#include "balance/queue.h"
+#include "base/util.h"
 
 static void (*queue_notifier)(void *owner);
 

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "addr.h"
-#include "util.h"
+#include "base/addr.h"
+#include "base/util.h"
 
 #define ADDR_HINT "expected HOST:PORT or [IPv6]:PORT"
 

@@ -12,8 +12,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "buffer.h"
-#include "util.h"
+#include "base/buffer.h"
+#include "base/util.h"
 
 /* The free space as up to two iovecs. */
 static int

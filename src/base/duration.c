@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "duration.h"
+#include "base/duration.h"
 
 #define DURATION_UNITS "ms, s, m or h"
 

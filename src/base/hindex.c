@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hindex.h"
-#include "util.h"
+#include "base/hindex.h"
+#include "base/util.h"
 
 void
 hindex_init(struct hindex *h)

@@ -36,8 +36,8 @@
 #include <sys/mman.h>
 #include <sys/un.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 /* What may wait for the log thread: enough for a burst of access-log

@@ -18,8 +18,8 @@
 
 #include <linux/sockios.h>
 
-#include "addr.h"
-#include "net.h"
+#include "base/addr.h"
+#include "base/net.h"
 
 /*
  * TEST HOOK, never set in production: with TCPLB_TEST_CONNECT_WAIT=1 in the

@@ -11,7 +11,7 @@
  */
 #include "autoconfig.h"
 
-#include "config.h"
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,16 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "balance.h"
-#include "config_int.h"
-#include "guard.h"
-#include "gen.h"
-#include "hindex.h"
-#include "log.h"
-#include "queue.h"
-#include "resolve.h"
-#include "util.h"
+#include "base/addr.h"
+#include "balance/balance.h"
+#include "config/config_int.h"
+#include "edge/guard.h"
+#include "config/gen.h"
+#include "base/hindex.h"
+#include "base/log.h"
+#include "balance/queue.h"
+#include "dns/resolve.h"
+#include "base/util.h"
 
 /* ---- errors ------------------------------------------------------------ */
 

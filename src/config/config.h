@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/tcplb.yaml"
 

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "balance.h"
-#include "gen.h"
-#include "hindex.h"
-#include "resolve.h"
+#include "base/addr.h"
+#include "balance/balance.h"
+#include "config/gen.h"
+#include "base/hindex.h"
+#include "dns/resolve.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024

@@ -8,7 +8,7 @@
  */
 #include "autoconfig.h"
 
-#include "config.h"
+#include "config/config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,16 +18,16 @@
 #include <stddef.h>
 #include <yaml.h>
 
-#include "addr.h"
-#include "balance.h"
-#include "cidr.h"
-#include "config_int.h"
-#include "duration.h"
-#include "gen.h"
-#include "log.h"
-#include "resolve.h"
-#include "route.h"
-#include "util.h"
+#include "base/addr.h"
+#include "balance/balance.h"
+#include "parse/cidr.h"
+#include "config/config_int.h"
+#include "base/duration.h"
+#include "config/gen.h"
+#include "base/log.h"
+#include "dns/resolve.h"
+#include "parse/route.h"
+#include "base/util.h"
 
 /* Aliases let a small file name the same subtree many times; bound the
  * walk so a hostile file cannot make --check run for hours. */

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance.h"
-#include "gen.h"
-#include "guard.h"
-#include "route.h"
-#include "log.h"
-#include "pool.h"
-#include "queue.h"
-#include "util.h"
+#include "balance/balance.h"
+#include "config/gen.h"
+#include "edge/guard.h"
+#include "parse/route.h"
+#include "base/log.h"
+#include "balance/pool.h"
+#include "balance/queue.h"
+#include "base/util.h"
 
 static atomic_uint gen_next_id = 1;
 

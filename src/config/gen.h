@@ -18,9 +18,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "addr.h"
-#include "balance.h"
-#include "cidr.h"
+#include "base/addr.h"
+#include "balance/balance.h"
+#include "parse/cidr.h"
 
 #define GEN_MAGIC 0x7c9e0a51u
 

@@ -21,19 +21,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "admin_cmd.h"
-#include "admin_conn.h"
-#include "admin_fmt.h"
-#include "admin_show.h"
-#include "duration.h"
-#include "log.h"
-#include "reload.h"
-#include "route.h"
-#include "session.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "control/admin.h"
+#include "control/admin_cmd.h"
+#include "control/admin_conn.h"
+#include "control/admin_fmt.h"
+#include "control/admin_show.h"
+#include "base/duration.h"
+#include "base/log.h"
+#include "service/reload.h"
+#include "parse/route.h"
+#include "relay/session.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define ADMIN_TIMEOUT_S 10.0	/* no byte of progress for this long: close */
 #define ADMIN_MAX_CLIENTS 64

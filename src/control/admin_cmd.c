@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "admin_cmd.h"
-#include "duration.h"
-#include "gen.h"
-#include "util.h"
+#include "control/admin_cmd.h"
+#include "base/duration.h"
+#include "config/gen.h"
+#include "base/util.h"
 
 #define ADMIN_MAX_WORDS 8
 #define ADMIN_QUOTE_MAX 48	/* bytes of a bad word repeated in an error */

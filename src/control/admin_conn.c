@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admin_conn.h"
-#include "util.h"
+#include "control/admin_conn.h"
+#include "base/util.h"
 
 static void aconn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void aconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);

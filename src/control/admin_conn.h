@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "admin_fmt.h"
+#include "control/admin_fmt.h"
 
 #define ACONN_OUT_LOW (64 * 1024)	/* refill the output below this */
 

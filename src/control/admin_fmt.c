@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_fmt.h"
-#include "util.h"
+#include "control/admin_fmt.h"
+#include "base/util.h"
 
 static void
 sbuf_reserve(struct sbuf *b, size_t more)

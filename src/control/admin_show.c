@@ -13,16 +13,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "admin_show.h"
-#include "listener.h"
-#include "queue.h"
-#include "reload.h"
-#include "resolve.h"
-#include "route.h"
-#include "session.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "control/admin_show.h"
+#include "relay/listener.h"
+#include "balance/queue.h"
+#include "service/reload.h"
+#include "dns/resolve.h"
+#include "parse/route.h"
+#include "relay/session.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 static void
 json_key(struct sbuf *b, bool *first, const char *key)

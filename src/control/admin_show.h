@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 
-#include "admin_fmt.h"
-#include "gen.h"
+#include "control/admin_fmt.h"
+#include "config/gen.h"
 
 struct session_snap;
 

@@ -22,9 +22,9 @@
 
 #include <yaml.h>
 
-#include "admin_cmd.h"
-#include "config.h"
-#include "ctl.h"
+#include "control/admin_cmd.h"
+#include "config/config.h"
+#include "control/ctl.h"
 
 #define CTL_DEFAULT_SOCKET "/run/tcplb/admin.sock"
 #define CTL_TIMEOUT_S 120	/* a reload resolves host names: allow for DNS */

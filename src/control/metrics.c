@@ -14,15 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "admin.h"
-#include "admin_conn.h"
-#include "log.h"
-#include "metrics.h"
-#include "metrics_render.h"
-#include "net.h"
-#include "reload.h"
-#include "util.h"
+#include "base/addr.h"
+#include "control/admin.h"
+#include "control/admin_conn.h"
+#include "base/log.h"
+#include "control/metrics.h"
+#include "control/metrics_render.h"
+#include "base/net.h"
+#include "service/reload.h"
+#include "base/util.h"
 
 #define METRICS_REQ_MAX 8192
 #define METRICS_TIMEOUT_S 10.0

@@ -15,17 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guard.h"
-#include "inspect.h"
-#include "listener.h"
-#include "queue.h"
-#include "metrics_render.h"
-#include "reload.h"
-#include "resolve.h"
-#include "route.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "edge/guard.h"
+#include "edge/inspect.h"
+#include "relay/listener.h"
+#include "balance/queue.h"
+#include "control/metrics_render.h"
+#include "service/reload.h"
+#include "dns/resolve.h"
+#include "parse/route.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 static void
 family(struct sbuf *b, const char *name, const char *type, const char *help)

@@ -7,8 +7,8 @@
 #ifndef TCPLB_METRICS_RENDER_H
 #define TCPLB_METRICS_RENDER_H
 
-#include "admin_fmt.h"
-#include "gen.h"
+#include "control/admin_fmt.h"
+#include "config/gen.h"
 
 void metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state);
 void metrics_render_html(struct sbuf *b, const struct gen *g, const char *state);

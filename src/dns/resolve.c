@@ -28,10 +28,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "reload.h"
-#include "resolve_int.h"
-#include "util.h"
+#include "base/log.h"
+#include "service/reload.h"
+#include "dns/resolve_int.h"
+#include "base/util.h"
 
 struct rentry {
 	struct rjob *job;

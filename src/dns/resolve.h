@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* Per query try; c-ares tries each name server `tries` times. */
 #define RESOLVE_TIMEOUT_MS	2000

@@ -8,7 +8,7 @@
 
 #include <ares.h>
 
-#include "resolve.h"
+#include "dns/resolve.h"
 
 /* ok: addrs (malloc'd, sorted, n > 0) pass to the callee.  Else error says
  * why (a static or c-ares string) and addrs is NULL. */

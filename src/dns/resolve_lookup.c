@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "resolve_int.h"
-#include "resolve_srv.h"
-#include "util.h"
+#include "base/addr.h"
+#include "dns/resolve_int.h"
+#include "dns/resolve_srv.h"
+#include "base/util.h"
 
 int
 resolve_channel_new(ares_channel *ch, const char *resolvers,

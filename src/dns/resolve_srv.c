@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "resolve_srv.h"
-#include "util.h"
+#include "dns/resolve_srv.h"
+#include "base/util.h"
 
 static int
 srv_cmp(const void *a, const void *b)

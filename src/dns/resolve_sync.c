@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resolve_int.h"
+#include "dns/resolve_int.h"
 
 struct sync_result {
 	bool done;

@@ -7,18 +7,18 @@
  */
 #include "autoconfig.h"
 
-#include "guard.h"
+#include "edge/guard.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "gen.h"
-#include "limit.h"
-#include "log.h"
-#include "stats.h"
-#include "util.h"
+#include "base/addr.h"
+#include "config/gen.h"
+#include "edge/limit.h"
+#include "base/log.h"
+#include "stats/stats.h"
+#include "base/util.h"
 
 /* Per-source rate table: 65,536 addresses (about 3 MiB) whatever the
  * flood; the least recently seen address is forgotten first. */

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "cidr.h"
+#include "parse/cidr.h"
 
 struct listener;
 struct worker;

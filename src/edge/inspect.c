@@ -6,19 +6,19 @@
  */
 #include "autoconfig.h"
 
-#include "inspect.h"
+#include "edge/inspect.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "guard.h"
-#include "proxy_proto.h"
-#include "route.h"
-#include "tls_hello.h"
-#include "util.h"
-#include "worker.h"
+#include "edge/guard.h"
+#include "parse/proxy_proto.h"
+#include "parse/route.h"
+#include "parse/tls_hello.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 /* ---- phase: PROXY protocol header ------------------------------------- */
 

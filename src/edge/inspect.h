@@ -50,8 +50,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "gen.h"
-#include "tls_hello.h"
+#include "config/gen.h"
+#include "parse/tls_hello.h"
 
 /* Bytes held while inspecting: a PROXY header (PROXY_MAX_HEADER, 4 KiB)
  * followed by a ClientHello of up to 16 KiB plus record headers. */

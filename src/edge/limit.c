@@ -6,14 +6,14 @@
  */
 #include "autoconfig.h"
 
-#include "limit.h"
+#include "edge/limit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define MICRO 1000000ll
 

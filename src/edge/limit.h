@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cidr.h"
+#include "parse/cidr.h"
 
 struct limit_conn_slot {
 	struct cidr_key key;

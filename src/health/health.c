@@ -33,13 +33,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "gen.h"
-#include "health.h"
-#include "log.h"
-#include "net.h"
-#include "pool.h"
-#include "proxy_proto.h"
-#include "util.h"
+#include "config/gen.h"
+#include "health/health.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "balance/pool.h"
+#include "parse/proxy_proto.h"
+#include "base/util.h"
 
 enum check_state {
 	CHECK_IDLE,		/* waiting for the schedule timer */

@@ -9,7 +9,7 @@
 
 #include <ev.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* Start checking g's pools (takes a reference on g).  Calling it again
  * replaces the previous set, so a reload just calls health_start(new):

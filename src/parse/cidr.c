@@ -7,7 +7,7 @@
  */
 #include "autoconfig.h"
 
-#include "cidr.h"
+#include "parse/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static int
 key_cmp(const struct cidr_key *a, const struct cidr_key *b)

@@ -10,7 +10,7 @@
  */
 #include "autoconfig.h"
 
-#include "proxy_proto.h"
+#include "parse/proxy_proto.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "tls_hello.h"
-#include "util.h"
+#include "parse/route.h"
+#include "parse/tls_hello.h"
+#include "base/util.h"
 
 int
 route_name_parse(const char *pattern, struct route_name *out, char *err,

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tls_hello.h"
-#include "util.h"
+#include "parse/tls_hello.h"
+#include "base/util.h"
 
 #define REC_HDR		5
 #define REC_MAX		16384	/* RFC 8446 5.1: 2^14 bytes of plaintext */

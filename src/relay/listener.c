@@ -19,15 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "guard.h"
-#include "listener.h"
-#include "log.h"
-#include "net.h"
-#include "service.h"
-#include "session.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "edge/guard.h"
+#include "relay/listener.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "service/service.h"
+#include "relay/session.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_BATCH 64

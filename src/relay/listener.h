@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "addr.h"
-#include "gen.h"
+#include "base/addr.h"
+#include "config/gen.h"
 
 struct worker;
 

@@ -29,8 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "relay.h"
-#include "util.h"
+#include "relay/relay.h"
+#include "base/util.h"
 
 #define RELAY_ROUNDS 4
 #define SPLICE_AFTER_FULL_READS 2

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buffer.h"
+#include "base/buffer.h"
 
 /* Per-worker free list of pipes for splice(); like bufpool, never shared. */
 struct pipepool {

@@ -45,18 +45,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "guard.h"
-#include "inspect.h"
-#include "log.h"
-#include "net.h"
-#include "pool.h"
-#include "proxy_proto.h"
-#include "queue.h"
-#include "relay.h"
-#include "session.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "edge/guard.h"
+#include "edge/inspect.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "balance/pool.h"
+#include "parse/proxy_proto.h"
+#include "balance/queue.h"
+#include "relay/relay.h"
+#include "relay/session.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define SESSION_MAGIC 0x5e55104bu
 #define SESSION_MAX_TRIED 16

@@ -16,12 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "listener.h"
-#include "log.h"
-#include "queue.h"
-#include "session.h"
-#include "util.h"
-#include "worker.h"
+#include "relay/listener.h"
+#include "base/log.h"
+#include "balance/queue.h"
+#include "relay/session.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define BUFPOOL_KEEP 256
 #define PIPEPOOL_KEEP 64

@@ -14,10 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guard.h"
-#include "inspect.h"
-#include "relay.h"
-#include "gen.h"
+#include "edge/guard.h"
+#include "edge/inspect.h"
+#include "relay/relay.h"
+#include "config/gen.h"
 
 struct session;
 struct session_wait;

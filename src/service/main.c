@@ -22,21 +22,21 @@
 
 #include <ev.h>
 
-#include "admin.h"
-#include "config.h"
-#include "ctl.h"
-#include "gen.h"
-#include "health.h"
-#include "listener.h"
-#include "log.h"
-#include "metrics.h"
-#include "reload.h"
-#include "resolve.h"
-#include "service.h"
-#include "stats.h"
-#include "upgrade.h"
-#include "util.h"
-#include "worker.h"
+#include "control/admin.h"
+#include "config/config.h"
+#include "control/ctl.h"
+#include "config/gen.h"
+#include "health/health.h"
+#include "relay/listener.h"
+#include "base/log.h"
+#include "control/metrics.h"
+#include "service/reload.h"
+#include "dns/resolve.h"
+#include "service/service.h"
+#include "stats/stats.h"
+#include "service/upgrade.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define EXIT_USAGE 64		/* EX_USAGE */
 #define EXIT_CONFIG 78		/* EX_CONFIG */

@@ -33,17 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "health.h"
-#include "listener.h"
-#include "log.h"
-#include "pool.h"
-#include "reload.h"
-#include "resolve.h"
-#include "service.h"
-#include "stats.h"
-#include "util.h"
-#include "worker.h"
+#include "config/config.h"
+#include "health/health.h"
+#include "relay/listener.h"
+#include "base/log.h"
+#include "balance/pool.h"
+#include "service/reload.h"
+#include "dns/resolve.h"
+#include "service/service.h"
+#include "stats/stats.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 static struct ev_loop *loop;
 static const char *path;

@@ -11,7 +11,7 @@
 #include <ev.h>
 #include <stdbool.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* path NULL: quick mode, nothing to re-read. */
 void reload_init(struct ev_loop *loop, const char *path, struct gen *current);

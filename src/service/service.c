@@ -17,12 +17,12 @@
 
 #include <sys/socket.h>
 
-#include "addr.h"
-#include "log.h"
-#include "stats.h"
-#include "service.h"
-#include "util.h"
-#include "worker.h"
+#include "base/addr.h"
+#include "base/log.h"
+#include "stats/stats.h"
+#include "service/service.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define STATUS_PERIOD 2.0
 

@@ -8,7 +8,7 @@
 
 #include <ev.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* Take the sockets systemd passed (LISTEN_FDS, logged with their
  * FileDescriptorName= / FDNAME= and address); returns how many.  *names

@@ -46,14 +46,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "listener.h"
-#include "log.h"
-#include "pool.h"
-#include "service.h"
-#include "stats.h"
-#include "upgrade.h"
-#include "util.h"
-#include "worker.h"
+#include "relay/listener.h"
+#include "base/log.h"
+#include "balance/pool.h"
+#include "service/service.h"
+#include "stats/stats.h"
+#include "service/upgrade.h"
+#include "base/util.h"
+#include "relay/worker.h"
 
 #define START_TIMEOUT_S 60.0	/* the new process must serve by then */
 #define HANDOVER_WAIT_MS 10000	/* new process: wait for "ok" */

@@ -12,7 +12,7 @@
 #include <ev.h>
 #include <stdbool.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* ---- the running (old) process ---- */
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "stats.h"
-#include "util.h"
+#include "stats/stats.h"
+#include "base/util.h"
 
 const double stats_connect_le[STATS_CONNECT_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "gen.h"
+#include "config/gen.h"
 
 /* Why a connect attempt to a server failed (label values). */
 enum stats_fail {

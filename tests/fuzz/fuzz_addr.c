@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "duration.h"
+#include "base/addr.h"
+#include "base/duration.h"
 
 #include "resolv_stub.h"
 

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_cmd.h"
-#include "admin_fmt.h"
-#include "gen.h"
+#include "control/admin_cmd.h"
+#include "control/admin_fmt.h"
+#include "config/gen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

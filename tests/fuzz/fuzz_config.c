@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "gen.h"
-#include "route.h"
+#include "config/config.h"
+#include "config/gen.h"
+#include "parse/route.h"
 
 #include "resolv_stub.h"
 

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#include "cidr.h"
-#include "proxy_proto.h"
+#include "parse/cidr.h"
+#include "parse/proxy_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

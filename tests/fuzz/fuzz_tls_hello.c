@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "tls_hello.h"
+#include "parse/route.h"
+#include "parse/tls_hello.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

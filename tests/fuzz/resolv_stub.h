@@ -97,7 +97,7 @@ freeaddrinfo(struct addrinfo *ai)
 
 #include <stdio.h>
 
-#include "resolve.h"
+#include "dns/resolve.h"
 
 int
 resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,

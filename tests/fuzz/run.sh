@@ -48,7 +48,7 @@ cat > "$BUILD/inc/autoconfig.h" <<'EOH'
 EOH
 
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
--fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src $(for d in "$top"/src/*/; do printf -- "-I%s " "$d"; done)"
+-fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src"
 LDFLAGS="-fsanitize=fuzzer,address,undefined"
 PKGS="yaml-0.1 libsystemd libev libcares"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)

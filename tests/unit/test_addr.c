@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "base/addr.h"
 
 static struct sockaddr_in
 v4(const char *ip, uint16_t port)

@@ -12,8 +12,8 @@
 
 #include <string.h>
 
-#include "admin_cmd.h"
-#include "gen.h"
+#include "control/admin_cmd.h"
+#include "config/gen.h"
 
 static struct admin_cmd
 ok(const char *line)

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "admin_fmt.h"
+#include "control/admin_fmt.h"
 
 typedef void (*esc_fn)(struct sbuf *, const char *);
 

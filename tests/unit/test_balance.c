@@ -22,13 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "balance.h"
-#include "gen.h"
-#include "health.h"
-#include "log.h"
-#include "net.h"
-#include "pool.h"
-#include "util.h"
+#include "balance/balance.h"
+#include "config/gen.h"
+#include "health/health.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "balance/pool.h"
+#include "base/util.h"
 
 #define NPICKS 10000
 

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "buffer.h"
+#include "base/buffer.h"
 
 static void
 test_put_get_wraps(void **state)

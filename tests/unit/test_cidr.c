@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
-#include "limit.h"
+#include "parse/cidr.h"
+#include "edge/limit.h"
 
 static struct sockaddr_storage
 sa(const char *ip)

@@ -19,11 +19,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "config.h"
-#include "gen.h"
-#include "resolve.h"
-#include "route.h"
-#include "util.h"
+#include "config/config.h"
+#include "config/gen.h"
+#include "dns/resolve.h"
+#include "parse/route.h"
+#include "base/util.h"
 
 /* ThreadSanitizer runs this loader code 10-35 times slower (its CI pass
  * measured 18 s for what takes 0.5 s): the regression bounds below catch

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "duration.h"
+#include "base/duration.h"
 
 static uint64_t
 ok(const char *s)

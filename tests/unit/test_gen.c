@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gen.h"
-#include "pool.h"
-#include "util.h"
+#include "config/gen.h"
+#include "balance/pool.h"
+#include "base/util.h"
 
 static void
 set_server(struct pool *p, uint32_t i, const char *ip, uint16_t port)

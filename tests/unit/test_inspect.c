@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "inspect.h"
+#include "edge/inspect.h"
 
 static struct listener L;
 

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "guard.h"
-#include "inspect.h"
-#include "route.h"
+#include "edge/guard.h"
+#include "edge/inspect.h"
+#include "parse/route.h"
 
 static struct pool pool_a, pool_fb;
 static struct route_name name_a;

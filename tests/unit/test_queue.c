@@ -8,7 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "queue.h"
+#include "balance/queue.h"
 
 static int owners[8];
 

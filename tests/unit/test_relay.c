@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "relay.h"
+#include "relay/relay.h"
 
 struct fixture {
 	int src[2];	/* [0] the peer that writes, [1] the relay's source */

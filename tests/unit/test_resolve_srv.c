@@ -14,8 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "resolve.h"
-#include "resolve_srv.h"
+#include "dns/resolve.h"
+#include "dns/resolve_srv.h"
 
 static struct srv_record
 rec(const char *target, uint16_t prio, uint16_t weight, uint16_t port)

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "route.h"
+#include "parse/route.h"
 
 static struct route_name
 pat(const char *s)

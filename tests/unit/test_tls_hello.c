@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tls_hello.h"
+#include "parse/tls_hello.h"
 
 struct fixture {
 	const char *file;
