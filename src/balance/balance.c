@@ -18,7 +18,6 @@
 
 #include "balance/balance.h"
 #include "config/gen.h"
-#include "balance/pool.h"
 #include "base/util.h"
 
 /* The smooth-WRR schedule is one full cycle of the nginx algorithm.  Its
@@ -34,39 +33,6 @@
 /* Never fewer points than this for a server with weight > 0, or its share
  * (and the share that moves when a neighbour goes) gets lumpy. */
 #define BAL_RING_MIN_POINTS	40u
-
-static const char *const bal_names[] = {
-	[BAL_ROUNDROBIN] = "roundrobin",
-	[BAL_LEASTCONN] = "leastconn",
-	[BAL_SOURCE] = "source",
-	[BAL_RANDOM] = "random",
-	[BAL_FIRST] = "first",
-};
-
-int
-balance_alg_parse(const char *s, enum balance_alg *out)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(bal_names); i++) {
-		if (strcmp(s, bal_names[i]) == 0) {
-			*out = (enum balance_alg)i;
-			return 0;
-		}
-	}
-	/* HAProxy's spelling of the same algorithm. */
-	if (strcmp(s, "leastconns") == 0) {
-		*out = BAL_LEASTCONN;
-		return 0;
-	}
-	return -1;
-}
-
-const char *
-balance_alg_name(enum balance_alg alg)
-{
-	if ((size_t)alg >= ARRAY_SIZE(bal_names))
-		return "?";
-	return bal_names[alg];
-}
 
 /* ---- preparation (load time, main thread) ------------------------------- */
 
@@ -377,18 +343,17 @@ bal_build_cum(struct pool *p, struct balance_data *b)
 int
 balance_prepare(struct pool *p)
 {
-	struct balance_data b;
+	struct balance_data *b = xcalloc(1, sizeof(*b));
 
-	memset(&b, 0, sizeof(b));
 	for (uint32_t i = 0; i < p->nservers; i++)
 		p->servers[i].index = i;
-	if (bal_build_sched(p, &b) < 0 ||
-	    (p->alg == BAL_SOURCE && bal_build_ring(p, &b) < 0)) {
-		balance_free(&b);
+	if (bal_build_sched(p, b) < 0 ||
+	    (p->alg == BAL_SOURCE && bal_build_ring(p, b) < 0)) {
+		balance_free(b);
 		return -1;
 	}
-	bal_build_cum(p, &b);
-	balance_free(&p->bal);
+	bal_build_cum(p, b);
+	balance_free(p->bal);
 	p->bal = b;
 	atomic_store(&p->rr_next, 0);
 	return 0;
@@ -397,10 +362,12 @@ balance_prepare(struct pool *p)
 void
 balance_free(struct balance_data *b)
 {
+	if (b == NULL)
+		return;
 	free(b->sched);
 	free(b->ring);
 	free(b->cum_weight);
-	memset(b, 0, sizeof(*b));
+	free(b);
 }
 
 /* ---- picking (any worker thread, lock-free, no allocation) -------------- */
@@ -471,7 +438,7 @@ static int
 bal_pick_rr(const struct bal_ctx *c)
 {
 	struct pool *p = (struct pool *)c->p;
-	const struct balance_data *b = &p->bal;
+	const struct balance_data *b = p->bal;
 	unsigned cur, next;
 
 	if (b->sched_len == 0)
@@ -542,7 +509,7 @@ bal_pick_leastconn(const struct bal_ctx *c)
 static int
 bal_pick_source(const struct bal_ctx *c, const struct sockaddr *client)
 {
-	const struct balance_data *b = &c->p->bal;
+	const struct balance_data *b = c->p->bal;
 	uint32_t h, lo = 0, hi;
 
 	if (b->ring_len == 0)
@@ -597,7 +564,7 @@ static int
 bal_pick_random(const struct bal_ctx *c, uint32_t *rnd)
 {
 	const struct pool *p = c->p;
-	const struct balance_data *b = &p->bal;
+	const struct balance_data *b = p->bal;
 	uint32_t a, d;
 	bool ea, ed;
 

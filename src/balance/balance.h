@@ -12,13 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-enum balance_alg {
-	BAL_ROUNDROBIN,
-	BAL_LEASTCONN,
-	BAL_SOURCE,
-	BAL_RANDOM,
-	BAL_FIRST,
-};
+#include "config/gen.h"
+
 
 struct balance_point {
 	uint32_t hash;
@@ -37,8 +32,6 @@ struct balance_data {
 
 struct pool;
 
-int balance_alg_parse(const char *s, enum balance_alg *out);
-const char *balance_alg_name(enum balance_alg alg);
 
 /* Build pool->bal from pool->servers (weights, order, names/addresses).
  * Returns 0, or -1 on allocation limits. */

@@ -41,27 +41,6 @@ server_log_ctx(const struct server *s, struct log_ctx *ctx)
 	ctx->server_addr = s->addr_text;
 }
 
-bool
-server_available(const struct server *s, int64_t now_ms)
-{
-	const struct server_state *st = s->st;
-	int64_t retry;
-
-	/* drain and maint: open sessions go on, new ones go elsewhere. */
-	if (atomic_load_explicit(&st->admin, memory_order_relaxed) !=
-	    SRV_ADMIN_READY)
-		return false;
-	if (atomic_load_explicit(&st->up, memory_order_acquire))
-		return true;
-	if (!atomic_load_explicit(&st->passive_down, memory_order_acquire))
-		return false;
-	/* Passively down: it rests until retry_at, then one trial connect
-	 * decides (pool_pick claims the trial).  0 means only an active
-	 * check may bring it back. */
-	retry = atomic_load_explicit(&st->retry_at_ms, memory_order_acquire);
-	return retry != 0 && now_ms >= retry;
-}
-
 /* Slow start admits a growing fraction f of the picks that land on a
  * freshly recovered server, from half at once to all at the end of
  * slow_start: f = 1/2 + elapsed / (2 slow_start), in 1/1024ths.  Starting
@@ -391,4 +370,69 @@ server_set_up(struct server *s, bool up, const char *reason, int64_t now_ms)
 		log_msg(LOG_ERR, &ctx, "pool %s has no server available", p->name);
 	}
 	return true;
+}
+
+/* ---- the parts a pool hangs on a generation (config's gen_parts) ------- */
+
+/* All pools' balancing tables together, in entries of 4-8 bytes: the
+ * node budget alone lets a 4 KiB file with aliases ask for ~430 `source`
+ * pools of 2^18 ring points each (~900 MB and ~25 s of sorting).  16M
+ * entries still allow 64 source pools at the largest ring size. */
+#define POOL_TABLE_BUDGET	(16u << 20)
+
+int
+pool_parts_build(struct gen *g, char *err, size_t errlen)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < g->npools; i++) {
+		total += balance_table_size(&g->pools[i]);
+		if (total > POOL_TABLE_BUDGET) {
+			snprintf(err, errlen, "pool '%s': too many pools, "
+			    "servers or too much weight to balance (all "
+			    "pools together exceed %u table entries)",
+			    g->pools[i].name, POOL_TABLE_BUDGET);
+			return -1;
+		}
+	}
+	for (uint32_t i = 0; i < g->npools; i++) {
+		struct pool *p = &g->pools[i];
+
+		if (balance_prepare(p) == -1) {
+			snprintf(err, errlen, "pool '%s': too many servers or "
+			    "too much weight to balance", p->name);
+			return -1;
+		}
+		if (p->queue == NULL)
+			p->queue = queue_new();
+	}
+	return 0;
+}
+
+void
+pool_parts_follow(struct pool *np, const struct pool *op)
+{
+	if (op->queue == NULL)
+		return;
+	queue_put(np->queue);
+	np->queue = queue_get(op->queue);
+}
+
+void
+pool_parts_free(struct pool *p)
+{
+	queue_put(p->queue);
+	p->queue = NULL;
+	balance_free(p->bal);
+	p->bal = NULL;
+}
+
+void
+pool_adopt_commit(struct gen *g, int64_t now_ms)
+{
+	for (uint32_t i = 0; i < g->npools; i++)
+		for (uint32_t s = 0; s < g->pools[i].nservers; s++)
+			if (g->pools[i].servers[s].adopted)
+				server_state_adopted(&g->pools[i].servers[s],
+				    now_ms);
 }

@@ -27,9 +27,6 @@ void pool_release(struct server *s);
  * turned away. */
 bool pool_full(const struct pool *p, int64_t now_ms);
 
-/* May s take a new connection now (health, weight, passive rest, backup
- * handled by the caller)?  Used by balance_pick(). */
-bool server_available(const struct server *s, int64_t now_ms);
 /* Slow-start admission: false if s is ramping up and this pick should go
  * elsewhere.  Deterministic, lock-free.  client (may be NULL): in a
  * `source` pool, the same client always gets the same answer. */
@@ -57,5 +54,17 @@ void server_state_adopted(struct server *s, int64_t now_ms);
  * with the server's fields.  Returns true if the state changed. */
 bool server_set_up(struct server *s, bool up, const char *reason,
     int64_t now_ms);
+
+/* The parts a pool hangs on a generation (config's struct gen_parts):
+ * every pool's balancing tables, within one budget for all of them
+ * (-1 with err past it), and its wait queue; the queue follows the pool
+ * of the same name into the next generation. */
+int pool_parts_build(struct gen *g, char *err, size_t errlen);
+void pool_parts_follow(struct pool *np, const struct pool *op);
+void pool_parts_free(struct pool *p);
+/* A reload is committed (after gen_adopt_commit): every server of g that
+ * took over a previous generation's state applies what that means in its
+ * new pool (server_state_adopted). */
+void pool_adopt_commit(struct gen *g, int64_t now_ms);
 
 #endif

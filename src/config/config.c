@@ -21,15 +21,12 @@
 #include <string.h>
 
 #include "base/addr.h"
-#include "balance/balance.h"
 #include "config/config_int.h"
-#include "edge/guard.h"
 #include "config/gen.h"
 #include "base/hindex.h"
 #include "base/log.h"
-#include "balance/queue.h"
-#include "dns/resolve.h"
 #include "base/util.h"
+#include "config/resolved.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -139,11 +136,18 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_queue = (uint32_t)o->max_queue;
 	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
 	    o->connect_timeout_ms : o->queue_timeout_ms;
-	if (p->queue == NULL)
-		p->queue = queue_new();
 	p->initial_down = o->initial_down;
 	p->source = o->source;
 	config_health_copy(&p->health, &o->health);
+}
+
+/* What the subsystems above config lend the loader (config_install). */
+static struct config_env env;
+
+void
+config_install(const struct config_env *e)
+{
+	env = *e;
 }
 
 static struct server *
@@ -207,9 +211,16 @@ config_entry_addrs(const struct pool *p, uint32_t idx,
 		*n = r->n;
 		return 0;
 	}
-	if (kind == SE_SRV || (kind == SE_HOST && b->resolvers != NULL))
-		return resolve_sync(kind, host, kind == SE_SRV ? 0 : spec->port,
-		    b->resolvers, out, n, err, errlen);
+	if (kind == SE_SRV || (kind == SE_HOST && b->resolvers != NULL)) {
+		if (env.lookup == NULL) {
+			snprintf(err, errlen, "cannot look up '%s': no "
+			    "resolver in this program", host);
+			return -1;
+		}
+		return env.lookup(kind == SE_SRV, host,
+		    kind == SE_SRV ? 0 : spec->port, b->resolvers, out, n,
+		    err, errlen);
+	}
 	if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
 		return -1;
 	*out = xcalloc(*n, sizeof(**out));
@@ -466,81 +477,16 @@ config_listener_add_binds(struct gen *g, struct hindex *binds,
 	return 0;
 }
 
-/* All pools' balancing tables together, in entries of 4-8 bytes: the
- * node budget alone lets a 4 KiB file with aliases ask for ~430 `source`
- * pools of 2^18 ring points each (~900 MB and ~25 s of sorting).  16M
- * entries still allow 64 source pools at the largest ring size. */
-#define CFG_TABLE_BUDGET	(16u << 20)
-
-/* Every pool complete and error-free: build the balancing tables. */
+/* Every pool complete and error-free: the subsystems above config build
+ * their parts (balancing tables, queues, limit tables) through the table
+ * installed with config_install(); none installed, none built. */
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
-	uint64_t total = 0;
-
-	for (uint32_t i = 0; i < g->npools; i++) {
-		total += balance_table_size(&g->pools[i]);
-		if (total > CFG_TABLE_BUDGET) {
-			snprintf(err, errlen, "pool '%s': too many pools, "
-			    "servers or too much weight to balance (all "
-			    "pools together exceed %u table entries)",
-			    g->pools[i].name, CFG_TABLE_BUDGET);
-			return -1;
-		}
-	}
-	for (uint32_t i = 0; i < g->npools; i++) {
-		if (balance_prepare(&g->pools[i]) == -1) {
-			snprintf(err, errlen, "pool '%s': too many servers or "
-			    "too much weight to balance", g->pools[i].name);
-			return -1;
-		}
-	}
-	for (uint32_t i = 0; i < g->nlisteners; i++)
-		guard_listener_prepare(&g->listeners[i], g->global.max_conns);
-	return 0;
-}
-
-struct gen *
-config_load_file(const char *path, struct config_errors *e)
-{
-	FILE *f;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, r;
-	struct gen *g;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		config_errors_add(e, "%s: cannot open: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	/* Read at most one byte past the limit: config_load_mem() reports
-	 * where the file crossed it, and a huge file is not read whole. */
-	for (;;) {
-		size_t want;
-
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			buf = xrealloc(buf, cap);
-		}
-		want = cap - len;
-		if (want > (size_t)CFG_MAX_FILE_SIZE + 1 - len)
-			want = (size_t)CFG_MAX_FILE_SIZE + 1 - len;
-		r = fread(buf + len, 1, want, f);
-		len += r;
-		if (r == 0 || len > CFG_MAX_FILE_SIZE)
-			break;
-	}
-	if (ferror(f)) {
-		config_errors_add(e, "%s: cannot read: %s", path,
-		    strerror(errno));
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	fclose(f);
-	g = config_load_mem(path, buf, len, e);
-	free(buf);
-	return g;
+	if (env.parts == NULL)
+		return 0;
+	g->parts = env.parts;
+	return env.parts->build(g, err, errlen);
 }
 
 /* ---- quick mode -------------------------------------------------------- */
@@ -581,7 +527,7 @@ config_quick(const struct quick_opts *q, struct config_errors *e, bool *usage)
 }
 
 struct gen *
-config_rebuild(const struct gen *cur, const struct resolved_set *r,
+config_quick_rebuild(const struct gen *cur, const struct resolved_set *r,
     struct config_errors *e)
 {
 	struct config_build b = { .resolved = r };
@@ -592,9 +538,6 @@ config_rebuild(const struct gen *cur, const struct resolved_set *r,
 	size_t nf = 0;
 	bool usage;
 
-	if (!cur->quick)
-		return config_load_mem_resolved(cur->source, cur->text,
-		    cur->textlen, r, e);
 	backends = xcalloc(cur->textlen + 1, sizeof(*backends));
 	for (size_t off = 0; off < cur->textlen; nf++) {
 		char *f = cur->text + off;
@@ -633,7 +576,7 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	bool bad = false;	/* a malformed argument: usage error */
 	uint64_t v;
 
-	if (balance_alg_parse(balance, &o.alg) == -1) {
+	if (gen_balance_parse(balance, &o.alg) == -1) {
 		config_errors_add(e, "unknown balance algorithm '%s' (%s)",
 		    balance, BALANCE_NAMES);
 		bad = true;

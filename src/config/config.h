@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "config/gen.h"
+#include "config/resolved.h"
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/tcplb.yaml"
 
@@ -35,6 +36,17 @@ void config_errors_free(struct config_errors *e);
  * terminal. */
 void config_errors_report(const struct config_errors *e, bool to_log,
     size_t max);
+
+/* What the loader borrows from the subsystems above it, installed once at
+ * start (service/wiring.c) before anything is loaded: name lookups (dns/)
+ * for SRV names and hosts under global.resolvers, and the runtime parts
+ * every generation gets (balance/, edge/).  Without them (the loader's own
+ * tests, the fuzzers), only other names resolve and no part is built. */
+struct config_env {
+	resolved_lookup_fn lookup;
+	const struct gen_parts *parts;
+};
+void config_install(const struct config_env *env);
 
 /* Returns a generation with refs = 1, or NULL with e->n > 0. */
 struct gen *config_load_file(const char *path, struct config_errors *e);

@@ -11,10 +11,9 @@
 #include <stdint.h>
 
 #include "base/addr.h"
-#include "balance/balance.h"
 #include "config/gen.h"
 #include "base/hindex.h"
-#include "dns/resolve.h"
+#include "config/resolved.h"
 
 #define CFG_MAX_CONNS	10000000
 #define CFG_MAX_WORKERS	1024
@@ -114,5 +113,10 @@ int config_listener_add_binds(struct gen *g, struct hindex *binds,
     char *err, size_t errlen);
 /* Every pool complete and error-free: build the balancing tables. */
 int config_finish(struct gen *g, char *err, size_t errlen);
+
+/* config_rebuild() of a quick-mode generation: its saved arguments again,
+ * with every name's addresses from r. */
+struct gen *config_quick_rebuild(const struct gen *cur,
+    const struct resolved_set *r, struct config_errors *e);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,12 @@
 #include <yaml.h>
 
 #include "base/addr.h"
-#include "balance/balance.h"
 #include "parse/cidr.h"
 #include "config/config_int.h"
 #include "base/duration.h"
 #include "config/gen.h"
 #include "base/log.h"
-#include "dns/resolve.h"
+#include "config/resolved.h"
 #include "parse/route.h"
 #include "base/util.h"
 
@@ -612,7 +612,7 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		if ((s = cfg_scalar(c, key, val, path, "an algorithm")) ==
 		    NULL)
 			return -1;
-		if (balance_alg_parse(s, &alg) == -1) {
+		if (gen_balance_parse(s, &alg) == -1) {
 			cfg_err(c, val, path, "unknown balance algorithm '%s' "
 			    "(%s)", s, BALANCE_NAMES);
 			return -1;
@@ -913,7 +913,7 @@ cfg_resolvers(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 
 		if (t == NULL)
 			return;
-		if (resolve_parse_server(t, one, sizeof(one), err,
+		if (resolved_parse_server(t, one, sizeof(one), err,
 		    sizeof(err)) == -1) {
 			cfg_err(c, val, "global.resolvers", "%s", err);
 			return;
@@ -937,7 +937,7 @@ cfg_resolvers(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 		cfg_path(sub, sizeof(sub), "global.resolvers[%zu]", i++);
 		if ((t = cfg_scalar(c, NULL, n, sub, "an address")) == NULL)
 			continue;
-		if (resolve_parse_server(t, one, sizeof(one), err,
+		if (resolved_parse_server(t, one, sizeof(one), err,
 		    sizeof(err)) == -1) {
 			cfg_err(c, n, sub, "%s", err);
 			continue;
@@ -1922,3 +1922,55 @@ config_load_mem_resolved(const char *name, const char *buf, size_t len,
 	return c.g;
 }
 
+struct gen *
+config_load_file(const char *path, struct config_errors *e)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, r;
+	struct gen *g;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		config_errors_add(e, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	/* Read at most one byte past the limit: config_load_mem() reports
+	 * where the file crossed it, and a huge file is not read whole. */
+	for (;;) {
+		size_t want;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			buf = xrealloc(buf, cap);
+		}
+		want = cap - len;
+		if (want > (size_t)CFG_MAX_FILE_SIZE + 1 - len)
+			want = (size_t)CFG_MAX_FILE_SIZE + 1 - len;
+		r = fread(buf + len, 1, want, f);
+		len += r;
+		if (r == 0 || len > CFG_MAX_FILE_SIZE)
+			break;
+	}
+	if (ferror(f)) {
+		config_errors_add(e, "%s: cannot read: %s", path,
+		    strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	g = config_load_mem(path, buf, len, e);
+	free(buf);
+	return g;
+}
+
+struct gen *
+config_rebuild(const struct gen *cur, const struct resolved_set *r,
+    struct config_errors *e)
+{
+	if (cur->quick)
+		return config_quick_rebuild(cur, r, e);
+	return config_load_mem_resolved(cur->source, cur->text, cur->textlen,
+	    r, e);
+}

@@ -10,12 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balance/balance.h"
 #include "config/gen.h"
-#include "edge/guard.h"
 #include "parse/route.h"
 #include "base/log.h"
-#include "balance/pool.h"
 #include "balance/queue.h"
 #include "base/util.h"
 
@@ -36,6 +33,55 @@ gen_new(const char *source)
 	g->global.log_level = LOG_INFO;
 	g->global.access_log = true;
 	return g;
+}
+
+/* ---- the published generation, the algorithms' names ------------------ */
+
+static struct gen *current;
+
+struct gen *
+gen_current(void)
+{
+	return current;
+}
+
+void
+gen_set_current(struct gen *g)
+{
+	current = g;
+}
+
+static const char *const bal_names[] = {
+	[BAL_ROUNDROBIN] = "roundrobin",
+	[BAL_LEASTCONN] = "leastconn",
+	[BAL_SOURCE] = "source",
+	[BAL_RANDOM] = "random",
+	[BAL_FIRST] = "first",
+};
+
+int
+gen_balance_parse(const char *s, enum balance_alg *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bal_names); i++) {
+		if (strcmp(s, bal_names[i]) == 0) {
+			*out = (enum balance_alg)i;
+			return 0;
+		}
+	}
+	/* HAProxy's spelling of the same algorithm. */
+	if (strcmp(s, "leastconns") == 0) {
+		*out = BAL_LEASTCONN;
+		return 0;
+	}
+	return -1;
+}
+
+const char *
+gen_balance_name(enum balance_alg alg)
+{
+	if ((size_t)alg >= ARRAY_SIZE(bal_names))
+		return "?";
+	return bal_names[alg];
 }
 
 struct gen *
@@ -63,8 +109,6 @@ pool_free_contents(struct pool *p)
 		free(p->entries[i].host);
 	}
 	free(p->entries);
-	queue_put(p->queue);
-	balance_free(&p->bal);
 	free(p->health.send);
 	free(p->health.expect);
 	free(p->name);
@@ -81,15 +125,22 @@ gen_free(struct gen *g)
 		free(l->binds);
 		if (l->st)
 			listener_state_put(l->st);
-		guard_listener_free(l);
+		if (g->parts != NULL)
+			g->parts->listener_free(l);
+		cidr_set_free(&l->trusted);
+		cidr_set_free(&l->allow);
+		cidr_set_free(&l->deny);
 		for (uint32_t r = 0; r < l->nroutes; r++)
 			route_clear(&l->routes[r]);
 		free(l->routes);
 		free(l->name);
 	}
 	free(g->listeners);
-	for (uint32_t i = 0; i < g->npools; i++)
+	for (uint32_t i = 0; i < g->npools; i++) {
+		if (g->parts != NULL)
+			g->parts->pool_free(&g->pools[i]);
 		pool_free_contents(&g->pools[i]);
+	}
 	free(g->pools);
 	free(g->global.resolvers);
 	free(g->text);
@@ -343,14 +394,12 @@ gen_inherit(struct gen *new, const struct gen *old)
 	if (old == NULL)
 		return;
 	/* Clients waiting for a pool keep their place in its queue. */
-	for (uint32_t i = 0; i < new->npools; i++) {
+	for (uint32_t i = 0; new->parts != NULL && i < new->npools; i++) {
 		struct pool *np = &new->pools[i];
 		const struct pool *op = gen_find_pool(old, np->name);
 
-		if (op != NULL && op->queue != NULL) {
-			queue_put(np->queue);
-			np->queue = queue_get(op->queue);
-		}
+		if (op != NULL)
+			new->parts->pool_follow(np, op);
 	}
 	for (uint32_t i = 0; i < old->npools; i++)
 		n += old->pools[i].nservers;
@@ -440,14 +489,16 @@ gen_inherit(struct gen *new, const struct gen *old)
 			listener_state_put(nl->st);
 			nl->st = listener_state_get(old->listeners[o].st);
 			nl->st_adopted = true;
-			guard_inherit(nl, &old->listeners[o]);
+			if (new->parts != NULL)
+				new->parts->listener_follow(nl,
+				    &old->listeners[o]);
 		}
 	}
 	free(ltaken);
 }
 
 void
-gen_adopt_commit(struct gen *new, int64_t now)
+gen_adopt_commit(struct gen *new)
 {
 	size_t k = 0;
 
@@ -477,11 +528,6 @@ gen_adopt_commit(struct gen *new, int64_t now)
 		retiring = NULL;
 		nretiring = 0;
 	}
-	for (uint32_t i = 0; i < new->npools; i++)
-		for (uint32_t s = 0; s < new->pools[i].nservers; s++)
-			if (new->pools[i].servers[s].adopted)
-				server_state_adopted(&new->pools[i].servers[s],
-				    now);
 }
 
 void

@@ -19,12 +19,22 @@
 #include <sys/socket.h>
 
 #include "base/addr.h"
-#include "balance/balance.h"
 #include "parse/cidr.h"
 
 #define GEN_MAGIC 0x7c9e0a51u
 
+/* The balancing algorithms a pool may be configured with (balance/
+ * implements them; the names are the file's, gen_balance_parse()). */
+enum balance_alg {
+	BAL_ROUNDROBIN,
+	BAL_LEASTCONN,
+	BAL_SOURCE,
+	BAL_RANDOM,
+	BAL_FIRST,
+};
+
 struct lsock;
+struct balance_data;
 struct stats_srv;
 struct stats_lsn;
 
@@ -148,12 +158,13 @@ struct pool {
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
 	uint64_t queue_timeout_ms;
-	struct pool_queue *queue;	/* follows the pool across generations */
+	struct pool_queue *queue;	/* a part (balance/queue): follows the
+					 * pool across generations */
 	struct server_entry *entries;
 	uint32_t nentries;
 	struct server *servers;
 	uint32_t nservers;
-	struct balance_data bal;	/* precomputed schedule / hash ring */
+	struct balance_data *bal;	/* schedule / hash ring (a part, balance/) */
 	atomic_uint rr_next;		/* shared round-robin cursor */
 };
 
@@ -196,7 +207,8 @@ struct listener {
 	uint32_t rate_per_source;	/* new connections/s; 0: unlimited */
 	uint32_t rate_total;
 	uint32_t rate_burst;		/* 0: the rate itself */
-	struct guard_tables *guard;	/* shared counters, NULL when no limit */
+	struct guard_tables *guard;	/* a part (edge/guard): shared counters,
+					 * NULL when no limit */
 	/* Routing by TLS server name / ALPN (route.c), first match wins. */
 	struct route *routes;
 	uint32_t nroutes;
@@ -213,8 +225,30 @@ struct global_cfg {
 	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 
+/* The runtime parts that subsystems above config hang on a generation: a
+ * pool's balancing tables and wait queue, a listener's limit tables.
+ * config sits below those subsystems, so it builds, hands on and frees the
+ * parts only through this table, given once (config_install) by the layer
+ * that links them all.  A generation keeps the table it was built with, so
+ * it is always freed by the functions that built it. */
+struct gen;
+
+struct gen_parts {
+	/* Build every pool's and listener's parts of a complete generation;
+	 * -1 with err (a limit on table sizes) fails the load. */
+	int (*build)(struct gen *g, char *err, size_t errlen);
+	/* A reload matched np to op (same name): np takes over what must
+	 * outlive a generation (the wait queue), likewise for listeners
+	 * (the limit tables, when their shape is unchanged). */
+	void (*pool_follow)(struct pool *np, const struct pool *op);
+	void (*listener_follow)(struct listener *nl, const struct listener *ol);
+	void (*pool_free)(struct pool *p);
+	void (*listener_free)(struct listener *l);
+};
+
 struct gen {
 	unsigned magic;
+	const struct gen_parts *parts;	/* NULL: built without parts */
 	atomic_int refs;
 	unsigned id;			/* 1, 2, ... in publication order */
 	char *source;			/* file path, or "command line" */
@@ -237,6 +271,16 @@ struct gen *gen_new(const char *source);
 struct gen *gen_get(struct gen *g);
 void gen_put(struct gen *g);
 
+/* The published generation, as the main thread sees it: the service sets
+ * it when a generation is published; the control plane and the resolver
+ * read it (main thread only; no reference is taken). */
+struct gen *gen_current(void);
+void gen_set_current(struct gen *g);
+
+/* Algorithm names as the file spells them. */
+int gen_balance_parse(const char *s, enum balance_alg *out);
+const char *gen_balance_name(enum balance_alg alg);
+
 struct pool *gen_find_pool(const struct gen *g, const char *name);
 struct listener *gen_find_listener(const struct gen *g, const char *name);
 
@@ -255,10 +299,11 @@ void listener_state_put(struct listener_state *st);
  * pointers and refcounts change, nothing old's sessions or checks see: a
  * reload that fails afterwards just drops new.  old may be NULL. */
 void gen_inherit(struct gen *new, const struct gen *old);
-/* The reload is committed (new will be published): apply what adopting a
- * state means in the new pool (see server_state_adopted).  The first
- * mutation of shared state a reload makes. */
-void gen_adopt_commit(struct gen *new, int64_t now_ms);
+/* The reload is committed (new will be published): settle the list of
+ * states that servers removed by earlier reloads still hold.  The first
+ * mutation of shared state a reload makes; what adopting a state means
+ * in the new pool is balance/'s (pool_adopt_commit), done right after. */
+void gen_adopt_commit(struct gen *new);
 
 /* The weight picks use now: the admin override, else the configured one. */
 static inline uint32_t
@@ -268,6 +313,29 @@ server_weight(const struct server *s)
 	    memory_order_relaxed);
 
 	return w >= 0 ? (uint32_t)w : s->weight;
+}
+
+/* May s take a new connection now (health, weight, passive rest, backup
+ * handled by the caller)?  Used by balance_pick(). */
+static inline bool
+server_available(const struct server *s, int64_t now_ms)
+{
+	const struct server_state *st = s->st;
+	int64_t retry;
+
+	/* drain and maint: open sessions go on, new ones go elsewhere. */
+	if (atomic_load_explicit(&st->admin, memory_order_relaxed) !=
+	    SRV_ADMIN_READY)
+		return false;
+	if (atomic_load_explicit(&st->up, memory_order_acquire))
+		return true;
+	if (!atomic_load_explicit(&st->passive_down, memory_order_acquire))
+		return false;
+	/* Passively down: it rests until retry_at, then one trial connect
+	 * decides (pool_pick claims the trial).  0 means only an active
+	 * check may bring it back. */
+	retry = atomic_load_explicit(&st->retry_at_ms, memory_order_acquire);
+	return retry != 0 && now_ms >= retry;
 }
 
 /* Totals for STATUS= lines. */

@@ -248,7 +248,7 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		}
 		if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) && w > s->weight) {
 			reply_error(a, "pool '%s' balances by %s: the weight of %s can be lowered from its configured %u, not raised (change the file and reload)",
-			    s->pool->name, balance_alg_name(alg), s->name, s->weight);
+			    s->pool->name, gen_balance_name(alg), s->name, s->weight);
 			return;
 		}
 	}
@@ -569,15 +569,15 @@ admin_reload_hook(bool ok, const char *errors)
 			continue;
 		}
 		if (ok) {
-			reply_ok(a, "reloaded: generation %u from %s", reload_current()->id,
-			    reload_current()->source);
+			reply_ok(a, "reloaded: generation %u from %s", gen_current()->id,
+			    gen_current()->source);
 		} else if (a->cmd.json) {
 			reply_error(a, "reload failed, still running generation %u:\n%s",
-			    reload_current()->id, errors);
+			    gen_current()->id, errors);
 		} else {
 			/* Text: the first line says it failed, then every error. */
 			sbuf_printf(&a->c->out, "error: reload failed, still running generation %u\n%s",
-			    reload_current()->id, errors);
+			    gen_current()->id, errors);
 		}
 		aconn_send(a->c);
 	}
@@ -615,7 +615,7 @@ cmd_reload(struct admin_client *a)
 static bool
 admin_execute(struct admin_client *a, const char *line, size_t len)
 {
-	struct gen *g = reload_current();
+	struct gen *g = gen_current();
 	char err[512];
 
 	if (admin_cmd_parse(line, len, &a->cmd, err, sizeof(err)) < 0) {

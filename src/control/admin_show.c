@@ -223,7 +223,7 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 
 			sbuf_puts(b, i ? ",{" : "{");
 			json_str(b, &f, "name", p->name);
-			json_str(b, &f, "balance", balance_alg_name(p->alg));
+			json_str(b, &f, "balance", gen_balance_name(p->alg));
 			json_u64(b, &f, "servers", p->nservers);
 			json_u64(b, &f, "up", up);
 			json_u64(b, &f, "active", active);
@@ -244,7 +244,7 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 		sbuf_field(b, p->name);
 		sbuf_printf(b, " %s %u %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
 		    " %" PRIu64 " %" PRIu64 " %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
-		    " %" PRIu64 "\n", balance_alg_name(p->alg), p->nservers,
+		    " %" PRIu64 "\n", gen_balance_name(p->alg), p->nservers,
 		    up, active, sum.conns, sum.bytes_in, sum.bytes_out, fails,
 		    sum.retries, qv.length, p->max_queue, qv.queued, qv.served,
 		    qv.timeouts, qv.full);

@@ -101,10 +101,10 @@ metrics_input(struct aconn *c, bool eof, bool full)
 		return ACONN_ANSWER;
 	}
 	if (strcmp(target, "/metrics") == 0) {
-		metrics_render_prom(&body, reload_current(), admin_instance_state());
+		metrics_render_prom(&body, gen_current(), admin_instance_state());
 		respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
 	} else if (strcmp(target, "/") == 0) {
-		metrics_render_html(&body, reload_current(), admin_instance_state());
+		metrics_render_html(&body, gen_current(), admin_instance_state());
 		respond(c, "200 OK", "text/html; charset=utf-8", &body, head);
 	} else {
 		respond_text(c, "404 Not Found", "not found: try / or /metrics");

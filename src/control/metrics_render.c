@@ -454,7 +454,7 @@ metrics_render_html(struct sbuf *b, const struct gen *g, const char *state)
 		sbuf_puts(b, "<h2>pool ");
 		sbuf_html(b, p->name);
 		sbuf_printf(b, " <small>(%s)</small></h2>\n<table class=\"pool\" data-pool=\"",
-		    balance_alg_name(p->alg));
+		    gen_balance_name(p->alg));
 		sbuf_html(b, p->name);
 		sbuf_puts(b, "\">\n<tr><th>server</th><th>address</th><th>state</th><th>weight</th>"
 		    "<th>active</th><th>total</th><th>bytes in</th><th>bytes out</th>"

@@ -29,7 +29,6 @@
 #include <time.h>
 
 #include "base/log.h"
-#include "service/reload.h"
 #include "dns/resolve_int.h"
 #include "base/util.h"
 
@@ -67,6 +66,7 @@ struct rio {
 
 static struct {
 	struct ev_loop *loop;
+	void (*changed)(void);		/* the service rebuilds (resolve_init) */
 	ares_channel ch;
 	bool have_ch;
 	bool destroying;		/* cancelled lookups report nothing */
@@ -278,7 +278,7 @@ resolve_evaluate(struct rjob *j)
 		free(cur);
 	}
 	if (changed)
-		reload_dns_request();
+		R.changed();
 }
 
 static int64_t
@@ -402,9 +402,10 @@ resolve_find_old(struct rentry *old, size_t nold, const char *pool,
 }
 
 void
-resolve_init(struct ev_loop *loop)
+resolve_init(struct ev_loop *loop, void (*changed)(void))
 {
 	R.loop = loop;
+	R.changed = changed;
 	ev_init(&R.tmo, resolve_tmo_cb);
 	ares_library_init(ARES_LIB_INIT_ALL);
 }

@@ -7,9 +7,9 @@
  *                     (start-up or the reload helper thread, never a loop)
  *   resolve.c         re-resolution every resolve_interval on the main loop
  *                     (c-ares sockets as ev_io, its timeout as an ev_timer),
- *                     failures kept out of service decisions, and asking
- *                     reload.c for a new generation when an address set
- *                     really changed
+ *                     failures kept out of service decisions, and telling
+ *                     the service (a callback) when an address set really
+ *                     changed, so that it builds the next generation
  *   resolve_srv.c     pure SRV record -> weighted primary/backup targets
  */
 #ifndef TCPLB_RESOLVE_H
@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "config/gen.h"
+#include "config/resolved.h"
 
 /* Per query try; c-ares tries each name server `tries` times. */
 #define RESOLVE_TIMEOUT_MS	2000
@@ -29,53 +30,21 @@
 /* Addresses one entry may expand to. */
 #define RESOLVE_MAX_ADDRS	256
 
-/* One address found for a server entry. */
-struct resolved_addr {
-	struct sockaddr_storage addr;	/* port set */
-	uint32_t weight;		/* SRV: from the record; host: 0 (the entry's) */
-	bool backup;			/* SRV: not of the lowest priority */
-};
-
-/* What the resolver found for every dynamic entry, to build a generation
- * from instead of asking DNS again (see config_rebuild()). */
-struct resolved_entry {
-	char *pool;
-	uint32_t entry;			/* index in pool->entries */
-	char *host;			/* to check it is the same entry */
-	struct resolved_addr *addrs;	/* sorted */
-	size_t n;
-};
-
-struct resolved_set {
-	struct resolved_entry *v;
-	size_t n;
-};
-
-void resolved_set_free(struct resolved_set *r);
-const struct resolved_entry *resolved_set_find(const struct resolved_set *r,
-    const char *pool, uint32_t entry, const char *host);
-
-/* Canonical order (family, address, port), duplicates removed: a DNS
- * answer that only rotates compares equal.  Returns the new count. */
-size_t resolved_sort(struct resolved_addr *a, size_t n);
-
 /* ---- load time (resolve_sync.c) ----------------------------------------
  * Blocking, bounded by RESOLVE_TIMEOUT_MS x RESOLVE_TRIES per name server:
  * only for the configuration loader.  resolvers: "ip:port,..." or NULL
  * for /etc/resolv.conf.  Returns 0 with *out malloc'd (n > 0), or -1 with
  * err set. */
-int resolve_sync(enum server_entry_kind kind, const char *host,
+int resolve_sync(bool srv, const char *host,
     uint16_t port, const char *resolvers, struct resolved_addr **out,
     size_t *n, char *err, size_t errlen);
 
-/* Is "ip", "ip:port" or "[ip6]:port" a valid resolver address?  Writes
- * its c-ares form ("ip:port", default port 53) to out. */
-int resolve_parse_server(const char *text, char *out, size_t outlen,
-    char *err, size_t errlen);
 
 /* ---- run time (resolve.c, main thread) --------------------------------- */
 
-void resolve_init(struct ev_loop *loop);
+/* changed() runs on loop when an address set really changed: the service
+ * builds the next generation (from resolve_snapshot()). */
+void resolve_init(struct ev_loop *loop, void (*changed)(void));
 /* Re-resolve g's dynamic entries from now on (takes a reference).  Called
  * after every publication: start-up, reload, DNS change (keep_answers:
  * the last answers still stand). */
@@ -87,7 +56,7 @@ void resolve_snapshot(const struct gen *cur, struct resolved_set *out);
 
 /* What the resolver knows about one entry, for show servers / metrics.
  * The addresses in service are the servers of the pool whose `entry` is
- * this one's (reload_current()->pools[...].servers[...].entry). */
+ * this one's (gen_current()->pools[...].servers[...].entry). */
 struct resolve_status {
 	const char *pool;
 	uint32_t entry;			/* index in pool->entries */

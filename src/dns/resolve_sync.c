@@ -39,7 +39,7 @@ sync_cb(void *arg, bool ok, const char *error, struct resolved_addr *addrs,
 }
 
 int
-resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
+resolve_sync(bool srv, const char *host, uint16_t port,
     const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
     size_t errlen)
 {
@@ -50,7 +50,7 @@ resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
 	*n = 0;
 	if (resolve_channel_new(&ch, resolvers, NULL, NULL, err, errlen) == -1)
 		return -1;
-	resolve_lookup(ch, kind, host, port, sync_cb, &r);
+	resolve_lookup(ch, srv ? SE_SRV : SE_HOST, host, port, sync_cb, &r);
 	while (!r.done) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
@@ -96,7 +96,7 @@ resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
 	ares_destroy(ch);	/* completes a lookup cut short by poll() */
 	if (!r.ok) {
 		snprintf(err, errlen, "cannot resolve %s'%s': %s",
-		    kind == SE_SRV ? "SRV " : "", host,
+		    srv ? "SRV " : "", host,
 		    r.error ? r.error : "failed");
 		return -1;
 	}

@@ -294,7 +294,4 @@ guard_listener_free(struct listener *l)
 {
 	tables_put(l->guard);
 	l->guard = NULL;
-	cidr_set_free(&l->trusted);
-	cidr_set_free(&l->allow);
-	cidr_set_free(&l->deny);
 }

@@ -35,6 +35,7 @@
 #include "service/service.h"
 #include "stats/stats.h"
 #include "service/upgrade.h"
+#include "service/wiring.h"
 #include "base/util.h"
 #include "relay/worker.h"
 
@@ -188,7 +189,7 @@ drained_cb(struct gen *unused)
 static void
 start_drain(struct ev_loop *loop, const char *why)
 {
-	struct gen *g = reload_current();
+	struct gen *g = gen_current();
 	unsigned active;
 
 	stopping = true;
@@ -232,7 +233,7 @@ usr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		log_notice("SIGUSR2 ignored: stopping");
 		return;
 	}
-	upgrade_request(reload_current());
+	upgrade_request(gen_current());
 }
 
 static void
@@ -326,6 +327,7 @@ main(int argc, char **argv)
 		    q.listen ? "listen" : "balance");
 
 	log_init(target, verbose ? LOG_DEBUG : LOG_INFO);
+	wiring_install();
 	/* The new process of a binary upgrade (started by SIGUSR2). */
 	upgrading = !check && upgrade_child_begin();
 	/* A client that vanishes mid-write must cost an EPIPE, not the
@@ -447,7 +449,7 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sig_usr2);
 	upgrade_init(loop, argv, handed_over);
 	health_start(loop, g);
-	resolve_init(loop);
+	resolve_init(loop, reload_dns_request);
 	resolve_start(g, false);
 	service_start_timers(loop);
 

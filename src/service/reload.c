@@ -47,7 +47,6 @@
 
 static struct ev_loop *loop;
 static const char *path;
-static struct gen *current;
 static bool busy;
 static bool pending;
 static bool cancelled;		/* shutting down: a late load is dropped */
@@ -79,7 +78,7 @@ static void *
 loader_main(void *arg)
 {
 	struct config_errors e = { 0 };
-	struct gen *g = loading_dns ? config_rebuild(current, &loading_set, &e) :
+	struct gen *g = loading_dns ? config_rebuild(gen_current(), &loading_set, &e) :
 	    config_load_file(path, &e);
 
 	loaded_gen = g;
@@ -144,15 +143,15 @@ reload_fail(const char *first, const char *all)
 		 * say it once per reason. */
 		if (last_dns_error == NULL || strcmp(last_dns_error, first)) {
 			log_errx("cannot apply a DNS change: %s; still running "
-			    "generation %u", first, current->id);
+			    "generation %u", first, gen_current()->id);
 			free(last_dns_error);
 			last_dns_error = xstrdup(first);
 		}
 		reload_finish(true, NULL);
 		return;
 	}
-	log_errx("reload failed, still running generation %u from %s", current->id,
-	    current->source);
+	log_errx("reload failed, still running generation %u from %s", gen_current()->id,
+	    gen_current()->source);
 	service_status("reload failed: %s", first);
 	reload_finish(false, all ? all : first);
 }
@@ -250,6 +249,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	struct gen *g;
 	struct config_errors e;
 	char err[512];
+	struct gen *cur;
 
 	/* The join orders the loader's writes before our reads. */
 	pthread_join(loader, NULL);
@@ -276,8 +276,9 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		return;
 	}
 	config_errors_free(&e);
-	if (loading_dns && reload_same_servers(g, current)) {
-		log_debug("DNS change already in generation %u", current->id);
+	cur = gen_current();
+	if (loading_dns && reload_same_servers(g, cur)) {
+		log_debug("DNS change already in generation %u", cur->id);
 		gen_put(g);
 		reload_finish(true, NULL);
 		return;
@@ -289,15 +290,15 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	    g->global.workers != workers_count())
 		log_warnx("global.workers changed to %u: this takes a restart; keeping %u",
 		    g->global.workers, workers_count());
-	if (!same_str(g->global.admin_socket, current->global.admin_socket) ||
-	    !same_str(g->global.metrics, current->global.metrics))
+	if (!same_str(g->global.admin_socket, cur->global.admin_socket) ||
+	    !same_str(g->global.metrics, cur->global.metrics))
 		log_warnx("global.admin_socket and global.metrics change only at a restart; keeping %s and %s",
-		    current->global.admin_socket ? current->global.admin_socket : "none",
-		    current->global.metrics ? current->global.metrics : "none");
+		    cur->global.admin_socket ? cur->global.admin_socket : "none",
+		    cur->global.metrics ? cur->global.metrics : "none");
 	/* Every way this reload can still fail comes before the commit point
 	 * below, and nothing before it writes state the running generation
 	 * shares: a failed reload changes nothing. */
-	gen_inherit(g, current);
+	gen_inherit(g, cur);
 	stats_attach(g);	/* counters for servers and listeners that are new */
 	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
@@ -305,13 +306,14 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		reload_fail(err, NULL);
 		return;
 	}
-	gen_adopt_commit(g, (int64_t)now_ms());
+	gen_adopt_commit(g);
+	pool_adopt_commit(g, (int64_t)now_ms());
 	if (loading_dns)
 		reload_hold_new_servers(g);
 	log_set_level(ov_verbose ? LOG_DEBUG : g->global.log_level);
 	service_set_gen(g);
-	gen_put(current);
-	current = g;
+	gen_put(cur);
+	gen_set_current(g);
 	workers_publish(g, published_cb);
 }
 
@@ -343,7 +345,7 @@ reload_init(struct ev_loop *l, const char *p, struct gen *g)
 {
 	loop = l;
 	path = p;
-	current = g;
+	gen_set_current(g);
 	ev_async_init(&loaded, loaded_cb);
 	ev_async_start(loop, &loaded);
 }
@@ -354,7 +356,7 @@ dns_start(void)
 	dns_pending = false;
 	busy = true;
 	loading_dns = true;
-	resolve_snapshot(current, &loading_set);
+	resolve_snapshot(gen_current(), &loading_set);
 	loader_running = true;
 	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
 		loader_running = false;
@@ -416,12 +418,6 @@ reload_set_hook(void (*h)(bool ok, const char *errors))
 	hook = h;
 }
 
-struct gen *
-reload_current(void)
-{
-	return current;
-}
-
 void
 reload_cancel(void)
 {
@@ -446,6 +442,6 @@ reload_shutdown(void)
 	resolved_set_free(&loading_set);
 	free(last_dns_error);
 	last_dns_error = NULL;
-	gen_put(current);
-	current = NULL;
+	gen_put(gen_current());
+	gen_set_current(NULL);
 }

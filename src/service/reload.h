@@ -23,8 +23,6 @@ void reload_dns_request(void);
 /* Command-line settings that stay in force across reloads: verbose (-v:
  * debug logging), workers (-w: 0 = auto, -1 = not given). */
 void reload_set_overrides(bool verbose, int workers);
-/* The published generation (main thread's reference). */
-struct gen *reload_current(void);
 /* Shutdown began: a reload still loading is dropped when it arrives, and
  * none is started again. */
 void reload_cancel(void);

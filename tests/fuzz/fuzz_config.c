@@ -54,11 +54,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t i = 0; i < g->npools; i++) {
 			const struct pool *p = &g->pools[i];
 
-			for (uint32_t k = 0; k < p->bal.sched_len; k++)
-				if (p->bal.sched[k] >= p->nservers)
+			for (uint32_t k = 0; k < p->bal->sched_len; k++)
+				if (p->bal->sched[k] >= p->nservers)
 					abort();
-			for (uint32_t k = 0; k < p->bal.ring_len; k++)
-				if (p->bal.ring[k].server >= p->nservers)
+			for (uint32_t k = 0; k < p->bal->ring_len; k++)
+				if (p->bal->ring[k].server >= p->nservers)
 					abort();
 		}
 	}

@@ -69,7 +69,8 @@ tp_free(struct pool *p)
 		server_state_put(p->servers[i].st);
 	}
 	free(p->servers);
-	balance_free(&p->bal);
+	balance_free(p->bal);
+	p->bal = NULL;
 	free(p->name);
 	free(p);
 }
@@ -122,13 +123,13 @@ test_alg_names(void **state)
 
 	(void)state;
 	for (int i = BAL_ROUNDROBIN; i <= BAL_FIRST; i++) {
-		assert_int_equal(balance_alg_parse(balance_alg_name(i), &a), 0);
+		assert_int_equal(gen_balance_parse(gen_balance_name(i), &a), 0);
 		assert_int_equal(a, i);
 	}
-	assert_int_equal(balance_alg_parse("roundrobin", &a), 0);
+	assert_int_equal(gen_balance_parse("roundrobin", &a), 0);
 	assert_int_equal(a, BAL_ROUNDROBIN);
-	assert_int_equal(balance_alg_parse("hash", &a), -1);
-	assert_int_equal(balance_alg_parse("", &a), -1);
+	assert_int_equal(gen_balance_parse("hash", &a), -1);
+	assert_int_equal(gen_balance_parse("", &a), -1);
 }
 
 /* ---- roundrobin -------------------------------------------------------- */
@@ -256,7 +257,7 @@ test_rr_schedule_exact(void **state)
 				cur[i] = -(int64_t)(w[i] / g / 2);
 				t2 += w[i] / g;
 			}
-			assert_int_equal(p->bal.sched_len, t2);
+			assert_int_equal(p->bal->sched_len, t2);
 			for (uint64_t k = 0; k < t2; k++) {
 				int best = -1;
 
@@ -268,7 +269,7 @@ test_rr_schedule_exact(void **state)
 						best = (int)i;
 				}
 				cur[best] -= (int64_t)t2;
-				assert_int_equal(p->bal.sched[k], best);
+				assert_int_equal(p->bal->sched[k], best);
 			}
 		}
 		tp_free(p);
@@ -303,7 +304,7 @@ test_rr_smooth(void **state)
 		struct pool *q = tp_new(BAL_ROUNDROBIN, 2, big);
 		unsigned cc[2] = { 0, 0 };
 
-		assert_true(q->bal.sched_len <= 65536);
+		assert_true(q->bal->sched_len <= 65536);
 		count_picks(q, cc, NPICKS, 1);
 		assert_true(cc[1] > 0.73 * NPICKS && cc[1] < 0.77 * NPICKS);
 		tp_free(q);
@@ -544,22 +545,23 @@ test_source_order_independent(void **state)
 	}
 	for (unsigned i = 0; i < 64; i++)
 		q->servers[i].index = i;
-	balance_free(&q->bal);
+	balance_free(q->bal);
+	q->bal = NULL;
 	assert_int_equal(balance_prepare(q), 0);
 
-	assert_int_equal(p->bal.ring_len, q->bal.ring_len);
-	for (uint32_t k = 0; k < p->bal.ring_len; k++) {
-		const struct balance_point *a = &p->bal.ring[k], *b = &q->bal.ring[k];
+	assert_int_equal(p->bal->ring_len, q->bal->ring_len);
+	for (uint32_t k = 0; k < p->bal->ring_len; k++) {
+		const struct balance_point *a = &p->bal->ring[k], *b = &q->bal->ring[k];
 
 		assert_int_equal(a->hash, b->hash);
 		assert_string_equal(p->servers[a->server].addr_text,
 		    q->servers[b->server].addr_text);
-		if (k > 0 && p->bal.ring[k - 1].hash == a->hash &&
-		    p->bal.ring[k - 1].server != a->server)
+		if (k > 0 && p->bal->ring[k - 1].hash == a->hash &&
+		    p->bal->ring[k - 1].server != a->server)
 			ties++;
 	}
 	printf("source ring of %u points: %u ties between servers, same order "
-	    "with the servers listed in reverse\n", p->bal.ring_len, ties);
+	    "with the servers listed in reverse\n", p->bal->ring_len, ties);
 	assert_true(ties > 0);	/* else this test proves nothing */
 	for (uint32_t k = 0; k < NPICKS; k++)
 		assert_string_equal(p->servers[source_pick(p, k)].addr_text,
@@ -756,7 +758,7 @@ test_max_conns_race(void **state)
 		for (int i = 0; i < 8; i++)
 			pthread_join(t[i], NULL);
 		printf("max_connections race (%s): %u picks, %u refused, "
-		    "%u over the limit\n", balance_alg_name(alg),
+		    "%u over the limit\n", gen_balance_name(alg),
 		    atomic_load(&r.got), atomic_load(&r.none),
 		    atomic_load(&r.over));
 		assert_int_equal(atomic_load(&r.over), 0);

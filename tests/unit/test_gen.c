@@ -150,7 +150,8 @@ test_inherit_without_health_check_revives(void **state)
 	 * that fails after this must leave the old servers as they were. */
 	assert_false(atomic_load(&active_down->up));
 	assert_int_equal(atomic_load(&passive_down->retry_at_ms), 0);
-	gen_adopt_commit(new, (int64_t)now_ms());
+	gen_adopt_commit(new);
+	pool_adopt_commit(new, (int64_t)now_ms());
 	assert_true(atomic_load(&new->pools[0].servers[0].st->up));
 	assert_true(atomic_load(&new->pools[0].servers[1].st->retry_at_ms) > 0);
 	assert_true(server_available(&new->pools[0].servers[1], (int64_t)now_ms()));

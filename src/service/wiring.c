@@ -1,0 +1,42 @@
+/*
+ * wiring: hands the loader (config/) its name lookups (dns/) and the table
+ * of runtime parts every generation carries (balance/ and edge/), so that
+ * config never names a subsystem above it.  See wiring.h.
+ */
+#include "autoconfig.h"
+
+#include "balance/pool.h"
+#include "config/config.h"
+#include "dns/resolve.h"
+#include "edge/guard.h"
+#include "service/wiring.h"
+
+/* A listener's limit tables are sized from the global limit too. */
+static int
+wiring_parts_build(struct gen *g, char *err, size_t errlen)
+{
+	if (pool_parts_build(g, err, errlen) == -1)
+		return -1;
+	for (uint32_t i = 0; i < g->nlisteners; i++)
+		guard_listener_prepare(&g->listeners[i], g->global.max_conns);
+	return 0;
+}
+
+static const struct gen_parts wiring_parts = {
+	.build = wiring_parts_build,
+	.pool_follow = pool_parts_follow,
+	.listener_follow = guard_inherit,
+	.pool_free = pool_parts_free,
+	.listener_free = guard_listener_free,
+};
+
+void
+wiring_install(void)
+{
+	static const struct config_env env = {
+		.lookup = resolve_sync,
+		.parts = &wiring_parts,
+	};
+
+	config_install(&env);
+}
