@@ -13,7 +13,6 @@
 #include "config/gen.h"
 #include "parse/route.h"
 #include "base/log.h"
-#include "balance/queue.h"
 #include "base/util.h"
 
 static atomic_uint gen_next_id = 1;

@@ -28,7 +28,6 @@
 #include "control/admin_show.h"
 #include "base/duration.h"
 #include "base/log.h"
-#include "service/reload.h"
 #include "parse/route.h"
 #include "relay/session.h"
 #include "stats/stats.h"
@@ -78,7 +77,6 @@ static struct {
 	struct admin_client *all;
 } adm = { .fd = -1 };
 
-static void admin_reload_hook(bool ok, const char *errors);
 
 const char *
 admin_instance_state(void)
@@ -540,17 +538,26 @@ cmd_shutdown_sessions(struct admin_client *a, struct gen *g)
 
 /* ---- reload -------------------------------------------------------------- */
 
+/* Lent by the service, which sits above the control plane (admin_install). */
+static struct admin_reloader reloader;
+
+void
+admin_install(const struct admin_reloader *r)
+{
+	reloader = *r;
+}
+
 static uint64_t
 reloads_finished(void)
 {
-	struct reload_counts rc;
+	struct stats_reloads rc;
 
-	reload_get_counts(&rc);
+	stats_reloads(&rc);
 	return rc.ok + rc.failed;
 }
 
-static void
-admin_reload_hook(bool ok, const char *errors)
+void
+admin_reload_done(bool ok, const char *errors)
 {
 	uint64_t done = reloads_finished();
 	struct admin_client **pp = &adm.reload_waiters;
@@ -586,7 +593,7 @@ admin_reload_hook(bool ok, const char *errors)
 static void
 cmd_reload(struct admin_client *a)
 {
-	if (!reload_has_file()) {
+	if (!reloader.has_file()) {
 		reply_error(a, "quick mode: there is no configuration file to re-read");
 		return;
 	}
@@ -597,8 +604,8 @@ cmd_reload(struct admin_client *a)
 	log_notice("reload requested (admin socket, uid %ld, pid %ld)", (long)a->uid,
 	    (long)a->pid);
 	/* A reload already running finishes first; ours is the one after. */
-	a->reload_want = reloads_finished() + (reload_in_progress() ? 2 : 1);
-	reload_request();
+	a->reload_want = reloads_finished() + (reloader.in_progress() ? 2 : 1);
+	reloader.request();
 	if (reloads_finished() >= a->reload_want) {
 		/* Failed before it began (no loader thread). */
 		reply_error(a, "reload failed at once; see the log");
@@ -804,7 +811,6 @@ admin_start(struct ev_loop *loop, const char *path, char *err, size_t errlen)
 	ev_io_init(&adm.io, admin_accept_cb, fd, EV_READ);
 	ev_io_start(loop, &adm.io);
 	ev_init(&adm.deadline, deadline_cb);
-	reload_set_hook(admin_reload_hook);
 	log_info("admin socket listening on %s", path);
 	return 0;
 }
@@ -845,5 +851,4 @@ admin_stop(void)
 	}
 	free(adm.path);
 	adm.path = NULL;
-	reload_set_hook(NULL);
 }

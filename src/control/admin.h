@@ -10,6 +10,7 @@
 #define TCPLB_ADMIN_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Bind path (mode 0660) and start accepting.  Returns 0, or -1 with err. */
@@ -20,5 +21,17 @@ void admin_stop(void);
 void admin_set_stopping(void);
 /* "ready", "draining" or "stopping". */
 const char *admin_instance_state(void);
+
+/* The service's side of the `reload` command.  The service sits above the
+ * control plane, so it lends these once at start (service/wiring.c). */
+struct admin_reloader {
+	bool (*has_file)(void);		/* false in quick mode */
+	bool (*in_progress)(void);	/* a reload (not a DNS change) runs */
+	void (*request)(void);		/* as SIGHUP */
+};
+void admin_install(const struct admin_reloader *r);
+/* Every reload's end (not a DNS change's), from the service: answers the
+ * clients waiting for it.  errors: every error, one per line ("" if ok). */
+void admin_reload_done(bool ok, const char *errors);
 
 #endif

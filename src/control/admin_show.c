@@ -16,7 +16,6 @@
 #include "control/admin_show.h"
 #include "relay/listener.h"
 #include "balance/queue.h"
-#include "service/reload.h"
 #include "dns/resolve.h"
 #include "parse/route.h"
 #include "relay/session.h"
@@ -54,12 +53,12 @@ json_str(struct sbuf *b, bool *first, const char *key, const char *v)
 void
 admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool json)
 {
-	struct reload_counts rc;
+	struct stats_reloads rc;
 	unsigned up, total;
 	struct rlimit rl;
 	uint64_t fdmax = 0;
 
-	reload_get_counts(&rc);
+	stats_reloads(&rc);
 	gen_count_servers(g, &up, &total);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		fdmax = rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;

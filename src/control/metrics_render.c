@@ -20,7 +20,6 @@
 #include "relay/listener.h"
 #include "balance/queue.h"
 #include "control/metrics_render.h"
-#include "service/reload.h"
 #include "dns/resolve.h"
 #include "parse/route.h"
 #include "stats/stats.h"
@@ -216,13 +215,13 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 	static const char *const states[] = { "ready", "draining", "stopping" };
 	static const char *const sstates[] = { "ready", "drain", "maint", "down" };
 	int64_t now = (int64_t)now_ms();
-	struct reload_counts rc;
+	struct stats_reloads rc;
 	struct rlimit rl;
 	size_t nrows = 0, k = 0;
 	struct srv_row *rows;
 	struct stats_srv_sum *psum;
 
-	reload_get_counts(&rc);
+	stats_reloads(&rc);
 	/* ---- process */
 	family(b, "tcplb_info", "gauge", "Version of the running tcplb (always 1).");
 	sbuf_puts(b, "tcplb_info{version=\"");

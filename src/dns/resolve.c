@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "dns/resolve.h"
 #include "dns/resolve_int.h"
 #include "base/util.h"
 

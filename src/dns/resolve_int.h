@@ -8,7 +8,8 @@
 
 #include <ares.h>
 
-#include "dns/resolve.h"
+#include "config/gen.h"
+#include "config/resolved.h"
 
 /* ok: addrs (malloc'd, sorted, n > 0) pass to the callee.  Else error says
  * why (a static or c-ares string) and addrs is NULL. */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/addr.h"
+#include "dns/resolve.h"
 #include "dns/resolve_int.h"
 #include "dns/resolve_srv.h"
 #include "base/util.h"

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/resolve.h"
 #include "dns/resolve_int.h"
 
 struct sync_result {

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "control/admin.h"
 #include "health/health.h"
 #include "relay/listener.h"
 #include "base/log.h"
@@ -63,8 +64,6 @@ static bool loader_running;
 static ev_async loaded;
 static struct gen *loaded_gen;
 static struct config_errors loaded_errors;
-static struct reload_counts counts;
-static void (*hook)(bool ok, const char *errors);
 
 static void reload_start(void);
 
@@ -94,12 +93,8 @@ reload_finish(bool ok, const char *errors)
 {
 	/* A DNS change is not a reload: not counted, nobody waits for it. */
 	if (!loading_dns) {
-		if (ok)
-			counts.ok++;
-		else
-			counts.failed++;
-		if (hook)
-			hook(ok, errors ? errors : "");
+		stats_reload_done(ok);
+		admin_reload_done(ok, errors ? errors : "");
 	}
 	busy = false;
 	if (!loading_dns)
@@ -394,12 +389,6 @@ reload_request(void)
 	reload_start();
 }
 
-void
-reload_get_counts(struct reload_counts *c)
-{
-	*c = counts;
-}
-
 bool
 reload_in_progress(void)
 {
@@ -410,12 +399,6 @@ bool
 reload_has_file(void)
 {
 	return path != NULL;
-}
-
-void
-reload_set_hook(void (*h)(bool ok, const char *errors))
-{
-	hook = h;
 }
 
 void

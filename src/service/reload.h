@@ -26,19 +26,10 @@ void reload_set_overrides(bool verbose, int workers);
 /* Shutdown began: a reload still loading is dropped when it arrives, and
  * none is started again. */
 void reload_cancel(void);
-/* For the admin socket and /metrics. */
-struct reload_counts {
-	uint64_t ok;		/* reloads that published a new generation */
-	uint64_t failed;	/* reloads that kept the old one */
-};
-void reload_get_counts(struct reload_counts *c);
 /* A reload (not a DNS change) is loading or publishing. */
 bool reload_in_progress(void);
 /* False in quick mode (no file to re-read). */
 bool reload_has_file(void);
-/* hook(ok, errors) runs on the main loop at the end of every reload
- * attempt; errors is every message, one per line ("" when ok). */
-void reload_set_hook(void (*hook)(bool ok, const char *errors));
 
 /* Wait for a loader thread still running, drop the current generation. */
 void reload_shutdown(void);

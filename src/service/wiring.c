@@ -1,14 +1,17 @@
 /*
  * wiring: hands the loader (config/) its name lookups (dns/) and the table
- * of runtime parts every generation carries (balance/ and edge/), so that
- * config never names a subsystem above it.  See wiring.h.
+ * of runtime parts every generation carries (balance/ and edge/), and the
+ * admin socket (control/) the service's reload, so that neither names a
+ * subsystem above it.  See wiring.h.
  */
 #include "autoconfig.h"
 
 #include "balance/pool.h"
 #include "config/config.h"
+#include "control/admin.h"
 #include "dns/resolve.h"
 #include "edge/guard.h"
+#include "service/reload.h"
 #include "service/wiring.h"
 
 /* A listener's limit tables are sized from the global limit too. */
@@ -38,5 +41,12 @@ wiring_install(void)
 		.parts = &wiring_parts,
 	};
 
+	static const struct admin_reloader reloader = {
+		.has_file = reload_has_file,
+		.in_progress = reload_in_progress,
+		.request = reload_request,
+	};
+
 	config_install(&env);
+	admin_install(&reloader);
 }

@@ -283,3 +283,20 @@ stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *o)
 		o->refused += LD(b->refused);
 	}
 }
+
+static stats_ctr reloads_ok, reloads_failed;
+
+void
+stats_reload_done(bool ok)
+{
+	atomic_fetch_add_explicit(ok ? &reloads_ok : &reloads_failed, 1,
+	    memory_order_relaxed);
+}
+
+void
+stats_reloads(struct stats_reloads *out)
+{
+	out->ok = atomic_load_explicit(&reloads_ok, memory_order_relaxed);
+	out->failed = atomic_load_explicit(&reloads_failed,
+	    memory_order_relaxed);
+}

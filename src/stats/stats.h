@@ -11,6 +11,7 @@
 #define TCPLB_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/gen.h"
@@ -131,5 +132,15 @@ void stats_srv_sum(const struct server_state *st, struct stats_srv_sum *out);
 void stats_srv_sum_add(struct stats_srv_sum *acc, const struct stats_srv_sum *s);
 void stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *out);
 const char *stats_fail_name(enum stats_fail f);
+
+/* Reloads that published a new generation and that kept the old one (a
+ * DNS change is not a reload).  The service counts on the main loop; any
+ * thread may read. */
+struct stats_reloads {
+	uint64_t ok;
+	uint64_t failed;
+};
+void stats_reload_done(bool ok);
+void stats_reloads(struct stats_reloads *out);
 
 #endif
