@@ -33,6 +33,7 @@
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "relay/workers.h"
 
 #define ADMIN_TIMEOUT_S 10.0	/* no byte of progress for this long: close */
 #define ADMIN_MAX_CLIENTS 64

@@ -21,7 +21,6 @@
 #include "control/metrics.h"
 #include "control/metrics_render.h"
 #include "base/net.h"
-#include "service/reload.h"
 #include "base/util.h"
 
 #define METRICS_REQ_MAX 8192

@@ -139,7 +139,7 @@ render_guard_inspect(struct sbuf *b, const struct gen *g)
 	family(b, "tcplb_tls_inspect_total", "counter", "Connections on listeners with routes, by outcome of the TLS ClientHello inspection.");
 	for (unsigned o = 0; o < TLS_OUT_N; o++)
 		sbuf_printf(b, "tcplb_tls_inspect_total{outcome=\"%s\"} %" PRIu64 "\n",
-		    inspect_tls_outcome_name(o), inspect_tls_total(o));
+		    inspect_tls_outcome_name(o), workers_tls_total(o));
 	family(b, "tcplb_route_hits_total", "counter", "Connections sent by a listener's route (route: its position from 0, pool: where it leads).");
 	for (uint32_t i = 0; i < g->nlisteners; i++)
 		for (uint32_t r = 0; r < g->listeners[i].nroutes; r++) {

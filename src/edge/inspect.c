@@ -18,7 +18,6 @@
 #include "parse/route.h"
 #include "parse/tls_hello.h"
 #include "base/util.h"
-#include "relay/worker.h"
 
 /* ---- phase: PROXY protocol header ------------------------------------- */
 
@@ -300,17 +299,4 @@ inspect_tls_count(struct inspect_tls_stats *st, const struct listener *l,
 		o = in->tls_ok ? TLS_OUT_FALLBACK : TLS_OUT_NOT_TLS;
 	}
 	count(&st->outcome[o]);
-}
-
-uint64_t
-inspect_tls_total(enum inspect_tls_outcome o)
-{
-	uint64_t sum = 0;
-
-	if (o >= TLS_OUT_N)
-		return 0;
-	for (unsigned i = 0; i < workers_count(); i++)
-		sum += atomic_load_explicit(&worker_get(i)->tls.outcome[o],
-		    memory_order_relaxed);
-	return sum;
 }

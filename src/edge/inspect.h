@@ -130,8 +130,7 @@ const char *inspect_tls_outcome_name(enum inspect_tls_outcome o);
  * timeout. */
 void inspect_tls_count(struct inspect_tls_stats *st, const struct listener *l,
     const struct inspect *in, bool timed_out);
-/* Sum over every worker. */
-uint64_t inspect_tls_total(enum inspect_tls_outcome o);
+
 
 /* The close reason when inspect_timeout expires in the current phase. */
 const char *inspect_timeout_reason(const struct inspect *in);

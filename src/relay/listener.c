@@ -23,7 +23,6 @@
 #include "relay/listener.h"
 #include "base/log.h"
 #include "base/net.h"
-#include "service/service.h"
 #include "relay/session.h"
 #include "stats/stats.h"
 #include "base/util.h"
@@ -44,6 +43,29 @@ struct inherited {
 };
 static struct inherited *inherited;
 static unsigned ninherited;
+
+/* Where the sockets are also kept, so that a restart finds them again
+ * (systemd's fd store); lent by the service (listener_install_keeper). */
+static void
+keeper_none_keep(const char *name, const int *fds, unsigned n)
+{
+}
+
+static void
+keeper_none_forget(const char *name)
+{
+}
+
+static struct listener_keeper keeper = {
+	.keep = keeper_none_keep,
+	.forget = keeper_none_forget,
+};
+
+void
+listener_install_keeper(const struct listener_keeper *k)
+{
+	keeper = *k;
+}
 
 static void
 inherited_add(int fd, const char *name)
@@ -118,7 +140,7 @@ listener_warn_unused_inherited(void)
 			 * for an address the file no longer binds. */
 			log_info("closing listening socket %s: no listener binds it any more",
 			    where);
-			service_fdstore_remove(inherited[i].name);
+			keeper.forget(inherited[i].name);
 			close(inherited[i].fd);
 			inherited[i].fd = -1;
 			continue;
@@ -227,7 +249,7 @@ static void
 lsock_retire(struct lsock *ls)
 {
 	if (!ls->adopted && ls->fdname)
-		service_fdstore_remove(ls->fdname);
+		keeper.forget(ls->fdname);
 	lsock_close(ls);
 }
 
@@ -356,7 +378,7 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 		/* Kept by systemd across a restart, so that connections
 		 * arriving meanwhile wait in the queue instead of being
 		 * refused (a no-op outside a unit with an fd store). */
-		service_fdstore_add(ls->fdname, ls->fds, ls->nfds);
+		keeper.keep(ls->fdname, ls->fds, ls->nfds);
 	}
 	return ls;
 }
@@ -486,7 +508,7 @@ listener_fdstore_all(void)
 {
 	for (struct lsock *ls = lsocks; ls; ls = ls->next)
 		if (!ls->adopted && ls->fdname)
-			service_fdstore_add(ls->fdname, ls->fds, ls->nfds);
+			keeper.keep(ls->fdname, ls->fds, ls->nfds);
 }
 
 void

@@ -63,4 +63,13 @@ void listener_close_all(void);
 
 void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents);
 
+/* Somewhere outside the process that keeps listening sockets across a
+ * restart (systemd's fd store, service/service.c).  The service lends it
+ * at start; until then nothing is kept. */
+struct listener_keeper {
+	void (*keep)(const char *name, const int *fds, unsigned n);
+	void (*forget)(const char *name);
+};
+void listener_install_keeper(const struct listener_keeper *k);
+
 #endif

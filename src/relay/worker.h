@@ -93,41 +93,26 @@ struct worker_task {
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
 
-unsigned workers_auto_count(void);
-/* Create n workers on generation g (whose binds are prepared) and start
- * their threads.  main_loop receives the acks. */
-int workers_start(struct ev_loop *main_loop, unsigned n, struct gen *g);
+/* The table of workers, made by workers_start() (workers.c). */
+struct worker *worker_table_new(unsigned n);
+void worker_table_shrink(unsigned n);	/* fewer started after all */
+void worker_table_free(void);
 unsigned workers_count(void);
 /* Worker i (0 <= i < workers_count()), for reading its counters. */
 struct worker *worker_get(unsigned i);
 /* Connections refused for reason r, summed over every worker (admin,
  * metrics): relaxed loads of counters only their worker writes. */
 uint64_t worker_refused_total(enum guard_reason r);
+/* Connects that failed for want of a local address, all workers. */
+uint64_t workers_no_local_addr(void);
+/* TLS inspection outcomes, all workers. */
+uint64_t workers_tls_total(enum inspect_tls_outcome o);
 
-typedef void (*workers_done_cb)(struct gen *g);
-/* Hand g to every worker; done(g) runs on the main loop when all have
- * switched (so the sockets the old generation used can be closed). */
-void workers_publish(struct gen *g, workers_done_cb done);
-/* Stop accepting on every worker; done(NULL) when all have stopped. */
-void workers_drain(workers_done_cb done);
-/* Close every session (reason "shutdown"), end the loops, join threads. */
-void workers_stop(void);
-
-/* Queue t (fn, done and arg set by the caller). */
-void workers_run(struct worker_task *t);
+/* Accept control.  The resume timer, once per worker at start. */
+void worker_accept_init(struct worker *w);
 /* Task bodies for the admin socket's instance drain. */
 void worker_accept_off(struct worker *w, void *unused);
 void worker_accept_on(struct worker *w, void *unused);
-/* Liveness for the watchdog: ask every worker loop to answer (through its
- * ev_async), and later check that each one did.  A loop that is blocked
- * cannot answer, so the watchdog stops being pinged. */
-void workers_heartbeat_request(void);
-/* Index of the first worker that has not answered the last request, or
- * -1 when all have. */
-int workers_heartbeat_missing(void);
-/* Connects that failed for want of a local address, all workers. */
-uint64_t workers_no_local_addr(void);
-
 /* Called by listener.c when accept must pause on this worker. */
 void worker_pause_accept(struct worker *w, struct wlisten *only, double seconds);
 /* Called by session.c. */

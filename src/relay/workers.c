@@ -1,9 +1,10 @@
 /*
- * worker: the event-loop threads.  Each worker runs its own libev loop with
- * its own accept watchers and sessions and never takes a lock on the
- * per-connection path; the only lock guards the mailbox through which the
- * main thread hands over a new generation or asks it to drain or stop.
+ * workers: the event-loop threads' lives.  Each worker runs its own libev
+ * loop with its own accept watchers and sessions and never takes a lock on
+ * the per-connection path; the only lock guards the mailbox through which
+ * the main thread hands over a new generation or asks it to drain or stop.
  * Replies go back as an ack counter plus an ev_async on the main loop.
+ * One worker's state and accept control are worker.c's.
  */
 #include "autoconfig.h"
 
@@ -22,14 +23,11 @@
 #include "relay/session.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "relay/workers.h"
 
 #define BUFPOOL_KEEP 256
 #define PIPEPOOL_KEEP 64
 
-atomic_uint tcplb_active;
-
-static struct worker *workers;
-static unsigned nworkers;
 static struct ev_loop *main_loop;
 static ev_async main_wake;
 static ev_async task_wake;
@@ -57,42 +55,6 @@ workers_auto_count(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-unsigned
-workers_count(void)
-{
-	return nworkers;
-}
-
-uint64_t
-workers_no_local_addr(void)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < nworkers; i++)
-		n += atomic_load_explicit(&workers[i].no_local_addr,
-		    memory_order_relaxed);
-	return n;
-}
-
-struct worker *
-worker_get(unsigned i)
-{
-	return &workers[i];
-}
-
-uint64_t
-worker_refused_total(enum guard_reason r)
-{
-	uint64_t sum = 0;
-
-	if (r >= GUARD_NREASONS)
-		return 0;
-	for (unsigned i = 0; i < nworkers; i++)
-		sum += atomic_load_explicit(&workers[i].guard.refused[r],
-		    memory_order_relaxed);
-	return sum;
-}
-
 static struct wlisten *
 wlisten_find(struct worker *w, int fd)
 {
@@ -112,8 +74,8 @@ wlisten_find(struct worker *w, int fd)
 static bool
 worker_watches(const struct worker *w, unsigned j, unsigned nfds)
 {
-	if (nfds >= nworkers)
-		return j % nworkers == w->id;
+	if (nfds >= workers_count())
+		return j % workers_count() == w->id;
 	return j == w->id % nfds;
 }
 
@@ -165,58 +127,6 @@ worker_set_listeners(struct worker *w, struct gen *g)
 	for (unsigned i = 0; i < n; i++)
 		if (!w->draining && !w->accept_off && !nw[i].paused)
 			ev_io_start(w->loop, &nw[i].io);
-}
-
-void
-worker_pause_accept(struct worker *w, struct wlisten *only, double seconds)
-{
-	for (unsigned i = 0; i < w->nwl; i++) {
-		if (only && &w->wl[i] != only)
-			continue;
-		ev_io_stop(w->loop, &w->wl[i].io);
-		w->wl[i].paused = true;
-	}
-	if (!ev_is_active(&w->resume_timer)) {
-		ev_timer_set(&w->resume_timer, seconds, 0.);
-		ev_timer_start(w->loop, &w->resume_timer);
-	}
-}
-
-static void
-worker_resume_accept(struct worker *w)
-{
-	/* Sessions already accepted and waiting for a descriptor come first:
-	 * accepting now would hand the freed descriptors to newcomers and
-	 * starve them. */
-	if (w->fd_waiters > 0) {
-		if (!ev_is_active(&w->resume_timer)) {
-			ev_timer_set(&w->resume_timer, 0.05, 0.);
-			ev_timer_start(w->loop, &w->resume_timer);
-		}
-		return;
-	}
-	ev_timer_stop(w->loop, &w->resume_timer);
-	for (unsigned i = 0; i < w->nwl; i++) {
-		if (!w->wl[i].paused)
-			continue;
-		w->wl[i].paused = false;
-		if (!w->draining && !w->accept_off)
-			ev_io_start(w->loop, &w->wl[i].io);
-	}
-}
-
-static void
-worker_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	worker_resume_accept(t->data);
-}
-
-void
-worker_session_closed(struct worker *w)
-{
-	/* A slot or an fd just came free: paused accepts may go on. */
-	if (ev_is_active(&w->resume_timer))
-		worker_resume_accept(w);
 }
 
 static void
@@ -306,29 +216,12 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
-void
-worker_accept_off(struct worker *w, void *unused)
-{
-	w->accept_off = true;
-	for (unsigned i = 0; i < w->nwl; i++)
-		ev_io_stop(w->loop, &w->wl[i].io);
-}
-
-void
-worker_accept_on(struct worker *w, void *unused)
-{
-	w->accept_off = false;
-	for (unsigned i = 0; i < w->nwl; i++)
-		if (!w->draining && !w->wl[i].paused)
-			ev_io_start(w->loop, &w->wl[i].io);
-}
-
 static void
 task_post(struct worker_task *t)
 {
-	atomic_store(&t->left, nworkers);
-	for (unsigned i = 0; i < nworkers; i++) {
-		struct worker *w = &workers[i];
+	atomic_store(&t->left, workers_count());
+	for (unsigned i = 0; i < workers_count(); i++) {
+		struct worker *w = worker_get(i);
 
 		pthread_mutex_lock(&w->lock);
 		w->mb_task = t;
@@ -370,8 +263,8 @@ void
 workers_heartbeat_request(void)
 {
 	atomic_fetch_add(&heartbeat_seq, 1);
-	for (unsigned i = 0; i < nworkers; i++)
-		ev_async_send(workers[i].loop, &workers[i].wake);
+	for (unsigned i = 0; i < workers_count(); i++)
+		ev_async_send(worker_get(i)->loop, &worker_get(i)->wake);
 }
 
 int
@@ -379,8 +272,8 @@ workers_heartbeat_missing(void)
 {
 	unsigned want = atomic_load(&heartbeat_seq);
 
-	for (unsigned i = 0; i < nworkers; i++)
-		if (atomic_load(&workers[i].heartbeat) != want)
+	for (unsigned i = 0; i < workers_count(); i++)
+		if (atomic_load(&worker_get(i)->heartbeat) != want)
 			return (int)i;
 	return -1;
 }
@@ -432,11 +325,11 @@ main_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	workers_done_cb done;
 	struct gen *g;
 
-	for (unsigned i = 0; i < nworkers; i++) {
+	for (unsigned i = 0; i < workers_count(); i++) {
 		if (waiting == WAIT_PUBLISH &&
-		    atomic_load(&workers[i].acked_gen) != waiting_gen->id)
+		    atomic_load(&worker_get(i)->acked_gen) != waiting_gen->id)
 			return;
-		if (waiting == WAIT_DRAIN && !atomic_load(&workers[i].acked_drain))
+		if (waiting == WAIT_DRAIN && !atomic_load(&worker_get(i)->acked_drain))
 			return;
 	}
 	if (waiting == WAIT_NONE)
@@ -461,10 +354,9 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 	ev_async_start(loop, &main_wake);
 	ev_async_init(&task_wake, task_wake_cb);
 	ev_async_start(loop, &task_wake);
-	nworkers = n;
-	workers = xcalloc(n, sizeof(*workers));
+	worker_table_new(n);
 	for (unsigned i = 0; i < n; i++) {
-		struct worker *w = &workers[i];
+		struct worker *w = worker_get(i);
 
 		w->id = i;
 		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
@@ -479,8 +371,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		ev_async_init(&w->wake, worker_wake_cb);
 		w->wake.data = w;
 		ev_async_start(w->loop, &w->wake);
-		ev_init(&w->resume_timer, worker_resume_cb);
-		w->resume_timer.data = w;
+		worker_accept_init(w);
 		w->gen = gen_get(g);
 		atomic_store(&w->acked_gen, g->id);
 		atomic_store(&w->heartbeat, atomic_load(&heartbeat_seq));
@@ -491,7 +382,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned i = 0; i < n; i++) {
-		int e = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		int e = pthread_create(&worker_get(i)->thread, NULL, worker_main, worker_get(i));
 
 		if (e != 0) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -499,7 +390,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 			log_err("cannot start worker thread %u", i);
 			/* Already running workers are stopped by the caller's
 			 * exit path. */
-			nworkers = i;
+			worker_table_shrink(i);
 			return -1;
 		}
 	}
@@ -529,8 +420,8 @@ workers_publish(struct gen *g, workers_done_cb done)
 	waiting = WAIT_PUBLISH;
 	waiting_gen = g;
 	waiting_done = done;
-	for (unsigned i = 0; i < nworkers; i++)
-		worker_post(&workers[i], g, false, false);
+	for (unsigned i = 0; i < workers_count(); i++)
+		worker_post(worker_get(i), g, false, false);
 }
 
 void
@@ -539,21 +430,21 @@ workers_drain(workers_done_cb done)
 	waiting = WAIT_DRAIN;
 	waiting_gen = NULL;
 	waiting_done = done;
-	for (unsigned i = 0; i < nworkers; i++)
-		worker_post(&workers[i], NULL, true, false);
+	for (unsigned i = 0; i < workers_count(); i++)
+		worker_post(worker_get(i), NULL, true, false);
 }
 
 void
 workers_stop(void)
 {
-	for (unsigned i = 0; i < nworkers; i++)
-		worker_post(&workers[i], NULL, false, true);
+	for (unsigned i = 0; i < workers_count(); i++)
+		worker_post(worker_get(i), NULL, false, true);
 	/* Every thread ends before any loop is destroyed: a worker closing
 	 * a queued session may still wake another worker's loop. */
-	for (unsigned i = 0; i < nworkers; i++)
-		pthread_join(workers[i].thread, NULL);
-	for (unsigned i = 0; i < nworkers; i++) {
-		struct worker *w = &workers[i];
+	for (unsigned i = 0; i < workers_count(); i++)
+		pthread_join(worker_get(i)->thread, NULL);
+	for (unsigned i = 0; i < workers_count(); i++) {
+		struct worker *w = worker_get(i);
 
 		free(w->wl);
 		w->wl = NULL;
@@ -566,9 +457,7 @@ workers_stop(void)
 		ev_loop_destroy(w->loop);
 		pthread_mutex_destroy(&w->lock);
 	}
-	free(workers);
-	workers = NULL;
-	nworkers = 0;
+	worker_table_free();
 	ev_async_stop(main_loop, &main_wake);
 	ev_async_stop(main_loop, &task_wake);
 }

@@ -38,6 +38,7 @@
 #include "service/wiring.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "relay/workers.h"
 
 #define EXIT_USAGE 64		/* EX_USAGE */
 #define EXIT_CONFIG 78		/* EX_CONFIG */

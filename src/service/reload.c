@@ -45,6 +45,7 @@
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "relay/workers.h"
 
 static struct ev_loop *loop;
 static const char *path;

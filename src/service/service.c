@@ -23,6 +23,7 @@
 #include "service/service.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "relay/workers.h"
 
 #define STATUS_PERIOD 2.0
 

@@ -1,8 +1,9 @@
 /*
  * wiring: hands the loader (config/) its name lookups (dns/) and the table
  * of runtime parts every generation carries (balance/ and edge/), and the
- * admin socket (control/) the service's reload, so that neither names a
- * subsystem above it.  See wiring.h.
+ * admin socket (control/) the service's reload, and the listeners (relay/)
+ * systemd's fd store, so that none of them names a subsystem above it.
+ * See wiring.h.
  */
 #include "autoconfig.h"
 
@@ -11,7 +12,9 @@
 #include "control/admin.h"
 #include "dns/resolve.h"
 #include "edge/guard.h"
+#include "relay/listener.h"
 #include "service/reload.h"
+#include "service/service.h"
 #include "service/wiring.h"
 
 /* A listener's limit tables are sized from the global limit too. */
@@ -33,6 +36,12 @@ static const struct gen_parts wiring_parts = {
 	.listener_free = guard_listener_free,
 };
 
+const struct gen_parts *
+wiring_gen_parts(void)
+{
+	return &wiring_parts;
+}
+
 void
 wiring_install(void)
 {
@@ -47,6 +56,12 @@ wiring_install(void)
 		.request = reload_request,
 	};
 
+	static const struct listener_keeper keeper = {
+		.keep = service_fdstore_add,
+		.forget = service_fdstore_remove,
+	};
+
 	config_install(&env);
 	admin_install(&reloader);
+	listener_install_keeper(&keeper);
 }

@@ -9,8 +9,14 @@
 #ifndef TCPLB_WIRING_H
 #define TCPLB_WIRING_H
 
+#include "config/gen.h"
+
 /* Install every such function.  Idempotent; main thread, before the first
  * configuration is loaded. */
 void wiring_install(void);
+
+/* The runtime parts table alone, for a program that installs its own
+ * lookups (the configuration fuzzer). */
+const struct gen_parts *wiring_gen_parts(void);
 
 #endif

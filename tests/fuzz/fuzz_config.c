@@ -3,18 +3,22 @@
  * parsing, the schema walk in config_yaml.c, address parsing/resolution,
  * duplicate detection and balance_prepare() -- via config_load_mem().
  * Resolution goes through resolv_stub.h: no DNS query ever leaves the host.
+ * The generation gets its runtime parts as in tcplb (service/wiring.c).
  */
 #include "autoconfig.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance/balance.h"
 #include "config/config.h"
 #include "config/gen.h"
 #include "parse/route.h"
+#include "service/wiring.h"
 
 #include "resolv_stub.h"
 
@@ -28,7 +32,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* An exact-size heap copy, so ASan sees any read past the end (libFuzzer's
 	 * own buffer is exact-size too, but this keeps the contract explicit). */
 	char *buf = malloc(size ? size : 1);
+	/* As in tcplb (balancing tables, queues, limit tables), but names
+	 * are looked up by the stub. */
+	static const struct config_env env = {
+		.lookup = fuzz_lookup,
+	};
+	static bool installed;
 
+	if (!installed) {
+		struct config_env e2 = env;
+
+		e2.parts = wiring_gen_parts();
+		config_install(&e2);
+		installed = true;
+	}
 	if (size)
 		memcpy(buf, data, size);
 	g = config_load_mem("fuzz.yaml", buf, size, &e);

@@ -5,9 +5,9 @@
  * weak interceptors), so that a fuzzed configuration can never make the
  * resolver send a DNS query: numeric hosts are resolved by libc with
  * AI_NUMERICHOST forced, "localhost" becomes 127.0.0.1 and ::1, and every
- * other name fails with EAI_NONAME.  It also stands in for resolve_sync()
- * (SRV names, and host names with global.resolvers), which always fails
- * here: the fuzzer is built without resolve_sync.c.
+ * other name fails with EAI_NONAME.  fuzz_lookup() is the loader's lookup
+ * for SRV names and host names under global.resolvers (installed with
+ * config_install() instead of dns/'s resolve_sync()): it always fails.
  */
 #ifndef TCPLB_FUZZ_RESOLV_STUB_H
 #define TCPLB_FUZZ_RESOLV_STUB_H
@@ -97,10 +97,10 @@ freeaddrinfo(struct addrinfo *ai)
 
 #include <stdio.h>
 
-#include "dns/resolve.h"
+#include "config/resolved.h"
 
-int
-resolve_sync(enum server_entry_kind kind, const char *host, uint16_t port,
+static int __attribute__((unused))
+fuzz_lookup(bool srv, const char *host, uint16_t port,
     const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
     size_t errlen)
 {

@@ -7,9 +7,7 @@
 # tests/fuzz/corpus/NAME/ (and, optionally, a dictionary NAME.dict): drop
 # both in and CI runs it, nothing to register.  Each target is linked
 # against an archive of every src/*/*.c except main.c, so it pulls in only
-# what it uses, and a function the target defines itself (resolv_stub.h's
-# resolve_sync(), which keeps a fuzzed SRV name from sending a query) wins
-# over the module that would define it.
+# what it uses.
 #
 # SECONDS (default 60) is the run time of each fuzzer.  Environment:
 #   CC        compiler (default clang; libFuzzer needs clang)
