@@ -19,12 +19,19 @@
  * stream to read(): a direction that finds its source at the mark goes
  * back to the buffer, which reads past it, and may switch to splice again
  * later like any other flow.
+ *
+ * Once the source's FIN has arrived, splice() at the mark says 0 instead
+ * of EAGAIN (tcp_splice_read() stops on SOCK_DONE), which looks like EOF
+ * but is not: the bytes past the mark are still queued.  So a 0 from
+ * splice() is EOF only when the socket is not at a mark and holds no
+ * byte (SIOCATMARK, SIOCINQ); otherwise it is handled like the mark.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -120,6 +127,17 @@ relay_at_urgent_mark(int fd)
 	return ioctl(fd, SIOCATMARK, &at) == 0 && at;
 }
 
+/* splice() said 0: is that the end, or only a mark it will not cross? */
+static bool
+relay_splice_stopped_early(int fd)
+{
+	int queued = 0;
+
+	if (relay_at_urgent_mark(fd))
+		return true;
+	return ioctl(fd, SIOCINQ, &queued) == 0 && queued > 0;
+}
+
 /* The source was reset (or failed otherwise): nothing more will come
  * from it, but what was read before stays to be delivered. */
 static enum relay_status
@@ -179,8 +197,15 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 					d->at_mark = true;
 				readable = false;
 			} else if (n == 0) {
-				d->eof = true;
-				progress = true;
+				if (relay_splice_stopped_early(from)) {
+					/* Not EOF: read() takes it from here
+					 * once the pipe is empty. */
+					d->at_mark = true;
+					readable = false;
+				} else {
+					d->eof = true;
+					progress = true;
+				}
 			} else {
 				d->in_pipe += (uint32_t)n;
 				d->rbytes += (uint64_t)n;
@@ -307,14 +332,16 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 		st = relay_pump_splice(d, from, to, readable);
 		if (st != RELAY_OK)
 			return st;
-		if (d->at_mark) {
-			/* The pipe is empty (at_mark is only set then): back
-			 * to read(), which takes the urgent byte inline. */
+		if (d->at_mark && d->in_pipe == 0) {
+			/* Back to read(), which takes the urgent byte inline
+			 * (and what follows it).  The source is known to hold
+			 * bytes, so read it now. */
 			d->at_mark = false;
 			d->full_reads = 0;
 			pipe_put(&rp->pipes, d->pipe, true);
 			d->in_pipe = 0;
 			d->pipe_full = false;
+			readable = true;
 			st = relay_pump_buffer(d, from, to, rp, &readable);
 			if (st != RELAY_OK)
 				return st;

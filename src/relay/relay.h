@@ -47,7 +47,9 @@ struct relay_dir {
 	bool last;		/* the other direction is done: the session closes
 				 * when this one is, and close() sends the FIN */
 	bool wblocked;		/* destination refused more: wait for writable */
-	bool at_mark;		/* splice() stopped at a TCP urgent mark */
+	bool at_mark;		/* splice() stopped at a TCP urgent mark (or said
+				 * 0 with bytes queued): read() them once the
+				 * pipe is empty */
 	bool discard;		/* the destination is gone (relay_abort): the
 				 * source is read and its bytes dropped */
 	bool src_reset;		/* the source was reset: what its socket still
@@ -87,7 +89,7 @@ relay_wants_read(const struct relay_dir *d)
 	/* A pipe fills by its slots (one per segment), not by bytes: small
 	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)
-		return !d->pipe_full && d->in_pipe < d->pipe_cap;
+		return !d->pipe_full && !d->at_mark && d->in_pipe < d->pipe_cap;
 	return d->buf.data == NULL || d->buf.len < d->buf.size;
 }
 
