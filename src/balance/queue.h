@@ -52,6 +52,7 @@ struct pool_queue {
 	atomic_uint_fast64_t served;	/* left the queue with a slot */
 	atomic_uint_fast64_t timeouts;	/* waited queue_timeout, closed */
 	atomic_uint_fast64_t full;	/* refused: max_queue reached */
+	atomic_uint_fast64_t abandoned;	/* the client reset or left while queued */
 };
 
 struct pool_queue *queue_new(void);

@@ -336,6 +336,8 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 	    p->queue ? atomic_load(&p->queue->served) : 0);
 	PFAM("tcplb_pool_queue_timeouts_total", "counter", "Queued clients closed after waiting queue_timeout.",
 	    p->queue ? atomic_load(&p->queue->timeouts) : 0);
+	PFAM("tcplb_pool_queue_abandoned_total", "counter", "Queued clients that reset or closed before their turn.",
+	    p->queue ? atomic_load(&p->queue->abandoned) : 0);
 	PFAM("tcplb_pool_queue_full_total", "counter", "Clients refused because the pool's queue was full (max_queue).",
 	    p->queue ? atomic_load(&p->queue->full) : 0);
 #undef PFAM

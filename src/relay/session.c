@@ -43,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "edge/guard.h"
@@ -310,6 +312,7 @@ session_queue_leave(struct session *s, bool got)
 		return;
 	next = got ? queue_done(sw->q, &sw->qw, true) :
 	    queue_remove(sw->q, &sw->qw);
+	hupwatch_del(&s->w->queued_hup, s->cfd);
 	session_queue_unlink(s);
 	queue_put(sw->q);
 	sw->q = NULL;
@@ -840,7 +843,9 @@ session_fail_client(struct session *s, const char *reason)
 		    "session %llu from %s: no server of pool %s reachable after %u tr%s (last: %s): closing client",
 		    (unsigned long long)s->id, client, s->pool->name, s->tries,
 		    s->tries == 1 ? "y" : "ies", s->last_error);
-	session_close(s, reason, 0);
+	/* A refusal, like every other: a reset.  A FIN would read as an
+	 * empty answer to a client of a server-speaks-first protocol. */
+	session_close(s, reason, RESET_CLIENT);
 }
 
 /* Out of descriptors for the server socket: our shortage, not the
@@ -871,7 +876,7 @@ session_wait_for_fd(struct session *s, struct server *srv, int e)
 	}
 	worker_pause_accept(w, NULL, SESSION_FD_WAIT_S);
 	if (ev_now(loop) - s->t_pick >= limit) {
-		session_close(s, "out of file descriptors", 0);
+		session_close(s, "out of file descriptors", RESET_CLIENT);
 		return;
 	}
 	ev_timer_stop(loop, &s->timer);
@@ -914,7 +919,7 @@ session_queue_refuse(struct session *s, const char *why, const char *reason)
 		    "closing client%s", (unsigned long long)s->id, client,
 		    s->pool->name, why, more);
 	}
-	session_close(s, reason, 0);
+	session_close(s, reason, RESET_CLIENT);
 }
 
 /* No server can take s now.  Queue it if the pool queues and servers are
@@ -959,6 +964,9 @@ session_queue(struct session *s, bool busy)
 	else
 		w->queued = sw;
 	w->queued_tail = sw;
+	/* A client that leaves while it waits frees its place (and its
+	 * per-source and listener slots) at once, not at its turn. */
+	(void)hupwatch_add(&w->queued_hup, s->cfd, s);
 	left = (double)p->queue_timeout_ms / 1000.0 -
 	    (ev_now(w->loop) - sw->t_queued);
 	ev_timer_stop(w->loop, &s->timer);
@@ -1050,6 +1058,30 @@ session_queue_follow(struct worker *w)
 		ev_timer_stop(w->loop, &s->timer);
 		session_connect_next(s);
 	}
+}
+
+void
+session_queue_hup(void *ptr, unsigned events)
+{
+	struct session *s = ptr;
+	int queued = 0;
+
+	if (s->magic != SESSION_MAGIC || s->state != SESS_QUEUED)
+		return;
+	/* A FIN after a request is a client waiting for the answer (a
+	 * half-close), which keeps its place; a FIN with nothing to forward
+	 * leaves nothing to serve. */
+	if (!(events & HUPWATCH_RESET) &&
+	    ioctl(s->cfd, SIOCINQ, &queued) == 0 && queued > 0)
+		return;
+	atomic_fetch_add_explicit(&s->wait->q->abandoned, 1, memory_order_relaxed);
+	log_debug("session %llu left the queue of pool %s: client %s",
+	    (unsigned long long)s->id, s->pool->name,
+	    events & HUPWATCH_RESET ? "reset" : "closed");
+	if (events & HUPWATCH_RESET)
+		session_close(s, "client reset", RESET_CLIENT);
+	else
+		session_close(s, "client closed", 0);
 }
 
 void

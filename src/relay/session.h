@@ -61,6 +61,9 @@ unsigned session_shutdown_server(struct worker *w, const struct server_state *st
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */
 void session_queue_wakeups(struct worker *w);
+/* The worker's hupwatch saw the client of a queued session (ptr) reset
+ * or close (HUPWATCH_* events). */
+void session_queue_hup(void *ptr, unsigned events);
 /* w switched generations: queued sessions whose listener now leads to
  * another pool's queue move there. */
 void session_queue_follow(struct worker *w);

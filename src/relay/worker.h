@@ -16,6 +16,7 @@
 
 #include "edge/guard.h"
 #include "edge/inspect.h"
+#include "relay/hupwatch.h"
 #include "relay/relay.h"
 #include "config/gen.h"
 
@@ -51,6 +52,7 @@ struct worker {
 	unsigned fd_waiters;		/* sessions waiting for a descriptor */
 	struct session_wait *queued;	/* sessions waiting in a pool queue, */
 	struct session_wait *queued_tail;	/* oldest first */
+	struct hupwatch queued_hup;	/* their clients, watched for reset/EOF */
 	ev_tstamp last_queue_log[2];	/* queue full, timeout: rate limits */
 	unsigned queue_log_suppressed[2];
 	struct relay_pools pools;

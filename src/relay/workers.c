@@ -367,6 +367,7 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		w->rnd = (uint32_t)(time(NULL) ^ (uintptr_t)w ^ (i * 0x9e3779b9u));
 		w->next_session_id = ((uint64_t)i << 48) + 1;
 		relay_pools_init(&w->pools, BUFPOOL_KEEP, PIPEPOOL_KEEP, true);
+		hupwatch_init(&w->queued_hup, w->loop, session_queue_hup);
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, worker_wake_cb);
 		w->wake.data = w;
@@ -454,6 +455,7 @@ workers_stop(void)
 		gen_put(w->gen);
 		session_slab_free(w);
 		relay_pools_destroy(&w->pools);
+		hupwatch_destroy(&w->queued_hup, w->loop);
 		ev_loop_destroy(w->loop);
 		pthread_mutex_destroy(&w->lock);
 	}
