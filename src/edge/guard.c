@@ -2,8 +2,10 @@
  * guard: access control and limits per listener (see guard.h).  The
  * order of the checks is cheapest and most final first: deny, allow,
  * then the shared tables under their mutex -- concurrent connections per
- * address, then the total and per-address rates (a connection refused by
- * one check takes nothing from the others).
+ * address, then the per-address and total rates.  A connection refused by
+ * one check takes nothing from the others: what an earlier check took is
+ * given back, so a flooder refused by its own per-source limit spends none
+ * of the total that everyone else shares.
  */
 #include "autoconfig.h"
 
@@ -126,7 +128,7 @@ check_tables(const struct listener *l, const struct cidr_key *k,
 {
 	struct guard_tables *t = l->guard;
 	enum guard_reason r = GUARD_OK;
-	bool held = false;
+	bool held = false, took_source = false;
 	int64_t now;
 
 	if (t == NULL)
@@ -146,6 +148,13 @@ check_tables(const struct listener *l, const struct cidr_key *k,
 			break;
 		}
 	}
+	if (r == GUARD_OK && l->rate_per_source && t->rates) {
+		if (limit_rates_take(&t->per_source, k, l->rate_per_source,
+		    l->rate_burst, now))
+			took_source = true;
+		else
+			r = GUARD_RATE_SOURCE;
+	}
 	if (r == GUARD_OK && l->rate_total && t->rates) {
 		if (!t->total_init) {
 			limit_bucket_init(&t->total, l->rate_burst ? l->rate_burst :
@@ -155,10 +164,8 @@ check_tables(const struct listener *l, const struct cidr_key *k,
 		if (!limit_bucket_take(&t->total, l->rate_total, l->rate_burst, now))
 			r = GUARD_RATE_TOTAL;
 	}
-	if (r == GUARD_OK && l->rate_per_source && t->rates &&
-	    !limit_rates_take(&t->per_source, k, l->rate_per_source,
-	    l->rate_burst, now))
-		r = GUARD_RATE_SOURCE;
+	if (r != GUARD_OK && took_source)
+		limit_rates_give(&t->per_source, k);
 	if (r != GUARD_OK && held)
 		limit_conns_release(&t->conns, k);
 	pthread_mutex_unlock(&t->lock);

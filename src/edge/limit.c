@@ -184,6 +184,12 @@ limit_bucket_take(struct limit_bucket *b, uint32_t rate, uint32_t burst,
 	return true;
 }
 
+void
+limit_bucket_give(struct limit_bucket *b)
+{
+	b->tokens += MICRO;
+}
+
 /* ---- token bucket per address -------------------------------------------- */
 
 void
@@ -224,4 +230,17 @@ limit_rates_take(struct limit_rates *t, const struct cidr_key *k,
 	victim->used = ++t->clock;
 	limit_bucket_init(&victim->b, burst ? burst : rate, now_ms);
 	return limit_bucket_take(&victim->b, rate, burst, now_ms);
+}
+
+void
+limit_rates_give(struct limit_rates *t, const struct cidr_key *k)
+{
+	struct limit_rate_slot *set = &t->slot[((uint32_t)limit_hash(k) &
+	    (t->nsets - 1)) * LIMIT_RATE_WAYS];
+
+	for (int w = 0; w < LIMIT_RATE_WAYS; w++)
+		if (set[w].used != 0 && key_eq(&set[w].key, k)) {
+			limit_bucket_give(&set[w].b);
+			return;
+		}
 }

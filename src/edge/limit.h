@@ -60,6 +60,11 @@ void limit_bucket_init(struct limit_bucket *b, uint32_t burst, int64_t now_ms);
 bool limit_bucket_take(struct limit_bucket *b, uint32_t rate, uint32_t burst,
     int64_t now_ms);
 
+/* Give back a token taken by limit_bucket_take() (a later check refused
+ * the connection: checks that refuse take nothing).  The next take caps
+ * the bucket at its burst again. */
+void limit_bucket_give(struct limit_bucket *b);
+
 #define LIMIT_RATE_WAYS 4
 
 struct limit_rate_slot {
@@ -80,6 +85,9 @@ void limit_rates_free(struct limit_rates *t);
  * table, evicting the least recently used entry of its set). */
 bool limit_rates_take(struct limit_rates *t, const struct cidr_key *k,
     uint32_t rate, uint32_t burst, int64_t now_ms);
+
+/* Give back the token k took last (nothing if k has been evicted). */
+void limit_rates_give(struct limit_rates *t, const struct cidr_key *k);
 
 /* Hash of a key (also chooses the set / first slot). */
 uint64_t limit_hash(const struct cidr_key *k);

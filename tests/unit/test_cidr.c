@@ -341,6 +341,22 @@ test_bucket(void **state)
 	assert_int_equal(ok, 10);
 	/* Time going backwards takes nothing and gives nothing. */
 	assert_false(limit_bucket_take(&b, 1, 1, 5));
+	/* A token given back (a later check refused) can be taken again,
+	 * and never lifts the bucket past its burst. */
+	limit_bucket_init(&b, 2, 0);
+	assert_true(limit_bucket_take(&b, 1, 2, 0));
+	assert_true(limit_bucket_take(&b, 1, 2, 0));
+	assert_false(limit_bucket_take(&b, 1, 2, 0));
+	limit_bucket_give(&b);
+	assert_true(limit_bucket_take(&b, 1, 2, 0));
+	assert_false(limit_bucket_take(&b, 1, 2, 0));
+	limit_bucket_give(&b);
+	limit_bucket_give(&b);
+	limit_bucket_give(&b);
+	ok = 0;
+	for (int i = 0; i < 5; i++)
+		ok += limit_bucket_take(&b, 1, 2, 0);
+	assert_int_equal(ok, 2);
 }
 
 static void
