@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/addr.h"
 #include "edge/guard.h"
 #include "parse/proxy_proto.h"
 #include "parse/route.h"
@@ -63,6 +64,38 @@ proxy_run(struct inspect *in, const struct listener *l)
 		in->has_local = true;
 		in->local = h.dst;
 	}
+	return INSPECT_CONTINUE;
+}
+
+/* ---- phase: admission -------------------------------------------------
+ *
+ * On an accept_proxy listener the client's address is known only once the
+ * header is read: allow, deny and the limits apply to it at once, so a
+ * denied client is reset before it sends (and tcplb holds) a ClientHello
+ * or anything else.  The trusted proxy was checked at accept. */
+
+static bool
+admit_wanted(const struct listener *l)
+{
+	return l->accept_proxy;
+}
+
+static enum inspect_verdict
+admit_run(struct inspect *in, const struct listener *l)
+{
+	struct guard_ticket scratch;
+	struct guard_ticket *tk = in->ticket ? in->ticket : &scratch;
+	const struct sockaddr *who = (const struct sockaddr *)(in->has_client ?
+	    &in->client : &in->peer);
+	enum guard_reason r = guard_admit(l, who, tk);
+
+	if (r != GUARD_OK) {
+		in->refuse = r;
+		return INSPECT_CLOSE;
+	}
+	if (tk == &scratch)
+		guard_release(&scratch);
+	in->admitted = true;
 	return INSPECT_CONTINUE;
 }
 
@@ -162,6 +195,7 @@ struct inspect_phase {
 
 static const struct inspect_phase phases[] = {
 	{ "proxy", proxy_wanted, proxy_run, "no complete PROXY header before inspect_timeout" },
+	{ "admit", admit_wanted, admit_run, "inspect timeout" },
 	{ "tls", tls_wanted, tls_run, "no complete TLS ClientHello before inspect_timeout" },
 };
 
@@ -185,6 +219,17 @@ inspect_new(void)
 	in->route = -1;
 	tls_hello_init(&in->hello);
 	return in;
+}
+
+void
+inspect_set_peer(struct inspect *in, const struct sockaddr *peer,
+    struct guard_ticket *tk)
+{
+	socklen_t len = addr_len(peer);
+
+	memset(&in->peer, 0, sizeof(in->peer));
+	memcpy(&in->peer, peer, len < sizeof(in->peer) ? len : sizeof(in->peer));
+	in->ticket = tk;
 }
 
 void
@@ -215,6 +260,20 @@ inspect_run(struct inspect *in, const struct listener *l)
 	return INSPECT_CONTINUE;
 }
 
+/* A reset in the middle of a phase is counted under that phase's reason:
+ * a hello cut short is a bad hello, not a bad PROXY header. */
+static unsigned
+inspect_phase_refusal(struct inspect *in, const struct listener *l)
+{
+	while (in->phase < NPHASES && !phases[in->phase].wanted(l))
+		in->phase++;
+	if (in->phase < NPHASES && phases[in->phase].run == tls_run) {
+		in->tls_seen = true;
+		return GUARD_TLS_HELLO;
+	}
+	return GUARD_PROXY_HEADER;
+}
+
 enum inspect_verdict
 inspect_read(struct inspect *in, int fd, const struct listener *l)
 {
@@ -231,6 +290,7 @@ inspect_read(struct inspect *in, int fd, const struct listener *l)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return INSPECT_WAIT;
 			in->reason = "client reset while inspecting";
+			in->refuse = inspect_phase_refusal(in, l);
 			return INSPECT_CLOSE;
 		}
 		if (n == 0)

@@ -34,10 +34,12 @@
  * forwarded) advances in->off; a phase that only looks (the ClientHello,
  * which is forwarded) leaves it.  in->eof is set when the client closed
  * its side: a phase that still needs bytes must then close or decide.
- * Phases run in table order: PROXY (l->accept_proxy), then the TLS
- * ClientHello (the listener has routes: tls_hello.c parses, route.c
- * matches; the verdict sets in->pool, or closes with refuse = tls_hello
- * or no_route).
+ * Phases run in table order: PROXY (l->accept_proxy), then admission
+ * (l->accept_proxy: allow, deny and limits on the client's address, as
+ * soon as it is known -- before any ClientHello; what guard_admit()
+ * reserves goes into *in->ticket), then the TLS ClientHello (the listener
+ * has routes: tls_hello.c parses, route.c matches; the verdict sets
+ * in->pool, or closes with refuse = tls_hello or no_route).
  *
  * Listeners with no phase wanted skip the stage entirely: no allocation,
  * no extra read.
@@ -51,6 +53,7 @@
 #include <sys/socket.h>
 
 #include "config/gen.h"
+#include "edge/guard.h"
 #include "parse/tls_hello.h"
 
 /* Bytes held while inspecting: a PROXY header (PROXY_MAX_HEADER, 4 KiB)
@@ -73,6 +76,13 @@ struct inspect {
 	unsigned refuse;		/* INSPECT_CLOSE: enum guard_reason to
 					 * count it under (0: proxy_header) */
 
+	/* Admission (accept_proxy listeners): the socket's peer, used when
+	 * the header carries no address (v1 UNKNOWN, v2 LOCAL), and where
+	 * the reservation goes (NULL: none kept -- unit tests). */
+	struct sockaddr_storage peer;
+	struct guard_ticket *ticket;
+	bool admitted;
+
 	/* Results. */
 	bool has_client;
 	struct sockaddr_storage client;	/* from a trusted PROXY header */
@@ -94,6 +104,10 @@ bool inspect_wanted(const struct listener *l);
 
 /* A fresh inspection (route = -1). */
 struct inspect *inspect_new(void);
+/* The socket's peer address and the ticket admission fills (session.c,
+ * right after inspect_new()). */
+void inspect_set_peer(struct inspect *in, const struct sockaddr *peer,
+    struct guard_ticket *tk);
 void inspect_free(struct inspect *in);
 
 /* Read once from fd (non-blocking) and run the phases. */

@@ -573,6 +573,7 @@ session_inspect_begin(struct session *s)
 
 	s->state = SESS_INSPECTING;
 	s->insp = inspect_new();
+	inspect_set_peer(s->insp, &s->peer.sa, &s->ticket);
 	ev_io_set(&s->cio, s->cfd, EV_READ);
 	ev_io_start(loop, &s->cio);
 	s->cmask = EV_READ;
@@ -609,8 +610,6 @@ session_inspect_event(struct session *s)
 {
 	struct ev_loop *loop = s->w->loop;
 	struct inspect *in = s->insp;
-	enum guard_reason r;
-
 	enum inspect_verdict v = inspect_read(in, s->cfd, s->l);
 
 	if (v == INSPECT_WAIT)
@@ -625,13 +624,8 @@ session_inspect_event(struct session *s)
 	set_mask(loop, &s->cio, &s->cmask, 0);
 	if (in->pool != NULL)
 		s->pool = in->pool;
-	/* The client's address is known only now: access control and
-	 * limits apply to it (the trusted proxy was checked at accept). */
-	if (s->l->accept_proxy &&
-	    (r = guard_admit(s->l, &s->peer.sa, &s->ticket)) != GUARD_OK) {
-		session_refuse(s, r, NULL);
-		return;
-	}
+	/* accept_proxy: admission ran in inspection, right after the
+	 * header (allow, deny, limits on the client's address). */
 	if (inspect_leftover_len(in) == 0 && !in->has_local) {
 		inspect_free(in);
 		s->insp = NULL;

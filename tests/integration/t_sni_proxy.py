@@ -2,7 +2,9 @@
 is read first and consumed, then the ClientHello routes; the backend gets
 the hello alone, unchanged; the access log shows the header's client and
 the server name.  v1 and v2 headers, a hello in the same segment as the
-header or trickling in after it, and a real handshake with s_server."""
+header or trickling in after it, and a real handshake with s_server.
+A client the header names as denied is reset right after the header,
+before it sends a hello."""
 from lib import *
 from tlsutil import *
 
@@ -34,6 +36,7 @@ listeners:
     accept_proxy: true
     trusted: ["127.0.0.0/8"]
     inspect_timeout: 2s
+    deny: ["203.0.113.0/24"]
     routes:
       - { sni: a.example.com, pool: a }
       - { sni: named.example.com, pool: named }
@@ -90,6 +93,19 @@ listeners:
     t.check(1.8 <= time.monotonic() - t0 <= 4.5, "closed after inspect_timeout")
     t.check(p.wait_stderr(r"refused 192\.0\.2\.10:5558: .*no complete TLS ClientHello "
                           r"before inspect_timeout"), "timeout names the real client")
+
+    # a denied client is reset right after its header, before any hello
+    # (not after inspect_timeout, not counted as a TLS outcome)
+    s = connect(addr, timeout=5)
+    s.sendall(b"PROXY TCP4 203.0.113.5 127.0.0.1 5559 443\r\n")
+    t0 = time.monotonic()
+    got, how = recv_until_eof(s, timeout=5)
+    dt = time.monotonic() - t0
+    s.close()
+    t.eq((got, how), (b"", "reset"), "denied after the header")
+    t.check(dt < 1.0, "denied client held %.2fs (inspect_timeout is 2s)" % dt)
+    t.check(p.wait_stderr(r"refused 203\.0\.113\.5:5559: address in deny"),
+            "the refusal names the header's client")
 
 
 run(test)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "edge/guard.h"
 #include "edge/inspect.h"
@@ -256,6 +257,66 @@ test_after_proxy(void **state)
 	route_name_clear(&name_a);
 }
 
+/* accept_proxy with routes: allow/deny run right after the header, before
+ * any ClientHello byte (issue 22, item 7) -- not counted as a TLS outcome. */
+static void
+test_admit_after_proxy(void **state)
+{
+	struct listener l;
+	struct cidr_range r;
+	char err[128];
+	static const char hdr[] = "PROXY TCP4 192.0.2.1 192.0.2.2 1234 443\r\n";
+	static const char ok[] = "PROXY TCP4 198.51.100.1 192.0.2.2 1234 443\r\n";
+	struct inspect *in;
+
+	(void)state;
+	setup_listener(&l, true);
+	l.accept_proxy = true;
+	assert_int_equal(cidr_parse("192.0.2.0/24", &r, err, sizeof(err)), 0);
+	cidr_set_add(&l.deny, &r);
+	cidr_set_finish(&l.deny);
+	in = feed(&l, hdr, sizeof(hdr) - 1, INSPECT_CLOSE);
+	assert_int_equal(in->refuse, GUARD_DENIED);
+	assert_false(in->tls_seen);
+	inspect_free(in);
+	/* Another address goes on to wait for its hello. */
+	in = feed(&l, ok, sizeof(ok) - 1, INSPECT_WAIT);
+	assert_true(in->admitted);
+	inspect_free(in);
+	cidr_set_free(&l.deny);
+	route_name_clear(&name_a);
+}
+
+/* A read error (a reset) in the middle of the hello is a bad hello, not a
+ * bad PROXY header (issue 22, item 9); in the header, it is the header's. */
+static void
+test_reset_mid_hello(void **state)
+{
+	struct listener l;
+	size_t len;
+	uint8_t *hello = load("openssl-tls13.bin", &len);
+	struct inspect *in;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	setup_listener(&l, true);
+	in = feed(&l, hello, 20, INSPECT_WAIT);
+	/* read() on a pipe's write end fails like a reset socket would */
+	assert_int_equal(inspect_read(in, p[1], &l), INSPECT_CLOSE);
+	assert_int_equal(in->refuse, GUARD_TLS_HELLO);
+	inspect_free(in);
+	l.accept_proxy = true;
+	in = feed(&l, "PROXY TCP4 ", 11, INSPECT_WAIT);
+	assert_int_equal(inspect_read(in, p[1], &l), INSPECT_CLOSE);
+	assert_true(in->refuse == 0 || in->refuse == GUARD_PROXY_HEADER);
+	inspect_free(in);
+	close(p[0]);
+	close(p[1]);
+	free(hello);
+	route_name_clear(&name_a);
+}
+
 int
 main(void)
 {
@@ -265,6 +326,8 @@ main(void)
 		cmocka_unit_test(test_no_pool),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_after_proxy),
+		cmocka_unit_test(test_admit_after_proxy),
+		cmocka_unit_test(test_reset_mid_hello),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
