@@ -173,7 +173,7 @@ tls_run(struct inspect *in, const struct listener *l)
 	}
 	in->tls_ok = true;
 	r = route_match(l->routes, l->nroutes, h->has_sni ? h->sni : NULL,
-	    h->sni_len, h->alpn, h->alpn_len);
+	    h->sni_len, tls_hello_alpn(h), h->alpn_len);
 	if (r < 0)
 		return tls_fallback(in, l, h->has_sni ? "no route matched" :
 		    "no server name, no route matched");
@@ -237,6 +237,7 @@ inspect_free(struct inspect *in)
 {
 	if (in == NULL)
 		return;
+	tls_hello_clear(&in->hello);
 	free(in->buf);
 	free(in);
 }

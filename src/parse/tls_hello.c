@@ -39,6 +39,14 @@ tls_hello_init(struct tls_hello *h)
 	memset(h, 0, sizeof(*h));
 }
 
+void
+tls_hello_clear(struct tls_hello *h)
+{
+	free(h->alpn_heap);
+	h->alpn_heap = NULL;
+	h->alpn_len = 0;
+}
+
 const char *
 tls_hello_status_name(enum tls_hello_status st)
 {
@@ -95,9 +103,10 @@ tls_hello_valid_host(const char *s, size_t len)
 bool
 tls_hello_offers_alpn(const struct tls_hello *h, const char *name, size_t len)
 {
-	for (size_t i = 0; i < h->alpn_len; i += 1u + h->alpn[i]) {
-		if (h->alpn[i] == len &&
-		    memcmp(h->alpn + i + 1, name, len) == 0)
+	const uint8_t *a = tls_hello_alpn(h);
+
+	for (size_t i = 0; i < h->alpn_len; i += 1u + a[i]) {
+		if (a[i] == len && memcmp(a + i + 1, name, len) == 0)
 			return true;
 	}
 	return false;
@@ -177,14 +186,18 @@ parse_alpn(struct tls_hello *h, const uint8_t *p, size_t n)
 			return bad(h, "empty ALPN protocol name");
 		if (len > n - at)
 			return bad(h, "ALPN protocol name longer than its list");
-		if (h->alpn_len + 1 + len <= sizeof(h->alpn)) {
-			h->alpn[h->alpn_len] = (uint8_t)len;
-			memcpy(h->alpn + h->alpn_len + 1, p + at, len);
-			h->alpn_len += 1 + len;
-		}
 		h->nalpn++;
 		at += len;
 	}
+	/* Valid: keep it all, already in wire form. */
+	if (n - 2 > sizeof(h->alpn_inline)) {
+		free(h->alpn_heap);
+		h->alpn_heap = xmalloc(n - 2);
+		memcpy(h->alpn_heap, p + 2, n - 2);
+	} else {
+		memcpy(h->alpn_inline, p + 2, n - 2);
+	}
+	h->alpn_len = n - 2;
 	return TLS_HELLO_OK;
 }
 

@@ -20,9 +20,12 @@
 /* A host name in text form (RFC 1035: 253 characters without the final
  * dot). */
 #define TLS_HELLO_HOST_MAX 253
-/* ALPN protocol names kept (wire form); entries beyond are validated but
- * not kept.  Real lists are a few dozen bytes. */
-#define TLS_HELLO_ALPN_MAX 512
+/* ALPN lists up to this size (wire form) are kept in the struct; real
+ * lists are a few dozen bytes.  A longer one (a client may pad it to push
+ * a name past a fixed window) is kept whole on the heap -- it is bounded
+ * by the hello, TLS_HELLO_MAX_MSG -- so a route matches whatever comes
+ * first, as HAProxy's does. */
+#define TLS_HELLO_ALPN_INLINE 512
 
 enum tls_hello_status {
 	TLS_HELLO_NEED_MORE,	/* a prefix of a valid hello: read more */
@@ -50,8 +53,9 @@ struct tls_hello {
 	bool has_sni;		/* a host_name was sent */
 	char sni[TLS_HELLO_HOST_MAX + 1];	/* lower case, NUL-terminated */
 	size_t sni_len;
-	uint8_t alpn[TLS_HELLO_ALPN_MAX];	/* wire form: len, bytes, ... */
-	size_t alpn_len;
+	uint8_t alpn_inline[TLS_HELLO_ALPN_INLINE];
+	uint8_t *alpn_heap;	/* a longer list, or NULL (tls_hello_clear) */
+	size_t alpn_len;	/* bytes of the list (tls_hello_alpn()) */
 	unsigned nalpn;		/* protocols offered (kept or not) */
 	uint16_t version;	/* highest version offered: 0x0301..0x0304 */
 	size_t hello_end;	/* stream offset just past the hello's last byte */
@@ -61,12 +65,20 @@ struct tls_hello {
 };
 
 void tls_hello_init(struct tls_hello *h);
+/* Free what a long ALPN list took; h may be parsed again after
+ * tls_hello_init(). */
+void tls_hello_clear(struct tls_hello *h);
+/* The ALPN list offered, wire form (len, bytes, ...), alpn_len bytes. */
+static inline const uint8_t *
+tls_hello_alpn(const struct tls_hello *h)
+{
+	return h->alpn_heap ? h->alpn_heap : h->alpn_inline;
+}
 enum tls_hello_status tls_hello_parse(struct tls_hello *h, const uint8_t *buf,
     size_t len);
 const char *tls_hello_status_name(enum tls_hello_status st);
 
-/* The client offered protocol name (len bytes) in its ALPN list (among the
- * entries kept). */
+/* The client offered protocol name (len bytes) in its ALPN list. */
 bool tls_hello_offers_alpn(const struct tls_hello *h, const char *name,
     size_t len);
 

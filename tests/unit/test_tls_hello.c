@@ -317,7 +317,8 @@ test_built_ok(void **state)
 		assert_int_equal(parse_hb(&hb, &h), TLS_HELLO_OK);
 		assert_string_equal(h.sni, "ab");
 	}
-	/* ALPN entries beyond what is kept still count and validate */
+	/* A list longer than the inline room is kept whole: a name past
+	 * 512 bytes of others is still offered (HAProxy matches at 4,500). */
 	{
 		uint8_t x[4 + 2 + 200 * 4];
 		size_t k = 0;
@@ -334,11 +335,15 @@ test_built_ok(void **state)
 			x[k++] = (uint8_t)('0' + i / 10 % 10);
 			x[k++] = (uint8_t)('0' + i % 10);
 		}
+		memcpy(x + k - 3, "zzz", 3);	/* last, at byte 796 */
 		build(&hb, x, k);
 		assert_int_equal(parse_hb(&hb, &h), TLS_HELLO_OK);
 		assert_int_equal(h.nalpn, 200);
 		assert_true(tls_hello_offers_alpn(&h, "p00", 3));
-		assert_true(h.alpn_len <= TLS_HELLO_ALPN_MAX);
+		assert_true(tls_hello_offers_alpn(&h, "zzz", 3));
+		assert_false(tls_hello_offers_alpn(&h, "p199", 4));
+		assert_int_equal(h.alpn_len, 800);
+		tls_hello_clear(&h);
 	}
 }
 
