@@ -47,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (a.has_sni != b.has_sni || a.nalpn != b.nalpn ||
 		    a.alpn_len != b.alpn_len ||
-		    memcmp(a.alpn, b.alpn, a.alpn_len) != 0)
+		    memcmp(tls_hello_alpn(&a), tls_hello_alpn(&b),
+		    a.alpn_len) != 0)
 			abort();
 		if (a.has_sni) {
 			if (strcmp(a.sni, b.sni) != 0 ||
@@ -77,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    sizeof(err)) != 0)
 					abort();
 			m = route_match(r, 3, a.has_sni ? a.sni : NULL,
-			    a.sni_len, a.alpn, a.alpn_len);
+			    a.sni_len, tls_hello_alpn(&a), a.alpn_len);
 			if (m < -1 || m > 2)
 				abort();
 			if (a.has_sni && route_name_match(&names[1], a.sni,
@@ -90,6 +91,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    b.reason == NULL)) {
 		abort();
 	}
+	tls_hello_clear(&a);
+	tls_hello_clear(&b);
 	free(copy);
 	return 0;
 }
