@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,7 @@ const struct pool_opts config_pool_defaults = {
 	.fail_timeout_ms = 10 * 1000,
 	.slow_start_ms = 3 * 1000,
 	.resolve_interval_ms = 30 * 1000,
+	.resolve_max_addrs = RESOLVED_MAX_ADDRS,
 	.max_queue = 0,
 	.queue_timeout_ms = CFG_FOLLOW_CONNECT,
 };
@@ -133,6 +136,7 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->proxy_protocol = o->proxy_protocol == CFG_PROXY_NONE ? 0 :
 	    (uint8_t)o->proxy_protocol;
 	p->resolve_interval_ms = o->resolve_interval_ms;
+	p->resolve_max_addrs = (uint32_t)o->resolve_max_addrs;
 	p->max_queue = (uint32_t)o->max_queue;
 	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
 	    o->connect_timeout_ms : o->queue_timeout_ms;
@@ -204,6 +208,7 @@ config_entry_addrs(const struct pool *p, uint32_t idx,
 	const struct resolved_entry *r = kind == SE_ADDR ? NULL :
 	    resolved_set_find(b->resolved, p->name, idx, host);
 	struct sockaddr_storage *addrs;
+	size_t total;
 
 	if (r != NULL && r->n > 0) {
 		*out = xcalloc(r->n, sizeof(**out));
@@ -217,16 +222,28 @@ config_entry_addrs(const struct pool *p, uint32_t idx,
 			    "resolver in this program", host);
 			return -1;
 		}
-		return env.lookup(kind == SE_SRV, host,
-		    kind == SE_SRV ? 0 : spec->port, b->resolvers, out, n,
-		    err, errlen);
+		if (env.lookup(kind == SE_SRV, host,
+		    kind == SE_SRV ? 0 : spec->port, b->resolvers,
+		    p->resolve_max_addrs, out, n, &total, err, errlen) == -1)
+			return -1;
+	} else {
+		if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
+			return -1;
+		*out = xcalloc(*n, sizeof(**out));
+		for (size_t i = 0; i < *n; i++)
+			(*out)[i].addr = addrs[i];
+		free(addrs);
+		if (kind == SE_ADDR)
+			return 0;
+		/* The same order and cap as re-resolution: the servers a
+		 * load makes are the ones the next lookup keeps. */
+		total = resolved_sort(*out, *n);
+		*n = resolved_cap(*out, total, p->resolve_max_addrs);
 	}
-	if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
-		return -1;
-	*out = xcalloc(*n, sizeof(**out));
-	for (size_t i = 0; i < *n; i++)
-		(*out)[i].addr = addrs[i];
-	free(addrs);
+	if (total > *n)
+		log_warnx("pool %s: %s'%s' has %zu addresses; using %zu of them "
+		    "(resolve_max_addresses; primaries first, then by address)",
+		    p->name, kind == SE_SRV ? "SRV " : "", host, total, *n);
 	return 0;
 }
 
@@ -477,12 +494,134 @@ config_listener_add_binds(struct gen *g, struct hindex *binds,
 	return 0;
 }
 
-/* Every pool complete and error-free: the subsystems above config build
- * their parts (balancing tables, queues, limit tables) through the table
- * installed with config_install(); none installed, none built. */
+/* Is sa an address of this host (loopback, or on an interface)? */
+static bool
+config_addr_is_local(const struct sockaddr *sa, struct ifaddrs *ifs)
+{
+	if (sa->sa_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127)
+		return true;
+	if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+		return true;
+	for (struct ifaddrs *i = ifs; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET &&
+		    memcmp(&((const struct sockaddr_in *)sa)->sin_addr,
+		    &((const struct sockaddr_in *)i->ifa_addr)->sin_addr, 4) == 0)
+			return true;
+		if (sa->sa_family == AF_INET6 &&
+		    memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    &((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+config_bind_is_any(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	return sa->sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* Loop guard: a server that is one of our own listeners (a DNS record can
+ * name it) would have every client connect back to us, again and again,
+ * until descriptors run out.  A listener on the wildcard address counts
+ * for every local address of its family.  Binds are indexed (by address,
+ * and the wildcard ones by port) so this stays linear in servers. */
+static int
+config_check_loops(const struct gen *g, char *err, size_t errlen)
+{
+	struct hindex exact, any;
+	struct ifaddrs *ifs = NULL;
+	bool have_ifs = false, have_any = false;
+	int rc = 0;
+
+	hindex_init(&exact);
+	hindex_init(&any);
+	for (uint32_t li = 0; li < g->nlisteners; li++)
+		for (uint32_t b = 0; b < g->listeners[li].nbinds; b++) {
+			const struct sockaddr *ba = (const struct sockaddr *)
+			    &g->listeners[li].binds[b].addr;
+			uint16_t port = addr_port(ba);
+
+			if (port == 0)
+				continue;	/* a fresh port each time */
+			if (config_bind_is_any(ba)) {
+				hindex_add(&any, port, li << 12 | b);
+				have_any = true;
+			} else {
+				hindex_add(&exact, addr_hash(ba), li << 12 | b);
+			}
+		}
+	for (uint32_t i = 0; i < g->npools && rc == 0; i++) {
+		const struct pool *p = &g->pools[i];
+
+		for (uint32_t k = 0; k < p->nservers && rc == 0; k++) {
+			const struct server *s = &p->servers[k];
+			const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+			const struct listener *l = NULL;
+			const struct bind *bd = NULL;
+			size_t cur = 0;
+			uint32_t v;
+
+			while (l == NULL && (v = hindex_next(&exact,
+			    addr_hash(sa), &cur)) != HINDEX_NONE) {
+				const struct listener *cl = &g->listeners[v >> 12];
+
+				if (addr_equal((const struct sockaddr *)
+				    &cl->binds[v & CFG_MAX_BINDS].addr, sa)) {
+					l = cl;
+					bd = &cl->binds[v & CFG_MAX_BINDS];
+				}
+			}
+			cur = 0;
+			while (have_any && l == NULL && (v = hindex_next(&any,
+			    addr_port(sa), &cur)) != HINDEX_NONE) {
+				const struct listener *cl = &g->listeners[v >> 12];
+				const struct bind *cb = &cl->binds[v & CFG_MAX_BINDS];
+
+				if (cb->addr.ss_family != sa->sa_family ||
+				    addr_port((const struct sockaddr *)&cb->addr) !=
+				    addr_port(sa))
+					continue;
+				if (!have_ifs && getifaddrs(&ifs) == 0)
+					have_ifs = true;
+				if (config_addr_is_local(sa, ifs)) {
+					l = cl;
+					bd = cb;
+				}
+			}
+			if (l == NULL)
+				continue;
+			snprintf(err, errlen, "pool '%s': server '%s' (%s) is "
+			    "tcplb's own listener '%s' (%s): its clients would "
+			    "loop back to tcplb", p->name, s->name, s->addr_text,
+			    l->name, bd->text);
+			rc = -1;
+		}
+	}
+	if (have_ifs)
+		freeifaddrs(ifs);
+	hindex_free(&exact);
+	hindex_free(&any);
+	return rc;
+}
+
+/* Every pool complete and error-free: no server may be one of our own
+ * listeners; then the subsystems above config build their parts
+ * (balancing tables, queues, limit tables) through the table installed
+ * with config_install(); none installed, none built. */
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
+	if (config_check_loops(g, err, errlen) == -1)
+		return -1;
 	if (env.parts == NULL)
 		return 0;
 	g->parts = env.parts;

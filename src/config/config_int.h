@@ -40,6 +40,7 @@ struct pool_opts {
 	uint64_t slow_start_ms;
 	uint64_t proxy_protocol;	/* CFG_PROXY_* */
 	uint64_t resolve_interval_ms;
+	uint64_t resolve_max_addrs;	/* resolve_max_addresses */
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
 	bool initial_down;		/* initial_state: down */

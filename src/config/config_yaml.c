@@ -471,6 +471,8 @@ static const struct cfg_keydef pool_keys[] = {
 	KEY(pool_opts, "proxy_protocol", CT_PROXYVER, proxy_protocol, 0, 0),
 	KEY(pool_opts, "resolve_interval", CT_DURATION, resolve_interval_ms, 0,
 	    DURATION_MAX_MS),
+	KEY(pool_opts, "resolve_max_addresses", CT_UINT, resolve_max_addrs, 1,
+	    RESOLVED_MAX_ADDRS_LIMIT),
 	KEY(pool_opts, "max_queue", CT_UINT, max_queue, 0, CFG_MAX_CONNS),
 	KEY(pool_opts, "queue_timeout", CT_DURATION, queue_timeout_ms, 1,
 	    DURATION_MAX_MS),

@@ -156,6 +156,7 @@ struct pool {
 	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
+	uint32_t resolve_max_addrs;	/* addresses one entry may expand to */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
 	uint64_t queue_timeout_ms;
 	struct pool_queue *queue;	/* a part (balance/queue): follows the

@@ -54,6 +54,26 @@ resolved_cmp(const void *a, const void *b)
 	return x->weight > y->weight ? -1 : x->weight < y->weight;
 }
 
+/* For the cap: primaries before backups, then the canonical order. */
+static int
+resolved_cap_cmp(const void *a, const void *b)
+{
+	const struct resolved_addr *x = a, *y = b;
+
+	if (x->backup != y->backup)
+		return x->backup ? 1 : -1;
+	return resolved_cmp(a, b);
+}
+
+size_t
+resolved_cap(struct resolved_addr *a, size_t n, size_t max)
+{
+	if (max == 0 || n <= max)
+		return n;
+	qsort(a, n, sizeof(*a), resolved_cap_cmp);
+	return resolved_sort(a, max);
+}
+
 size_t
 resolved_sort(struct resolved_addr *a, size_t n)
 {
@@ -75,6 +95,8 @@ resolved_set_free(struct resolved_set *r)
 		free(r->v[i].pool);
 		free(r->v[i].host);
 		free(r->v[i].addrs);
+		free(r->v[i].rejected);
+		free(r->v[i].rejected_addrs);
 	}
 	free(r->v);
 	r->v = NULL;

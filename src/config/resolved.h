@@ -29,6 +29,12 @@ struct resolved_entry {
 	char *host;			/* to check it is the same entry */
 	struct resolved_addr *addrs;	/* sorted */
 	size_t n;
+	/* Set when the new answer could not be built into a generation:
+	 * why, and that answer (addrs is then the running generation's
+	 * addresses).  See reload.c and resolve_rejected(). */
+	char *rejected;
+	struct resolved_addr *rejected_addrs;
+	size_t nrejected_addrs;
 };
 
 struct resolved_set {
@@ -43,6 +49,15 @@ const struct resolved_entry *resolved_set_find(const struct resolved_set *r,
 /* Canonical order (family, address, port), duplicates removed: a DNS
  * answer that only rotates compares equal.  Returns the new count. */
 size_t resolved_sort(struct resolved_addr *a, size_t n);
+/* At most max of the n addresses a (sorted by resolved_sort()), the same
+ * ones whatever order DNS gave them in: primaries before backups, then by
+ * address.  Returns the new count (a stays sorted); max 0: no cap. */
+size_t resolved_cap(struct resolved_addr *a, size_t n, size_t max);
+
+/* Addresses one entry may expand to by default (resolve_max_addresses),
+ * and the most it may be set to. */
+#define RESOLVED_MAX_ADDRS	256
+#define RESOLVED_MAX_ADDRS_LIMIT	4096
 
 /* Is "ip", "ip:port" or "[ip6]:port" a valid name server address?  Writes
  * the canonical "ip:port" (port 53 by default) to out; -1 with err if not. */
@@ -51,9 +66,10 @@ int resolved_parse_server(const char *text, char *out, size_t outlen,
 
 /* Look host up (srv: as an SRV name, port unused) through resolvers
  * ("ip:port,..."; NULL: the system's), bounded in time: *out (malloc'd,
- * sorted) and *n, or -1 with err.  dns/ provides it (resolve_sync). */
+ * sorted, at most max: resolved_cap()) and *n, *total the addresses before
+ * the cap, or -1 with err.  dns/ provides it (resolve_sync). */
 typedef int (*resolved_lookup_fn)(bool srv, const char *host, uint16_t port,
-    const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
-    size_t errlen);
+    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
+    size_t *total, char *err, size_t errlen);
 
 #endif

@@ -196,6 +196,8 @@ render_resolve(struct sbuf *b)
 	sbuf_printf(b, "tcplb_dns_resolution_failures_total %" PRIu64 "\n", resolve_total_failures());
 	family(b, "tcplb_dns_resolution_changes_total", "counter", "Resolutions that changed a name's addresses, all names.");
 	sbuf_printf(b, "tcplb_dns_resolution_changes_total %" PRIu64 "\n", resolve_total_changes());
+	family(b, "tcplb_dns_rejected_changes_total", "counter", "New answers a generation could not take (the name kept its addresses), all names.");
+	sbuf_printf(b, "tcplb_dns_rejected_changes_total %" PRIu64 "\n", resolve_total_rejected());
 	rf.name = "tcplb_dns_name_failures_total";
 	family(b, rf.name, "counter", "Failed resolutions of one configured host or SRV name.");
 	resolve_foreach(resolve_one, &rf);

@@ -41,10 +41,18 @@ struct rentry {
 	char *name;
 	char *host;
 	uint16_t port;
+	size_t max;			/* the pool's resolve_max_addresses */
+	size_t capped;			/* addresses before the cap, last said */
 	/* the latest good answer this round, if any */
 	struct resolved_addr *good;
 	size_t ngood;
 	bool have_good;
+	/* the last answer a new generation could not take (and why): not
+	 * asked for again, nor logged, until the answer changes */
+	struct resolved_addr *rejected;
+	size_t nrejected;
+	char *reject_error;
+	uint64_t rejects;
 	/* status */
 	bool ever, ok, failing;
 	char *error;
@@ -82,6 +90,13 @@ static struct {
 
 static atomic_uint_fast64_t total_failures;
 static atomic_uint_fast64_t total_changes;
+static atomic_uint_fast64_t total_rejected;
+
+uint64_t
+resolve_total_rejected(void)
+{
+	return atomic_load(&total_rejected);
+}
 
 uint64_t
 resolve_total_failures(void)
@@ -178,8 +193,7 @@ resolve_channel_close(void)
 
 /* ---- comparing an answer with the running generation -------------------- */
 
-/* The addresses entry e has in g (sorted like an answer). */
-static size_t
+size_t
 resolve_current(const struct gen *g, const char *pool, uint32_t entry,
     struct resolved_addr **out)
 {
@@ -259,6 +273,18 @@ resolve_diff(struct rentry *e, const struct resolved_addr *cur, size_t ncur)
 	return changed;
 }
 
+static bool
+resolved_same(const struct resolved_addr *a, size_t na,
+    const struct resolved_addr *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!resolved_has(b, nb, &a[i], true))
+			return false;
+	return true;
+}
+
 /* A round of job j is complete: ask for a new generation if any of its
  * entries now resolves to something the running one does not have. */
 static void
@@ -272,6 +298,10 @@ resolve_evaluate(struct rjob *j)
 		size_t ncur;
 
 		if (!e->have_good)
+			continue;
+		/* Refused already (and said so): not again every round. */
+		if (e->rejected != NULL &&
+		    resolved_same(e->good, e->ngood, e->rejected, e->nrejected))
 			continue;
 		ncur = resolve_current(R.gen, e->pool, e->entry, &cur);
 		if (resolve_diff(e, cur, ncur))
@@ -293,7 +323,7 @@ wall_ms(void)
 
 static void
 resolve_entry_cb(void *arg, bool ok, const char *error,
-    struct resolved_addr *addrs, size_t n)
+    struct resolved_addr *addrs, size_t n, size_t total)
 {
 	struct rentry *e = arg;
 	struct rjob *j = e->job;
@@ -319,6 +349,13 @@ resolve_entry_cb(void *arg, bool ok, const char *error,
 		log_debug("pool %s: %s'%s' resolved to %zu address%s", e->pool,
 		    e->kind == SE_SRV ? "SRV " : "", e->host, n,
 		    n == 1 ? "" : "es");
+		/* Once per change of the answer's size, not per round. */
+		if (total > n && total != e->capped)
+			log_msg(LOG_WARNING, &ctx, "pool %s: %s'%s' has %zu "
+			    "addresses; using %zu of them (resolve_max_addresses; "
+			    "primaries first, then by address)", e->pool,
+			    e->kind == SE_SRV ? "SRV " : "", e->host, total, n);
+		e->capped = total > n ? total : 0;
 		free(e->good);
 		e->good = addrs;
 		e->ngood = n;
@@ -357,7 +394,7 @@ resolve_job_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	for (size_t i = j->first; i < j->first + j->n; i++) {
 		struct rentry *e = &R.entries[i];
 
-		resolve_lookup(R.ch, e->kind, e->host, e->port,
+		resolve_lookup(R.ch, e->kind, e->host, e->port, e->max,
 		    resolve_entry_cb, e);
 	}
 	if (--j->pending == 0)
@@ -375,6 +412,8 @@ rentry_free(struct rentry *e)
 	free(e->host);
 	free(e->good);
 	free(e->error);
+	free(e->rejected);
+	free(e->reject_error);
 }
 
 static void
@@ -454,6 +493,8 @@ resolve_start(struct gen *g, bool keep_answers)
 				*e = *o;
 				o->pool = o->name = o->host = o->error = NULL;
 				o->good = NULL;
+				o->rejected = NULL;
+				o->reject_error = NULL;
 				if (!keep_answers) {
 					free(e->good);
 					e->good = NULL;
@@ -470,6 +511,7 @@ resolve_start(struct gen *g, bool keep_answers)
 			e->entry = k;
 			e->kind = se->kind;
 			e->port = se->port;
+			e->max = p->resolve_max_addrs;
 		}
 		if (n == first)
 			continue;
@@ -549,6 +591,7 @@ resolve_snapshot(const struct gen *cur, struct resolved_set *out)
 			out->v = xrealloc(out->v, (out->n + 1) *
 			    sizeof(*out->v));
 			re = &out->v[out->n++];
+			memset(re, 0, sizeof(*re));
 			re->pool = xstrdup(p->name);
 			re->entry = k;
 			re->host = xstrdup(se->host);
@@ -589,5 +632,59 @@ resolve_foreach(resolve_status_fn fn, void *arg)
 		st.naddrs = resolve_current(R.gen, e->pool, e->entry, &cur);
 		free(cur);
 		fn(&st, arg);
+	}
+}
+
+void
+resolve_rejected(const struct resolved_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct resolved_entry *re = &set->v[i];
+		struct rentry *e = NULL;
+		struct log_ctx ctx;
+		bool again;
+
+		for (size_t x = 0; x < R.nentries && e == NULL; x++)
+			if (R.entries[x].entry == re->entry &&
+			    strcmp(R.entries[x].pool, re->pool) == 0 &&
+			    strcmp(R.entries[x].host, re->host) == 0)
+				e = &R.entries[x];
+		if (e == NULL)
+			continue;
+		if (re->rejected == NULL) {
+			/* Taken (or unchanged): a later refusal of the
+			 * same answer is news again. */
+			if (re->n > 0 && e->rejected != NULL &&
+			    !resolved_same(re->addrs, re->n, e->rejected,
+			    e->nrejected)) {
+				free(e->rejected);
+				e->rejected = NULL;
+				e->nrejected = 0;
+			}
+			continue;
+		}
+		again = e->rejected != NULL && e->reject_error != NULL &&
+		    strcmp(e->reject_error, re->rejected) == 0 &&
+		    resolved_same(re->rejected_addrs, re->nrejected_addrs,
+		    e->rejected, e->nrejected);
+		free(e->rejected);
+		e->nrejected = re->nrejected_addrs;
+		e->rejected = xcalloc(e->nrejected ? e->nrejected : 1,
+		    sizeof(*e->rejected));
+		memcpy(e->rejected, re->rejected_addrs,
+		    e->nrejected * sizeof(*e->rejected));
+		free(e->reject_error);
+		e->reject_error = xstrdup(re->rejected);
+		if (again)
+			continue;
+		e->rejects++;
+		atomic_fetch_add(&total_rejected, 1);
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.pool = e->pool;
+		ctx.server = e->name;
+		log_msg(LOG_WARNING, &ctx, "pool %s: cannot use the new addresses "
+		    "of %s'%s': %s; keeping its %zu address%s (other names "
+		    "change as usual)", e->pool, e->kind == SE_SRV ? "SRV " : "",
+		    e->host, re->rejected, re->n, re->n == 1 ? "" : "es");
 	}
 }

@@ -27,17 +27,16 @@
 /* Per query try; c-ares tries each name server `tries` times. */
 #define RESOLVE_TIMEOUT_MS	2000
 #define RESOLVE_TRIES		2
-/* Addresses one entry may expand to. */
-#define RESOLVE_MAX_ADDRS	256
 
 /* ---- load time (resolve_sync.c) ----------------------------------------
  * Blocking, bounded by RESOLVE_TIMEOUT_MS x RESOLVE_TRIES per name server:
  * only for the configuration loader.  resolvers: "ip:port,..." or NULL
- * for /etc/resolv.conf.  Returns 0 with *out malloc'd (n > 0), or -1 with
- * err set. */
-int resolve_sync(bool srv, const char *host,
-    uint16_t port, const char *resolvers, struct resolved_addr **out,
-    size_t *n, char *err, size_t errlen);
+ * for /etc/resolv.conf.  At most max addresses (resolved_cap()); *total
+ * says how many there were.  Returns 0 with *out malloc'd (n > 0), or -1
+ * with err set.  A resolved_lookup_fn. */
+int resolve_sync(bool srv, const char *host, uint16_t port,
+    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
+    size_t *total, char *err, size_t errlen);
 
 
 /* ---- run time (resolve.c, main thread) --------------------------------- */
@@ -53,6 +52,13 @@ void resolve_stop(void);
 /* For reload.c, building a generation after a DNS change: the latest
  * good addresses of every dynamic entry of cur. */
 void resolve_snapshot(const struct gen *cur, struct resolved_set *out);
+/* The addresses entry `entry` of pool has in g (sorted like an answer). */
+size_t resolve_current(const struct gen *g, const char *pool, uint32_t entry,
+    struct resolved_addr **out);
+/* After building a generation from out: entries whose new answer could
+ * not be used (resolved_entry.rejected) are logged once per answer and
+ * reason, counted, and not asked for again until their answer changes. */
+void resolve_rejected(const struct resolved_set *set);
 
 /* What the resolver knows about one entry, for show servers / metrics.
  * The addresses in service are the servers of the pool whose `entry` is
@@ -77,5 +83,6 @@ void resolve_foreach(resolve_status_fn fn, void *arg);
 /* Totals since start (any thread). */
 uint64_t resolve_total_failures(void);
 uint64_t resolve_total_changes(void);
+uint64_t resolve_total_rejected(void);
 
 #endif

@@ -11,10 +11,11 @@
 #include "config/gen.h"
 #include "config/resolved.h"
 
-/* ok: addrs (malloc'd, sorted, n > 0) pass to the callee.  Else error says
- * why (a static or c-ares string) and addrs is NULL. */
+/* ok: addrs (malloc'd, sorted, n > 0, capped) pass to the callee; total is
+ * how many the answer had before the cap.  Else error says why (valid
+ * only during the call) and addrs is NULL. */
 typedef void (*resolve_lookup_cb)(void *arg, bool ok, const char *error,
-    struct resolved_addr *addrs, size_t n);
+    struct resolved_addr *addrs, size_t n, size_t total);
 
 /* A channel that reads /etc/hosts before DNS ("fb"), with our timeout and
  * tries, and resolvers (csv, may be NULL) as its name servers.
@@ -25,6 +26,7 @@ int resolve_channel_new(ares_channel *ch, const char *resolvers,
 /* Start one lookup; cb runs exactly once, from inside ares_process_fd()
  * or ares_destroy() (error "cancelled"). */
 void resolve_lookup(ares_channel ch, enum server_entry_kind kind,
-    const char *host, uint16_t port, resolve_lookup_cb cb, void *arg);
+    const char *host, uint16_t port, size_t max, resolve_lookup_cb cb,
+    void *arg);
 
 #endif

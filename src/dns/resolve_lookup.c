@@ -7,12 +7,18 @@
  *
  * A failed or empty answer is reported as a failure, never as "no
  * addresses": the caller keeps the last good ones (a server is never taken
- * out of service because DNS failed).
+ * out of service because DNS failed).  An answer is whole or it is a
+ * failure: A and AAAA are asked separately, and either one timing out or
+ * failing (a NODATA answer is an answer) fails the lookup; so does an SRV
+ * target that does not exist.  The addresses are then capped the same way
+ * whatever order they came in (resolved_cap()).
  */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +62,31 @@ resolve_channel_new(ares_channel *ch, const char *resolvers,
 	return 0;
 }
 
-/* ---- plain data helpers (resolve.h) ------------------------------------ */
-
 /* ---- one lookup -------------------------------------------------------- */
+
+/* Addresses collected per lookup before the cap is applied: the whole
+ * answer must be seen to cap it the same way whatever order it came in;
+ * a DNS message (64 KiB at most) holds far fewer. */
+#define RESOLVE_COLLECT_MAX	65536
+
+struct lookup;
+
+/* One name's A and AAAA (a host entry, or one SRV target). */
+struct host_query {
+	struct lookup *lk;
+	char *name;
+	uint16_t port;
+	uint32_t weight;
+	bool backup;
+	unsigned pending;		/* families still out */
+	bool nxdomain[2];		/* A, AAAA: the name does not exist */
+	const char *fail[2];		/* A, AAAA: why it did not answer */
+};
+
+struct fam_query {
+	struct host_query *hq;
+	int af;
+};
 
 struct lookup {
 	resolve_lookup_cb cb;
@@ -66,34 +94,49 @@ struct lookup {
 	ares_channel ch;
 	enum server_entry_kind kind;
 	uint16_t port;
-	/* SRV: the records, the targets chosen from them, and each
-	 * target's addresses as they come in. */
+	size_t max;			/* resolve_max_addresses */
+	/* SRV: the records and the targets chosen from them. */
 	struct srv_record *recs;
 	struct srv_target targets[SRV_MAX_TARGETS];
 	size_t ntargets;
-	size_t pending;
+	size_t pending;			/* host queries still out */
 	struct resolved_addr *out;
-	size_t nout;
-	const char *error;		/* first failure that spoils the answer */
+	size_t nout, capout;
+	bool nxdomain;			/* a name (host or target) does not exist */
+	char error[320];		/* first failure that spoils the answer */
 };
 
-struct target_query {
-	struct lookup *lk;
-	size_t idx;
-};
+static void
+lookup_fail(struct lookup *lk, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+lookup_fail(struct lookup *lk, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (lk->error[0] != '\0')
+		return;		/* the first failure is the one reported */
+	va_start(ap, fmt);
+	vsnprintf(lk->error, sizeof(lk->error), fmt, ap);
+	va_end(ap);
+}
 
 static void
 lookup_finish(struct lookup *lk)
 {
-	size_t n = lk->nout;
+	size_t n = lk->nout, total;
 
-	if (lk->error == NULL && n > 0) {
+	if (lk->error[0] == '\0' && n > 0) {
 		n = resolved_sort(lk->out, n);
-		lk->cb(lk->arg, true, NULL, lk->out, n);
+		total = n;
+		n = resolved_cap(lk->out, n, lk->max);
+		lk->cb(lk->arg, true, NULL, lk->out, n, total);
 	} else {
 		free(lk->out);
-		lk->cb(lk->arg, false, lk->error ? lk->error :
-		    "no IPv4 or IPv6 address", NULL, 0);
+		lk->cb(lk->arg, false, lk->error[0] ? lk->error :
+		    lk->nxdomain ? "no such name" : "no IPv4 or IPv6 address",
+		    NULL, 0, 0);
 	}
 	free(lk->recs);
 	free(lk);
@@ -109,6 +152,10 @@ lookup_error(int status)
 		return "no records";
 	case ARES_ETIMEOUT:
 		return "timed out";
+	case ARES_ESERVFAIL:
+		return "server failure";
+	case ARES_EREFUSED:
+		return "refused by the name server";
 	case ARES_ECONNREFUSED:
 		return "connection refused by the name server";
 	case ARES_EDESTRUCTION:
@@ -119,77 +166,158 @@ lookup_error(int status)
 	}
 }
 
-/* Append res's addresses with the given weight/backup. */
+/* Append one address of hq. */
 static void
-lookup_add(struct lookup *lk, const struct ares_addrinfo *res, uint16_t port,
-    uint32_t weight, bool backup)
+lookup_add(struct lookup *lk, const struct host_query *hq, int af,
+    const void *raw)
 {
-	for (const struct ares_addrinfo_node *n = res ? res->nodes : NULL; n;
-	    n = n->ai_next) {
-		struct resolved_addr *a;
+	struct resolved_addr *a;
 
-		if ((n->ai_family != AF_INET && n->ai_family != AF_INET6) ||
-		    (size_t)n->ai_addrlen > sizeof(a->addr))
-			continue;
-		if (lk->nout == RESOLVE_MAX_ADDRS)
-			return;
-		lk->out = xrealloc(lk->out, (lk->nout + 1) * sizeof(*lk->out));
-		a = &lk->out[lk->nout++];
-		memset(a, 0, sizeof(*a));
-		memcpy(&a->addr, n->ai_addr, n->ai_addrlen);
-		addr_set_port((struct sockaddr *)&a->addr, port);
-		a->weight = weight;
-		a->backup = backup;
+	if (lk->nout == RESOLVE_COLLECT_MAX)
+		return;
+	if (lk->nout == lk->capout) {
+		lk->capout = lk->capout ? lk->capout * 2 : 8;
+		lk->out = xrealloc(lk->out, lk->capout * sizeof(*lk->out));
 	}
+	a = &lk->out[lk->nout++];
+	memset(a, 0, sizeof(*a));
+	if (af == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&a->addr;
+
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, raw, 4);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->addr;
+
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, raw, 16);
+	}
+	addr_set_port((struct sockaddr *)&a->addr, hq->port);
+	a->weight = hq->weight;
+	a->backup = hq->backup;
 }
 
 static void
-lookup_host_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+lookup_add_hostent(struct lookup *lk, const struct host_query *hq,
+    const struct hostent *he)
 {
-	struct lookup *lk = arg;
-
-	if (status == ARES_SUCCESS)
-		lookup_add(lk, res, lk->port, 0, false);
-	else
-		lk->error = lookup_error(status);
-	if (res)
-		ares_freeaddrinfo(res);
-	lookup_finish(lk);
+	for (char **p = he->h_addr_list; p != NULL && *p != NULL; p++)
+		if ((he->h_addrtype == AF_INET && he->h_length == 4) ||
+		    (he->h_addrtype == AF_INET6 && he->h_length == 16))
+			lookup_add(lk, hq, he->h_addrtype, *p);
 }
 
 static void
-lookup_target_cb(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+host_query_done(struct host_query *hq)
 {
-	struct target_query *tq = arg;
-	struct lookup *lk = tq->lk;
-	const struct srv_target *t = &lk->targets[tq->idx];
+	struct lookup *lk = hq->lk;
+	static const char *const fam[2] = { "A", "AAAA" };
 
-	if (status == ARES_SUCCESS)
-		lookup_add(lk, res, t->rec->port, t->weight, t->backup);
-	else if (status != ARES_ENOTFOUND && status != ARES_ENODATA &&
-	    lk->error == NULL)
-		/* A target that does not exist is simply not a server; one
-		 * we could not ask about spoils the answer (keep the last
-		 * good one rather than drain a live target). */
-		lk->error = lookup_error(status);
-	if (res)
-		ares_freeaddrinfo(res);
-	free(tq);
+	/* A's failure first, whichever came back first: the reason logged
+	 * must not flip between rounds of the same outage. */
+	for (int i = 0; i < 2; i++)
+		if (hq->fail[i] != NULL) {
+			if (lk->kind == SE_SRV)
+				lookup_fail(lk, "SRV target '%s' %s: %s", hq->name,
+				    fam[i], hq->fail[i]);
+			else
+				lookup_fail(lk, "%s: %s", fam[i], hq->fail[i]);
+		}
+	/* NXDOMAIN for both families: the name does not exist.  For an SRV
+	 * target that is a failure like any other ("no such name" is among
+	 * those that change nothing): a target the records name must
+	 * resolve, or the answer is not whole. */
+	if (hq->nxdomain[0] && hq->nxdomain[1]) {
+		lk->nxdomain = true;
+		if (lk->kind == SE_SRV)
+			lookup_fail(lk, "SRV target '%s': no such name", hq->name);
+	}
+	free(hq->name);
+	free(hq);
 	if (--lk->pending == 0)
 		lookup_finish(lk);
 }
 
+/* One family's answer.  A name with no record of the family (NODATA) has
+ * answered; a family that timed out or failed has not, and the lookup as
+ * a whole fails: the entry keeps its last good addresses, rather than
+ * lose (or later bring back as new) every address of that family. */
 static void
-lookup_getaddrinfo(ares_channel ch, const char *host, ares_addrinfo_callback cb,
-    void *arg)
+fam_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-	struct ares_addrinfo_hints hints;
+	struct fam_query *fq = arg;
+	struct host_query *hq = fq->hq;
+	struct lookup *lk = hq->lk;
+	int af = fq->af;
+	int i = af == AF_INET ? 0 : 1;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	ares_getaddrinfo(ch, host, NULL, &hints, cb, arg);
+	(void)timeouts;
+	free(fq);
+	if (status == ARES_SUCCESS) {
+		struct hostent *he = NULL;
+		int rc = af == AF_INET ?
+		    ares_parse_a_reply(abuf, alen, &he, NULL, NULL) :
+		    ares_parse_aaaa_reply(abuf, alen, &he, NULL, NULL);
+
+		if (rc == ARES_SUCCESS && he != NULL)
+			lookup_add_hostent(lk, hq, he);
+		else if (rc != ARES_ENODATA)
+			hq->fail[i] = lookup_error(rc);
+		if (he != NULL)
+			ares_free_hostent(he);
+	} else if (status == ARES_ENOTFOUND) {
+		hq->nxdomain[i] = true;
+	} else if (status != ARES_ENODATA) {
+		hq->fail[i] = lookup_error(status);
+	}
+	if (--hq->pending == 0)
+		host_query_done(hq);
+}
+
+/* A name's addresses: /etc/hosts first (as the C library does: a name it
+ * lists is not asked of DNS), else A and AAAA, each on its own so that
+ * one that does not answer is seen. */
+static void
+host_query_start(struct lookup *lk, const char *name, uint16_t port,
+    uint32_t weight, bool backup)
+{
+	struct host_query *hq = xcalloc(1, sizeof(*hq));
+	static const int fams[2] = { AF_INET, AF_INET6 };
+	bool in_file = false;
+
+	hq->lk = lk;
+	hq->name = xstrdup(name);
+	hq->port = port;
+	hq->weight = weight;
+	hq->backup = backup;
+	for (int i = 0; i < 2; i++) {
+		struct hostent *he = NULL;
+
+		if (ares_gethostbyname_file(lk->ch, name, fams[i], &he) ==
+		    ARES_SUCCESS && he != NULL) {
+			lookup_add_hostent(lk, hq, he);
+			in_file = true;
+		}
+		if (he != NULL)
+			ares_free_hostent(he);
+	}
+	if (in_file) {
+		hq->pending = 1;
+		host_query_done(hq);
+		return;
+	}
+	/* Count both first: an answer may come back at once. */
+	hq->pending = 3;
+	for (int i = 0; i < 2; i++) {
+		struct fam_query *fq = xcalloc(1, sizeof(*fq));
+
+		fq->hq = hq;
+		fq->af = fams[i];
+		ares_search(lk->ch, name, 1 /* C_IN */, fams[i] == AF_INET ?
+		    1 /* T_A */ : 28 /* T_AAAA */, fam_cb, fq);
+	}
+	if (--hq->pending == 0)
+		host_query_done(hq);
 }
 
 static void
@@ -202,13 +330,13 @@ lookup_srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	int rc;
 
 	if (status != ARES_SUCCESS) {
-		lk->error = lookup_error(status);
+		lookup_fail(lk, "%s", lookup_error(status));
 		lookup_finish(lk);
 		return;
 	}
 	if ((rc = ares_parse_srv_reply(abuf, alen, &reply)) != ARES_SUCCESS) {
-		lk->error = rc == ARES_ENODATA ? "no SRV records" :
-		    ares_strerror(rc);
+		lookup_fail(lk, "%s", rc == ARES_ENODATA ? "no SRV records" :
+		    ares_strerror(rc));
 		lookup_finish(lk);
 		return;
 	}
@@ -228,7 +356,7 @@ lookup_srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	lk->ntargets = resolve_srv_expand(lk->recs, nrecs, lk->targets,
 	    &dropped);
 	if (lk->ntargets == 0) {
-		lk->error = "no usable SRV records";
+		lookup_fail(lk, "no usable SRV records");
 		lookup_finish(lk);
 		return;
 	}
@@ -236,21 +364,17 @@ lookup_srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	 * complete synchronously (the hosts file), and the last one to
 	 * finish ends -- and frees -- the whole lookup. */
 	lk->pending = lk->ntargets + 1;
-	for (size_t i = 0; i < lk->ntargets; i++) {
-		struct target_query *tq = xcalloc(1, sizeof(*tq));
-
-		tq->lk = lk;
-		tq->idx = i;
-		lookup_getaddrinfo(lk->ch, lk->targets[i].rec->target,
-		    lookup_target_cb, tq);
-	}
+	for (size_t i = 0; i < lk->ntargets; i++)
+		host_query_start(lk, lk->targets[i].rec->target,
+		    lk->targets[i].rec->port, lk->targets[i].weight,
+		    lk->targets[i].backup);
 	if (--lk->pending == 0)
 		lookup_finish(lk);
 }
 
 void
 resolve_lookup(ares_channel ch, enum server_entry_kind kind, const char *host,
-    uint16_t port, resolve_lookup_cb cb, void *arg)
+    uint16_t port, size_t max, resolve_lookup_cb cb, void *arg)
 {
 	struct lookup *lk = xcalloc(1, sizeof(*lk));
 
@@ -259,9 +383,12 @@ resolve_lookup(ares_channel ch, enum server_entry_kind kind, const char *host,
 	lk->ch = ch;
 	lk->kind = kind;
 	lk->port = port;
-	if (kind == SE_SRV)
+	lk->max = max ? max : RESOLVED_MAX_ADDRS;
+	if (kind == SE_SRV) {
 		ares_search(ch, host, 1 /* C_IN */, 33 /* T_SRV */,
 		    lookup_srv_cb, lk);
-	else
-		lookup_getaddrinfo(ch, host, lookup_host_cb, lk);
+		return;
+	}
+	lk->pending = 1;
+	host_query_start(lk, host, port, 0, false);
 }

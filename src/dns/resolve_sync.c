@@ -21,37 +21,39 @@
 struct sync_result {
 	bool done;
 	bool ok;
-	const char *error;
+	char error[320];
 	struct resolved_addr *addrs;
-	size_t n;
+	size_t n, total;
 };
 
 static void
 sync_cb(void *arg, bool ok, const char *error, struct resolved_addr *addrs,
-    size_t n)
+    size_t n, size_t total)
 {
 	struct sync_result *r = arg;
 
 	r->done = true;
 	r->ok = ok;
-	r->error = error;
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "failed");
 	r->addrs = addrs;
 	r->n = n;
+	r->total = total;
 }
 
 int
 resolve_sync(bool srv, const char *host, uint16_t port,
-    const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
-    size_t errlen)
+    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
+    size_t *total, char *err, size_t errlen)
 {
 	struct sync_result r = { 0 };
 	ares_channel ch;
 
 	*out = NULL;
 	*n = 0;
+	*total = 0;
 	if (resolve_channel_new(&ch, resolvers, NULL, NULL, err, errlen) == -1)
 		return -1;
-	resolve_lookup(ch, srv ? SE_SRV : SE_HOST, host, port, sync_cb, &r);
+	resolve_lookup(ch, srv ? SE_SRV : SE_HOST, host, port, max, sync_cb, &r);
 	while (!r.done) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
@@ -97,11 +99,11 @@ resolve_sync(bool srv, const char *host, uint16_t port,
 	ares_destroy(ch);	/* completes a lookup cut short by poll() */
 	if (!r.ok) {
 		snprintf(err, errlen, "cannot resolve %s'%s': %s",
-		    srv ? "SRV " : "", host,
-		    r.error ? r.error : "failed");
+		    srv ? "SRV " : "", host, r.error);
 		return -1;
 	}
 	*out = r.addrs;
 	*n = r.n;
+	*total = r.total;
 	return 0;
 }

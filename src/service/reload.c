@@ -74,11 +74,75 @@ same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* A DNS change is applied per entry: when the generation with every new
+ * answer cannot be built (an address that is one of our listeners, of the
+ * wrong family for the pool's source, too many servers...), each changed
+ * entry is tried alone on top of those that worked, and one that fails
+ * keeps its running addresses -- the others still change.  The refused
+ * answers and why are left in loading_set for resolve_rejected(). */
+static struct gen *
+reload_dns_build(struct config_errors *e)
+{
+	const struct gen *running = gen_current();
+	struct gen *g = config_rebuild(running, &loading_set, e);
+	struct resolved_addr **fresh;
+	size_t *nfresh;
+
+	if (g != NULL)
+		return g;
+	fresh = xcalloc(loading_set.n ? loading_set.n : 1, sizeof(*fresh));
+	nfresh = xcalloc(loading_set.n ? loading_set.n : 1, sizeof(*nfresh));
+	/* Start from the running addresses everywhere. */
+	for (size_t i = 0; i < loading_set.n; i++) {
+		struct resolved_entry *re = &loading_set.v[i];
+
+		fresh[i] = re->addrs;
+		nfresh[i] = re->n;
+		re->n = resolve_current(running, re->pool, re->entry,
+		    &re->addrs);
+	}
+	for (size_t i = 0; i < loading_set.n; i++) {
+		struct resolved_entry *re = &loading_set.v[i];
+		struct resolved_addr *cur = re->addrs;
+		size_t ncur = re->n;
+		struct config_errors te = { 0 };
+		struct gen *t;
+
+		if (nfresh[i] == ncur && (ncur == 0 || memcmp(cur, fresh[i],
+		    ncur * sizeof(*cur)) == 0))
+			continue;	/* unchanged */
+		re->addrs = fresh[i];
+		re->n = nfresh[i];
+		if ((t = config_rebuild(running, &loading_set, &te)) != NULL) {
+			gen_put(g);
+			g = t;
+			free(cur);
+			fresh[i] = NULL;
+		} else {
+			re->rejected = xstrdup(te.n ? te.msg[0] : "unknown error");
+			re->rejected_addrs = fresh[i];
+			re->nrejected_addrs = nfresh[i];
+			fresh[i] = NULL;
+			re->addrs = cur;
+			re->n = ncur;
+		}
+		config_errors_free(&te);
+	}
+	free(fresh);
+	free(nfresh);
+	config_errors_free(e);
+	memset(e, 0, sizeof(*e));
+	/* Every change refused: the running addresses, as they are. */
+	if (g == NULL)
+		g = config_rebuild(running, &loading_set, e);
+	return g;
+}
+
 static void *
 loader_main(void *arg)
 {
 	struct config_errors e = { 0 };
-	struct gen *g = loading_dns ? config_rebuild(gen_current(), &loading_set, &e) :
+	struct gen *g = loading_dns ? reload_dns_build(&e) :
 	    config_load_file(path, &e);
 
 	loaded_gen = g;
@@ -261,6 +325,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 		busy = false;
 		return;
 	}
+	if (loading_dns)
+		resolve_rejected(&loading_set);
 	if (g == NULL) {
 		char *all = reload_join_errors(&e);
 

@@ -101,11 +101,13 @@ freeaddrinfo(struct addrinfo *ai)
 
 static int __attribute__((unused))
 fuzz_lookup(bool srv, const char *host, uint16_t port,
-    const char *resolvers, struct resolved_addr **out, size_t *n, char *err,
-    size_t errlen)
+    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
+    size_t *total, char *err, size_t errlen)
 {
+	(void)max;
 	*out = NULL;
 	*n = 0;
+	*total = 0;
 	snprintf(err, errlen, "cannot resolve '%s': no DNS while fuzzing", host);
 	return -1;
 }

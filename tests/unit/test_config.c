@@ -1054,7 +1054,7 @@ big_yaml(struct ybuf *b, int n)
 	for (int i = 0; i < n / 20; i++)
 		ybuf_add(b, "  l%d: {bind: \"127.0.0.1:%d\", pool: p%d}\n", i,
 		    1 + i, i % 2);
-	ybuf_add(b, "pools:\n  p1: {servers: [\"127.0.0.1:1\"]}\n"
+	ybuf_add(b, "pools:\n  p1: {servers: [\"127.0.0.1:65000\"]}\n"
 	    "  p0:\n    servers:\n");
 	for (int i = 0; i < n; i++)
 		ybuf_add(b, "      - {name: s%d, address: \"10.%d.%d.%d:%d\"}\n",
@@ -1293,6 +1293,64 @@ test_routes_bad(void **state)
 	mem_bad(yaml, want);
 }
 
+/* Loop guard (issue 22, item 11): a server that is one of tcplb's own
+ * listeners, exactly or through a wildcard bind, is refused at load. */
+static void
+test_loop_guard(void **state)
+{
+	static const char *const exact[] = {
+		"t.yaml: pool 'p': server '127.0.0.1:7001' (127.0.0.1:7001) is tcplb's own listener 'a' (127.0.0.1:7001)",
+		NULL
+	};
+	static const char *const any[] = {
+		"t.yaml: pool 'p': server '127.0.0.9:7002' (127.0.0.9:7002) is tcplb's own listener 'b' (0.0.0.0:7002)",
+		NULL
+	};
+	struct gen *g;
+
+	(void)state;
+	mem_bad("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
+	    "pools:\n  p: {servers: [127.0.0.1:7001]}\n", exact);
+	mem_bad("listeners:\n  b: {bind: 0.0.0.0:7002, pool: p}\n"
+	    "pools:\n  p: {servers: [127.0.0.9:7002]}\n", any);
+	/* Same address, another port; another family: no loop. */
+	g = mem_ok("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
+	    "pools:\n  p: {servers: [127.0.0.1:7003, '[::1]:7001']}\n");
+	gen_put(g);
+}
+
+/* resolve_max_addresses (issue 22, item 5): the same addresses whatever
+ * the order they came in, primaries before backups. */
+static void
+test_resolved_cap(void **state)
+{
+	struct resolved_addr a[40], b[40];
+	size_t n;
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < 40; i++) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&a[i].addr;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(80);
+		in->sin_addr.s_addr = htonl(0x0a000000u + (uint32_t)(40 - i));
+		a[i].backup = i < 20;	/* the lowest addresses are primaries */
+	}
+	for (int i = 0; i < 40; i++)
+		b[i] = a[(i * 7) % 40];	/* another order */
+	n = resolved_cap(a, resolved_sort(a, 40), 10);
+	assert_int_equal(n, 10);
+	assert_int_equal(resolved_cap(b, resolved_sort(b, 40), 10), 10);
+	assert_memory_equal(a, b, 10 * sizeof(a[0]));
+	for (size_t i = 0; i < n; i++) {
+		assert_false(a[i].backup);
+		assert_int_equal(ntohl(((struct sockaddr_in *)&a[i].addr)->sin_addr.s_addr),
+		    0x0a000000u + 1 + i);
+	}
+	assert_int_equal(resolved_cap(a, 10, 0), 10);	/* 0: no cap */
+}
+
 /* resolve_interval, max_queue, queue_timeout (default: connect_timeout),
  * global.resolvers, and which entries are dynamic. */
 static void
@@ -1524,6 +1582,8 @@ main(void)
 	wiring_install();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dynamic_keys),
+		cmocka_unit_test(test_loop_guard),
+		cmocka_unit_test(test_resolved_cap),
 		cmocka_unit_test(test_dynamic_errors),
 		cmocka_unit_test(test_rebuild),
 		cmocka_unit_test(test_good_full),
