@@ -114,8 +114,8 @@ cidr_parse(const char *text, struct cidr_range *out, char *err, size_t errlen)
 	return 0;
 }
 
-void
-cidr_set_add(struct cidr_set *s, const struct cidr_range *r)
+static void
+cidr_set_push(struct cidr_set *s, const struct cidr_range *r)
 {
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 8;
@@ -123,6 +123,37 @@ cidr_set_add(struct cidr_set *s, const struct cidr_range *r)
 	}
 	s->r[s->n++] = *r;
 	s->finished = false;
+}
+
+/* An IPv6 prefix matches IPv6 clients only, as in nginx: "::/0" in deny
+ * must not lock out every IPv4 client (IPv4 lives in ::ffff:0:0/96 here).
+ * So a range that covers more than that block leaves the block out; a
+ * range wholly inside it (::ffff:10.0.0.0/104) is the IPv4 prefix it
+ * spells, and matches IPv4 clients. */
+void
+cidr_set_add(struct cidr_set *s, const struct cidr_range *r)
+{
+	static const struct cidr_key v4_first = { 0, 0xffff00000000ull };
+	static const struct cidr_key v4_last = { 0, 0xffffffffffffull };
+	struct cidr_range part;
+
+	if (key_cmp(&r->last, &v4_first) < 0 || key_cmp(&r->first, &v4_last) > 0 ||
+	    (key_cmp(&r->first, &v4_first) >= 0 && key_cmp(&r->last, &v4_last) <= 0)) {
+		cidr_set_push(s, r);
+		return;
+	}
+	if (key_cmp(&r->first, &v4_first) < 0) {
+		part.first = r->first;
+		part.last.hi = 0;
+		part.last.lo = v4_first.lo - 1;
+		cidr_set_push(s, &part);
+	}
+	if (key_cmp(&r->last, &v4_last) > 0) {
+		part.first.hi = 0;
+		part.first.lo = v4_last.lo + 1;
+		part.last = r->last;
+		cidr_set_push(s, &part);
+	}
 }
 
 static int

@@ -4,7 +4,8 @@
  * by binary search: O(log n), a few hundred nanoseconds with 100,000
  * entries.  IPv4 lives in the IPv4-mapped block ::ffff:0:0/96, so a client
  * seen as ::ffff:192.0.2.7 on an IPv6 socket matches "192.0.2.0/24" and the
- * other way round.  Pure: no sockets, no loop; immutable once finished, so
+ * other way round.  An IPv6 prefix that covers more than that block (::/0)
+ * matches IPv6 clients only, as in nginx (cidr_set_add()).  Pure: no sockets, no loop; immutable once finished, so
  * any number of threads may look up at once.
  */
 #ifndef TCPLB_CIDR_H

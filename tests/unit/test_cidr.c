@@ -137,7 +137,23 @@ test_lookup(void **state)
 	cidr_set_finish(&s);
 	assert_true(has(&s, "::"));
 	assert_true(has(&s, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+	assert_true(has(&s, "::fffe:ffff:ffff"));
+	assert_true(has(&s, "::1:0:0:0"));
+	/* An IPv6 prefix matches IPv6 clients only (nginx's rule; issue 22,
+	 * item 10): deny ::/0 must not lock IPv4 out. */
+	assert_false(has(&s, "1.2.3.4"));
+	assert_false(has(&s, "::ffff:1.2.3.4"));
+	cidr_set_free(&s);
+	add(&s, "::/64");
+	cidr_set_finish(&s);
+	assert_false(has(&s, "10.0.0.1"));
+	assert_true(has(&s, "::2"));
+	cidr_set_free(&s);
+	/* A prefix inside the IPv4 block is the IPv4 prefix it spells. */
+	add(&s, "::ffff:0:0/96");
+	cidr_set_finish(&s);
 	assert_true(has(&s, "1.2.3.4"));
+	assert_false(has(&s, "::1"));
 	cidr_set_free(&s);
 	add(&s, "0.0.0.0/0");
 	cidr_set_finish(&s);
