@@ -140,6 +140,8 @@ render_guard_inspect(struct sbuf *b, const struct gen *g)
 	for (unsigned o = 0; o < TLS_OUT_N; o++)
 		sbuf_printf(b, "tcplb_tls_inspect_total{outcome=\"%s\"} %" PRIu64 "\n",
 		    inspect_tls_outcome_name(o), workers_tls_total(o));
+	family(b, "tcplb_inspect_held_bytes", "gauge", "Client bytes read by inspection (ClientHellos) held for connections waiting for a server (queued or connecting).");
+	sbuf_printf(b, "tcplb_inspect_held_bytes %" PRIu64 "\n", workers_inspect_held());
 	family(b, "tcplb_route_hits_total", "counter", "Connections sent by a listener's route (route: its position from 0, pool: where it leads).");
 	for (uint32_t i = 0; i < g->nlisteners; i++)
 		for (uint32_t r = 0; r < g->listeners[i].nroutes; r++) {

@@ -237,9 +237,35 @@ inspect_free(struct inspect *in)
 {
 	if (in == NULL)
 		return;
+	if (in->held_counter != NULL)
+		atomic_store_explicit(in->held_counter, atomic_load_explicit(
+		    in->held_counter, memory_order_relaxed) - in->held,
+		    memory_order_relaxed);
 	tls_hello_clear(&in->hello);
 	free(in->buf);
 	free(in);
+}
+
+void
+inspect_compact(struct inspect *in, atomic_uint_fast64_t *counter)
+{
+	uint32_t left = in->len - in->off;
+	char *buf;
+
+	if (in->held_counter != NULL)
+		return;		/* done already */
+	buf = xmalloc(left ? left : 1);
+	memcpy(buf, in->buf + in->off, left);
+	free(in->buf);
+	in->buf = buf;
+	in->off = 0;
+	in->len = left;
+	/* The parser's results were used (the route, the name copied). */
+	tls_hello_clear(&in->hello);
+	in->held = left;
+	in->held_counter = counter;
+	atomic_store_explicit(counter, atomic_load_explicit(counter,
+	    memory_order_relaxed) + left, memory_order_relaxed);
 }
 
 enum inspect_verdict

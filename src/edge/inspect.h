@@ -83,6 +83,11 @@ struct inspect {
 	struct guard_ticket *ticket;
 	bool admitted;
 
+	/* After inspect_compact(): the bytes held, counted in *held_counter
+	 * until inspect_free(). */
+	atomic_uint_fast64_t *held_counter;
+	uint32_t held;
+
 	/* Results. */
 	bool has_client;
 	struct sockaddr_storage client;	/* from a trusted PROXY header */
@@ -115,6 +120,13 @@ enum inspect_verdict inspect_read(struct inspect *in, int fd,
     const struct listener *l);
 /* Run the phases on bytes already in in->buf (tests, and inspect_read). */
 enum inspect_verdict inspect_run(struct inspect *in, const struct listener *l);
+
+/* The verdict is in, but the client's bytes wait for a server (a queue,
+ * a slow connect): keep only them, in a buffer of their exact size (a
+ * ClientHello is typically 0.5-2 KiB, not the 21 KiB inspection buffer),
+ * and add their size to *counter (relaxed; one writer per counter) until
+ * inspect_free(). */
+void inspect_compact(struct inspect *in, atomic_uint_fast64_t *counter);
 
 /* Client bytes not consumed by a phase, to forward first. */
 static inline const char *inspect_leftover(const struct inspect *in) { return in->buf + in->off; }

@@ -629,6 +629,10 @@ session_inspect_event(struct session *s)
 	if (inspect_leftover_len(in) == 0 && !in->has_local) {
 		inspect_free(in);
 		s->insp = NULL;
+	} else {
+		/* Until connected (maybe after a wait in the queue) only
+		 * the bytes to forward stay, at their size, counted. */
+		inspect_compact(in, &s->w->inspect_held);
 	}
 	s->state = SESS_CONNECTING;
 	s->t_pick = ev_now(loop);

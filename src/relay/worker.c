@@ -65,6 +65,17 @@ worker_get(unsigned i)
 }
 
 uint64_t
+workers_inspect_held(void)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		sum += atomic_load_explicit(&workers[i].inspect_held,
+		    memory_order_relaxed);
+	return sum;
+}
+
+uint64_t
 worker_refused_total(enum guard_reason r)
 {
 	uint64_t sum = 0;

@@ -64,6 +64,8 @@ struct worker {
 	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
+	atomic_uint_fast64_t inspect_held;	/* inspected client bytes held
+					 * for sessions waiting for a server */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -109,6 +111,9 @@ uint64_t worker_refused_total(enum guard_reason r);
 uint64_t workers_no_local_addr(void);
 /* TLS inspection outcomes, all workers. */
 uint64_t workers_tls_total(enum inspect_tls_outcome o);
+/* Inspected client bytes (ClientHellos) held for sessions waiting for a
+ * server, all workers. */
+uint64_t workers_inspect_held(void);
 
 /* Accept control.  The resume timer, once per worker at start. */
 void worker_accept_init(struct worker *w);
