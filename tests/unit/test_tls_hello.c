@@ -320,29 +320,29 @@ test_built_ok(void **state)
 	/* A list longer than the inline room is kept whole: a name past
 	 * 512 bytes of others is still offered (HAProxy matches at 4,500). */
 	{
-		uint8_t x[4 + 2 + 200 * 4];
+		uint8_t x[4 + 2 + 1200 * 4];
 		size_t k = 0;
 
 		x[k++] = 0;
 		x[k++] = 16;
-		x[k++] = (uint8_t)((2 + 800) >> 8);
-		x[k++] = (uint8_t)(2 + 800);
-		x[k++] = (uint8_t)(800 >> 8);
-		x[k++] = (uint8_t)800;
-		for (int i = 0; i < 200; i++) {
+		x[k++] = (uint8_t)((2 + 4800) >> 8);
+		x[k++] = (uint8_t)(2 + 4800);
+		x[k++] = (uint8_t)(4800 >> 8);
+		x[k++] = (uint8_t)4800;
+		for (int i = 0; i < 1200; i++) {
 			x[k++] = 3;
 			x[k++] = 'p';
 			x[k++] = (uint8_t)('0' + i / 10 % 10);
 			x[k++] = (uint8_t)('0' + i % 10);
 		}
-		memcpy(x + k - 3, "zzz", 3);	/* last, at byte 796 */
+		memcpy(x + k - 3, "zzz", 3);	/* last, at byte 4796 */
 		build(&hb, x, k);
 		assert_int_equal(parse_hb(&hb, &h), TLS_HELLO_OK);
-		assert_int_equal(h.nalpn, 200);
+		assert_int_equal(h.nalpn, 1200);
 		assert_true(tls_hello_offers_alpn(&h, "p00", 3));
 		assert_true(tls_hello_offers_alpn(&h, "zzz", 3));
 		assert_false(tls_hello_offers_alpn(&h, "p199", 4));
-		assert_int_equal(h.alpn_len, 800);
+		assert_int_equal(h.alpn_len, 4800);
 		tls_hello_clear(&h);
 	}
 }
