@@ -128,6 +128,8 @@ reload_dns_build(struct config_errors *e)
 		}
 		config_errors_free(&te);
 	}
+	for (size_t i = 0; i < loading_set.n; i++)
+		free(fresh[i]);		/* the unchanged ones */
 	free(fresh);
 	free(nfresh);
 	config_errors_free(e);
