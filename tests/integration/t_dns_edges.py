@@ -27,10 +27,12 @@ def test(t):
     a = t.identify_backend("A", host="127.0.0.2")
     b1 = t.identify_backend("B1", host="127.0.0.3")
     b2 = t.identify_backend("B2", host="127.0.0.4", port=b1.port)
-    lport, bport, port_many, port_srv = free_port(), free_port(), free_port(), free_port()
+    lport, bport, port_many, port_srv, fport = (free_port() for _ in range(5))
     dns.set("app.test", "A", ["127.0.0.2"])
     dns.set("app.test", "AAAA", ["::1"] if six else "NXDOMAIN")
     dns.set("b.test", "A", ["127.0.0.3"])
+    dns.set("fam.test", "A", ["127.0.0.2"])
+    dns.set("fam.test", "AAAA", [])
     dns.set("many.test", "A", ["127.0.%d.%d" % (10 + i // 200, 1 + i % 200) for i in range(300)])
     dns.set("many.test", "AAAA", [])
     dns.set("_s._tcp.test", "SRV", [(0, 10, 9000, "p.test"), (0, 10, 9000, "q.test"),
@@ -49,7 +51,13 @@ listeners:
   many: {bind: "127.0.0.1:%d", pool: m}
   srv: {bind: "127.0.0.1:%d", pool: s}
   trap: {bind: "127.0.0.5:%d", pool: b}
+  fam: {bind: "127.0.0.1:%d", pool: f}
 pools:
+  f:
+    resolve_interval: 100ms
+    source: 127.0.0.1
+    servers:
+      - {address: "fam.test:%d", name: fam}
   p:
     resolve_interval: 100ms
     servers:
@@ -68,7 +76,8 @@ pools:
     resolve_max_addresses: 10
     servers:
       - {srv: "_s._tcp.test", name: s}
-""" % (dns.server, lport, bport, port_many, port_srv, a.port, a.port, b1.port), extra=["-v"])
+""" % (dns.server, lport, bport, port_many, port_srv, a.port, fport, a.port, a.port, b1.port),
+        extra=["-v"])
 
     # item 5: capped at load, deterministically; the same at re-resolution
     t.check(lb.wait_stderr(r"pool m: 'many\.test' has 300 addresses; using 50", 3),
@@ -108,21 +117,36 @@ pools:
     dns.set("q.test", "A", ["127.0.2.%d" % i for i in range(1, 7)])
     dns.set("q.test", "AAAA", [])
 
-    # items 3 and 11: app.test now names tcplb's own listener: refused,
-    # logged once; pool b's change still applies
-    t.eq(t.identify(("127.0.0.1", lport)), "A", "pool p before")
+    # item 3: fam.test now has only an IPv6 address, which pool f (source
+    # 127.0.0.1) cannot use: refused, logged once, and pool b's change
+    # still applies
+    t.eq(t.identify(("127.0.0.1", fport)), "A", "pool f before")
     t.eq(t.identify(("127.0.0.1", bport)), "B1", "pool b before")
+    dns.set("fam.test", "AAAA", ["::1"])
+    dns.set("fam.test", "A", [])
+    t.check(lb.wait_stderr(r"pool f: cannot use the new addresses of 'fam\.test': .*"
+                           r"has no IPv4 address", 5),
+            "an answer the pool cannot use was not refused on its own")
+    dns.set("b.test", "A", ["127.0.0.4"])
+    t.check(wait_until(lambda: t.identify(("127.0.0.1", bport)) == "B2", 5, 0.05),
+            "pool b's change was blocked by pool f's")
+    t.eq(t.identify(("127.0.0.1", fport)), "A", "pool f kept its address")
+
+    # item 11: app.test now names tcplb's own listener: refused, logged
+    # once; pool b's change still applies
     dns.set("app.test", "A", ["127.0.0.5"])        # the listener 'trap'
     dns.set("app.test", "AAAA", [])
     t.check(lb.wait_stderr(r"pool p: cannot use the new addresses of 'app\.test': .*"
                            r"tcplb's own listener 'trap'", 5),
             "a server address equal to a listener was not refused")
-    dns.set("b.test", "A", ["127.0.0.4"])
-    t.check(wait_until(lambda: t.identify(("127.0.0.1", bport)) == "B2", 5, 0.05),
+    dns.set("b.test", "A", ["127.0.0.3"])
+    t.check(wait_until(lambda: t.identify(("127.0.0.1", bport)) == "B1", 5, 0.05),
             "pool b's change was blocked by pool p's")
     time.sleep(0.5)
     t.eq(count(lb, r"cannot use the new addresses of 'app\.test'"), 1,
          "the refusal is logged once, not every interval")
+    t.eq(count(lb, r"cannot use the new addresses of 'fam\.test'"), 1,
+         "the refusal is logged once, not every interval (fam.test)")
     t.eq(count(lb, r"pool p: 'app\.test' changed: \+127\.0\.0\.5"), 1,
          "'changed' repeated every interval")
     t.check("cannot apply a DNS change" not in lb.stderr(),
