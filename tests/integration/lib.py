@@ -41,7 +41,7 @@ import traceback
 __all__ = [
     "run", "Skip", "TestFailure", "Ctx", "Tcplb", "Backend", "ThreadBackend",
     "NotifyReceiver", "free_port", "free_port_all", "refused_port", "wait_until", "recv_exact",
-    "recv_until_eof", "recv_line", "connect", "rst_close", "fmt_addr",
+    "recv_until_eof", "recv_line", "recv_each", "connect", "rst_close", "fmt_addr",
     "parse_hostport", "listen_inodes", "have_ipv6", "raise_nofile",
     "SKIP", "hashlib", "os", "re", "signal", "socket", "struct", "sys",
     "threading", "time", "errno", "selectors", "subprocess",
@@ -193,6 +193,39 @@ def recv_exact(s, n, timeout=DEFAULT_TIMEOUT):
             raise TestFailure("EOF after %d of %d bytes" % (len(buf), n))
         buf += chunk
     return bytes(buf)
+
+
+def recv_each(socks, want, timeout=DEFAULT_TIMEOUT):
+    """Read every socket at once until it has len(want) bytes (or EOF, or
+    a reset), closing each as soon as it is done; returns how many got
+    exactly want.  For clients a server takes one at a time in an order
+    the test does not know (a queue fed by several workers): each must be
+    closed once served for the next to get its turn."""
+    got = {s: b"" for s in socks}
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    ok = 0
+    deadline = time.monotonic() + timeout
+    while sel.get_map() and time.monotonic() < deadline:
+        for key, _ in sel.select(0.2):
+            s = key.fileobj
+            try:
+                d = s.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                d = b""
+            got[s] += d
+            if not d or len(got[s]) >= len(want):
+                ok += got[s] == want
+                sel.unregister(s)
+                s.close()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    sel.close()
+    return ok
 
 
 def recv_until_eof(s, timeout=DEFAULT_TIMEOUT, limit=1 << 30):

@@ -63,28 +63,7 @@ listeners:
     first.close()
     # one slot: served one at a time, in the order the workers queued
     # them; each is closed once it has its answer
-    want = b"A\n" + hello
-    got = {s: b"" for s in waiting}
-    sel = selectors.DefaultSelector()
-    for s in waiting:
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ)
-    served = 0
-    deadline = time.monotonic() + 20
-    while sel.get_map() and time.monotonic() < deadline:
-        for key, _ in sel.select(0.2):
-            s = key.fileobj
-            try:
-                d = s.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                d = b""
-            got[s] += d
-            if not d or len(got[s]) >= len(want):
-                served += got[s] == want
-                sel.unregister(s)
-                s.close()
+    served = recv_each(waiting, b"A\n" + hello, 20)
     t.eq(served, len(waiting), "queued clients served, hello intact")
     t.check(wait_until(lambda: held(maddr) == 0, 5), "bytes still held after all were served")
 
