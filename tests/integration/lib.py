@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import traceback
+import weakref
 
 __all__ = [
     "run", "Skip", "TestFailure", "Ctx", "Tcplb", "Backend", "ThreadBackend",
@@ -150,9 +151,17 @@ def raise_nofile(n):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+# Sockets whose connection tcplb accepted and reset before connect()
+# returned (see connect()).
+_reset_at_connect = weakref.WeakSet()
+
+
 def connect(addr, timeout=2.0, source=None):
     """Blocking TCP connect with a timeout; the returned socket keeps a
-    timeout so no later recv can hang forever."""
+    timeout so no later recv can hang forever.  tcplb refuses with a reset
+    right after accepting, which on loopback can land before connect()
+    returns: the connection was made, so the socket is returned all the
+    same -- it reads EOF, and recv_until_eof() says 'reset'."""
     host, port = addr
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
@@ -161,6 +170,8 @@ def connect(addr, timeout=2.0, source=None):
         if source is not None:
             s.bind((source, 0))
         s.connect((host, port))
+    except ConnectionResetError:
+        _reset_at_connect.add(s)
     except BaseException:
         s.close()
         raise
@@ -245,6 +256,8 @@ def recv_until_eof(s, timeout=DEFAULT_TIMEOUT, limit=1 << 30):
         except ConnectionResetError:
             return bytes(buf), "reset"
         if not chunk:
+            if not buf and s in _reset_at_connect:
+                return b"", "reset"
             return bytes(buf), "eof"
         buf += chunk
     return bytes(buf), "limit"
