@@ -332,20 +332,22 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 		st = relay_pump_splice(d, from, to, readable);
 		if (st != RELAY_OK)
 			return st;
-		if (d->at_mark && d->in_pipe == 0) {
-			/* Back to read(), which takes the urgent byte inline
-			 * (and what follows it).  The source is known to hold
-			 * bytes, so read it now. */
-			d->at_mark = false;
-			d->full_reads = 0;
-			pipe_put(&rp->pipes, d->pipe, true);
-			d->in_pipe = 0;
-			d->pipe_full = false;
-			readable = true;
-			st = relay_pump_buffer(d, from, to, rp, &readable);
-			if (st != RELAY_OK)
-				return st;
-		}
+	}
+	/* Either splice call above may have stopped at a mark. */
+	if (d->pipe[0] >= 0 && d->at_mark && d->in_pipe == 0) {
+		/* Back to read(), which takes the urgent byte inline (and
+		 * what follows it).  The source is known to hold bytes, so
+		 * read it now: nothing else would wake us (a pipe at a mark
+		 * wants no read). */
+		d->at_mark = false;
+		d->full_reads = 0;
+		pipe_put(&rp->pipes, d->pipe, true);
+		d->in_pipe = 0;
+		d->pipe_full = false;
+		readable = true;
+		st = relay_pump_buffer(d, from, to, rp, &readable);
+		if (st != RELAY_OK)
+			return st;
 	}
 	/* A source that was reset ends in a reset, which the session
 	 * sends: a FIN here would tell the destination all went well. */
