@@ -1,6 +1,7 @@
 """allow / deny per listener: clients are told apart by their 127.0.0.x
 source address; deny wins over allow; with allow set, everything else is
-refused; IPv6 too; behind accept_proxy the lists apply to the PROXY
+refused; IPv6 too (an IPv6 prefix, even ::/0, never matches an IPv4
+client); behind accept_proxy the lists apply to the PROXY
 header's source.  A refused client gets a reset at once and never reaches
 a server; refusals are logged at most a few times per second."""
 import sys, os
@@ -25,6 +26,10 @@ listeners:
     bind: ["127.0.0.1:%(p3)d"%(bind6b)s]
     pool: p
     allow: ["::1/128"]
+  no6:
+    bind: ["127.0.0.1:%(p5)d"%(bind6c)s]
+    pool: p
+    deny: ["::/0"]
   proxied:
     bind: "127.0.0.1:%(p4)d"
     pool: p
@@ -72,10 +77,12 @@ def test(t):
     be = t.identify_backend("A")
     p1, p2, p3, p4 = (free_port() for _ in range(4))
     six = have_ipv6()
-    p6, p6b = (free_port("::1"), free_port("::1")) if six else (0, 0)
-    params = dict(p1=p1, p2=p2, p3=p3, p4=p4, be=be.hostport,
+    p6, p6b, p6c = (free_port("::1"), free_port("::1"), free_port("::1")) if six else (0, 0, 0)
+    p5 = free_port()
+    params = dict(p1=p1, p2=p2, p3=p3, p4=p4, p5=p5, be=be.hostport,
                   bind6=(', "[::1]:%d"' % p6) if six else "",
-                  bind6b=(', "[::1]:%d"' % p6b) if six else "")
+                  bind6b=(', "[::1]:%d"' % p6b) if six else "",
+                  bind6c=(', "[::1]:%d"' % p6c) if six else "")
     lb = t.start_config(CFG % params)
     try:
         connect(("127.0.0.1", p2), source="127.0.0.200").close()
@@ -93,6 +100,11 @@ def test(t):
     for src, want in (("127.0.0.3", True), ("127.0.0.4", False), ("127.0.0.7", False),
                       ("127.0.0.8", True)):
         t.eq(served(t, a2, src), want, "listener denyonly, client %s" % src)
+
+    # deny ::/0 refuses IPv6 clients only, as in nginx (issue 22, item 10)
+    t.eq(served(t, ("127.0.0.1", p5)), True, "deny ::/0, IPv4 client")
+    if six:
+        t.eq(served(t, ("::1", p6c)), False, "deny ::/0, client ::1")
 
     # allow only ::1: an IPv4 client is refused; an IPv6 client served
     t.eq(served(t, ("127.0.0.1", p3)), False, "allow ::1 only, IPv4 client")
