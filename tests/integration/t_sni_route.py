@@ -57,6 +57,12 @@ listeners:
     t.eq(proto, "acme-tls/1")
     der, _, _ = tls_get(addr, "a.example.com", a_pem, alpn=["acme-tls/1"])
     t.eq(der, A_DER, "first match wins")
+    # the protocol after 4,800 bytes of others still routes (HAProxy
+    # matches there too; issue 22, item 8)
+    filler = ["filler-%03d-%s" % (i, "x" * 20) for i in range(150)]  # 32 bytes each
+    der, proto, _ = tls_get(addr, "other.example", c_pem, alpn=filler + ["acme-tls/1"])
+    t.eq(der, C_DER, "acme-tls/1 after a long ALPN list")
+    t.eq(proto, "acme-tls/1")
 
     # openssl s_client, with the name in capitals
     out = s_client(addr, "A.EXAMPLE.COM", a_pem)
