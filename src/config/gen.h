@@ -74,13 +74,19 @@ struct server_state {
 	atomic_int admin;		/* enum server_admin */
 	atomic_int weight_override;	/* -1: the configured weight */
 	atomic_uint_fast32_t weight_seq;/* lowered-weight admission sequence */
-	/* Active health checks: owned by the main thread's health module. */
-	unsigned check_ok;		/* consecutive successes */
-	unsigned check_fail;		/* consecutive failures */
-	unsigned check_epoch;		/* passive_epoch last seen */
-	bool check_fresh;		/* no check result yet: the first one
+	/* Active health checks: written by the check thread (health.c);
+	 * atomics because the main thread reads them (upgrade hand-over)
+	 * and resets them when a pool loses its check. */
+	atomic_uint check_ok;		/* consecutive successes */
+	atomic_uint check_fail;		/* consecutive failures */
+	atomic_uint check_epoch;	/* passive_epoch last seen */
+	atomic_bool check_fresh;	/* no check result yet: the first one
 					 * decides (initial_state) */
-	struct health_check *check;	/* its check, kept across reloads */
+	struct health_check *check;	/* its check, kept across reloads;
+					 * the check thread's only */
+	/* The last result: written by the check thread, read through
+	 * health_last_check() (which takes the lock that keeps the three
+	 * consistent). */
 	int64_t last_check_ms;		/* wall clock of the last result; 0: none */
 	uint32_t last_check_us;		/* how long it took */
 	char last_check[64];		/* "ok" or why it failed */

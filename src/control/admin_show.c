@@ -17,6 +17,7 @@
 #include "relay/listener.h"
 #include "balance/queue.h"
 #include "dns/resolve.h"
+#include "health/health.h"
 #include "parse/route.h"
 #include "relay/session.h"
 #include "stats/stats.h"
@@ -340,6 +341,9 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
 {
 	const struct server_state *st = s->st;
 	bool f = true, f2 = true;
+	char lc[64];
+	int64_t lc_ms;
+	uint32_t lc_us;
 
 	sbuf_add(b, "{", 1);
 	json_str(b, &f, "pool", s->pool->name);
@@ -364,16 +368,17 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
 		json_u64(b, &f2, stats_fail_name(k), v->sum.fails[k]);
 	sbuf_add(b, "}", 1);
 	json_key(b, &f, "last_check");
-	if (st->last_check_ms == 0) {
+	health_last_check(st, lc, sizeof(lc), &lc_ms, &lc_us);
+	if (lc_ms == 0) {
 		sbuf_puts(b, "null");
 	} else {
 		f2 = true;
 		sbuf_add(b, "{", 1);
-		json_str(b, &f2, "result", st->last_check);
+		json_str(b, &f2, "result", lc);
 		json_key(b, &f2, "time");
-		sbuf_printf(b, "%.3f", (double)st->last_check_ms / 1000.0);
+		sbuf_printf(b, "%.3f", (double)lc_ms / 1000.0);
 		json_key(b, &f2, "duration");
-		sbuf_printf(b, "%.6f", (double)st->last_check_us / 1e6);
+		sbuf_printf(b, "%.6f", (double)lc_us / 1e6);
 		sbuf_add(b, "}", 1);
 	}
 	json_key(b, &f, "dns");
@@ -387,6 +392,9 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 	int64_t now = (int64_t)now_ms();
 	bool any = false;
 	time_t wall = time(NULL);
+	char lc[64];
+	int64_t lc_ms;
+	uint32_t lc_us;
 
 	if (json)
 		sbuf_puts(b, "{\"servers\":[");
@@ -423,12 +431,13 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 			sbuf_printf(b, " %s %s %u %u %u %" PRIu64 " %" PRIu64 " %" PRIu64
 			    " %" PRIu64 " ", v.state, v.health, v.weight, v.eff_weight,
 			    v.active, v.sum.conns, v.sum.bytes_in, v.sum.bytes_out, fails);
-			if (s->st->last_check_ms == 0) {
+			health_last_check(s->st, lc, sizeof(lc), &lc_ms, &lc_us);
+			if (lc_ms == 0) {
 				sbuf_puts(b, "- -");
 			} else {
-				sbuf_field(b, s->st->last_check);
+				sbuf_field(b, lc);
 				sbuf_printf(b, " %llds", (long long)(wall -
-				    s->st->last_check_ms / 1000));
+				    lc_ms / 1000));
 			}
 			if (d == NULL || !d->ever) {
 				sbuf_puts(b, " - -\n");

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "health/health.h"
 #include "edge/guard.h"
 #include "edge/inspect.h"
 #include "relay/listener.h"
@@ -79,7 +80,16 @@ static double v_retries(const struct server *s, const struct server_view *v) { r
 static double v_up(const struct server *s, const struct server_view *v) { return strcmp(v->health, "up") == 0; }
 static double v_weight(const struct server *s, const struct server_view *v) { return v->weight; }
 static double v_eweight(const struct server *s, const struct server_view *v) { return v->eff_weight; }
-static double v_check(const struct server *s, const struct server_view *v) { return (double)s->st->last_check_us / 1e6; }
+static double
+v_check(const struct server *s, const struct server_view *v)
+{
+	int64_t ms;
+	uint32_t us;
+
+	(void)v;
+	health_last_check(s->st, NULL, 0, &ms, &us);
+	return (double)us / 1e6;
+}
 static double v_max(const struct server *s, const struct server_view *v) { return s->max_conns; }
 
 struct srv_row {
@@ -428,6 +438,9 @@ metrics_render_html(struct sbuf *b, const struct gen *g, const char *state)
 {
 	int64_t now = (int64_t)now_ms();
 	time_t wall = time(NULL);
+	char lc[64];
+	int64_t lc_ms;
+	uint32_t lc_us;
 	unsigned up, total;
 
 	gen_count_servers(g, &up, &total);
@@ -481,10 +494,11 @@ metrics_render_html(struct sbuf *b, const struct gen *g, const char *state)
 			sbuf_puts(b, "</td><td>");
 			html_bytes(b, v.sum.bytes_out);
 			sbuf_puts(b, "</td><td class=\"n\">");
-			if (s->st->last_check_ms) {
-				sbuf_html(b, s->st->last_check);
+			health_last_check(s->st, lc, sizeof(lc), &lc_ms, &lc_us);
+			if (lc_ms) {
+				sbuf_html(b, lc);
 				sbuf_printf(b, ", %llds ago", (long long)(wall -
-				    s->st->last_check_ms / 1000));
+				    lc_ms / 1000));
 			} else {
 				sbuf_puts(b, "&ndash;");
 			}

@@ -1,16 +1,26 @@
 /*
- * health: active health checks.  For every server of every pool with a
- * health_check block it owns one check object: its own non-blocking socket
- * (never one that carries traffic), an ev_io for connect/send/expect, a
- * timeout timer and a schedule timer, all on the main thread's loop.
+ * health: active health checks, on a thread and libev loop of their own.
+ * Nothing that runs on the main loop -- a /metrics render, an admin
+ * command, a reload, DNS -- can make a check late, and a check's verdict
+ * depends on its own I/O only: when the timeout fires, the socket is asked
+ * first (health_int.h, kind->progress) whether the answer is already there.
+ *
+ * This file owns the thread, its loop, the schedule and the verdicts
+ * (rise/fall, server_set_up()).  What a check does on the wire is a "kind"
+ * (health_int.h): health_tcp.c connects, sends and expects.
+ *
+ * The main thread talks to the checker through a mailbox: health_start()
+ * leaves the generation to check (a reference) and wakes the thread with
+ * an ev_async; the thread takes it over at its next turn.  Check objects,
+ * st->check and the verdict counters are the checker's; the fields others
+ * read (check counts, the last result) are atomics or behind report_mu.
  *
  * Each check ends in exactly one place, health_check_done(), which stops
- * the watchers, then closes the socket, then counts the result against
- * rise/fall and, on a transition, calls server_set_up() (which logs it).
- * The check counters in server_state are touched by this thread only; the
- * worker threads see nothing but the atomic up flag, and tell the checker
- * about a passive down through passive_epoch (the rise count restarts)
- * and rest_until_ms (fail_timeout).
+ * the timeout, has the kind close the socket, then counts the result
+ * against rise/fall and, on a transition, calls server_set_up() (which
+ * logs it).  The worker threads see nothing but the atomic up flag, and
+ * tell the checker about a passive down through passive_epoch (the rise
+ * count restarts) and rest_until_ms (fail_timeout).
  *
  * A check object is found through its server's state (st->check), so a
  * reload that keeps the server keeps the check: its timer, and a check in
@@ -26,52 +36,40 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "balance/pool.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "config/gen.h"
 #include "health/health.h"
-#include "base/log.h"
-#include "base/net.h"
-#include "balance/pool.h"
-#include "parse/proxy_proto.h"
-#include "base/util.h"
-
-enum check_state {
-	CHECK_IDLE,		/* waiting for the schedule timer */
-	CHECK_CONNECTING,	/* ev_io on EV_WRITE until connected */
-	CHECK_SENDING,		/* writing health.send */
-	CHECK_READING,		/* reading up to health.expect_len bytes */
-};
-
-struct health_check {
-	struct server *srv;
-	const struct health_cfg *cfg;
-	bool kept;		/* taken over by the new set (health_start) */
-	unsigned epoch;		/* st->passive_epoch when this check began */
-	enum check_state state;
-	int fd;			/* -1 unless a check is in progress */
-	size_t sent;
-	size_t got;
-	ev_tstamp started;	/* ev_now() when the current check began */
-	ev_io io;
-	ev_timer timeout;
-	ev_timer sched;
-	char *buf;		/* expect_len bytes, when expecting */
-	char *out;		/* what is sent: PROXY header + health.send */
-	size_t out_len;
-};
+#include "health/health_int.h"
 
 static struct {
+	/* Main thread only. */
+	bool running;
+	pthread_t thread;
+	/* The mailbox. */
+	pthread_mutex_t mu;
+	struct gen *pending;		/* the set to check next (a reference) */
+	bool have_pending;
+	bool quit;
+	ev_async wake;
+	/* The health thread's (set up before it starts). */
 	struct ev_loop *loop;
 	struct gen *gen;
 	struct health_check **checks;
 	size_t nchecks;
-} health;
+} health = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* The last result of each server, for `show servers`, /metrics and the
+ * status page: written by the checker, read by the main thread. */
+static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void health_check_start(struct health_check *c);
 
@@ -84,7 +82,7 @@ health_log_ctx(const struct server *s, struct log_ctx *ctx)
 	ctx->server_addr = s->addr_text;
 }
 
-static const char *
+const char *
 health_errno_reason(int err)
 {
 	switch (err) {
@@ -105,9 +103,7 @@ health_errno_reason(int err)
 	}
 }
 
-/* Errors that say something about this host, not the server: they must
- * not mark a healthy server down. */
-static bool
+bool
 health_errno_local(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
@@ -117,7 +113,7 @@ health_errno_local(int err)
 /* A check that could not start for a reason of our own (no descriptor,
  * no local port): logged at most every 10 s -- with many servers, every
  * interval would otherwise add a record each. */
-static void
+void
 health_local_error(const struct health_check *c, int err)
 {
 	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
@@ -130,19 +126,38 @@ health_local_error(const struct health_check *c, int err)
 	    strerror(err));
 }
 
+void
+health_last_check(const struct server_state *st, char *result, size_t len,
+    int64_t *when_ms, uint32_t *took_us)
+{
+	pthread_mutex_lock(&report_mu);
+	*when_ms = st->last_check_ms;
+	*took_us = st->last_check_us;
+	if (len > 0)
+		snprintf(result, len, "%s", st->last_check);
+	pthread_mutex_unlock(&report_mu);
+}
+
 static void
 health_schedule(struct health_check *c, ev_tstamp delay)
 {
 	if (delay < 0.001)
 		delay = 0.001;
-	ev_timer_stop(health.loop, &c->sched);
+	ev_timer_stop(c->loop, &c->sched);
 	ev_timer_set(&c->sched, delay, 0.);
-	ev_timer_start(health.loop, &c->sched);
+	ev_timer_start(c->loop, &c->sched);
 }
 
-/* The one exit of a check.  reason == NULL: success.  counts == false:
- * a local problem (no fds, say) that says nothing about the server. */
+/* Stop whatever c has in flight, quietly (no result). */
 static void
+health_check_abort(struct health_check *c)
+{
+	ev_timer_stop(c->loop, &c->timeout);
+	c->kind->abort(c);
+	c->running = false;
+}
+
+void
 health_check_done(struct health_check *c, const char *reason, bool counts)
 {
 	struct server *s = c->srv;
@@ -151,47 +166,41 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 	unsigned epoch;
 	char why[192];
 
-	/* Watchers first: a stopped watcher also loses pending events, so
-	 * nothing can fire for a closed (and maybe reused) fd. */
-	ev_io_stop(health.loop, &c->io);
-	ev_timer_stop(health.loop, &c->timeout);
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
-	c->state = CHECK_IDLE;
+	health_check_abort(c);
 
 	if (counts) {
-		/* For `show servers` and /metrics (main thread only). */
+		pthread_mutex_lock(&report_mu);
 		st->last_check_ms = (int64_t)time(NULL) * 1000;
-		st->last_check_us = (uint32_t)((ev_now(health.loop) - c->started) * 1e6);
+		st->last_check_us = (uint32_t)((ev_now(c->loop) - c->started) * 1e6);
 		snprintf(st->last_check, sizeof(st->last_check), "%s",
 		    reason ? reason : "ok");
+		pthread_mutex_unlock(&report_mu);
 	}
 	/* A passive down since this check began (or since the last result)
 	 * restarts the count: successes from before the failure say nothing
 	 * about the server now. */
 	epoch = atomic_load(&st->passive_epoch);
-	if (epoch != st->check_epoch) {
-		st->check_epoch = epoch;
-		st->check_ok = 0;
-		st->check_fresh = false;
+	if (epoch != atomic_load(&st->check_epoch)) {
+		atomic_store(&st->check_epoch, epoch);
+		atomic_store(&st->check_ok, 0);
+		atomic_store(&st->check_fresh, false);
 	}
 	if (!counts) {
 		/* Nothing to count, nothing to decide. */
 	} else if (reason == NULL) {
 		int64_t now = (int64_t)now_ms();
+		unsigned ok = atomic_load(&st->check_ok);
 
-		st->check_fail = 0;
+		atomic_store(&st->check_fail, 0);
 		atomic_store(&st->check_failing, false);
 		if (epoch != c->epoch) {
 			/* Began before the failure: does not count. */
-		} else if (st->check_ok < UINT32_MAX) {
-			st->check_ok++;
+		} else if (ok < UINT32_MAX) {
+			atomic_store(&st->check_ok, ++ok);
 		}
 		/* initial_state down: the first result decides. */
-		if (!atomic_load(&st->up) && (st->check_ok >= c->cfg->rise ||
-		    (st->check_fresh && st->check_ok > 0)) &&
+		if (!atomic_load(&st->up) && (ok >= c->cfg->rise ||
+		    (atomic_load(&st->check_fresh) && ok > 0)) &&
 		    now >= atomic_load(&st->rest_until_ms)) {
 			/* Whatever marked it down (checks or traffic), the
 			 * checker is the authority in this pool. */
@@ -201,15 +210,17 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 			atomic_store(&st->rest_until_ms, 0);
 			snprintf(why, sizeof(why),
 			    "check passed (%u consecutive success%s)",
-			    st->check_ok, st->check_ok == 1 ? "" : "es");
+			    ok, ok == 1 ? "" : "es");
 			server_set_up(s, true, why, now);
 		}
-		if (st->check_ok > 0)
-			st->check_fresh = false;
+		if (ok > 0)
+			atomic_store(&st->check_fresh, false);
 	} else {
-		st->check_ok = 0;
-		if (st->check_fail < UINT32_MAX)
-			st->check_fail++;
+		unsigned fail = atomic_load(&st->check_fail);
+
+		atomic_store(&st->check_ok, 0);
+		if (fail < UINT32_MAX)
+			atomic_store(&st->check_fail, ++fail);
 		if (log_enabled(LOG_DEBUG)) {
 			struct log_ctx ctx;
 
@@ -219,136 +230,26 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 		}
 		/* initial_state up: the first result decides (HAProxy's
 		 * init-state up), later ones need `fall` in a row. */
-		if (atomic_load(&st->up) && (st->check_fail >= c->cfg->fall ||
-		    st->check_fresh)) {
+		if (atomic_load(&st->up) && (fail >= c->cfg->fall ||
+		    atomic_load(&st->check_fresh))) {
 			snprintf(why, sizeof(why),
 			    "%s (%u consecutive failed check%s)", reason,
-			    st->check_fail, st->check_fail == 1 ? "" : "s");
+			    fail, fail == 1 ? "" : "s");
 			server_set_up(s, false, why, (int64_t)now_ms());
 		}
 		/* Resting after traffic failures and failing the check too:
 		 * not merely resting, so no last resort for the pickers
 		 * (balance_pick_ex) until a check passes again. */
-		if (st->check_fail >= c->cfg->fall)
+		if (fail >= c->cfg->fall)
 			atomic_store(&st->check_failing, true);
-		st->check_fresh = false;
+		atomic_store(&st->check_fresh, false);
 	}
 
 	/* Start to start: the next check begins one interval after this one
 	 * began, however long this one took. */
 	next = c->started + (ev_tstamp)c->cfg->interval_ms / 1000. -
-	    ev_now(health.loop);
+	    ev_now(c->loop);
 	health_schedule(c, next);
-}
-
-static void
-health_check_errno(struct health_check *c, int err)
-{
-	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
-		return;
-	health_check_done(c, health_errno_reason(err), true);
-}
-
-/* After connecting, or after sending: what comes next. */
-static void
-health_check_next(struct health_check *c)
-{
-	const struct health_cfg *cfg = c->cfg;
-
-	if (c->sent < c->out_len) {
-		c->state = CHECK_SENDING;
-		ev_io_stop(health.loop, &c->io);
-		ev_io_set(&c->io, c->fd, EV_WRITE);
-		ev_io_start(health.loop, &c->io);
-		return;
-	}
-	if (c->got < cfg->expect_len) {
-		c->state = CHECK_READING;
-		ev_io_stop(health.loop, &c->io);
-		ev_io_set(&c->io, c->fd, EV_READ);
-		ev_io_start(health.loop, &c->io);
-		return;
-	}
-	health_check_done(c, NULL, true);
-}
-
-static void
-health_send(struct health_check *c)
-{
-	while (c->sent < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->sent,
-		    c->out_len - c->sent, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			health_check_errno(c, errno);
-			return;
-		}
-		c->sent += (size_t)n;
-	}
-	health_check_next(c);
-}
-
-static void
-health_read(struct health_check *c)
-{
-	const struct health_cfg *cfg = c->cfg;
-
-	while (c->got < cfg->expect_len) {
-		ssize_t n = recv(c->fd, c->buf + c->got,
-		    cfg->expect_len - c->got, 0);
-
-		if (n < 0) {
-			health_check_errno(c, errno);
-			return;
-		}
-		if (n == 0) {
-			health_check_done(c, "connection closed", true);
-			return;
-		}
-		/* Compare as bytes arrive: a wrong first byte is a bad reply
-		 * now, not after the timeout. */
-		if (memcmp(c->buf + c->got, cfg->expect + c->got,
-		    (size_t)n) != 0) {
-			health_check_done(c, "bad reply", true);
-			return;
-		}
-		c->got += (size_t)n;
-	}
-	health_check_done(c, NULL, true);
-}
-
-static void
-health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct health_check *c = w->data;
-	int err;
-
-	(void)loop;
-	(void)revents;
-	switch (c->state) {
-	case CHECK_CONNECTING:
-		err = net_connect_result(c->fd);
-		if (err != 0) {
-			bool local = health_errno_local(err);
-
-			if (local)
-				health_local_error(c, err);
-			health_check_done(c, health_errno_reason(err), !local);
-			return;
-		}
-		health_check_next(c);
-		break;
-	case CHECK_SENDING:
-		health_send(c);
-		break;
-	case CHECK_READING:
-		health_read(c);
-		break;
-	case CHECK_IDLE:
-		/* Cannot happen: the io watcher is stopped when idle. */
-		ev_io_stop(health.loop, &c->io);
-		break;
-	}
 }
 
 static void
@@ -358,8 +259,11 @@ health_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	health_check_done(c, c->state == CHECK_CONNECTING ?
-	    "connect timeout" : "timeout", true);
+	/* The verdict is the socket's, not the clock's: an answer that is
+	 * already there counts, however late this callback runs. */
+	if (c->kind->progress(c))
+		return;
+	health_check_done(c, c->kind->timeout_reason(c), true);
 }
 
 static void
@@ -376,107 +280,32 @@ static void
 health_check_start(struct health_check *c)
 {
 	const struct server *s = c->srv;
-	bool in_progress = false;
 
-	c->started = ev_now(health.loop);
+	ev_now_update(c->loop);
+	c->started = ev_now(c->loop);
 	c->epoch = atomic_load(&s->st->passive_epoch);
-	c->sent = 0;
-	c->got = 0;
 	/* maint (admin socket): no checks until the operator says ready;
 	 * look again one interval later. */
 	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT) {
 		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
 		return;
 	}
-	/* From the source that traffic uses: the check tests that path. */
-	c->fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen,
-	    s->source.len ? &s->source.u.sa : NULL, s->source.len, &in_progress);
-	if (c->fd < 0) {
-		int err = errno;
-
-		if (health_errno_local(err)) {
-			health_local_error(c, err);
-			health_check_done(c, NULL, false);
-			return;
-		}
-		health_check_done(c, health_errno_reason(err), true);
-		return;
-	}
+	c->running = true;
 	ev_timer_set(&c->timeout, (ev_tstamp)c->cfg->timeout_ms / 1000., 0.);
-	ev_timer_start(health.loop, &c->timeout);
-	if (in_progress) {
-		c->state = CHECK_CONNECTING;
-		ev_io_set(&c->io, c->fd, EV_WRITE);
-		ev_io_start(health.loop, &c->io);
-		return;
-	}
-	health_check_next(c);
+	ev_timer_start(c->loop, &c->timeout);
+	c->kind->start(c);
 }
 
 /* Stop c's watchers and socket and free it. */
 static void
 health_check_free(struct health_check *c)
 {
-	ev_io_stop(health.loop, &c->io);
-	ev_timer_stop(health.loop, &c->timeout);
-	ev_timer_stop(health.loop, &c->sched);
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
+	health_check_abort(c);
+	ev_timer_stop(c->loop, &c->sched);
 	if (c->srv->st->check == c)
 		c->srv->st->check = NULL;
-	free(c->buf);
-	free(c->out);
+	c->kind->release(c);
 	free(c);
-}
-
-void
-health_stop(void)
-{
-	for (size_t i = 0; i < health.nchecks; i++)
-		health_check_free(health.checks[i]);
-	free(health.checks);
-	health.checks = NULL;
-	health.nchecks = 0;
-	if (health.gen) {
-		gen_put(health.gen);
-		health.gen = NULL;
-	}
-}
-
-/* The bytes a check of s sends, built once: with send_proxy, a PROXY
- * header for "no client" first -- v2 LOCAL, or v1 "PROXY UNKNOWN" for a
- * server that is sent v1 -- since a server that expects a header would
- * reject a check without one.  *out is NULL when nothing is sent. */
-static void
-health_build_out(const struct server *s, const struct health_cfg *cfg,
-    char **out, size_t *out_len)
-{
-	char hdr[PROXY_BUILD_MAX];
-	size_t hl = 0;
-
-	if (cfg->send_proxy)
-		hl = proxy_build_local(s->proxy_protocol == PROXY_V1 ?
-		    PROXY_V1 : PROXY_V2, hdr, sizeof(hdr));
-	*out_len = hl + cfg->send_len;
-	*out = NULL;
-	if (*out_len == 0)
-		return;
-	*out = xmalloc(*out_len);
-	memcpy(*out, hdr, hl);
-	if (cfg->send_len)
-		memcpy(*out + hl, cfg->send, cfg->send_len);
-}
-
-static bool
-health_same_probe(const struct health_cfg *a, const struct health_cfg *b)
-{
-	return a->timeout_ms == b->timeout_ms && a->send_len == b->send_len &&
-	    a->expect_len == b->expect_len &&
-	    (a->send_len == 0 || memcmp(a->send, b->send, a->send_len) == 0) &&
-	    (a->expect_len == 0 ||
-	    memcmp(a->expect, b->expect, a->expect_len) == 0);
 }
 
 /*
@@ -489,58 +318,35 @@ static void
 health_keep(struct health_check *c, struct server *s,
     const struct health_cfg *cfg, ev_tstamp interval)
 {
-	bool same = health_same_probe(c->cfg, cfg);
+	bool same = c->kind->prepare(c, s, cfg);
 	ev_tstamp next;
-	char *out;
-	size_t out_len;
 
-	/* What goes out includes the PROXY header, which depends on the
-	 * server's proxy_protocol as well as on the check. */
-	health_build_out(s, cfg, &out, &out_len);
-	same = same && out_len == c->out_len &&
-	    (out_len == 0 || memcmp(out, c->out, out_len) == 0);
-	free(c->out);
-	c->out = out;
-	c->out_len = out_len;
 	c->kept = true;
 	c->srv = s;
-	if (c->state != CHECK_IDLE && !same) {
-		/* Abort quietly: the next one starts on schedule. */
-		ev_io_stop(health.loop, &c->io);
-		ev_timer_stop(health.loop, &c->timeout);
-		close(c->fd);
-		c->fd = -1;
-		c->state = CHECK_IDLE;
-	}
-	if (!same) {
-		free(c->buf);
-		c->buf = cfg->expect_len ? xmalloc(cfg->expect_len) : NULL;
-	}
+	if (c->running && !same)
+		health_check_abort(c);	/* the next one starts on schedule */
 	c->cfg = cfg;
-	if (c->state != CHECK_IDLE)
+	if (c->running)
 		return;		/* its end schedules the next one */
 	/* The check already due keeps its time (a first one its place in
 	 * the spread), only never later than one new interval from now. */
 	next = ev_is_active(&c->sched) ?
-	    ev_timer_remaining(health.loop, &c->sched) :
-	    c->started + interval - ev_now(health.loop);
+	    ev_timer_remaining(c->loop, &c->sched) :
+	    c->started + interval - ev_now(c->loop);
 	if (next > interval)
 		next = interval;
 	health_schedule(c, next);
 }
 
-void
-health_start(struct ev_loop *loop, struct gen *g)
+/* On the health thread: check g from now on (consumes the reference;
+ * NULL: nothing). */
+static void
+health_apply(struct gen *g)
 {
 	struct health_check **old = health.checks;
 	size_t nold = health.nchecks, n = 0, k = 0;
 	struct gen *oldgen = health.gen;
 
-	/* Reference first: g may be the generation being replaced, and the
-	 * old set may hold its last reference. */
-	if (g != NULL)
-		gen_get(g);
-	health.loop = loop;
 	health.checks = NULL;
 	health.nchecks = 0;
 	health.gen = g;
@@ -573,16 +379,14 @@ health_start(struct ev_loop *loop, struct gen *g)
 			c = xcalloc(1, sizeof(*c));
 			health.checks[k++] = c;
 			c->srv = s;
-			c->cfg = cfg;
+			c->kind = &health_kind_tcp;
+			c->loop = health.loop;
 			c->kept = true;
 			c->fd = -1;
-			c->state = CHECK_IDLE;
+			ev_io_init(&c->io, NULL, -1, 0);
+			c->kind->prepare(c, s, cfg);
+			c->cfg = cfg;
 			s->st->check = c;
-			if (cfg->expect_len)
-				c->buf = xmalloc(cfg->expect_len);
-			health_build_out(s, cfg, &c->out, &c->out_len);
-			ev_io_init(&c->io, health_io_cb, -1, 0);
-			c->io.data = c;
 			ev_init(&c->timeout, health_timeout_cb);
 			c->timeout.data = c;
 			ev_init(&c->sched, health_sched_cb);
@@ -603,4 +407,104 @@ health_start(struct ev_loop *loop, struct gen *g)
 		gen_put(oldgen);
 	if (n > 0)
 		log_debug("health: checking %zu server%s", n, n == 1 ? "" : "s");
+}
+
+static void
+health_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct gen *g = NULL;
+	bool have, quit;
+
+	(void)w;
+	(void)revents;
+	pthread_mutex_lock(&health.mu);
+	have = health.have_pending;
+	quit = health.quit;
+	if (have) {
+		g = health.pending;
+		health.pending = NULL;
+		health.have_pending = false;
+	}
+	pthread_mutex_unlock(&health.mu);
+	if (quit) {
+		gen_put(g);
+		health_apply(NULL);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	if (have)
+		health_apply(g);
+}
+
+static void *
+health_main(void *arg)
+{
+	(void)arg;
+	ev_run(health.loop, 0);
+	return NULL;
+}
+
+int
+health_start(struct gen *g)
+{
+	struct gen *drop;
+
+	if (!health.running) {
+		sigset_t all, old;
+		int e;
+
+		health.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		if (health.loop == NULL) {
+			log_errx("health: cannot create an event loop");
+			return -1;
+		}
+		ev_async_init(&health.wake, health_wake_cb);
+		ev_async_start(health.loop, &health.wake);
+		health.quit = false;
+		/* Signals are the main loop's: the thread blocks them all. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		e = pthread_create(&health.thread, NULL, health_main, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (e != 0) {
+			log_errx("health: cannot start the check thread: %s",
+			    strerror(e));
+			ev_loop_destroy(health.loop);
+			health.loop = NULL;
+			return -1;
+		}
+		health.running = true;
+	}
+	/* Reference first: g may be the generation being replaced, and the
+	 * checker may hold its last reference. */
+	if (g != NULL)
+		gen_get(g);
+	pthread_mutex_lock(&health.mu);
+	drop = health.pending;
+	health.pending = g;
+	health.have_pending = true;
+	pthread_mutex_unlock(&health.mu);
+	gen_put(drop);
+	ev_async_send(health.loop, &health.wake);
+	return 0;
+}
+
+void
+health_stop(void)
+{
+	if (!health.running)
+		return;
+	pthread_mutex_lock(&health.mu);
+	health.quit = true;
+	pthread_mutex_unlock(&health.mu);
+	ev_async_send(health.loop, &health.wake);
+	pthread_join(health.thread, NULL);
+	health.running = false;
+	pthread_mutex_lock(&health.mu);
+	gen_put(health.pending);
+	health.pending = NULL;
+	health.have_pending = false;
+	pthread_mutex_unlock(&health.mu);
+	ev_loop_destroy(health.loop);
+	health.loop = NULL;
 }

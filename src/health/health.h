@@ -1,22 +1,33 @@
 /*
  * health: active checks of every server of every pool with a health_check
- * block -- TCP connect, optional send, optional expect -- on the main
- * thread's loop, spread over the interval, each with its own socket (never
- * one that carries traffic).  Results drive server_set_up() with rise/fall.
+ * block -- TCP connect, optional send, optional expect -- on a thread and
+ * event loop of their own, so that nothing on the main loop (metrics,
+ * admin, reloads, DNS) can make a check late.  Spread over the interval,
+ * each with its own socket (never one that carries traffic).  Results
+ * drive server_set_up() with rise/fall.
  */
 #ifndef TCPLB_HEALTH_H
 #define TCPLB_HEALTH_H
 
-#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "config/gen.h"
 
-/* Start checking g's pools (takes a reference on g).  Calling it again
- * replaces the previous set, so a reload just calls health_start(new):
- * a server whose state g shares with the previous generation keeps its
- * check (schedule, and a check in flight); the others are stopped. */
-void health_start(struct ev_loop *loop, struct gen *g);
-/* Stop every check, close their sockets, drop the reference. */
+/* Check g's pools from now on (takes a reference on g), starting the
+ * check thread on first use; -1 if it cannot be started.  Calling it again
+ * replaces the previous set, so a reload just calls health_start(new): a
+ * server whose state g shares with the previous generation keeps its check
+ * (schedule, and a check in flight); the others are stopped.  The switch
+ * happens on the check thread, at its next turn. */
+int health_start(struct gen *g);
+/* Stop every check and the thread, close their sockets, drop the
+ * reference.  Returns once all of that is done. */
 void health_stop(void);
+
+/* The last check result of st, consistent as a whole (the checker writes
+ * it from its own thread): *when_ms 0 means none yet. */
+void health_last_check(const struct server_state *st, char *result,
+    size_t len, int64_t *when_ms, uint32_t *took_us);
 
 #endif

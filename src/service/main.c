@@ -449,7 +449,12 @@ main(int argc, char **argv)
 	ev_signal_init(&sig_usr2, usr2_cb, SIGUSR2);
 	ev_signal_start(loop, &sig_usr2);
 	upgrade_init(loop, argv, handed_over);
-	health_start(loop, g);
+	if (health_start(g) < 0) {
+		workers_stop();
+		listener_close_all();
+		reload_shutdown();
+		return 1;
+	}
 	resolve_init(loop, reload_dns_request);
 	resolve_start(g, false);
 	service_start_timers(loop);

@@ -180,7 +180,8 @@ static void
 published_cb(struct gen *g)
 {
 	listener_commit(g);
-	health_start(loop, g);
+	/* Running since start-up: this only leaves g in its mailbox. */
+	(void)health_start(g);
 	resolve_start(g, loading_dns);
 	free(last_dns_error);
 	last_dns_error = NULL;

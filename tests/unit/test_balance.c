@@ -1189,7 +1189,7 @@ test_health_checks(void **state)
 	/* The good one starts down: rise must bring it up. */
 	atomic_store(&p->servers[0].st->up, false);
 
-	health_start(loop, e.g);
+	health_start(e.g);
 	ev_timer_init(&e.poll, hc_poll_cb, 0.01, 0.01);
 	e.poll.data = &e;
 	ev_timer_start(loop, &e.poll);
@@ -1199,7 +1199,7 @@ test_health_checks(void **state)
 	ev_run(loop, 0);
 	/* Restarting with the same generation (a reload that kept it) must
 	 * be safe: health holds the only other reference here. */
-	health_start(loop, e.g);
+	health_start(e.g);
 	printf("health: good up=%d ok=%u, refused up=%d fail=%u, "
 	    "badreply up=%d fail=%u\n",
 	    atomic_load(&p->servers[0].st->up), p->servers[0].st->check_ok,
