@@ -19,7 +19,7 @@
 #include "control/admin_conn.h"
 #include "base/log.h"
 #include "control/metrics.h"
-#include "control/metrics_render.h"
+#include "control/metrics_page.h"
 #include "base/net.h"
 #include "base/util.h"
 
@@ -55,6 +55,79 @@ respond_text(struct aconn *c, const char *status, const char *msg)
 	sbuf_printf(&body, "%s\n", msg);
 	respond(c, status, "text/plain; charset=utf-8", &body, false);
 	sbuf_free(&body);
+}
+
+/* One request's hold on the page thread: the job until the page comes,
+ * then the page, streamed into c->out a slice at a time. */
+struct mreq {
+	struct mjob *job;
+	struct mpage *page;
+	size_t off;
+	bool head;
+	const char *ctype;
+};
+
+#define METRICS_SLICE (64 * 1024)
+
+static void
+metrics_refill(struct aconn *c)
+{
+	struct mreq *r = c->owner;
+	size_t n;
+
+	if (r == NULL || r->page == NULL) {
+		c->more = false;
+		return;
+	}
+	n = r->page->body.len - r->off;
+	if (n > METRICS_SLICE)
+		n = METRICS_SLICE;
+	sbuf_add(&c->out, r->page->body.p + r->off, n);
+	r->off += n;
+	if (r->off == r->page->body.len)
+		c->more = false;
+}
+
+static void
+metrics_page_fill(struct aconn *c, struct mpage *page)
+{
+	struct mreq *r = c->owner;
+
+	r->job = NULL;
+	r->page = page;
+	sbuf_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n\r\n", r->ctype, page->body.len);
+	c->more = !r->head && page->body.len > 0;
+}
+
+static void
+metrics_page_ready(void *arg, struct mpage *page)
+{
+	struct aconn *c = arg;
+
+	metrics_page_fill(c, page);
+	aconn_send(c);
+}
+
+/* GET / or /metrics: rendered on the page thread; the main loop only
+ * streams the result. */
+static enum aconn_next
+metrics_page(struct aconn *c, enum mpage_kind kind, bool head)
+{
+	struct mreq *r = xcalloc(1, sizeof(*r));
+
+	r->head = head;
+	r->ctype = kind == MPAGE_PROM ?
+	    "text/plain; version=0.0.4; charset=utf-8" :
+	    "text/html; charset=utf-8";
+	c->owner = r;
+	r->job = mpage_request(met.loop, kind, metrics_page_ready, c);
+	if (r->job != NULL)
+		return ACONN_LATER;
+	/* No page thread: render here, as before. */
+	metrics_page_fill(c, mpage_render_now(kind));
+	return ACONN_ANSWER;
 }
 
 static enum aconn_next
@@ -100,11 +173,9 @@ metrics_input(struct aconn *c, bool eof, bool full)
 		return ACONN_ANSWER;
 	}
 	if (strcmp(target, "/metrics") == 0) {
-		metrics_render_prom(&body, gen_current(), admin_instance_state());
-		respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
+		return metrics_page(c, MPAGE_PROM, head);
 	} else if (strcmp(target, "/") == 0) {
-		metrics_render_html(&body, gen_current(), admin_instance_state());
-		respond(c, "200 OK", "text/html; charset=utf-8", &body, head);
+		return metrics_page(c, MPAGE_HTML, head);
 	} else {
 		respond_text(c, "404 Not Found", "not found: try / or /metrics");
 	}
@@ -115,6 +186,15 @@ metrics_input(struct aconn *c, bool eof, bool full)
 static void
 metrics_closed(struct aconn *c)
 {
+	struct mreq *r = c->owner;
+
+	if (r != NULL) {
+		if (r->job != NULL)
+			mpage_cancel(r->job);
+		mpage_put(r->page);
+		free(r);
+		c->owner = NULL;
+	}
 	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (met.clients[i] == c) {
 			met.clients[i] = NULL;
@@ -125,6 +205,7 @@ metrics_closed(struct aconn *c)
 
 static const struct aconn_ops metrics_ops = {
 	.input = metrics_input,
+	.refill = metrics_refill,
 	.closed = metrics_closed,
 };
 
@@ -194,6 +275,7 @@ metrics_stop(void)
 {
 	if (met.fd < 0)
 		return;
+	mpage_stop();
 	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (met.clients[i])
 			aconn_close(met.clients[i]);

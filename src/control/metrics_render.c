@@ -198,9 +198,10 @@ resolve_one(const struct resolve_status *st, void *arg)
 }
 
 /* DNS: per configured host or SRV name (configured strings) and totals.
- * resolve_foreach() is main-thread only, like this renderer. */
-static void
-render_resolve(struct sbuf *b)
+ * resolve_foreach() is main-thread only: this part is rendered there, the
+ * rest of the page on the page thread (metrics_page.c). */
+void
+metrics_render_dns(struct sbuf *b)
 {
 	struct resolve_fam rf = { b, NULL, 0 };
 
@@ -224,18 +225,18 @@ render_resolve(struct sbuf *b)
 }
 
 void
-metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
+metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
+    const struct stats_reloads *rcp, const struct sbuf *dns)
 {
 	static const char *const states[] = { "ready", "draining", "stopping" };
 	static const char *const sstates[] = { "ready", "drain", "maint", "down" };
 	int64_t now = (int64_t)now_ms();
-	struct stats_reloads rc;
+	struct stats_reloads rc = *rcp;
 	struct rlimit rl;
 	size_t nrows = 0, k = 0;
 	struct srv_row *rows;
 	struct stats_srv_sum *psum;
 
-	stats_reloads(&rc);
 	/* ---- process */
 	family(b, "tcplb_info", "gauge", "Version of the running tcplb (always 1).");
 	sbuf_puts(b, "tcplb_info{version=\"");
@@ -299,7 +300,7 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state)
 		free(ls);
 	}
 	render_guard_inspect(b, g);
-	render_resolve(b);
+	sbuf_add(b, dns->p, dns->len);
 
 	/* ---- servers, and pools as their sums */
 	for (uint32_t i = 0; i < g->npools; i++)

@@ -9,8 +9,14 @@
 
 #include "control/admin_fmt.h"
 #include "config/gen.h"
+#include "stats/stats.h"
 
-void metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state);
+/* Any thread: reads atomics and per-worker counters only.  rc and dns
+ * (metrics_render_dns's output) come from the main thread. */
+void metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
+    const struct stats_reloads *rc, const struct sbuf *dns);
+/* Main thread only: the DNS families (resolver state is the main loop's). */
+void metrics_render_dns(struct sbuf *b);
 void metrics_render_html(struct sbuf *b, const struct gen *g, const char *state);
 
 #endif

@@ -148,10 +148,11 @@ finish_stop(void)
 	struct ev_loop *loop = EV_DEFAULT;
 
 	ev_timer_stop(loop, &drain_timer);
+	/* Before the workers: the page thread reads their counters. */
+	metrics_stop();
 	workers_stop();
 	/* After the workers: an admin task may still point at a client. */
 	admin_stop();
-	metrics_stop();
 	ev_signal_stop(loop, &sig_hup);
 	ev_signal_stop(loop, &sig_term);
 	ev_signal_stop(loop, &sig_int);
