@@ -38,6 +38,7 @@
 #define ADMIN_TIMEOUT_S 10.0	/* no byte of progress for this long: close */
 #define ADMIN_MAX_CLIENTS 64
 #define ADMIN_SESSIONS_CHUNK 256	/* sessions formatted per refill */
+#define ADMIN_SERVERS_CHUNK 256	/* servers formatted per refill */
 
 struct admin_client {
 	struct aconn *c;
@@ -54,6 +55,10 @@ struct admin_client {
 	unsigned snap_w;
 	size_t snap_i;
 	unsigned long snap_n;
+	/* show servers: streamed by refill, a slice at a time */
+	struct gen *srv_g;
+	uint32_t srv_pi, srv_si;
+	unsigned long srv_n;
 	/* shutdown sessions */
 	struct server_state **targets;
 	size_t ntargets;
@@ -400,6 +405,7 @@ admin_client_free(struct admin_client *a)
 	for (size_t i = 0; i < a->ntargets; i++)
 		server_state_put(a->targets[i]);
 	free(a->targets);
+	gen_put(a->srv_g);
 	if (a->all_prev)
 		a->all_prev->all_next = a->all_next;
 	else
@@ -419,6 +425,17 @@ snap_fn(struct worker *w, void *arg)
 	session_snapshot(w, a->cmd.pool[0] ? a->cmd.pool : NULL,
 	    a->cmd.server[0] ? a->cmd.server : NULL, &a->snap[w->id], &a->nsnap[w->id]);
 	a->snap_s[w->id] = ev_time() - t0;
+}
+
+static void
+servers_refill(struct aconn *c)
+{
+	struct admin_client *a = c->owner;
+
+	if (admin_show_servers_some(&c->out, a->srv_g,
+	    a->cmd.pool[0] ? a->cmd.pool : NULL, a->cmd.json, &a->srv_pi,
+	    &a->srv_si, &a->srv_n, ADMIN_SERVERS_CHUNK))
+		c->more = false;
 }
 
 static void
@@ -653,8 +670,12 @@ admin_execute(struct admin_client *a, const char *line, size_t len)
 	case ADM_SHOW_SERVERS:
 		if (a->cmd.pool[0] && find_pool(a, g, a->cmd.pool) == NULL)
 			return true;
-		admin_show_servers(&a->c->out, g, a->cmd.pool[0] ? a->cmd.pool : NULL,
-		    a->cmd.json);
+		/* Streamed: thousands of servers are formatted a slice per
+		 * refill, never all in one turn of the loop. */
+		a->srv_g = gen_get(g);
+		admin_show_servers_head(&a->c->out, a->cmd.json);
+		a->c->more = true;
+		servers_refill(a->c);
 		return true;
 	case ADM_SHOW_SESSIONS:
 		cmd_show_sessions(a, g);
@@ -716,9 +737,21 @@ admin_closed(struct aconn *c)
 	admin_client_free(a);
 }
 
+/* The answer being streamed: show servers or show sessions. */
+static void
+admin_refill(struct aconn *c)
+{
+	struct admin_client *a = c->owner;
+
+	if (a->srv_g != NULL)
+		servers_refill(c);
+	else
+		sessions_refill(c);
+}
+
 static const struct aconn_ops admin_ops = {
 	.input = admin_input,
-	.refill = sessions_refill,
+	.refill = admin_refill,
 	.closed = admin_closed,
 };
 

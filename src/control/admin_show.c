@@ -387,40 +387,46 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
 }
 
 void
-admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool json)
+admin_show_servers_head(struct sbuf *b, bool json)
 {
-	int64_t now = (int64_t)now_ms();
-	bool any = false;
-	time_t wall = time(NULL);
-	char lc[64];
-	int64_t lc_ms;
-	uint32_t lc_us;
-
 	if (json)
 		sbuf_puts(b, "{\"servers\":[");
 	else
 		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age dns dns_age\n");
-	for (uint32_t i = 0; i < g->npools; i++) {
-		const struct pool *p = &g->pools[i];
+}
+
+bool
+admin_show_servers_some(struct sbuf *b, const struct gen *g, const char *pool,
+    bool json, uint32_t *pi, uint32_t *si, unsigned long *n, unsigned max)
+{
+	int64_t now = (int64_t)now_ms();
+	time_t wall = time(NULL);
+	unsigned done = 0;
+	char lc[64];
+	int64_t lc_ms;
+	uint32_t lc_us;
+
+	for (; *pi < g->npools && done < max; (*pi)++, *si = 0) {
+		const struct pool *p = &g->pools[*pi];
 		struct dns_view *dv;
 
 		if (pool && strcmp(p->name, pool) != 0)
 			continue;
 		dv = dns_views(p);
-		for (uint32_t k = 0; k < p->nservers; k++) {
-			const struct server *s = &p->servers[k];
+		for (; *si < p->nservers && done < max; (*si)++, done++) {
+			const struct server *s = &p->servers[*si];
 			const struct dns_view *d = server_dns(s, dv);
 			struct server_view v;
 			uint64_t fails = 0;
 
 			stats_server_view(s, now, &v);
 			if (json) {
-				if (any)
+				if ((*n)++ > 0)
 					sbuf_add(b, ",", 1);
-				any = true;
 				server_json(b, s, &v, d);
 				continue;
 			}
+			(*n)++;
 			for (unsigned f = 0; f < STATS_FAIL_N; f++)
 				fails += v.sum.fails[f];
 			sbuf_field(b, p->name);
@@ -449,9 +455,25 @@ admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool j
 			}
 		}
 		free(dv);
+		if (*si < p->nservers)
+			return false;	/* the slice is full: go on later */
 	}
+	if (*pi < g->npools)
+		return false;
 	if (json)
 		sbuf_puts(b, "]}\n");
+	return true;
+}
+
+void
+admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool, bool json)
+{
+	uint32_t pi = 0, si = 0;
+	unsigned long n = 0;
+
+	admin_show_servers_head(b, json);
+	while (!admin_show_servers_some(b, g, pool, json, &pi, &si, &n, 4096))
+		;
 }
 
 void

@@ -19,6 +19,14 @@ void admin_show_info(struct sbuf *b, const struct gen *g, const char *state,
 void admin_show_listeners(struct sbuf *b, const struct gen *g, bool json);
 void admin_show_pools(struct sbuf *b, const struct gen *g, bool json);
 /* pool: NULL for all.  The caller checked that it exists. */
+/* show servers a slice at a time, so that thousands of servers never hold
+ * the main loop: the head, then slices of at most max servers from the
+ * cursor (*pi, *si) (start at 0, 0; *n counts the servers written), the last
+ * one with the tail.  Returns true when the answer is complete. */
+void admin_show_servers_head(struct sbuf *b, bool json);
+bool admin_show_servers_some(struct sbuf *b, const struct gen *g,
+    const char *pool, bool json, uint32_t *pi, uint32_t *si,
+    unsigned long *n, unsigned max);
 void admin_show_servers(struct sbuf *b, const struct gen *g, const char *pool,
     bool json);
 

@@ -7,8 +7,9 @@
 info` every 20 ms.  With renders on the main loop each admin answer waited
 for the render in progress; rendered on the page thread, the main loop
 answers at once.  Also: concurrent scrapes share renders, and every
-answer is whole (Content-Length matches, last family present)."""
-import sys, os
+answer is whole (Content-Length matches, last family present), and so
+is a streamed `show servers`."""
+import sys, os, json
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
 
@@ -78,6 +79,13 @@ pools:
         t.eq(r[2], r[3], "body length against Content-Length")
     t.check(any(b"tcplb_server_check_duration_seconds" in r[4] for r in renders),
             "a /metrics answer ends with the last family")
+    # `show servers` is streamed a slice at a time: whole, in both forms.
+    out = admin_send(sock, "show servers", timeout=60)
+    t.eq(len(out.splitlines()), N + 1, "show servers lines")
+    doc = json.loads(admin_send(sock, "show servers json", timeout=60))
+    t.eq(len(doc["servers"]), N, "show servers json entries")
+    t.eq(len({(s["server"], s["address"]) for s in doc["servers"]}), N,
+         "distinct servers")
     limit = max(0.15, 0.3 * alone)
     t.check(p95 < limit, "admin answers waited for renders: p95 %.3fs, "
             "limit %.3fs (one render %.3fs)" % (p95, limit, alone))
