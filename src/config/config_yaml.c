@@ -60,6 +60,10 @@ struct listener_opts {
 	uint64_t max_conns_per_source;
 };
 
+struct metrics_opts {
+	uint64_t max_per_source;
+};
+
 struct rate_opts {
 	uint64_t per_source;
 	uint64_t total;
@@ -502,6 +506,13 @@ static const struct cfg_keydef listener_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct cfg_keydef metrics_keys[] = {
+	KEY(metrics_opts, "max_connections_per_source", CT_UINT,
+	    max_per_source, 1, 64),
+	{ NULL, 0, 0, 0, 0 }
+};
+static const char *const metrics_extra[] = { "bind", "allow", "deny", NULL };
+
 static const struct cfg_keydef rate_keys[] = {
 	KEY(rate_opts, "per_source", CT_RATE, per_source, 1, CFG_MAX_RATE),
 	KEY(rate_opts, "total", CT_RATE, total, 1, CFG_MAX_RATE),
@@ -836,22 +847,51 @@ cfg_admin_socket(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 	c->g->global.admin_socket = xstrdup(s);
 }
 
-/* global.metrics: ADDR:PORT, a numeric address (bound at start). */
+static void cfg_cidrs(struct cfg *c, const yaml_node_t *key,
+    const yaml_node_t *val, const char *path, struct cidr_set *set);
+
+/* global.metrics: ADDR:PORT (bound at start), or a mapping { bind:
+ * ADDR:PORT, allow: [CIDR...], deny: [CIDR...], max_connections_per_source:
+ * N } that says who may connect. */
 static void
 cfg_metrics(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 {
-	const char *s = cfg_scalar(c, key, val, "global.metrics", "an address");
+	struct global_cfg *gc = &c->g->global;
+	const yaml_node_t *bind = val, *found[3], *fkey[3];
+	struct metrics_opts o = { .max_per_source = gc->metrics_max_per_source };
+	const char *s;
 	struct addr_spec spec;
 	char err[512];
 
+	if (val->type == YAML_MAPPING_NODE) {
+		cfg_walk(c, val, "global.metrics", metrics_keys, &o,
+		    metrics_extra, found, fkey);
+		gc->metrics_max_per_source = (uint32_t)o.max_per_source;
+		if (found[1] != NULL)
+			cfg_cidrs(c, fkey[1], found[1], "global.metrics.allow",
+			    &gc->metrics_allow);
+		if (found[2] != NULL)
+			cfg_cidrs(c, fkey[2], found[2], "global.metrics.deny",
+			    &gc->metrics_deny);
+		if (found[0] == NULL) {
+			cfg_err(c, val, "global.metrics", "needs bind "
+			    "(ADDR:PORT)");
+			return;
+		}
+		key = fkey[0];
+		bind = found[0];
+	}
+	s = cfg_scalar(c, key, bind, val == bind ? "global.metrics" :
+	    "global.metrics.bind", "an address");
 	if (s == NULL)
 		return;
 	if (addr_parse(s, &spec, err, sizeof(err)) == -1) {
-		cfg_err(c, val, "global.metrics", "%s", err);
+		cfg_err(c, bind, val == bind ? "global.metrics" :
+		    "global.metrics.bind", "%s", err);
 		return;
 	}
-	free(c->g->global.metrics);
-	c->g->global.metrics = xstrdup(s);
+	free(gc->metrics);
+	gc->metrics = xstrdup(s);
 }
 
 /* A DNS name of letters, digits, '-', '_' and dots, 1-253 characters. */

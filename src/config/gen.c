@@ -31,6 +31,7 @@ gen_new(const char *source)
 	g->global.shutdown_timeout_ms = 30 * 1000;
 	g->global.log_level = LOG_INFO;
 	g->global.access_log = true;
+	g->global.metrics_max_per_source = 4;
 	return g;
 }
 
@@ -146,6 +147,8 @@ gen_free(struct gen *g)
 	free(g->source);
 	free(g->global.admin_socket);
 	free(g->global.metrics);
+	cidr_set_free(&g->global.metrics_allow);
+	cidr_set_free(&g->global.metrics_deny);
 	g->magic = 0;
 	free(g);
 }

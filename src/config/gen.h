@@ -229,6 +229,11 @@ struct global_cfg {
 	bool access_log;
 	char *admin_socket;		/* unix socket path; NULL: none */
 	char *metrics;			/* "ADDR:PORT" as written; NULL: none */
+	/* Who may connect to it (global.metrics as a mapping); these, unlike
+	 * the address, apply at every reload. */
+	struct cidr_set metrics_allow;	/* empty: everyone not denied */
+	struct cidr_set metrics_deny;
+	uint32_t metrics_max_per_source;
 	char *resolvers;		/* "ip:port,..." for c-ares; NULL: resolv.conf */
 };
 

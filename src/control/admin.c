@@ -37,6 +37,7 @@
 
 #define ADMIN_TIMEOUT_S 10.0	/* no byte of progress for this long: close */
 #define ADMIN_MAX_CLIENTS 64
+#define ADMIN_HEAD_S 5.0	/* the whole command line, however it trickles */
 #define ADMIN_SESSIONS_CHUNK 256	/* sessions formatted per refill */
 #define ADMIN_SERVERS_CHUNK 256	/* servers formatted per refill */
 
@@ -789,6 +790,9 @@ admin_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			adm.all->all_prev = a;
 		adm.all = a;
 		a->c = aconn_new(loop, fd, ADMIN_LINE_MAX, ADMIN_TIMEOUT_S, &admin_ops, a);
+		/* One command line, sent at once by any client: a head that
+		 * trickles in must not hold one of the few slots. */
+		aconn_set_deadlines(a->c, ADMIN_HEAD_S, 0);
 	}
 }
 

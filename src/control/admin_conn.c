@@ -10,11 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "control/admin_conn.h"
+#include "base/net.h"
 #include "base/util.h"
+#include "control/admin_conn.h"
 
 static void aconn_io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void aconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void aconn_deadline_cb(struct ev_loop *loop, ev_timer *t,
+    int revents);
 
 static void
 aconn_progress(struct aconn *c)
@@ -40,9 +43,40 @@ aconn_new(struct ev_loop *loop, int fd, size_t inmax, double timeout,
 	ev_init(&c->timer, aconn_timer_cb);
 	c->timer.repeat = timeout;
 	c->timer.data = c;
+	ev_init(&c->deadline, aconn_deadline_cb);
+	c->deadline.data = c;
 	ev_io_start(loop, &c->io);
 	aconn_progress(c);
 	return c;
+}
+
+void
+aconn_set_deadlines(struct aconn *c, double head_s, double answer_s)
+{
+	c->answer_s = answer_s;
+	ev_timer_stop(c->loop, &c->deadline);
+	ev_timer_set(&c->deadline, head_s, 0.);
+	ev_timer_start(c->loop, &c->deadline);
+}
+
+static void
+aconn_free(struct aconn *c)
+{
+	if (c->ops->closed)
+		c->ops->closed(c);
+	sbuf_free(&c->out);
+	free(c->in);
+	free(c);
+}
+
+void
+aconn_abort(struct aconn *c)
+{
+	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_stop(c->loop, &c->deadline);
+	net_close_reset(c->fd);
+	aconn_free(c);
 }
 
 void
@@ -52,17 +86,14 @@ aconn_close(struct aconn *c)
 
 	ev_io_stop(c->loop, &c->io);
 	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_stop(c->loop, &c->deadline);
 	/* Unread input would turn close() into a reset that can destroy the
 	 * answer before the client reads it: read what is there, send FIN. */
 	shutdown(c->fd, SHUT_WR);
 	for (int i = 0; i < 16 && read(c->fd, junk, sizeof(junk)) > 0; i++)
 		;
 	close(c->fd);
-	if (c->ops->closed)
-		c->ops->closed(c);
-	sbuf_free(&c->out);
-	free(c->in);
-	free(c);
+	aconn_free(c);
 }
 
 static void
@@ -113,6 +144,12 @@ aconn_send(struct aconn *c)
 {
 	c->answering = true;
 	c->waiting = false;
+	/* The head's deadline is met; the answer gets its own. */
+	ev_timer_stop(c->loop, &c->deadline);
+	if (c->answer_s > 0) {
+		ev_timer_set(&c->deadline, c->answer_s, 0.);
+		ev_timer_start(c->loop, &c->deadline);
+	}
 	ev_io_stop(c->loop, &c->io);
 	ev_io_set(&c->io, c->fd, EV_WRITE);
 	aconn_progress(c);
@@ -156,6 +193,8 @@ aconn_read(struct aconn *c)
 	ev_io_stop(c->loop, &c->io);
 	c->answering = true;
 	if (next == ACONN_LATER) {
+		/* Our own work now: the head was in time. */
+		ev_timer_stop(c->loop, &c->deadline);
 		c->waiting = true;
 		return;
 	}
@@ -185,4 +224,19 @@ aconn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	aconn_close(c);
+}
+
+/* A request head still incomplete, or an answer still not taken, at its
+ * deadline: the client is too slow (or trickling on purpose).  Reset: a
+ * slot and a buffer must not be held at the pace of a byte per timeout. */
+static void
+aconn_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct aconn *c = t->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->waiting)
+		return;		/* stopped when waiting begins; be safe */
+	aconn_abort(c);
 }

@@ -43,6 +43,9 @@ struct aconn {
 	ev_io io;
 	ev_timer timer;
 	double timeout;			/* seconds without progress */
+	ev_timer deadline;		/* the whole request head, then the
+					 * whole answer (aconn_set_deadlines) */
+	double answer_s;		/* the answer's deadline; 0: none */
 	char *in;
 	size_t inlen, inmax;
 	struct sbuf out;
@@ -57,6 +60,13 @@ struct aconn {
 /* Takes fd (non-blocking); starts reading.  inmax: the request bound. */
 struct aconn *aconn_new(struct ev_loop *loop, int fd, size_t inmax,
     double timeout, const struct aconn_ops *ops, void *owner);
+/* Bound the whole request head to head_s seconds from now, however the
+ * bytes trickle in, and the whole answer (once it starts) to answer_s
+ * (0: only the progress timeout); past either the connection is reset.
+ * Time spent waiting on our own work (ACONN_LATER) does not count. */
+void aconn_set_deadlines(struct aconn *c, double head_s, double answer_s);
+/* Reset the connection (SO_LINGER 0): a forced end, never a clean EOF. */
+void aconn_abort(struct aconn *c);
 /* The answer is in c->out (and c->more says whether refill follows):
  * start writing it; the connection closes when it is all written. */
 void aconn_send(struct aconn *c);

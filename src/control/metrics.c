@@ -1,9 +1,12 @@
 /*
  * metrics: a deliberately small HTTP/1.x server -- one request per
- * connection, request head at most METRICS_REQ_MAX bytes, METRICS_TIMEOUT_S
- * without progress closes, at most METRICS_MAX_CLIENTS at once -- enough for
- * Prometheus and a browser, and nothing a client can use to hold tcplb's
- * main loop or its memory.
+ * connection, request head at most METRICS_REQ_MAX bytes and complete
+ * within METRICS_HEAD_S, the answer taken within METRICS_ANSWER_S,
+ * METRICS_TIMEOUT_S without progress closes, at most METRICS_MAX_CLIENTS at
+ * once and global.metrics.max_connections_per_source from one address,
+ * global.metrics.allow/deny checked at accept -- enough for Prometheus and
+ * a browser, and nothing a client can use to hold tcplb's main loop or its
+ * memory.  Pages are rendered on the page thread (metrics_page.c).
  */
 #include "autoconfig.h"
 
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #include "base/addr.h"
+#include "parse/cidr.h"
+#include "config/gen.h"
 #include "control/admin.h"
 #include "control/admin_conn.h"
 #include "base/log.h"
@@ -26,6 +31,10 @@
 #define METRICS_REQ_MAX 8192
 #define METRICS_TIMEOUT_S 10.0
 #define METRICS_MAX_CLIENTS 64
+/* The whole request head, however it trickles in; then the whole answer
+ * (18 MB for 10,000 servers: ample on any link that scrapes). */
+#define METRICS_HEAD_S 5.0
+#define METRICS_ANSWER_S 60.0
 
 static struct {
 	struct ev_loop *loop;
@@ -33,6 +42,7 @@ static struct {
 	ev_io io;
 	unsigned nclients;
 	struct aconn *clients[METRICS_MAX_CLIENTS];
+	struct cidr_key peer[METRICS_MAX_CLIENTS];	/* each client's address */
 	char text[ADDR_STRLEN];
 } met = { .fd = -1 };
 
@@ -209,16 +219,47 @@ static const struct aconn_ops metrics_ops = {
 	.closed = metrics_closed,
 };
 
+/* May peer connect?  global.metrics allow/deny (the current generation's:
+ * they follow reloads), then at most max_connections_per_source at once
+ * from one address, so that one client cannot take every slot. */
+static bool
+metrics_admit(const struct sockaddr *peer, struct cidr_key *key)
+{
+	const struct global_cfg *gc = &gen_current()->global;
+	unsigned same = 0;
+
+	if (!cidr_key_of(peer, key))
+		return true;	/* not an IP peer: nothing to match */
+	if (cidr_set_contains_key(&gc->metrics_deny, key))
+		return false;
+	if (!cidr_set_empty(&gc->metrics_allow) &&
+	    !cidr_set_contains_key(&gc->metrics_allow, key))
+		return false;
+	for (unsigned k = 0; k < METRICS_MAX_CLIENTS; k++)
+		if (met.clients[k] != NULL && met.peer[k].hi == key->hi &&
+		    met.peer[k].lo == key->lo)
+			same++;
+	return gc->metrics_max_per_source == 0 ||
+	    same < gc->metrics_max_per_source;
+}
+
 static void
 metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	for (int i = 0; i < 16; i++) {
 		struct sockaddr_storage peer;
-		socklen_t plen;
+		socklen_t plen = sizeof(peer);
+		struct cidr_key key = { 0, 0 };
 		int fd = net_accept(met.fd, &peer, &plen);
 
 		if (fd < 0)
 			return;
+		if (!metrics_admit((struct sockaddr *)&peer, &key)) {
+			/* Refused: a reset, at once, like a listener's
+			 * allow/deny. */
+			net_close_reset(fd);
+			continue;
+		}
 		if (met.nclients >= METRICS_MAX_CLIENTS) {
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 			    "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -230,8 +271,11 @@ metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		for (unsigned k = 0; k < METRICS_MAX_CLIENTS; k++)
 			if (met.clients[k] == NULL) {
 				met.nclients++;
+				met.peer[k] = key;
 				met.clients[k] = aconn_new(loop, fd, METRICS_REQ_MAX,
 				    METRICS_TIMEOUT_S, &metrics_ops, NULL);
+				aconn_set_deadlines(met.clients[k],
+				    METRICS_HEAD_S, METRICS_ANSWER_S);
 				break;
 			}
 	}

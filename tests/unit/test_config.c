@@ -1422,6 +1422,50 @@ test_dynamic_errors(void **state)
 	    "    {name: x}]}}\n", want);
 }
 
+/* global.metrics: the scalar form, and the mapping with allow/deny. */
+static void
+test_metrics_forms(void **state)
+{
+	static const char *const want[] = {
+		"t.yaml:1:19: global.metrics: needs bind (ADDR:PORT)",
+		NULL
+	};
+	static const char *const want2[] = {
+		"t.yaml:1:49: global.metrics.allow[0]: invalid address 'nonsense' (expected IPv4 or IPv6, optionally /prefix length)",
+		"t.yaml:1:88: global.metrics.max_connections_per_source: 0 is out of range (1-64)",
+		NULL
+	};
+	struct gen *g = mem_ok("global: {metrics: '127.0.0.1:9100'}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:80']}}\n");
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	(void)state;
+	assert_string_equal(g->global.metrics, "127.0.0.1:9100");
+	assert_true(cidr_set_empty(&g->global.metrics_allow));
+	assert_int_equal(g->global.metrics_max_per_source, 4);
+	gen_put(g);
+	g = mem_ok("global: {metrics: {bind: '127.0.0.1:9100', "
+	    "allow: ['10.0.0.0/8'], deny: ['10.0.0.9'], "
+	    "max_connections_per_source: 2}}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:80']}}\n");
+	assert_string_equal(g->global.metrics, "127.0.0.1:9100");
+	assert_int_equal(g->global.metrics_max_per_source, 2);
+	a.sin_addr.s_addr = htonl(0x0a000001);
+	assert_true(cidr_set_contains(&g->global.metrics_allow, (struct sockaddr *)&a));
+	a.sin_addr.s_addr = htonl(0x0a000009);
+	assert_true(cidr_set_contains(&g->global.metrics_deny, (struct sockaddr *)&a));
+	gen_put(g);
+	mem_bad("global: {metrics: {allow: ['10.0.0.0/8']}}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:80']}}\n", want);
+	mem_bad("global: {metrics: {bind: '127.0.0.1:1', allow: [nonsense], "
+	    "max_connections_per_source: 0}}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:80']}}\n", want2);
+}
+
 /* After a DNS change the next generation is built from the same text with
  * the resolver's addresses for host entries; literal ones stay. */
 static void
@@ -1585,6 +1629,7 @@ main(void)
 		cmocka_unit_test(test_loop_guard),
 		cmocka_unit_test(test_resolved_cap),
 		cmocka_unit_test(test_dynamic_errors),
+		cmocka_unit_test(test_metrics_forms),
 		cmocka_unit_test(test_rebuild),
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_minimal_defaults),
