@@ -503,7 +503,10 @@ session_shutdown_server(struct worker *w, const struct server_state *st)
 		struct session *next = s->next;
 
 		if (s->srv && s->srv->st == st) {
-			session_close(s, "shut down by admin", 0);
+			/* A forced end: both sides see a reset, never a FIN
+			 * that a client could take for a complete stream
+			 * after bytes in flight were dropped. */
+			session_close(s, "shut down by admin", RESET_FORCED);
 			n++;
 		}
 		s = next;
