@@ -140,6 +140,8 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->max_queue = (uint32_t)o->max_queue;
 	p->queue_timeout_ms = o->queue_timeout_ms == CFG_FOLLOW_CONNECT ?
 	    o->connect_timeout_ms : o->queue_timeout_ms;
+	if (p->st == NULL)
+		p->st = pool_state_new();
 	p->initial_down = o->initial_down;
 	p->source = o->source;
 	config_health_copy(&p->health, &o->health);

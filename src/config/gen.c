@@ -109,6 +109,8 @@ pool_free_contents(struct pool *p)
 		free(p->entries[i].host);
 	}
 	free(p->entries);
+	if (p->st)
+		pool_state_put(p->st);
 	free(p->health.send);
 	free(p->health.expect);
 	free(p->name);
@@ -203,6 +205,31 @@ server_state_get(struct server_state *st)
 
 void
 server_state_put(struct server_state *st)
+{
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+		free(st->ws);
+		free(st);
+	}
+}
+
+struct pool_state *
+pool_state_new(void)
+{
+	struct pool_state *st = xcalloc(1, sizeof(*st));
+
+	atomic_init(&st->refs, 1);
+	return st;
+}
+
+struct pool_state *
+pool_state_get(struct pool_state *st)
+{
+	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+	return st;
+}
+
+void
+pool_state_put(struct pool_state *st)
 {
 	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
 		free(st->ws);
@@ -402,6 +429,17 @@ gen_inherit(struct gen *new, const struct gen *old)
 
 		if (op != NULL)
 			new->parts->pool_follow(np, op);
+	}
+	/* A pool's totals too: they count on whichever servers come. */
+	for (uint32_t i = 0; i < new->npools; i++) {
+		struct pool *np = &new->pools[i];
+		const struct pool *op = gen_find_pool(old, np->name);
+
+		if (op != NULL && op->st != NULL) {
+			if (np->st)
+				pool_state_put(np->st);
+			np->st = pool_state_get(op->st);
+		}
 	}
 	for (uint32_t i = 0; i < old->npools; i++)
 		n += old->pools[i].nservers;

@@ -114,6 +114,16 @@ struct health_cfg {
 struct pool;
 struct pool_queue;
 
+/* Runtime state of a pool that outlives generations: its own totals.  A
+ * reload hands it to the new pool of the same name (gen_inherit), so the
+ * pool's counters never go down when servers leave it -- a reload, a DNS
+ * change -- as a sum over the current servers would. */
+struct pool_state {
+	atomic_int refs;
+	struct stats_srv *ws;		/* per-worker blocks (stats.h) */
+	uint64_t carried_conns;		/* as in server_state */
+};
+
 /* Where a pool's servers come from: one entry per item of `servers:`.
  * Entries given by a host name or an SRV name are re-resolved (resolve.c)
  * and may expand to any number of servers, each remembering its entry. */
@@ -167,6 +177,7 @@ struct pool {
 	uint64_t queue_timeout_ms;
 	struct pool_queue *queue;	/* a part (balance/queue): follows the
 					 * pool across generations */
+	struct pool_state *st;		/* its totals: follow the pool too */
 	struct server_entry *entries;
 	uint32_t nentries;
 	struct server *servers;
@@ -299,6 +310,9 @@ struct listener *gen_find_listener(const struct gen *g, const char *name);
 struct server_state *server_state_new(void);
 struct server_state *server_state_get(struct server_state *st);
 void server_state_put(struct server_state *st);
+struct pool_state *pool_state_new(void);
+struct pool_state *pool_state_get(struct pool_state *st);
+void pool_state_put(struct pool_state *st);
 struct listener_state *listener_state_new(void);
 struct listener_state *listener_state_get(struct listener_state *st);
 void listener_state_put(struct listener_state *st);

@@ -211,10 +211,11 @@ admin_show_pools(struct sbuf *b, const struct gen *g, bool json)
 			struct server_view v;
 
 			stats_server_view(&p->servers[k], now, &v);
-			stats_srv_sum_add(&sum, &v.sum);
 			up += strcmp(v.health, "up") == 0;
 			active += v.active;
 		}
+		/* The pool's own totals: monotonic, whatever servers left. */
+		stats_pool_sum(p->st, &sum);
 		for (unsigned f = 0; f < STATS_FAIL_N; f++)
 			fails += sum.fails[f];
 		pool_queue_view(p, &qv);

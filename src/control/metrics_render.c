@@ -311,9 +311,12 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 		for (uint32_t s = 0; s < g->pools[i].nservers; s++) {
 			rows[k].s = &g->pools[i].servers[s];
 			stats_server_view(rows[k].s, now, &rows[k].v);
-			stats_srv_sum_add(&psum[i], &rows[k].v.sum);
 			k++;
 		}
+	/* A pool's totals are its own, not a sum over the servers it has
+	 * now: a server leaving must not make a counter go down. */
+	for (uint32_t i = 0; i < g->npools; i++)
+		stats_pool_sum(g->pools[i].st, &psum[i]);
 
 #define PFAM(N, T, H, E) do { \
 	family(b, N, T, H); \

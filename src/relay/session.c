@@ -260,13 +260,16 @@ session_fd_wait_end(struct session *s)
 static void
 session_count_bytes(struct session *s)
 {
-	uint64_t din = s->c2s.bytes - s->counted_in;
+	/* The PROXY header is ours, not the client's: bytes_in is what the
+	 * client sent and the server got. */
+	uint64_t in = s->c2s.bytes >= s->hdr_sent ? s->c2s.bytes - s->hdr_sent : 0;
+	uint64_t din = in - s->counted_in;
 	uint64_t dout = s->s2c.bytes - s->counted_out;
 	struct stats_lsn *lb;
 
 	if ((din | dout) == 0)
 		return;
-	s->counted_in = s->c2s.bytes;
+	s->counted_in = in;
 	s->counted_out = s->s2c.bytes;
 	if ((lb = stats_lsn_of(s->l->st, s->w->id)) != NULL) {
 		stats_add(&lb->bytes_in, din);
@@ -274,10 +277,15 @@ session_count_bytes(struct session *s)
 	}
 	if (s->srv) {
 		struct stats_srv *sb = stats_srv_of(s->srv->st, s->w->id);
+		struct stats_srv *pb = stats_pool_of(s->srv, s->w->id);
 
 		if (sb) {
 			stats_add(&sb->bytes_in, din);
 			stats_add(&sb->bytes_out, dout);
+		}
+		if (pb) {
+			stats_add(&pb->bytes_in, din);
+			stats_add(&pb->bytes_out, dout);
 		}
 	}
 }
@@ -378,8 +386,10 @@ session_close(struct session *s, const char *reason, int resets)
 	relay_release(&s->c2s, &w->pools);
 	relay_release(&s->s2c, &w->pools);
 	session_count_bytes(s);
-	if (s->srv && s->t_connected > 0)
+	if (s->srv && s->t_connected > 0) {
 		stats_closed(stats_srv_of(s->srv->st, w->id), ev_now(loop) - s->t_start);
+		stats_closed(stats_pool_of(s->srv, w->id), ev_now(loop) - s->t_start);
+	}
 	guard_release(&s->ticket);
 
 	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
@@ -698,6 +708,8 @@ session_connected(struct session *s)
 	s->t_connected = s->last_active = ev_now(loop);
 	stats_connected(stats_srv_of(s->srv->st, s->w->id),
 	    s->t_connected - s->t_attempt, s->tries > 1);
+	stats_connected(stats_pool_of(s->srv, s->w->id),
+	    s->t_connected - s->t_attempt, s->tries > 1);
 	pool_report_connect(s->srv, true, NULL, (int64_t)now_ms());
 
 	ev_io_stop(loop, &s->sio);
@@ -795,6 +807,7 @@ session_attempt_failed(struct session *s, const char *why)
 		    srv->addr_text, why);
 	}
 	stats_connect_failed(stats_srv_of(srv->st, s->w->id), why);
+	stats_connect_failed(stats_pool_of(srv, s->w->id), why);
 	pool_report_connect(srv, false, why, (int64_t)now_ms());
 	session_attempt_end(s, why);
 }

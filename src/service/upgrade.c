@@ -151,6 +151,15 @@ state_write(int fd, const struct gen *g)
 			    atomic_load(&st->admin), atomic_load(&st->weight_override));
 		}
 	}
+	/* Pool totals are the pool's own (they include servers long gone). */
+	for (uint32_t i = 0; i < g->npools; i++) {
+		struct stats_srv_sum ps;
+
+		stats_pool_sum(g->pools[i].st, &ps);
+		fputs("pool name=", f);
+		put_esc(f, g->pools[i].name);
+		fprintf(f, " total=%llu\n", (unsigned long long)ps.conns);
+	}
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		fputs("listener name=", f);
 		put_esc(f, g->listeners[i].name);
@@ -715,6 +724,7 @@ upgrade_child_restore(struct gen *g)
 	size_t cap = 0, n = 0;
 	struct saved *sv = NULL;
 	unsigned restored;
+	bool pool_lines = false;
 	int64_t now = (int64_t)now_ms();
 
 	if (child_state < 0)
@@ -744,6 +754,14 @@ upgrade_child_restore(struct gen *g)
 				e->name[0] = '\0';
 			e->line = xstrdup(line + 7);
 			e->seq = (uint32_t)n++;
+		} else if (strncmp(line, "pool ", 5) == 0) {
+			char name[512];
+			struct pool *p;
+
+			pool_lines = true;
+			if (field(line + 5, "name", name, sizeof(name)) &&
+			    (p = gen_find_pool(g, name)) != NULL && p->st != NULL)
+				p->st->carried_conns = (uint64_t)num(line + 5, "total", 0);
 		} else if (strncmp(line, "listener ", 9) == 0) {
 			char name[512];
 			struct listener *l;
@@ -755,6 +773,13 @@ upgrade_child_restore(struct gen *g)
 		/* other kinds: from a newer binary, skipped */
 	}
 	restored = restore_servers(g, sv, n, now);
+	/* From a process that kept no pool totals: what its servers say. */
+	for (uint32_t i = 0; !pool_lines && i < g->npools; i++) {
+		struct pool *p = &g->pools[i];
+
+		for (uint32_t s = 0; p->st != NULL && s < p->nservers; s++)
+			p->st->carried_conns += p->servers[s].st->carried_conns;
+	}
 	log_info("binary upgrade: state of %u server%s taken over", restored,
 	    restored == 1 ? "" : "s");
 out:

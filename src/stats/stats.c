@@ -70,6 +70,9 @@ void
 stats_attach(struct gen *g)
 {
 	for (uint32_t i = 0; i < g->npools; i++)
+		if (g->pools[i].st != NULL && g->pools[i].st->ws == NULL)
+			g->pools[i].st->ws = stats_blocks(sizeof(struct stats_srv));
+	for (uint32_t i = 0; i < g->npools; i++)
 		for (uint32_t s = 0; s < g->pools[i].nservers; s++) {
 			struct server_state *st = g->pools[i].servers[s].st;
 
@@ -223,15 +226,16 @@ stats_closed(struct stats_srv *b, double duration_s)
 	stats_add(&b->duration_sum_us, (uint64_t)(duration_s * 1e6));
 }
 
-void
-stats_srv_sum(const struct server_state *st, struct stats_srv_sum *o)
+static void
+srv_blocks_sum(const struct stats_srv *ws, uint64_t carried,
+    struct stats_srv_sum *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->conns = st->carried_conns;
-	if (st->ws == NULL)
+	o->conns = carried;
+	if (ws == NULL)
 		return;
 	for (unsigned w = 0; w < nworkers; w++) {
-		const struct stats_srv *b = &st->ws[w];
+		const struct stats_srv *b = &ws[w];
 
 		o->conns += LD(b->conns);
 		o->bytes_in += LD(b->bytes_in);
@@ -246,6 +250,22 @@ stats_srv_sum(const struct server_state *st, struct stats_srv_sum *o)
 			o->duration_hist[i] += LD(b->duration_hist[i]);
 		o->duration_sum_us += LD(b->duration_sum_us);
 	}
+}
+
+void
+stats_srv_sum(const struct server_state *st, struct stats_srv_sum *o)
+{
+	srv_blocks_sum(st->ws, st->carried_conns, o);
+}
+
+void
+stats_pool_sum(const struct pool_state *st, struct stats_srv_sum *o)
+{
+	if (st == NULL) {
+		memset(o, 0, sizeof(*o));
+		return;
+	}
+	srv_blocks_sum(st->ws, st->carried_conns, o);
 }
 
 void

@@ -69,7 +69,8 @@ struct stats_lsn_sum {
 /* Carrying state across a binary re-exec (upgrade): besides health,
  * write server_state.admin and .weight_override (restore with
  * atomic_store) and the sums' conns (restore into .carried_conns of the
- * server_state / listener_state, before the generation is published).
+ * server_state / pool_state / listener_state, before the generation is
+ * published).
  * Bytes and histograms start again at zero, as a Prometheus counter reset. */
 
 /* Worker count, fixed for the life of the process; set before the first
@@ -92,6 +93,16 @@ static inline struct stats_srv *
 stats_srv_of(const struct server_state *st, unsigned worker)
 {
 	return st->ws ? &st->ws[worker] : NULL;
+}
+
+/* The pool's own block: every server count goes there too (gen.h,
+ * struct pool_state).  NULL for a pool without state (unit tests). */
+static inline struct stats_srv *
+stats_pool_of(const struct server *s, unsigned worker)
+{
+	const struct pool_state *ps = s->pool ? s->pool->st : NULL;
+
+	return ps && ps->ws ? &ps->ws[worker] : NULL;
 }
 
 static inline struct stats_lsn *
@@ -129,6 +140,8 @@ uint64_t stats_server_total(const struct server_state *st);	/* conns */
 uint64_t stats_listener_total(const struct listener_state *st);
 uint64_t stats_total_sessions(void);	/* accepted since start, all listeners */
 void stats_srv_sum(const struct server_state *st, struct stats_srv_sum *out);
+/* The pool's totals: monotonic across server removals and reloads. */
+void stats_pool_sum(const struct pool_state *st, struct stats_srv_sum *out);
 void stats_srv_sum_add(struct stats_srv_sum *acc, const struct stats_srv_sum *s);
 void stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *out);
 const char *stats_fail_name(enum stats_fail f);
