@@ -306,7 +306,23 @@ server_state_adopted(struct server *s, int64_t now_ms)
 {
 	struct server_state *st = s->st;
 	int64_t zero = 0;
+	int ov = atomic_load(&st->weight_override);
+	int fit = server_override_fit(s, ov);
 
+	/* A weight set at run time that the new configuration made moot (it
+	 * is the configured weight now) or impossible (the pool's algorithm
+	 * cannot apply it to the new configured weight) is dropped, and
+	 * said: reporting it would be a lie. */
+	if (fit != ov) {
+		struct log_ctx ctx;
+
+		atomic_store(&st->weight_override, fit);
+		server_log_ctx(s, &ctx);
+		log_msg(LOG_NOTICE, &ctx, "server %s/%s: weight %d set at run "
+		    "time no longer applies (configured weight %u, balance %s): "
+		    "the configured weight is in force", s->pool->name,
+		    s->name, ov, s->weight, gen_balance_name(s->pool->alg));
+	}
 	if (atomic_load(&st->up))
 		return;
 	if (s->pool->health.enabled) {

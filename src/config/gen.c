@@ -411,6 +411,62 @@ listener_shares_bind(const struct listener *a, const struct listener *b)
  * Three passes, so a server that stays in its pool is never robbed by one
  * that moved in.
  */
+/*
+ * Operators think in names: `set server web/app state maint` (or weight)
+ * is about the server called app, whatever its address.  A server of new
+ * that took no state (its name resolved to an address it did not have)
+ * takes the admin state and weight override set on servers of the same
+ * name in the same pool; if those differ, the most restrictive state and
+ * the lowest weight.  Only new's fresh states change.
+ */
+static void
+inherit_by_name(struct gen *new, const struct gen *old)
+{
+	for (uint32_t i = 0; i < new->npools; i++) {
+		struct pool *np = &new->pools[i];
+		const struct pool *op = gen_find_pool(old, np->name);
+		const struct server **set = NULL;
+		size_t nset = 0;
+
+		if (op == NULL)
+			continue;
+		/* Only servers with something set matter: usually none. */
+		for (uint32_t k = 0; k < op->nservers; k++) {
+			const struct server_state *st = op->servers[k].st;
+
+			if (atomic_load(&st->admin) != SRV_ADMIN_READY ||
+			    atomic_load(&st->weight_override) >= 0) {
+				set = xrealloc(set, (nset + 1) * sizeof(*set));
+				set[nset++] = &op->servers[k];
+			}
+		}
+		for (uint32_t s = 0; nset > 0 && s < np->nservers; s++) {
+			struct server *ns = &np->servers[s];
+			int admin = SRV_ADMIN_READY, w = -1;
+
+			if (ns->adopted)
+				continue;
+			for (size_t k = 0; k < nset; k++) {
+				const struct server_state *st = set[k]->st;
+				int a, o;
+
+				if (strcmp(set[k]->name, ns->name) != 0)
+					continue;
+				a = atomic_load(&st->admin);
+				o = atomic_load(&st->weight_override);
+				if (a > admin)
+					admin = a;
+				if (o >= 0 && (w < 0 || o < w))
+					w = o;
+			}
+			atomic_store(&ns->st->admin, admin);
+			atomic_store(&ns->st->weight_override,
+			    server_override_fit(ns, w));
+		}
+		free(set);
+	}
+}
+
 void
 gen_inherit(struct gen *new, const struct gen *old)
 {
@@ -488,6 +544,7 @@ gen_inherit(struct gen *new, const struct gen *old)
 			ns->adopted = true;
 		}
 	}
+	inherit_by_name(new, old);
 	/* Old servers nothing took: retired if this reload commits. */
 	retired_drop(&retiring, &nretiring);
 	for (size_t e = 0; e < n; e++) {

@@ -364,6 +364,25 @@ server_available(const struct server *s, int64_t now_ms)
 	return retry != 0 && now_ms >= retry;
 }
 
+/* The admin weight override ov (-1: none) as it may stand for s: -1 when
+ * it is s's configured weight, or one that s's pool cannot apply since a
+ * reload changed the configured weight (roundrobin and random only lower
+ * a weight; source knows 0 and the configured one). */
+static inline int
+server_override_fit(const struct server *s, int ov)
+{
+	enum balance_alg alg = s->pool ? s->pool->alg : BAL_ROUNDROBIN;
+
+	if (ov < 0 || (uint32_t)ov == s->weight)
+		return -1;
+	if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) &&
+	    (uint32_t)ov > s->weight)
+		return -1;
+	if (alg == BAL_SOURCE && ov != 0)
+		return -1;
+	return ov;
+}
+
 /* Totals for STATUS= lines. */
 void gen_count_servers(const struct gen *g, unsigned *up, unsigned *total);
 
