@@ -156,25 +156,74 @@ find_pool(struct admin_client *a, const struct gen *g, const char *name)
 }
 
 /* Servers of POOL named SERVER (by name or address: a host name that
- * resolved to several addresses names them all).  Returns how many went
- * into out[] (max n), 0 after replying with an error. */
+ * resolved to several addresses names all of them), however many: *out
+ * is allocated (free it), NULL when none matched (an error is set). */
 static size_t
-find_servers(struct admin_client *a, const struct gen *g, struct server **out,
-    size_t n)
+find_servers(struct admin_client *a, const struct gen *g, struct server ***out)
 {
 	struct pool *p = find_pool(a, g, a->cmd.pool);
 	size_t k = 0;
 
+	*out = NULL;
 	if (p == NULL)
 		return 0;
-	for (uint32_t i = 0; i < p->nservers && k < n; i++)
+	for (uint32_t i = 0; i < p->nservers; i++)
 		if (strcmp(p->servers[i].name, a->cmd.server) == 0 ||
-		    strcmp(p->servers[i].addr_text, a->cmd.server) == 0)
-			out[k++] = &p->servers[i];
+		    strcmp(p->servers[i].addr_text, a->cmd.server) == 0) {
+			if (*out == NULL)
+				*out = xcalloc(p->nservers - i, sizeof(**out));
+			(*out)[k++] = &p->servers[i];
+		}
 	if (k == 0)
 		reply_error(a, "no server '%s' in pool '%s'", a->cmd.server,
 		    a->cmd.pool);
 	return k;
+}
+
+/* The answer of a command that acts on several servers: in text a line
+ * each; in JSON one document, {"result": the lines, "results": [each]}. */
+struct multi {
+	struct sbuf text;
+	struct sbuf json;
+	unsigned n;
+};
+
+static void
+multi_add(struct multi *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+multi_add(struct multi *m, const char *fmt, ...)
+{
+	struct sbuf line = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	sbuf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	sbuf_printf(&m->text, "%s%s", m->n ? "\n" : "", line.p);
+	if (m->n++)
+		sbuf_add(&m->json, ",", 1);
+	sbuf_json_str(&m->json, line.p);
+	sbuf_free(&line);
+}
+
+static void
+multi_reply(struct admin_client *a, struct multi *m)
+{
+	if (m->n == 0) {
+		/* nothing: the error is already there */
+	} else if (a->cmd.json) {
+		sbuf_puts(&a->c->out, "{\"result\":");
+		sbuf_json_str(&a->c->out, m->text.p);
+		sbuf_puts(&a->c->out, ",\"results\":[");
+		sbuf_add(&a->c->out, m->json.p, m->json.len);
+		sbuf_puts(&a->c->out, "]}\n");
+	} else {
+		sbuf_printf(&a->c->out, "%s\n", m->text.p);
+	}
+	sbuf_free(&m->text);
+	sbuf_free(&m->json);
 }
 
 static void
@@ -212,13 +261,12 @@ log_change(struct admin_client *a, const struct server *s, const char *fmt, ...)
 
 /* ---- commands ---------------------------------------------------------- */
 
-#define MAX_MATCH 64
-
 static void
 cmd_set_state(struct admin_client *a, struct gen *g)
 {
-	struct server *v[MAX_MATCH];
-	size_t n = find_servers(a, g, v, MAX_MATCH);
+	struct server **v;
+	size_t n = find_servers(a, g, &v);
+	struct multi m = { 0 };
 	char who[600];
 
 	for (size_t i = 0; i < n; i++) {
@@ -228,17 +276,20 @@ cmd_set_state(struct admin_client *a, struct gen *g)
 		if (old != a->cmd.state)
 			log_change(a, v[i], "state %s -> %s", admin_state_name(old),
 			    admin_state_name(a->cmd.state));
-		reply_ok(a, "server %s: state %s (was %s)", who,
+		multi_add(&m, "server %s: state %s (was %s)", who,
 		    admin_state_name(a->cmd.state), admin_state_name(old));
 	}
+	multi_reply(a, &m);
+	free(v);
 }
 
 static void
 cmd_set_weight(struct admin_client *a, struct gen *g)
 {
-	struct server *v[MAX_MATCH];
-	size_t n = find_servers(a, g, v, MAX_MATCH);
+	struct server **v;
+	size_t n = find_servers(a, g, &v);
 	uint32_t w = a->cmd.weight;
+	struct multi m = { 0 };
 	char who[600];
 
 	/* Check all before changing any. */
@@ -249,11 +300,13 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		if (alg == BAL_SOURCE && w != 0 && w != s->weight) {
 			reply_error(a, "pool '%s' balances by source: the weight of %s can only be 0 or its configured %u (the hash ring is built from the file)",
 			    s->pool->name, s->name, s->weight);
+			free(v);
 			return;
 		}
 		if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) && w > s->weight) {
 			reply_error(a, "pool '%s' balances by %s: the weight of %s can be lowered from its configured %u, not raised (change the file and reload)",
 			    s->pool->name, gen_balance_name(alg), s->name, s->weight);
+			free(v);
 			return;
 		}
 	}
@@ -268,8 +321,10 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		if (old != w)
 			log_change(a, s, "weight %u -> %u%s", old, w,
 			    ov < 0 ? " (the configured weight)" : "");
-		reply_ok(a, "server %s: weight %u (was %u)", who, w, old);
+		multi_add(&m, "server %s: weight %u (was %u)", who, w, old);
 	}
+	multi_reply(a, &m);
+	free(v);
 }
 
 static bool
@@ -492,10 +547,11 @@ cmd_show_sessions(struct admin_client *a, struct gen *g)
 	if (a->cmd.pool[0] && find_pool(a, g, a->cmd.pool) == NULL)
 		return;
 	if (a->cmd.server[0]) {
-		struct server *v[1];
+		struct server **v;
 
-		if (find_servers(a, g, v, 1) == 0)
+		if (find_servers(a, g, &v) == 0)
 			return;
+		free(v);
 	}
 	a->snap = xcalloc(n, sizeof(*a->snap));
 	a->nsnap = xcalloc(n, sizeof(*a->nsnap));
@@ -537,8 +593,8 @@ shutdown_done(void *arg)
 static void
 cmd_shutdown_sessions(struct admin_client *a, struct gen *g)
 {
-	struct server *v[MAX_MATCH];
-	size_t n = find_servers(a, g, v, MAX_MATCH);
+	struct server **v;
+	size_t n = find_servers(a, g, &v);
 
 	if (n == 0)
 		return;
@@ -547,6 +603,7 @@ cmd_shutdown_sessions(struct admin_client *a, struct gen *g)
 		a->targets[i] = server_state_get(v[i]->st);
 		log_change(a, v[i], "closing its sessions");
 	}
+	free(v);
 	a->ntargets = n;
 	a->task.fn = shutdown_fn;
 	a->task.done = shutdown_done;
