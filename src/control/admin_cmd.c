@@ -132,6 +132,44 @@ split(const char *line, size_t len, struct words *out, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+hexdigit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A name as the text answers show it (admin_fmt.h, sbuf_field): \xHH is
+ * that byte, \\ a backslash, "-" nothing in particular (no name is
+ * empty).  Decoded in place; anything else stays as typed. */
+static void
+name_decode(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		int h, l;
+
+		if (s[0] == '\\' && s[1] == '\\') {
+			*o++ = '\\';
+			s += 2;
+		} else if (s[0] == '\\' && s[1] == 'x' &&
+		    (h = hexdigit((unsigned char)s[2])) >= 0 &&
+		    (l = hexdigit((unsigned char)s[3])) >= 0 && (h | l) != 0) {
+			*o++ = (char)(h << 4 | l);
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+}
+
 /* "POOL/SERVER" (server required) or "POOL" (when optional). */
 static int
 pool_server(const char *arg, bool need_server, struct admin_cmd *c, char *err,
@@ -147,6 +185,7 @@ pool_server(const char *arg, bool need_server, struct admin_cmd *c, char *err,
 			return -1;
 		}
 		snprintf(c->pool, sizeof(c->pool), "%s", arg);
+		name_decode(c->pool);
 		return 0;
 	}
 	if (slash == arg || slash[1] == '\0') {
@@ -155,6 +194,8 @@ pool_server(const char *arg, bool need_server, struct admin_cmd *c, char *err,
 	}
 	snprintf(c->pool, sizeof(c->pool), "%.*s", (int)(slash - arg), arg);
 	snprintf(c->server, sizeof(c->server), "%s", slash + 1);
+	name_decode(c->pool);
+	name_decode(c->server);
 	return 0;
 }
 

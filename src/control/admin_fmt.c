@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "control/admin_fmt.h"
@@ -220,6 +221,26 @@ sbuf_html(struct sbuf *b, const char *str)
 	}
 }
 
+/* Code points shown escaped although valid: C1 controls, no-break and
+ * other invisible spaces, and the bidirectional overrides that can make a
+ * name look like another one. */
+static bool
+utf8_hidden(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+
+	if (n == 2)
+		cp = ((uint32_t)(s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+	else if (n == 3)
+		cp = ((uint32_t)(s[0] & 0x0f) << 12) |
+		    ((uint32_t)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+	else
+		return false;
+	return (cp >= 0x80 && cp <= 0xa0) || cp == 0xad ||
+	    (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
+	    (cp >= 0x2060 && cp <= 0x2069) || cp == 0x3000 || cp == 0xfeff;
+}
+
 void
 sbuf_field(struct sbuf *b, const char *str)
 {
@@ -229,13 +250,51 @@ sbuf_field(struct sbuf *b, const char *str)
 		sbuf_add(b, "-", 1);
 		return;
 	}
-	for (; *s; s++) {
-		if (*s == ' ')
-			sbuf_add(b, "_", 1);
-		else if (*s < 0x20 || *s >= 0x7f)
-			sbuf_add(b, "?", 1);
-		else
-			sbuf_add(b, s, 1);
+	if (strcmp((const char *)s, "-") == 0) {
+		sbuf_puts(b, "\\x2d");	/* "-" alone means empty */
+		return;
+	}
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n > 1 && !utf8_hidden(s, n)) {
+			sbuf_add(b, s, n);	/* UTF-8 shown as UTF-8 */
+			s += n;
+			continue;
+		}
+		if (n == 0)
+			n = 1;			/* not UTF-8: each byte */
+		for (size_t i = 0; i < n; i++, s++) {
+			if (*s == '\\')
+				sbuf_puts(b, "\\\\");
+			else if (*s <= ' ' || *s >= 0x7f)
+				sbuf_printf(b, "\\x%02x", *s);
+			else
+				sbuf_add(b, s, 1);
+		}
+	}
+}
+
+void
+sbuf_word(struct sbuf *b, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+
+	if (*s == '\0') {
+		sbuf_add(b, "-", 1);
+		return;
+	}
+	while (*s) {
+		size_t n = utf8_len(s);
+
+		if (n > 1 && !utf8_hidden(s, n)) {
+			sbuf_add(b, s, n);
+			s += n;
+		} else {
+			sbuf_add(b, *s == ' ' ? "_" : n == 1 && *s > ' ' &&
+			    *s < 0x7f ? (const char *)s : "?", 1);
+			s++;
+		}
 	}
 }
 

@@ -35,9 +35,17 @@ void sbuf_json_str(struct sbuf *b, const char *s);
 void sbuf_prom_label(struct sbuf *b, const char *s);
 /* HTML text or attribute content: & < > " ' escaped. */
 void sbuf_html(struct sbuf *b, const char *s);
-/* One whitespace-free field of a text answer: a space becomes '_',
- * control characters and non-ASCII bytes '?', an empty string "-". */
+/* A name as one whitespace-free field of a text answer, reversibly:
+ * space, backslash, control characters, invisible or direction-changing
+ * code points and bytes that are not UTF-8 become \xHH (\\ for a
+ * backslash); other UTF-8 stays as it is; an empty string is "-" (and
+ * "-" itself \x2d).  Distinct names never look alike, and the field can
+ * be typed back into an admin command (admin_cmd.c decodes it). */
 void sbuf_field(struct sbuf *b, const char *s);
+/* A message (a check result, a DNS error) as one field: spaces become
+ * '_', control characters and bytes that are not UTF-8 '?'.  Lossy:
+ * for text meant to be read, never for names. */
+void sbuf_word(struct sbuf *b, const char *s);
 /* A Prometheus sample value: integers exactly, others with %.17g. */
 void sbuf_prom_double(struct sbuf *b, double v);
 

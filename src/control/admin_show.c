@@ -442,7 +442,7 @@ admin_show_servers_some(struct sbuf *b, const struct gen *g, const char *pool,
 			if (lc_ms == 0) {
 				sbuf_puts(b, "- -");
 			} else {
-				sbuf_field(b, lc);
+				sbuf_word(b, lc);
 				sbuf_printf(b, " %llds", (long long)(wall -
 				    lc_ms / 1000));
 			}
@@ -450,7 +450,7 @@ admin_show_servers_some(struct sbuf *b, const struct gen *g, const char *pool,
 				sbuf_puts(b, " - -\n");
 			} else {
 				sbuf_add(b, " ", 1);
-				sbuf_field(b, d->ok ? "ok" : d->error);
+				sbuf_word(b, d->ok ? "ok" : d->error);
 				sbuf_printf(b, " %llds\n", (long long)(wall -
 				    d->last_ms / 1000));
 			}

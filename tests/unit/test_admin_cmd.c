@@ -93,6 +93,14 @@ test_set(void **state)
 	c = ok("shutdown sessions server web/app2");
 	assert_int_equal(c.verb, ADM_SHUTDOWN_SESSIONS);
 	assert_string_equal(c.server, "app2");
+	/* Names as the text answers show them (sbuf_field) are decoded. */
+	c = ok("set server my\\x20pool/a\\x20b state drain");
+	assert_string_equal(c.pool, "my pool");
+	assert_string_equal(c.server, "a b");
+	c = ok("set server p/a\\\\x20b state drain");
+	assert_string_equal(c.server, "a\\x20b");
+	c = ok("show servers caf\xc3\xa9");
+	assert_string_equal(c.pool, "caf\xc3\xa9");
 }
 
 static void

@@ -103,8 +103,18 @@ test_field(void **state)
 	esc(sbuf_field, "app2", "app2");
 	esc(sbuf_field, "", "-");
 	esc(sbuf_field, NULL, "-");
-	esc(sbuf_field, "connection refused", "connection_refused");
-	esc(sbuf_field, "a\nb\tc\xc3\xa9", "a?b?c??");
+	/* Distinct names stay distinct; UTF-8 stays UTF-8 (issue 21). */
+	esc(sbuf_field, "a b", "a\\x20b");
+	esc(sbuf_field, "a_b", "a_b");
+	esc(sbuf_field, "a\\x20b", "a\\\\x20b");
+	esc(sbuf_field, "-", "\\x2d");
+	esc(sbuf_field, "a\nb\tc\xc3\xa9", "a\\x0ab\\x09c\xc3\xa9");
+	esc(sbuf_field, "\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac");
+	esc(sbuf_field, "bad\xff", "bad\\xff");
+	/* U+202E (right-to-left override) and U+00A0 (no-break space). */
+	esc(sbuf_field, "x\xe2\x80\xaey\xc2\xa0", "x\\xe2\\x80\\xaey\\xc2\\xa0");
+	esc(sbuf_word, "connection refused", "connection_refused");
+	esc(sbuf_word, "caf\xc3\xa9 \x01", "caf\xc3\xa9_?");
 	sbuf_prom_double(&b, 3);
 	sbuf_add(&b, " ", 1);
 	sbuf_prom_double(&b, 0.25);
