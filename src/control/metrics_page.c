@@ -13,7 +13,11 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,8 @@
 #include "control/metrics_page.h"
 #include "control/metrics_render.h"
 #include "stats/stats.h"
+
+#define MPAGE_NICE 10		/* the page thread's niceness */
 
 struct mjob {
 	struct mjob *next;
@@ -92,6 +98,14 @@ static void *
 mpage_main(void *arg)
 {
 	(void)arg;
+	/* Below everything else: a render is worth less than a byte of
+	 * traffic, a health check or the main loop, and on a busy machine it
+	 * must take longer rather than make them wait.  (Niceness is per
+	 * thread on Linux; raising it needs no privilege.) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    MPAGE_NICE) != 0)
+		log_debug("metrics: page thread keeps its priority: %s",
+		    strerror(errno));
 	pthread_mutex_lock(&mp.mu);
 	for (;;) {
 		struct mjob *batch = NULL, **bt = &batch, **pp, *newest = NULL;
