@@ -235,6 +235,10 @@ metrics_admit(const struct sockaddr *peer, struct cidr_key *key)
 	if (!cidr_set_empty(&gc->metrics_allow) &&
 	    !cidr_set_contains_key(&gc->metrics_allow, key))
 		return false;
+	/* One IPv6 host has a /64 to pick addresses from: the cap counts
+	 * per /64 there (IPv4, mapped into ::ffff:0:0/96, per address). */
+	if (key->hi != 0 || (key->lo >> 32) != 0xffff)
+		key->lo = 0;
 	for (unsigned k = 0; k < METRICS_MAX_CLIENTS; k++)
 		if (met.clients[k] != NULL && met.peer[k].hi == key->hi &&
 		    met.peer[k].lo == key->lo)
