@@ -98,6 +98,18 @@ now_ms(void)
 }
 
 int
+hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
 parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -27,6 +27,9 @@ uint64_t now_ms(void);
  * no overflow beyond max.  Returns 0 on success, -1 otherwise. */
 int parse_uint(const char *s, uint64_t max, uint64_t *out);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int hex_digit(int c);
+
 /* xorshift32 step for per-thread pseudo random choices (not crypto). */
 static inline uint32_t
 xorshift32(uint32_t *state)

@@ -132,18 +132,6 @@ split(const char *line, size_t len, struct words *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-hexdigit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A name as the text answers show it (admin_fmt.h, sbuf_field): \xHH is
  * that byte, \\ a backslash, "-" nothing in particular (no name is
  * empty).  Decoded in place; anything else stays as typed. */
@@ -159,8 +147,8 @@ name_decode(char *s)
 			*o++ = '\\';
 			s += 2;
 		} else if (s[0] == '\\' && s[1] == 'x' &&
-		    (h = hexdigit((unsigned char)s[2])) >= 0 &&
-		    (l = hexdigit((unsigned char)s[3])) >= 0 && (h | l) != 0) {
+		    (h = hex_digit((unsigned char)s[2])) >= 0 &&
+		    (l = hex_digit((unsigned char)s[3])) >= 0 && (h | l) != 0) {
 			*o++ = (char)(h << 4 | l);
 			s += 4;
 		} else {
