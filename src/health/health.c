@@ -308,6 +308,15 @@ health_check_free(struct health_check *c)
 	free(c);
 }
 
+/* Which kind of check a pool's health_check asks for (one today: more
+ * kinds are chosen here from cfg). */
+static const struct health_kind *
+health_kind_for(const struct health_cfg *cfg)
+{
+	(void)cfg;
+	return &health_kind_tcp;
+}
+
 /*
  * The server behind s was checked by c in the previous set: keep c, so
  * that a server staying across a reload keeps its schedule (reloads
@@ -318,8 +327,18 @@ static void
 health_keep(struct health_check *c, struct server *s,
     const struct health_cfg *cfg, ev_tstamp interval)
 {
-	bool same = c->kind->prepare(c, s, cfg);
+	const struct health_kind *kind = health_kind_for(cfg);
 	ev_tstamp next;
+	bool same;
+
+	if (kind != c->kind) {
+		/* Another kind of check now: nothing of the old one fits. */
+		health_check_abort(c);
+		c->kind->release(c);
+		c->kind = kind;
+		c->cfg = NULL;
+	}
+	same = c->kind->prepare(c, s, cfg);
 
 	c->kept = true;
 	c->srv = s;
@@ -379,7 +398,7 @@ health_apply(struct gen *g)
 			c = xcalloc(1, sizeof(*c));
 			health.checks[k++] = c;
 			c->srv = s;
-			c->kind = &health_kind_tcp;
+			c->kind = health_kind_for(cfg);
 			c->loop = health.loop;
 			c->kept = true;
 			c->fd = -1;

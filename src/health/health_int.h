@@ -20,8 +20,11 @@ struct health_check;
 struct health_kind {
 	const char *name;
 	/* (Re)build what the probe needs for server s under cfg (on a new
-	 * check, and on one kept across a reload).  Returns true if the
-	 * probe is the same as before, so a check in flight may finish. */
+	 * check, and on one kept across a reload; c->cfg is the previous
+	 * cfg, NULL the first time).  Returns true if the probe is the same
+	 * as before, so a check in flight may finish.  health.c picks the
+	 * kind (health_kind_for) and switches a kept check to another kind
+	 * by abort + release + prepare. */
 	bool (*prepare)(struct health_check *c, const struct server *s,
 	    const struct health_cfg *cfg);
 	/* Begin: open the socket, arm c->io.  Ends, now or later, in

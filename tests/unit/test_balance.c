@@ -25,6 +25,7 @@
 #include "balance/balance.h"
 #include "config/gen.h"
 #include "health/health.h"
+#include "health/health_int.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "balance/pool.h"
@@ -1224,6 +1225,61 @@ test_health_checks(void **state)
 	assert_int_equal(hc_fdcount(), fds_before);
 }
 
+/* The timeout of a check whose answer is already waiting (the loop ran
+ * late, its events not handled yet) gives the socket's verdict, not
+ * "connect timeout" (issue 21): the TCP kind's progress() takes the
+ * completed connect and the check passes. */
+static void
+test_health_timeout_looks_at_socket(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct sockaddr_in *sin;
+	struct health_check c;
+	struct health_cfg cfg = { .enabled = true, .interval_ms = 1000,
+	    .timeout_ms = 100, .rise = 1, .fall = 1 };
+	char pname[] = "web", sname[] = "a";
+	struct pool p = { .name = pname };
+	struct server s = { .name = sname, .addr_text = sname, .pool = &p };
+	socklen_t len = sizeof(*sin);
+	int lfd;
+
+	(void)state;
+	sin = (struct sockaddr_in *)&s.addr;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = net_listen((struct sockaddr *)sin, len, false, 8);
+	assert_true(lfd >= 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)sin, &len), 0);
+	s.addrlen = len;
+	s.st = server_state_new();
+	atomic_store(&s.st->up, false);
+	memset(&c, 0, sizeof(c));
+	c.srv = &s;
+	c.kind = &health_kind_tcp;
+	c.loop = loop;
+	c.fd = -1;
+	ev_init(&c.timeout, NULL);
+	ev_init(&c.sched, NULL);
+	c.kind->prepare(&c, &s, &cfg);
+	c.cfg = &cfg;
+	c.running = true;
+	c.started = ev_now(loop);
+	c.kind->start(&c);
+	/* The loop never ran: whatever the connect did, only the socket
+	 * knows.  Let the handshake finish, then "time out". */
+	usleep(20000);
+	if (c.running)
+		assert_true(c.kind->progress(&c));
+	assert_false(c.running);
+	assert_true(atomic_load(&s.st->up));
+	assert_int_equal(atomic_load(&s.st->check_ok), 1);
+	ev_timer_stop(loop, &c.sched);
+	c.kind->release(&c);
+	close(lfd);
+	server_state_put(s.st);
+	ev_loop_destroy(loop);
+}
+
 int
 main(void)
 {
@@ -1251,6 +1307,7 @@ main(void)
 		cmocka_unit_test(test_slow_start),
 		cmocka_unit_test(test_slow_start_source),
 		cmocka_unit_test(test_health_checks),
+		cmocka_unit_test(test_health_timeout_looks_at_socket),
 	};
 
 	/* Transitions log at notice/warning; keep the test output to the
