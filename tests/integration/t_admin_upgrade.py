@@ -34,6 +34,8 @@ pools:
         t.check(t.identify(("127.0.0.1", port)) in ("A", "B"), "served")
     before = {x["server"]: x["total"] for x in admin_json(sock, "show servers")["servers"]}
     t.eq(sum(before.values()), 4)
+    pool_before = admin_json(sock, "show pools")["pools"][0]["total"]
+    t.eq(pool_before, 4)
     admin_send(sock, "set server p/a state maint")
     admin_send(sock, "set server p/b weight 7")
 
@@ -50,6 +52,8 @@ pools:
     t.eq(st["a"]["admin"], "maint", "admin state carried")
     t.eq(st["b"]["weight"], 7, "weight carried")
     t.eq({k: v["total"] for k, v in st.items()}, before, "connection totals carried")
+    t.eq(admin_json(sock, "show pools")["pools"][0]["total"], pool_before,
+         "the pool's own total carried")
     for i in range(4):
         t.eq(t.identify(("127.0.0.1", port)), "B", "maint server gets nothing after the upgrade")
     # the old process finishes and exits: the new one's socket stays
