@@ -323,10 +323,12 @@ metrics_stop(void)
 {
 	if (met.fd < 0)
 		return;
-	mpage_stop();
+	/* Clients first: closing one cancels its job, which mpage_stop()
+	 * then frees with the rest. */
 	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (met.clients[i])
 			aconn_close(met.clients[i]);
+	mpage_stop();
 	ev_io_stop(met.loop, &met.io);
 	close(met.fd);
 	met.fd = -1;
