@@ -71,4 +71,4 @@ pools:
     t.check(lb.alive(), "tcplb died")
 
 
-run(test)
+run(test, timeout=120)

@@ -8,7 +8,7 @@ info` every 20 ms.  With renders on the main loop each admin answer waited
 for the render in progress; rendered on the page thread, the main loop
 answers at once.  Also: concurrent scrapes share renders, and every
 answer is whole (Content-Length matches, last family present), and so
-is a streamed `show servers`."""
+is a streamed `show servers`; a stop while pages render exits cleanly."""
 import sys, os, json
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -90,5 +90,16 @@ pools:
     t.check(p95 < limit, "admin answers waited for renders: p95 %.3fs, "
             "limit %.3fs (one render %.3fs)" % (p95, limit, alone))
 
+    # Stopping while pages are being rendered and waited for: a clean exit
+    # (the waiting clients are closed, their jobs dropped).
+    waiting = []
+    for _ in range(3):
+        s = connect(maddr)
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        waiting.append(s)
+        t.add_closer(s)
+    time.sleep(min(0.05, alone / 4))
+    t.eq(lb.stop(timeout=60), 0, "exit status when stopped mid-render")
 
-run(test)
+
+run(test, timeout=180)
