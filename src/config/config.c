@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "config/resolved.h"
+#include "tls/tls.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -100,6 +101,11 @@ config_health_copy(struct health_cfg *dst, const struct health_cfg *src)
 	dst->send = src->send ? xstrndup(src->send, src->send_len) : NULL;
 	dst->expect = src->expect ? xstrndup(src->expect, src->expect_len) :
 	    NULL;
+	dst->method = src->method ? xstrdup(src->method) : NULL;
+	dst->path = src->path ? xstrdup(src->path) : NULL;
+	dst->host = src->host ? xstrdup(src->host) : NULL;
+	dst->verify = src->verify ? xstrdup(src->verify) : NULL;
+	dst->tls = src->tls ? tls_ctx_ref(src->tls) : NULL;
 }
 
 void
@@ -107,6 +113,11 @@ config_health_clear(struct health_cfg *h)
 {
 	free(h->send);
 	free(h->expect);
+	free(h->method);
+	free(h->path);
+	free(h->host);
+	free(h->verify);
+	tls_ctx_unref(h->tls);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -119,6 +130,10 @@ config_health_defaults(struct health_cfg *h)
 	h->timeout_ms = 1000;
 	h->rise = 2;
 	h->fall = 3;
+	h->type = HEALTH_TCP;
+	h->expect_status.n = 1;
+	h->expect_status.lo[0] = 200;
+	h->expect_status.hi[0] = 399;
 }
 
 /* ---- building the generation (shared by YAML and quick mode) ---------- */
@@ -145,6 +160,8 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->initial_down = o->initial_down;
 	p->source = o->source;
 	config_health_copy(&p->health, &o->health);
+	p->on_down_shutdown = o->on_down_shutdown;
+	p->on_up_shutdown_backup = o->on_up_shutdown_backup;
 }
 
 /* What the subsystems above config lend the loader (config_install). */
@@ -384,6 +401,8 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 		    (uint32_t)o->weight;
 		s->max_conns = (uint32_t)o->max_conns;
 		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
+		s->check_port = (uint16_t)o->check_port;
+		s->agent_port = (uint16_t)o->agent_port;
 		s->source = o->source;
 		/* A server's own setting wins over its pool's. */
 		s->proxy_protocol = o->proxy_protocol == CFG_PROXY_UNSET ?

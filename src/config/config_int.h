@@ -46,6 +46,8 @@ struct pool_opts {
 	bool initial_down;		/* initial_state: down */
 	struct addr_ip source;		/* len 0: none */
 	struct health_cfg health;	/* send/expect owned */
+	bool on_down_shutdown;		/* on_down: shutdown_sessions */
+	bool on_up_shutdown_backup;	/* on_up: shutdown_backup_sessions */
 };
 
 /* proxy_protocol as parsed: unset (inherit), v1, v2, or "none" (a server
@@ -68,6 +70,8 @@ struct server_opts {
 	uint64_t weight;
 	uint64_t max_conns;
 	bool backup;
+	uint64_t check_port;	/* 0: none */
+	uint64_t agent_port;
 	struct addr_ip source;	/* the pool's, unless the server has its own */
 	uint64_t proxy_protocol;	/* CFG_PROXY_*; unset: the pool's */
 	bool merge;	/* an address already in the pool adds its weight (quick

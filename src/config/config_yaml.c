@@ -28,6 +28,7 @@
 #include "config/resolved.h"
 #include "parse/route.h"
 #include "base/util.h"
+#include "tls/tls.h"
 
 /* Aliases let a small file name the same subtree many times; bound the
  * walk so a hostile file cannot make --check run for hours. */
@@ -51,6 +52,7 @@ struct health_opts {
 	uint64_t rise;
 	uint64_t fall;
 	bool send_proxy;
+	uint64_t port;
 };
 
 struct listener_opts {
@@ -492,6 +494,7 @@ static const struct cfg_keydef health_keys[] = {
 	KEY(health_opts, "rise", CT_UINT, rise, 1, 1000),
 	KEY(health_opts, "fall", CT_UINT, fall, 1, 1000),
 	KEY(health_opts, "send_proxy", CT_BOOL, send_proxy, 0, 0),
+	KEY(health_opts, "port", CT_UINT, port, 0, 65535),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -525,6 +528,8 @@ static const struct cfg_keydef server_keys[] = {
 	KEY(server_opts, "max_connections", CT_UINT, max_conns, 0,
 	    CFG_MAX_CONNS),
 	KEY(server_opts, "backup", CT_BOOL, backup, 0, 0),
+	KEY(server_opts, "check_port", CT_UINT, check_port, 1, 65535),
+	KEY(server_opts, "agent_port", CT_UINT, agent_port, 1, 65535),
 	KEY(server_opts, "proxy_protocol", CT_PROXYVER, proxy_protocol, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
@@ -533,8 +538,9 @@ static const char *const root_keys[] = {
 	"global", "defaults", "listeners", "pools", NULL
 };
 static const char *const pool_extra[] = { "health_check", "servers",
-	"initial_state", NULL };
-static const char *const health_extra[] = { "send", "expect", NULL };
+	"initial_state", "on_down", "on_up", NULL };
+static const char *const health_extra[] = { "send", "expect", "type",
+	"method", "path", "host", "expect_status", "verify", NULL };
 /* A server's `source` is walked by hand: a family mismatch with its
  * address is reported at the key that caused it. */
 static const char *const server_extra[] = { "address", "name", "srv",
@@ -1027,6 +1033,10 @@ cfg_bytes(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	return 0;
 }
 
+static void cfg_health_kind(struct cfg *c, struct health_cfg *h,
+    const char *path, const yaml_node_t *const *found,
+    const yaml_node_t *const *fkey);
+
 /*
  * health_check: false (none), true (all defaults) or a mapping.  A pool's
  * block replaces the one from `defaults` as a whole: merging half of one
@@ -1037,7 +1047,7 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
     const char *path, struct health_cfg *h)
 {
 	struct health_opts o;
-	const yaml_node_t *found[2], *fkey[2];
+	const yaml_node_t *found[8], *fkey[8];
 	char sub[512];
 	bool b;
 
@@ -1064,12 +1074,14 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 	o.rise = h->rise;
 	o.fall = h->fall;
 	o.send_proxy = h->send_proxy;
+	o.port = h->port;
 	cfg_walk(c, val, path, health_keys, &o, health_extra, found, fkey);
 	h->interval_ms = o.interval_ms;
 	h->timeout_ms = o.timeout_ms;
 	h->rise = (unsigned)o.rise;
 	h->fall = (unsigned)o.fall;
 	h->send_proxy = o.send_proxy;
+	h->port = (uint16_t)o.port;
 	if (found[0] != NULL) {
 		cfg_path(sub, sizeof(sub), "%s.send", path);
 		cfg_bytes(c, fkey[0], found[0], sub, &h->send, &h->send_len);
@@ -1078,6 +1090,186 @@ cfg_health(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
 		cfg_path(sub, sizeof(sub), "%s.expect", path);
 		cfg_bytes(c, fkey[1], found[1], sub, &h->expect,
 		    &h->expect_len);
+	}
+	cfg_health_kind(c, h, path, found, fkey);
+}
+
+/* A string for an HTTP request line or header: printable, no spaces
+ * where noted, bounded -- it goes on the wire as written. */
+static char *
+cfg_http_token(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, const char *what, bool space_ok)
+{
+	const char *s = cfg_scalar(c, key, val, path, what);
+
+	if (s == NULL)
+		return NULL;
+	if (*s == '\0' || strlen(s) > 1024) {
+		cfg_err(c, val, path, "expected %s of 1-1024 characters", what);
+		return NULL;
+	}
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+			if (*p == ' ' && space_ok)
+				continue;
+			cfg_err(c, val, path, "%s may not contain %s", what,
+			    *p == ' ' ? "spaces" : "control or non-ASCII "
+			    "characters");
+			return NULL;
+		}
+	return xstrdup(s);
+}
+
+/* type, method, path, host, expect_status, verify: the kind of check and
+ * what it needs; keys of another kind are errors, not silently unused. */
+static void
+cfg_health_kind(struct cfg *c, struct health_cfg *h, const char *path,
+    const yaml_node_t *const *found, const yaml_node_t *const *fkey)
+{
+	static const char *const names[] = { "tcp", "http", "tls", "agent" };
+	char sub[512], err[256];
+
+	if (found[2] != NULL) {
+		const char *t;
+
+		cfg_path(sub, sizeof(sub), "%s.type", path);
+		t = cfg_scalar(c, fkey[2], found[2], sub,
+		    "tcp, http, tls or agent");
+		if (t == NULL)
+			return;
+		for (size_t i = 0; i < 4; i++)
+			if (strcmp(t, names[i]) == 0)
+				h->type = (enum health_type)i;
+		if (strcmp(t, names[h->type]) != 0) {
+			cfg_err(c, found[2], sub, "invalid check type '%s' "
+			    "(tcp, http, tls or agent)", t);
+			return;
+		}
+	}
+	/* http: method, path, host, expect_status; tls: host, verify. */
+	for (size_t i = 3; i <= 7; i++) {
+		bool ok = h->type == HEALTH_HTTP ? i != 7 :
+		    h->type == HEALTH_TLS ? i == 5 || i == 7 : false;
+
+		if (found[i] != NULL && !ok) {
+			cfg_path(sub, sizeof(sub), "%s.%s", path,
+			    health_extra[i]);
+			cfg_err(c, fkey[i], sub, "not used by a check of type "
+			    "%s", names[h->type]);
+			return;
+		}
+	}
+	if ((h->type == HEALTH_HTTP || h->type == HEALTH_TLS ||
+	    h->type == HEALTH_AGENT) && (h->send_len || h->expect_len)) {
+		cfg_path(sub, sizeof(sub), "%s.%s", path,
+		    found[0] ? "send" : "expect");
+		cfg_err(c, fkey[found[0] ? 0 : 1], sub, "only for checks of "
+		    "type tcp");
+		return;
+	}
+	if (found[3] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.method", path);
+		h->method = cfg_http_token(c, fkey[3], found[3], sub,
+		    "an HTTP method", false);
+	}
+	if (found[4] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.path", path);
+		h->path = cfg_http_token(c, fkey[4], found[4], sub,
+		    "a path", false);
+		if (h->path && h->path[0] != '/' && strcmp(h->path, "*")) {
+			cfg_err(c, found[4], sub, "a path starts with '/'");
+			free(h->path);
+			h->path = NULL;
+		}
+	}
+	if (found[5] != NULL) {
+		cfg_path(sub, sizeof(sub), "%s.host", path);
+		h->host = cfg_http_token(c, fkey[5], found[5], sub,
+		    "a host name", false);
+	}
+	if (found[6] != NULL) {
+		const yaml_node_t *v = found[6];
+
+		cfg_path(sub, sizeof(sub), "%s.expect_status", path);
+		memset(&h->expect_status, 0, sizeof(h->expect_status));
+		if (v->type == YAML_SEQUENCE_NODE) {
+			if (v->data.sequence.items.start ==
+			    v->data.sequence.items.top)
+				cfg_err(c, v, sub, "empty list of codes");
+			SEQ_FOREACH(v, item) {
+				const yaml_node_t *it = cfg_node(c, *item);
+				const char *t = cfg_scalar(c, NULL, it, sub,
+				    "a status code or range");
+
+				if (t != NULL && status_set_parse(
+				    &h->expect_status, t, err, sizeof(err)))
+					cfg_err(c, it, sub, "%s", err);
+			}
+		} else {
+			const char *t = cfg_scalar(c, fkey[6], v, sub,
+			    "a status code, a list or a range");
+
+			if (t != NULL && status_set_parse(&h->expect_status,
+			    t, err, sizeof(err)))
+				cfg_err(c, v, sub, "%s", err);
+		}
+	}
+	if (found[7] != NULL) {
+		const char *f;
+
+		cfg_path(sub, sizeof(sub), "%s.verify", path);
+		f = cfg_scalar(c, fkey[7], found[7], sub, "a CA file");
+		if (f != NULL)
+			h->verify = xstrdup(f);
+	}
+	if (h->type == HEALTH_TLS) {
+		/* Loaded now, so that --check and a reload report a bad
+		 * file, and no check ever reads it on a loop. */
+		h->tls = tls_client_ctx_new(h->verify, err, sizeof(err));
+		if (h->tls == NULL) {
+			cfg_path(sub, sizeof(sub), "%s.verify", path);
+			cfg_err(c, found[7], sub, "%s: %s", h->verify ?
+			    h->verify : "", err);
+		}
+	}
+}
+
+/* on_down: shutdown_sessions, on_up: shutdown_backup_sessions (HAProxy's
+ * on-marked-down / on-marked-up); `none` turns an inherited one off. */
+static void
+cfg_on_actions(struct cfg *c, struct pool_opts *o,
+    const yaml_node_t *const *found, const yaml_node_t *const *fkey,
+    const char *path)
+{
+	static const char *const key[2] = { "on_down", "on_up" };
+	static const char *const act[2] = { "shutdown_sessions",
+		"shutdown_backup_sessions" };
+	char sub[512];
+
+	for (int i = 0; i < 2; i++) {
+		const char *v;
+		bool on;
+
+		if (found[i] == NULL)
+			continue;
+		cfg_path(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
+		    key[i]);
+		v = cfg_scalar(c, fkey[i], found[i], sub, act[i]);
+		if (v == NULL)
+			continue;
+		if (strcmp(v, act[i]) == 0) {
+			on = true;
+		} else if (strcmp(v, "none") == 0) {
+			on = false;
+		} else {
+			cfg_err(c, found[i], sub, "invalid action '%s' (%s or "
+			    "none)", v, act[i]);
+			continue;
+		}
+		if (i == 0)
+			o->on_down_shutdown = on;
+		else
+			o->on_up_shutdown_backup = on;
 	}
 }
 
@@ -1102,9 +1294,9 @@ cfg_initial_state(struct cfg *c, const yaml_node_t *key,
 static void
 cfg_defaults(struct cfg *c, const yaml_node_t *map)
 {
-	const yaml_node_t *found[2], *fkey[2];
+	const yaml_node_t *found[4], *fkey[4];
 	static const char *const extra[] = { "health_check", "initial_state",
-		NULL };
+		"on_down", "on_up", NULL };
 
 	if (!cfg_is_section(c, map, "defaults"))
 		return;
@@ -1116,6 +1308,7 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 	if (found[1] != NULL)
 		cfg_initial_state(c, fkey[1], found[1],
 		    "defaults.initial_state", &c->defaults.initial_down);
+	cfg_on_actions(c, &c->defaults, found + 2, fkey + 2, "defaults");
 }
 
 static const struct cfg_keydef server_source_key =
@@ -1171,6 +1364,16 @@ cfg_server(struct cfg *c, struct pool *p, struct server_index *x,
 		if (found[0] == NULL && found[2] == NULL) {
 			cfg_err(c, item, path, "missing required key "
 			    "'address' (or 'srv')");
+			return;
+		}
+		if (o.agent_port && p->health.type != HEALTH_AGENT) {
+			cfg_err(c, item, path, "agent_port needs a "
+			    "health_check of type agent in this pool");
+			return;
+		}
+		if (o.check_port && !p->health.enabled) {
+			cfg_err(c, item, path, "check_port needs a "
+			    "health_check in this pool");
 			return;
 		}
 		if (found[3] != NULL) {
@@ -1230,6 +1433,12 @@ cfg_server(struct cfg *c, struct pool *p, struct server_index *x,
 		    "a distinct name or address)", name);
 		return;
 	}
+	if (p->health.enabled && p->health.type == HEALTH_AGENT &&
+	    o.agent_port == 0 && o.check_port == 0 && p->health.port == 0) {
+		cfg_err(c, item, path, "an agent check needs the server's "
+		    "agent_port (or health_check.port)");
+		return;
+	}
 	if (srv) {
 		if (!cfg_srv_name_ok(text)) {
 			cfg_err(c, addrnode, sub, "invalid SRV name '%s' "
@@ -1253,7 +1462,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	struct pool_opts o = c->defaults;
-	const yaml_node_t *found[3], *fkey[3];
+	const yaml_node_t *found[5], *fkey[5];
 	struct server_index x = { 0 };
 	char sub[512];
 	size_t i = 0;
@@ -1273,6 +1482,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 				    "in this pool (without checks a server is "
 				    "always up)");
 		}
+		cfg_on_actions(c, &o, found + 3, fkey + 3, path);
 	} else {
 		found[1] = NULL;
 	}

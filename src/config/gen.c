@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config/gen.h"
+#include "tls/tls.h"
 #include "parse/route.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -113,6 +114,11 @@ pool_free_contents(struct pool *p)
 		pool_state_put(p->st);
 	free(p->health.send);
 	free(p->health.expect);
+	free(p->health.method);
+	free(p->health.path);
+	free(p->health.host);
+	free(p->health.verify);
+	tls_ctx_unref(p->health.tls);
 	free(p->name);
 }
 

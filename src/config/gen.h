@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "base/addr.h"
+#include "parse/check_reply.h"
 #include "parse/cidr.h"
 
 #define GEN_MAGIC 0x7c9e0a51u
@@ -48,6 +49,7 @@ enum server_admin {
 };
 
 struct health_check;
+struct tls_ctx;
 
 /* Runtime state of one server.  A reload hands it to the new generation's
  * server at the same resolved address (gen_inherit says which one). */
@@ -89,13 +91,31 @@ struct server_state {
 	 * consistent). */
 	int64_t last_check_ms;		/* wall clock of the last result; 0: none */
 	uint32_t last_check_us;		/* how long it took */
-	char last_check[64];		/* "ok" or why it failed */
+	char last_check[96];		/* "ok" or why it failed, in words */
+	/* Failed checks by reason (enum check_reason, health/check.h) and
+	 * the total time checks took: written by the checker, read by
+	 * metrics. */
+	atomic_uint_fast64_t check_failures[16];
+	atomic_uint_fast64_t checks;
+	atomic_uint_fast64_t check_us_sum;
+	/* The agent set the admin state (drain/maint): its own `ready`
+	 * undoes it, and its checks go on in maint. */
+	bool agent_admin;
+	/* on_down ran for the current down spell (the checker's). */
+	bool on_down_done;
 	/* Counters, one cache-line-aligned block per worker (stats.h):
 	 * written only by that worker, summed at scrape time.  carried:
 	 * connections counted by a previous process (upgrade re-exec), set
 	 * once before the generation is published. */
 	struct stats_srv *ws;
 	uint64_t carried_conns;
+};
+
+enum health_type {
+	HEALTH_TCP = 0,		/* connect, optional send/expect */
+	HEALTH_HTTP,
+	HEALTH_TLS,
+	HEALTH_AGENT,		/* HAProxy agent-check text on agent_port */
 };
 
 struct health_cfg {
@@ -109,6 +129,16 @@ struct health_cfg {
 	char *expect;
 	size_t expect_len;
 	bool send_proxy;	/* PROXY header (v2 LOCAL / v1 UNKNOWN) first */
+	enum health_type type;
+	uint16_t port;		/* 0: the server's check_port, else its own */
+	/* http */
+	char *method;		/* default GET */
+	char *path;		/* default / */
+	char *host;		/* Host: header, TLS SNI; NULL: none */
+	struct status_set expect_status;	/* default 200-399 */
+	/* tls: NULL ca file = no verification; ctx loaded with the file */
+	char *verify;
+	struct tls_ctx *tls;
 };
 
 struct pool;
@@ -148,6 +178,8 @@ struct server {
 	uint32_t weight;		/* 0: no new connections */
 	uint32_t max_conns;		/* 0: unlimited */
 	bool backup;
+	uint16_t check_port;		/* health checks go here (0: see pool) */
+	uint16_t agent_port;		/* agent checks go here (0: see pool) */
 	uint8_t proxy_protocol;		/* enum proxy_version: the server's own,
 					 * else the pool's (resolved at load) */
 	uint32_t index;			/* position in pool->servers */
@@ -171,6 +203,8 @@ struct pool {
 	bool initial_down;		/* initial_state: down (with checks) */
 	struct addr_ip source;		/* servers' default `source:` */
 	struct health_cfg health;
+	bool on_down_shutdown;		/* on_down: shutdown_sessions */
+	bool on_up_shutdown_backup;	/* on_up: shutdown_backup_sessions */
 	uint64_t resolve_interval_ms;	/* re-resolve host/SRV names; 0: never */
 	uint32_t resolve_max_addrs;	/* addresses one entry may expand to */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */

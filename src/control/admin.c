@@ -570,7 +570,8 @@ shutdown_fn(struct worker *w, void *arg)
 	unsigned n = 0;
 
 	for (size_t i = 0; i < a->ntargets; i++)
-		n += session_shutdown_server(w, a->targets[i]);
+		n += session_shutdown_server(w, a->targets[i],
+		    "shut down by admin", true);
 	atomic_fetch_add(&a->closed, n);
 }
 

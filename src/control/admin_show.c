@@ -342,7 +342,7 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
 {
 	const struct server_state *st = s->st;
 	bool f = true, f2 = true;
-	char lc[64];
+	char lc[96];
 	int64_t lc_ms;
 	uint32_t lc_us;
 
@@ -403,7 +403,7 @@ admin_show_servers_some(struct sbuf *b, const struct gen *g, const char *pool,
 	int64_t now = (int64_t)now_ms();
 	time_t wall = time(NULL);
 	unsigned done = 0;
-	char lc[64];
+	char lc[96];
 	int64_t lc_ms;
 	uint32_t lc_us;
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "health/check.h"
 #include "health/health.h"
 #include "edge/guard.h"
 #include "edge/inspect.h"
@@ -90,6 +91,8 @@ v_check(const struct server *s, const struct server_view *v)
 	health_last_check(s->st, NULL, 0, &ms, &us);
 	return (double)us / 1e6;
 }
+static double v_checks(const struct server *s, const struct server_view *v) { (void)v; return (double)atomic_load_explicit(&s->st->checks, memory_order_relaxed); }
+static double v_check_sum(const struct server *s, const struct server_view *v) { (void)v; return (double)atomic_load_explicit(&s->st->check_us_sum, memory_order_relaxed) / 1e6; }
 static double v_max(const struct server *s, const struct server_view *v) { return s->max_conns; }
 
 struct srv_row {
@@ -414,6 +417,24 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 	    "The server's max_connections (0: unlimited).", v_max);
 	server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
 	    "How long the last active health check took (0: none yet).", v_check);
+	server_family(b, rows, nrows, "tcplb_server_checks_total", "counter",
+	    "Active health checks finished (passed or failed).", v_checks);
+	server_family(b, rows, nrows, "tcplb_server_check_seconds_total", "counter",
+	    "Time all finished health checks took, together (divide by tcplb_server_checks_total for the mean).", v_check_sum);
+	family(b, "tcplb_server_check_failures_total", "counter", "Failed active health checks, by fixed reason (only reasons seen so far).");
+	for (size_t i = 0; i < nrows; i++)
+		for (unsigned r = CR_NONE + 1; r < CR_N; r++) {
+			uint64_t n = atomic_load_explicit(
+			    &rows[i].s->st->check_failures[r],
+			    memory_order_relaxed);
+
+			if (n == 0)
+				continue;
+			sbuf_puts(b, "tcplb_server_check_failures_total{");
+			lbl_server(b, rows[i].s);
+			sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n",
+			    check_reason_name(r), n);
+		}
 	free(rows);
 	free(psum);
 }
@@ -442,7 +463,7 @@ metrics_render_html(struct sbuf *b, const struct gen *g, const char *state)
 {
 	int64_t now = (int64_t)now_ms();
 	time_t wall = time(NULL);
-	char lc[64];
+	char lc[96];
 	int64_t lc_ms;
 	uint32_t lc_us;
 	unsigned up, total;

@@ -6,8 +6,11 @@
  * first (health_int.h, kind->progress) whether the answer is already there.
  *
  * This file owns the thread, its loop, the schedule and the verdicts
- * (rise/fall, server_set_up()).  What a check does on the wire is a "kind"
- * (health_int.h): health_tcp.c connects, sends and expects.
+ * (rise/fall, server_set_up()), applies what an agent says, and runs the
+ * pool's on_down / on_up actions on a transition.  What a check does on
+ * the wire is a "kind" (health_int.h): health_conn.c connects and hands
+ * the socket to the protocol of health_check.type (check.h: tcp, http,
+ * tls, agent).
  *
  * The main thread talks to the checker through a mailbox: health_start()
  * leaves the generation to check (a reference) and wakes the thread with
@@ -49,6 +52,9 @@
 #include "config/gen.h"
 #include "health/health.h"
 #include "health/health_int.h"
+#include "relay/session.h"
+#include "relay/worker.h"
+#include "relay/workers.h"
 
 static struct {
 	/* Main thread only. */
@@ -157,6 +163,137 @@ health_check_abort(struct health_check *c)
 	c->running = false;
 }
 
+/* ---- on_down / on_up: reset sessions on the workers ------------------- */
+
+struct health_kill {
+	struct worker_task task;
+	struct server_state **sts;
+	size_t n;
+	atomic_uint closed;
+	char what[160];
+};
+
+static void
+health_kill_fn(struct worker *w, void *arg)
+{
+	struct health_kill *k = arg;
+	unsigned n = 0;
+
+	for (size_t i = 0; i < k->n; i++)
+		n += session_shutdown_server(w, k->sts[i], k->what, true);
+	atomic_fetch_add(&k->closed, n);
+}
+
+/* On the main loop, after the last worker. */
+static void
+health_kill_done(void *arg)
+{
+	struct health_kill *k = arg;
+	unsigned n = atomic_load(&k->closed);
+
+	log_msg(LOG_NOTICE, NULL, "%s: reset %u session%s", k->what, n,
+	    n == 1 ? "" : "s");
+	for (size_t i = 0; i < k->n; i++)
+		server_state_put(k->sts[i]);
+	free(k->sts);
+	free(k);
+}
+
+/* Reset (TCP RST, not FIN) every open session of the n servers on every
+ * worker, through the workers' task mailbox (as `shutdown sessions`
+ * does): a client of a server just marked down learns at once that its
+ * connection is gone, instead of writing on to a server that may no
+ * longer be what it was (a demoted database primary). */
+static void
+health_kill_sessions(struct server *const *v, size_t n, const char *what)
+{
+	struct health_kill *k;
+
+	if (n == 0 || workers_count() == 0)
+		return;
+	k = xcalloc(1, sizeof(*k));
+	k->sts = xcalloc(n, sizeof(*k->sts));
+	for (size_t i = 0; i < n; i++)
+		k->sts[i] = server_state_get(v[i]->st);
+	k->n = n;
+	snprintf(k->what, sizeof(k->what), "%s", what);
+	k->task.fn = health_kill_fn;
+	k->task.done = health_kill_done;
+	k->task.arg = k;
+	workers_run(&k->task);
+}
+
+static void
+health_on_down(struct server *s)
+{
+	char what[160];
+
+	if (!s->pool->on_down_shutdown)
+		return;
+	snprintf(what, sizeof(what), "on_down: server %s/%s marked down",
+	    s->pool->name, s->name);
+	health_kill_sessions(&s, 1, what);
+}
+
+static void
+health_on_up(struct server *s)
+{
+	struct pool *p = s->pool;
+	struct server **v;
+	size_t n = 0;
+	char what[160];
+
+	if (!p->on_up_shutdown_backup || s->backup)
+		return;
+	v = xcalloc(p->nservers, sizeof(*v));
+	for (uint32_t i = 0; i < p->nservers; i++)
+		if (p->servers[i].backup)
+			v[n++] = &p->servers[i];
+	snprintf(what, sizeof(what), "on_up: server %s/%s back up, leaving "
+	    "the backups", p->name, s->name);
+	health_kill_sessions(v, n, what);
+	free(v);
+}
+
+/* drain / maint / ready and N% from a parsed agent line.  The agent's
+ * admin state is its own: its `ready` undoes only what it set, never an
+ * operator's drain or maint from the admin socket. */
+static void
+health_apply_agent(struct server *s, const struct agent_reply *r)
+{
+	struct server_state *st = s->st;
+	int cur = atomic_load(&st->admin);
+
+	switch (r->admin) {
+	case AGENT_A_NONE:
+		break;
+	case AGENT_A_READY:
+		if (st->agent_admin && cur != SRV_ADMIN_READY)
+			atomic_store(&st->admin, SRV_ADMIN_READY);
+		st->agent_admin = false;
+		break;
+	case AGENT_A_DRAIN:
+	case AGENT_A_MAINT:
+		if (cur == SRV_ADMIN_READY || st->agent_admin) {
+			atomic_store(&st->admin, r->admin == AGENT_A_DRAIN ?
+			    SRV_ADMIN_DRAIN : SRV_ADMIN_MAINT);
+			st->agent_admin = true;
+		}
+		break;
+	}
+	if (r->weight_pct >= 0) {
+		uint64_t w = (uint64_t)s->weight * (uint64_t)r->weight_pct / 100;
+
+		if (w > 256)
+			w = 256;
+		/* A share that rounds to 0 of a non-zero percentage keeps
+		 * 1, as HAProxy does. */
+		if (w == 0 && r->weight_pct > 0 && s->weight > 0)
+			w = 1;
+		atomic_store(&st->weight_override, (int)w);
+	}
+}
+
 void
 health_check_done(struct health_check *c, const char *reason, bool counts)
 {
@@ -169,13 +306,22 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 	health_check_abort(c);
 
 	if (counts) {
+		uint32_t us = (uint32_t)((ev_now(c->loop) - c->started) * 1e6);
+
 		pthread_mutex_lock(&report_mu);
 		st->last_check_ms = (int64_t)time(NULL) * 1000;
-		st->last_check_us = (uint32_t)((ev_now(c->loop) - c->started) * 1e6);
+		st->last_check_us = us;
 		snprintf(st->last_check, sizeof(st->last_check), "%s",
-		    reason ? reason : "ok");
+		    reason ? reason : c->result[0] ? c->result : "ok");
 		pthread_mutex_unlock(&report_mu);
+		atomic_fetch_add(&st->checks, 1);
+		atomic_fetch_add(&st->check_us_sum, us);
+		if (reason != NULL)
+			atomic_fetch_add(&st->check_failures[c->why > CR_NONE &&
+			    c->why < CR_N ? c->why : CR_OTHER], 1);
 	}
+	if (c->agent_valid)
+		health_apply_agent(s, &c->agent);
 	/* A passive down since this check began (or since the last result)
 	 * restarts the count: successes from before the failure say nothing
 	 * about the server now. */
@@ -212,11 +358,15 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 			    "check passed (%u consecutive success%s)",
 			    ok, ok == 1 ? "" : "es");
 			server_set_up(s, true, why, now);
+			health_on_up(s);
 		}
+		if (atomic_load(&st->up))
+			st->on_down_done = false;
 		if (ok > 0)
 			atomic_store(&st->check_fresh, false);
 	} else {
 		unsigned fail = atomic_load(&st->check_fail);
+		bool marked = false;
 
 		atomic_store(&st->check_ok, 0);
 		if (fail < UINT32_MAX)
@@ -236,6 +386,15 @@ health_check_done(struct health_check *c, const char *reason, bool counts)
 			    "%s (%u consecutive failed check%s)", reason,
 			    fail, fail == 1 ? "" : "s");
 			server_set_up(s, false, why, (int64_t)now_ms());
+			marked = true;
+		}
+		/* on_down once per down spell, whoever marked it down: traffic
+		 * may have beaten the check to it (a demoted database refusing
+		 * connects), and then only the check confirms it. */
+		if (!atomic_load(&st->up) && (fail >= c->cfg->fall || marked) &&
+		    !st->on_down_done) {
+			st->on_down_done = true;
+			health_on_down(s);
 		}
 		/* Resting after traffic failures and failing the check too:
 		 * not merely resting, so no last resort for the pickers
@@ -284,9 +443,14 @@ health_check_start(struct health_check *c)
 	ev_now_update(c->loop);
 	c->started = ev_now(c->loop);
 	c->epoch = atomic_load(&s->st->passive_epoch);
+	c->why = CR_NONE;
+	c->result[0] = '\0';
+	c->agent_valid = false;
 	/* maint (admin socket): no checks until the operator says ready;
-	 * look again one interval later. */
-	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT) {
+	 * look again one interval later.  A maint the agent set is the
+	 * agent's to lift: its checks go on. */
+	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT &&
+	    !(c->cfg->type == HEALTH_AGENT && s->st->agent_admin)) {
 		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
 		return;
 	}
@@ -308,13 +472,14 @@ health_check_free(struct health_check *c)
 	free(c);
 }
 
-/* Which kind of check a pool's health_check asks for (one today: more
- * kinds are chosen here from cfg). */
+/* Which kind of check a pool's health_check asks for: every type
+ * connects first, so one kind (health_conn.c) drives them all and hands
+ * the connected socket to the protocol of cfg->type (check.h). */
 static const struct health_kind *
 health_kind_for(const struct health_cfg *cfg)
 {
 	(void)cfg;
-	return &health_kind_tcp;
+	return &health_kind_conn;
 }
 
 /*

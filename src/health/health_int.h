@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "config/gen.h"
+#include "health/check.h"
 
 struct health_check;
 
@@ -63,6 +64,13 @@ struct health_check {
 	char *out;			/* what is sent */
 	size_t out_len;
 	void *priv;			/* anything else a kind needs */
+	/* What the kind reports with its verdict (reset at each start):
+	 * the failure's fixed reason, the outcome in words for a success
+	 * ("HTTP 200"), and an agent's parsed line. */
+	enum check_reason why;
+	char result[96];
+	bool agent_valid;
+	struct agent_reply agent;
 };
 
 /* The one exit of a check.  reason == NULL: success.  counts == false: a
@@ -75,6 +83,9 @@ const char *health_errno_reason(int err);
 /* Errors that say something about this host, not about the server. */
 bool health_errno_local(int err);
 
-extern const struct health_kind health_kind_tcp;
+/* Connect (to the check port, from the traffic source), then speak the
+ * protocol of the pool's health_check.type (check.h: tcp, http, tls,
+ * agent). */
+extern const struct health_kind health_kind_conn;
 
 #endif

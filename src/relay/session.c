@@ -504,7 +504,8 @@ session_snap_free(struct session_snap *v, size_t n)
 }
 
 unsigned
-session_shutdown_server(struct worker *w, const struct server_state *st)
+session_shutdown_server(struct worker *w, const struct server_state *st,
+    const char *reason, bool reset)
 {
 	struct session *s = w->sessions;
 	unsigned n = 0;
@@ -513,10 +514,10 @@ session_shutdown_server(struct worker *w, const struct server_state *st)
 		struct session *next = s->next;
 
 		if (s->srv && s->srv->st == st) {
-			/* A forced end: both sides see a reset, never a FIN
-			 * that a client could take for a complete stream
-			 * after bytes in flight were dropped. */
-			session_close(s, "shut down by admin", RESET_FORCED);
+			/* reset: a forced end, both sides see a reset, never
+			 * a FIN that a client could take for a complete
+			 * stream after bytes in flight were dropped. */
+			session_close(s, reason, reset ? RESET_FORCED : 0);
 			n++;
 		}
 		s = next;

@@ -56,8 +56,11 @@ void session_snapshot(struct worker *w, const char *pool, const char *server,
     struct session_snap **out, size_t *n);
 void session_snap_free(struct session_snap *v, size_t n);
 /* Runs on w's own thread: close every session on a server with runtime
- * state st; returns how many. */
-unsigned session_shutdown_server(struct worker *w, const struct server_state *st);
+ * state st, for reason (the access log's); reset: with a TCP reset on
+ * both sides (a server marked down: the client must not take a FIN for
+ * a clean end), else with a FIN.  Returns how many. */
+unsigned session_shutdown_server(struct worker *w, const struct server_state *st,
+    const char *reason, bool reset);
 /* w's mailbox said some of its queued sessions were woken: give each its
  * turn. */
 void session_queue_wakeups(struct worker *w);

@@ -9,6 +9,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,7 +32,10 @@
 static struct ev_loop *main_loop;
 static ev_async main_wake;
 static ev_async task_wake;
-/* Queue of worker tasks: the head runs on every worker. */
+/* The task queue: the main loop (admin) and the health thread (on_down)
+ * both queue, so it is behind task_mu; done() runs unlocked on the main
+ * loop. */
+static pthread_mutex_t task_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct worker_task *task_head, *task_tail;
 
 static atomic_uint heartbeat_seq;
@@ -234,6 +238,7 @@ void
 workers_run(struct worker_task *t)
 {
 	t->next = NULL;
+	pthread_mutex_lock(&task_mu);
 	if (task_tail)
 		task_tail->next = t;
 	else
@@ -241,20 +246,28 @@ workers_run(struct worker_task *t)
 	task_tail = t;
 	if (task_head == t)
 		task_post(t);
+	pthread_mutex_unlock(&task_mu);
 }
 
 /* Main loop: the head task finished on every worker. */
 static void
 task_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
-	while (task_head && atomic_load(&task_head->left) == 0) {
-		struct worker_task *t = task_head;
+	for (;;) {
+		struct worker_task *t;
 
+		pthread_mutex_lock(&task_mu);
+		t = task_head;
+		if (t == NULL || atomic_load(&t->left) != 0) {
+			pthread_mutex_unlock(&task_mu);
+			break;
+		}
 		task_head = t->next;
 		if (task_head == NULL)
 			task_tail = NULL;
 		else
 			task_post(task_head);
+		pthread_mutex_unlock(&task_mu);
 		t->done(t->arg);
 	}
 }

@@ -1230,7 +1230,7 @@ test_health_checks(void **state)
 
 /* The timeout of a check whose answer is already waiting (the loop ran
  * late, its events not handled yet) gives the socket's verdict, not
- * "connect timeout" (issue 21): the TCP kind's progress() takes the
+ * "connect timeout" (issue 21): the kind's progress() takes the
  * completed connect and the check passes. */
 static void
 test_health_timeout_looks_at_socket(void **state)
@@ -1258,7 +1258,7 @@ test_health_timeout_looks_at_socket(void **state)
 	atomic_store(&s.st->up, false);
 	memset(&c, 0, sizeof(c));
 	c.srv = &s;
-	c.kind = &health_kind_tcp;
+	c.kind = &health_kind_conn;
 	c.loop = loop;
 	c.fd = -1;
 	ev_init(&c.timeout, NULL);

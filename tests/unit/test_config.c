@@ -299,6 +299,15 @@ test_shipped_configs(void **state)
 	assert_int_equal(gen_find_listener(g, "tls")->nroutes, 3);
 	gen_put(g);
 
+	g = load_ok(FIXTURES "/../../../conf/patroni.yaml");
+	check_wiring(g);
+	assert_int_equal(g->nlisteners, 2);
+	assert_int_equal(gen_find_pool(g, "primary")->health.type, HEALTH_HTTP);
+	assert_true(gen_find_pool(g, "primary")->on_down_shutdown);
+	assert_int_equal(gen_find_pool(g, "primary")->servers[0].check_port, 8008);
+	assert_int_equal(gen_find_pool(g, "replicas")->health.port, 8008);
+	gen_put(g);
+
 	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
 	check_wiring(g);
 	gen_put(g);
@@ -496,9 +505,10 @@ test_bad_unknown_keys(void **state)
 		    "trusted, allow, deny, rate_limit, routes)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
-		"bad_unknown_keys.yaml:14:7: pools.p.health_check.port: unknown "
+		"bad_unknown_keys.yaml:14:7: pools.p.health_check.uri: unknown "
 		    "key (expected one of: interval, timeout, rise, fall, "
-		    "send_proxy, send, expect)",
+		    "send_proxy, port, send, expect, type, method, path, host, "
+		    "expect_status, verify)",
 		"bad_unknown_keys.yaml:17:9: pools.p.servers[0].wieght: unknown "
 		    "key (did you mean 'weight'?)",
 		NULL
@@ -1422,6 +1432,86 @@ test_dynamic_errors(void **state)
 	    "    {name: x}]}}\n", want);
 }
 
+/* health_check types, their keys, check/agent ports and on_down/on_up. */
+static void
+test_check_kinds(void **state)
+{
+	struct gen *g = mem_ok(
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: h}}\n"
+	    "defaults: {on_down: shutdown_sessions}\n"
+	    "pools:\n"
+	    "  h:\n"
+	    "    on_up: shutdown_backup_sessions\n"
+	    "    health_check: {type: http, method: HEAD, path: /primary, host: db,\n"
+	    "      expect_status: [200, '300-302'], port: 8008}\n"
+	    "    servers: [{address: '127.0.0.1:5432', check_port: 8009}]\n"
+	    "  a:\n"
+	    "    on_down: none\n"
+	    "    health_check: {type: agent}\n"
+	    "    servers: [{address: '127.0.0.1:1', agent_port: 9999}]\n"
+	    "  t:\n"
+	    "    health_check: {type: tls, host: x.example}\n"
+	    "    servers: ['127.0.0.1:443']\n");
+	const struct pool *h = &g->pools[0], *a = &g->pools[1], *t = &g->pools[2];
+
+	(void)state;
+	assert_int_equal(h->health.type, HEALTH_HTTP);
+	assert_string_equal(h->health.method, "HEAD");
+	assert_string_equal(h->health.path, "/primary");
+	assert_string_equal(h->health.host, "db");
+	assert_int_equal(h->health.port, 8008);
+	assert_int_equal(h->servers[0].check_port, 8009);
+	assert_true(status_set_match(&h->health.expect_status, 301));
+	assert_false(status_set_match(&h->health.expect_status, 204));
+	assert_true(h->on_down_shutdown);
+	assert_true(h->on_up_shutdown_backup);
+	assert_int_equal(a->health.type, HEALTH_AGENT);
+	assert_int_equal(a->servers[0].agent_port, 9999);
+	assert_false(a->on_down_shutdown);
+	assert_int_equal(t->health.type, HEALTH_TLS);
+	assert_non_null(t->health.tls);
+	/* The default for http: 200-399. */
+	gen_put(g);
+	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {health_check: {type: http}, servers: ['127.0.0.1:1']}}\n");
+	assert_true(status_set_match(&g->pools[0].health.expect_status, 399));
+	assert_false(status_set_match(&g->pools[0].health.expect_status, 400));
+	assert_null(g->pools[0].health.tls);
+	gen_put(g);
+}
+
+static void
+test_check_kind_errors(void **state)
+{
+	static const char *const want[] = {
+		"t.yaml:3:28: pools.a.health_check.type: invalid check type 'ping' (tcp, http, tls or agent)",
+		"t.yaml:4:33: pools.b.health_check.path: not used by a check of type tls",
+		"t.yaml:5:49: pools.c.health_check.expect_status: status code 999 out of range (100-599)",
+		"t.yaml:6:34: pools.d.health_check.send: only for checks of type tcp",
+		"t.yaml:7:16: pools.e.on_down: invalid action 'kill' (shutdown_sessions or none)",
+		"t.yaml:8:17: pools.f.servers[0]: agent_port needs a health_check of type agent in this pool",
+		"t.yaml:9:46: pools.g.servers[0]: an agent check needs the server's agent_port (or health_check.port)",
+		"t.yaml:10:40: pools.h.health_check.path: a path may not contain spaces",
+		"t.yaml:11:41: pools.i.health_check.verify: /nonexistent/ca.pem: cannot load CA file: No such file or directory",
+		"t.yaml:12:17: pools.j.servers[0]: check_port needs a health_check in this pool",
+		NULL
+	};
+
+	(void)state;
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: a}}\n"
+	    "pools:\n"
+	    "  a: {health_check: {type: ping}, servers: ['127.0.0.1:1']}\n"
+	    "  b: {health_check: {type: tls, path: /x}, servers: ['127.0.0.1:1']}\n"
+	    "  c: {health_check: {type: http, expect_status: 999}, servers: ['127.0.0.1:1']}\n"
+	    "  d: {health_check: {type: http, send: x}, servers: ['127.0.0.1:1']}\n"
+	    "  e: {on_down: kill, servers: ['127.0.0.1:1']}\n"
+	    "  f: {servers: [{address: '127.0.0.1:1', agent_port: 2}], health_check: true}\n"
+	    "  g: {health_check: {type: agent}, servers: [{address: '127.0.0.1:1'}]}\n"
+	    "  h: {health_check: {type: http, path: '/a b'}, servers: ['127.0.0.1:1']}\n"
+	    "  i: {health_check: {type: tls, verify: /nonexistent/ca.pem}, servers: ['127.0.0.1:1']}\n"
+	    "  j: {servers: [{address: '127.0.0.1:1', check_port: 2}]}\n", want);
+}
+
 /* global.metrics: the scalar form, and the mapping with allow/deny. */
 static void
 test_metrics_forms(void **state)
@@ -1631,6 +1721,8 @@ main(void)
 		cmocka_unit_test(test_dynamic_errors),
 		cmocka_unit_test(test_metrics_forms),
 		cmocka_unit_test(test_rebuild),
+		cmocka_unit_test(test_check_kinds),
+		cmocka_unit_test(test_check_kind_errors),
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_good_minimal_defaults),
 		cmocka_unit_test(test_shipped_configs),
