@@ -290,7 +290,10 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 		 * 1, as HAProxy does. */
 		if (w == 0 && r->weight_pct > 0 && s->weight > 0)
 			w = 1;
-		atomic_store(&st->weight_override, (int)w);
+		/* As `set server ... weight` may: roundrobin and random only
+		 * lower a weight, source knows 0 and the configured one. */
+		atomic_store(&st->weight_override,
+		    server_override_fit(s, (int)w));
 	}
 }
 

@@ -24,7 +24,7 @@ def agent(c, b):
 
 
 def test(t):
-    names = ["up", "down", "half", "drainer", "unknown", "huge", "silent", "combo"]
+    names = ["up", "down", "half", "drainer", "unknown", "huge", "silent", "combo", "double"]
     LINES.update({
         "up": b"up 100%\n",
         "down": b"down#disk full\n",
@@ -34,6 +34,7 @@ def test(t):
         "huge": b"u" * (1 << 20),
         "silent": None,
         "combo": b"up, 25% maint\n",
+        "double": b"150%\n",            # roundrobin only lowers a weight
     })
     agents = {n: t.thread_backend(agent, name=n) for n in names}
     apps = {n: t.identify_backend(n.upper()) for n in names + ["closed"]}
@@ -65,6 +66,7 @@ pools:
         "silent": ("down", "ready", 4, r"^timeout \(no reply\)$"),
         "combo": ("up", "maint", 1, r"^agent: up, 25% maint$"),
         "closed": ("down", "ready", 1, r"^connection refused$"),
+        "double": ("up", "ready", 4, r"^agent: 150%$"),
     }
     got = {}
 
@@ -92,11 +94,11 @@ pools:
     t.eq(got["up"][1], "maint", "the agent lifted the operator's maint")
     # And traffic goes only where the agent allows: up and ready.
     seen = set()
-    for i in range(12):
+    for i in range(20):
         s = connect(("127.0.0.1", port))
         seen.add(recv_line(s))
         s.close()
-    t.eq(seen, {"HALF", "DRAINER"}, "servers that took traffic")
+    t.eq(seen, {"HALF", "DRAINER", "DOUBLE"}, "servers that took traffic")
     t.check(lb.alive(), "tcplb died")
 
 
