@@ -8,6 +8,9 @@ must then show:
 - every session held on the old primary ends (none left writing to what
   became a replica);
 - no client is refused for longer than the switchover itself.
+Then the new primary freezes (SIGSTOP on its Patroni and PostgreSQL):
+no PostgreSQL closes anything, and tcplb's on_down must reset the
+sessions held on it within fall x interval + timeout.
 The timeline is printed.  Skips (77) only when the packages are absent."""
 import sys, os, shutil, socket, struct, subprocess, tempfile, signal, pwd, threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -415,7 +418,66 @@ pools:
     # The read listener follows too: n1 is the replica now.
     t.check(wait_until(lambda: health().get(("replicas", "n1")) == "up", timeout=20),
             "n1 never came back as a replica in the read pool")
+
+    # Phase 2: the new primary hangs (its Patroni and PostgreSQL stopped
+    # with SIGSTOP, as a frozen VM or a partition looks from here).  No
+    # PostgreSQL closes anything now: the sessions held on it end only
+    # because tcplb's check times out and on_down resets them.
+    hung = [Pg(W) for _ in range(4)]
+    for h in hung:
+        t.eq(port_of[int(h.query("SELECT inet_server_port()")[0][0])], "n2", "held on")
+    pids = frozen_pids(daemons[2].p.pid, os.path.join(d, "data-n2"))
+    t.log("freezing n2: %d processes" % len(pids))
+    t1 = T()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        seen = []
+        for h in hung:
+            h.s.settimeout(8)
+            try:
+                h.s.sendall(b"Q\0\0\0\x0dSELECT 1\0")
+                d2 = h.s.recv(100)
+                seen.append("eof" if not d2 else "data")
+            except ConnectionResetError:
+                seen.append("reset")
+            except socket.timeout:
+                seen.append("hung")
+        dt = T() - t1
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+    t.log("sessions held on the frozen primary: %s, %.2fs after the freeze "
+          "(bound fall x interval + timeout = %.2fs)" % (seen, dt, FALL * INTERVAL + TIMEOUT))
+    t.eq(seen, ["reset"] * len(hung), "sessions on the frozen primary")
+    t.check(dt <= FALL * INTERVAL + TIMEOUT + 1.0, "reset took %.2fs" % dt)
+    t.check(lb.wait_stderr(r"on_down: server primary/n2 marked down: reset [1-9]\d* session", timeout=3),
+            "no on_down record resetting primary/n2's sessions")
     t.log("total test time %.1fs" % (T() - t_start))
+
+
+def frozen_pids(patroni_pid, datadir):
+    """Patroni's process group and the PostgreSQL of datadir with every
+    child (the backends holding our sessions)."""
+    pids = set()
+    pg = os.getpgid(patroni_pid)
+    with open(os.path.join(datadir, "postmaster.pid")) as f:
+        post = int(f.readline())
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % e) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid, pgrp = int(e), int(st[1]), int(st[2])
+        if pgrp == pg or pid == post or ppid == post:
+            pids.add(pid)
+    return sorted(pids)
 
 
 if __name__ == "__main__":
