@@ -218,15 +218,15 @@ conn_progress(struct health_check *c)
 }
 
 static const char *
-conn_timeout_reason(const struct health_check *c)
+conn_timeout_reason(struct health_check *c)
 {
 	const struct conn_priv *p = c->priv;
 
 	if (c->phase == CONN_CONNECTING) {
-		((struct health_check *)c)->why = CR_CONNECT_TIMEOUT;
+		c->why = CR_CONNECT_TIMEOUT;
 		return "connect timeout";
 	}
-	((struct health_check *)c)->why = CR_TIMEOUT;
+	c->why = CR_TIMEOUT;
 	return p != NULL && p->io.in_len > 0 ? "timeout (reply incomplete)" :
 	    "timeout (no reply)";
 }

@@ -35,7 +35,9 @@ struct health_kind {
 	 * (the loop may have run late, and the answer may be waiting);
 	 * return true if that ended the check, else the reason it failed. */
 	bool (*progress)(struct health_check *c);
-	const char *(*timeout_reason)(const struct health_check *c);
+	/* Why the timed-out check failed, in words; the fixed reason
+	 * (metrics) goes to c->why. */
+	const char *(*timeout_reason)(struct health_check *c);
 	/* Stop c->io, close the socket; the check is idle afterwards. */
 	void (*abort)(struct health_check *c);
 	/* Free what prepare() allocated (after abort). */
