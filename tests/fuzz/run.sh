@@ -48,9 +48,9 @@ EOH
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
 -fno-sanitize-recover=undefined -D_GNU_SOURCE -I$BUILD/inc -I$top/src"
 LDFLAGS="-fsanitize=fuzzer,address,undefined"
-PKGS="yaml-0.1 libsystemd libev libcares"
+PKGS="yaml-0.1 libsystemd libev libcares openssl"
 PKG_CFLAGS=$(pkg-config --cflags $PKGS 2>/dev/null || true)
-PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo "-lyaml -lsystemd -lev -lcares")
+PKG_LIBS=$(pkg-config --libs $PKGS 2>/dev/null || echo "-lyaml -lsystemd -lev -lcares -lssl -lcrypto")
 
 # The library once, then one link per target.
 mkdir -p "$BUILD/obj"
