@@ -39,7 +39,7 @@ if [ -n "$debian" ]; then
 	need=
 	command -v rpmbuild >/dev/null 2>&1 || need="$need rpm"
 	command -v rpmlint >/dev/null 2>&1 || need="$need rpmlint"
-	for p in autoconf automake make gcc pkg-config libev-dev libyaml-dev libsystemd-dev libc-ares-dev; do
+	for p in autoconf automake make gcc pkg-config libev-dev libyaml-dev libsystemd-dev libc-ares-dev libssl-dev; do
 		dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 	done
 	if [ -z "$nocheck" ]; then
