@@ -98,9 +98,11 @@ struct server_state {
 	atomic_uint_fast64_t check_failures[16];
 	atomic_uint_fast64_t checks;
 	atomic_uint_fast64_t check_us_sum;
-	/* The agent set the admin state (drain/maint): its own `ready`
-	 * undoes it, and its checks go on in maint. */
-	bool agent_admin;
+	/* The admin state the agent set (SRV_ADMIN_DRAIN or _MAINT; 0:
+	 * none), the checker's only: the agent changes the state only from
+	 * ready or from what it set itself, never an operator's, and its
+	 * checks go on in a maint of its own. */
+	int agent_admin;
 	/* on_down ran for the current down spell (the checker's). */
 	bool on_down_done;
 	/* Counters, one cache-line-aligned block per worker (stats.h):

@@ -261,25 +261,35 @@ health_on_up(struct server *s)
 static void
 health_apply_agent(struct server *s, const struct agent_reply *r)
 {
+	static const char *const names[] = { "ready", "drain", "maint" };
 	struct server_state *st = s->st;
-	int cur = atomic_load(&st->admin);
+	int cur = atomic_load(&st->admin), want = cur;
 
 	switch (r->admin) {
 	case AGENT_A_NONE:
 		break;
 	case AGENT_A_READY:
-		if (st->agent_admin && cur != SRV_ADMIN_READY)
-			atomic_store(&st->admin, SRV_ADMIN_READY);
-		st->agent_admin = false;
+		if (st->agent_admin != 0 && cur == st->agent_admin)
+			want = SRV_ADMIN_READY;
+		st->agent_admin = 0;
 		break;
 	case AGENT_A_DRAIN:
 	case AGENT_A_MAINT:
-		if (cur == SRV_ADMIN_READY || st->agent_admin) {
-			atomic_store(&st->admin, r->admin == AGENT_A_DRAIN ?
-			    SRV_ADMIN_DRAIN : SRV_ADMIN_MAINT);
-			st->agent_admin = true;
+		if (cur == SRV_ADMIN_READY || cur == st->agent_admin) {
+			want = r->admin == AGENT_A_DRAIN ? SRV_ADMIN_DRAIN :
+			    SRV_ADMIN_MAINT;
+			st->agent_admin = want;
 		}
 		break;
+	}
+	if (want != cur && atomic_compare_exchange_strong(&st->admin, &cur,
+	    want)) {
+		struct log_ctx ctx;
+
+		health_log_ctx(s, &ctx);
+		log_msg(LOG_NOTICE, &ctx, "server %s/%s: state %s (its agent "
+		    "said so)", s->pool->name, s->name,
+		    want >= 0 && want < 3 ? names[want] : "?");
 	}
 	if (r->weight_pct >= 0) {
 		uint64_t w = (uint64_t)s->weight * (uint64_t)r->weight_pct / 100;
@@ -292,8 +302,18 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 			w = 1;
 		/* As `set server ... weight` may: roundrobin and random only
 		 * lower a weight, source knows 0 and the configured one. */
-		atomic_store(&st->weight_override,
-		    server_override_fit(s, (int)w));
+		int fit = server_override_fit(s, (int)w);
+		int was = atomic_exchange(&st->weight_override, fit);
+
+		if (was != fit) {
+			struct log_ctx ctx;
+
+			health_log_ctx(s, &ctx);
+			log_msg(LOG_INFO, &ctx, "server %s/%s: weight %u (its "
+			    "agent said %d%%)", s->pool->name, s->name,
+			    fit < 0 ? s->weight : (unsigned)fit,
+			    r->weight_pct);
+		}
 	}
 }
 
@@ -453,7 +473,8 @@ health_check_start(struct health_check *c)
 	 * look again one interval later.  A maint the agent set is the
 	 * agent's to lift: its checks go on. */
 	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT &&
-	    !(c->cfg->type == HEALTH_AGENT && s->st->agent_admin)) {
+	    !(c->cfg->type == HEALTH_AGENT &&
+	    s->st->agent_admin == SRV_ADMIN_MAINT)) {
 		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
 		return;
 	}

@@ -92,6 +92,19 @@ pools:
     time.sleep(1.0)
     settled({})
     t.eq(got["up"][1], "maint", "the agent lifted the operator's maint")
+    # An agent's drain never replaces an operator's maint either.
+    LINES["drainer"] = b"drain\n"
+    t.check(wait_until(lambda: settled({"drainer": ("up", "drain", 4, r"^agent: drain$")}), timeout=5),
+            "agent drain not applied: %r" % (got.get("drainer"),))
+    admin_send(sock, "set server p/drainer state maint")
+    time.sleep(1.0)
+    settled({})
+    t.eq(got["drainer"][1], "maint", "the agent's drain replaced the operator's maint")
+    LINES["drainer"] = b"up\n"
+    time.sleep(0.5)
+    admin_send(sock, "set server p/drainer state ready")
+    t.check(lb.wait_stderr(r"server p/drainer: state drain \(its agent said so\)", timeout=1),
+            "agent state change not logged")
     # And traffic goes only where the agent allows: up and ready.
     seen = set()
     for i in range(20):
