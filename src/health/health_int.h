@@ -1,7 +1,8 @@
 /*
  * health_int: what health.c (thread, loop, schedule, verdicts) shares with
- * the check kinds (health_tcp.c: connect, send, expect; more kinds plug in
- * the same way).  A kind owns the check's I/O -- its socket, its ev_io, its
+ * the check kinds (health_conn.c: connect, then the protocol of the check's
+ * type through check.h; another kind would plug in the same way).  A kind
+ * owns the check's I/O -- its socket, its ev_io, its
  * buffers -- and reports the outcome through health_check_done(), the one
  * exit of a check.  health.c owns everything else: when a check starts, its
  * timeout, and what a result means for the server (rise/fall).
