@@ -293,6 +293,7 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 	}
 	if (r->weight_pct >= 0) {
 		uint64_t w = (uint64_t)s->weight * (uint64_t)r->weight_pct / 100;
+		int fit, was;
 
 		if (w > 256)
 			w = 256;
@@ -302,8 +303,8 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 			w = 1;
 		/* As `set server ... weight` may: roundrobin and random only
 		 * lower a weight, source knows 0 and the configured one. */
-		int fit = server_override_fit(s, (int)w);
-		int was = atomic_exchange(&st->weight_override, fit);
+		fit = server_override_fit(s, (int)w);
+		was = atomic_exchange(&st->weight_override, fit);
 
 		if (was != fit) {
 			struct log_ctx ctx;
