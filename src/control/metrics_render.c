@@ -415,8 +415,6 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 	    "Weight in force scaled by slow start.", v_eweight);
 	server_family(b, rows, nrows, "tcplb_server_max_connections", "gauge",
 	    "The server's max_connections (0: unlimited).", v_max);
-	server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
-	    "How long the last active health check took (0: none yet).", v_check);
 	server_family(b, rows, nrows, "tcplb_server_checks_total", "counter",
 	    "Active health checks finished (passed or failed).", v_checks);
 	server_family(b, rows, nrows, "tcplb_server_check_seconds_total", "counter",
@@ -435,6 +433,8 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 			sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n",
 			    check_reason_name(r), n);
 		}
+	server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
+	    "How long the last active health check took (0: none yet).", v_check);
 	free(rows);
 	free(psum);
 }
