@@ -219,7 +219,7 @@ def test(t):
         for n in nodes:
             dd = os.path.join(d, "data-" + n)
             if os.path.exists(os.path.join(dd, "postmaster.pid")):
-                subprocess.run(["runuser", "-u", "postgres", "--"] if user else [] +
+                subprocess.run((["runuser", "-u", "postgres", "--"] if user else []) +
                                [os.path.join(PG_BIN, "pg_ctl"), "-D", dd, "stop", "-m", "immediate"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
         shutil.rmtree(d, ignore_errors=True)
