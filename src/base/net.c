@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
 #include <linux/sockios.h>
+#include <netinet/udp.h>
 
 #include "base/addr.h"
 #include "base/net.h"
@@ -198,19 +200,185 @@ net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len)
 }
 
 bool
-net_fd_matches(int fd, const struct sockaddr *sa)
+net_fd_matches(int fd, const struct sockaddr *sa, bool dgram)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int type = 0, listening = 0;
 	socklen_t olen = sizeof(type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 || type != SOCK_STREAM)
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 ||
+	    type != (dgram ? SOCK_DGRAM : SOCK_STREAM))
 		return false;
 	olen = sizeof(listening);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 || !listening)
+	if (!dgram && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+	    &olen) < 0 || !listening))
 		return false;
 	if (net_local_addr(fd, &ss, &len) < 0)
 		return false;
 	return addr_equal((const struct sockaddr *)&ss, sa);
+}
+
+/* Big enough for a burst at line rate between two loop turns; the kernel
+ * caps it at net.core.rmem_max (wmem_max) unless we may force it. */
+#define NET_UDP_SOCKBUF (4 << 20)
+
+static void
+net_udp_buffers(int fd)
+{
+	int sz = NET_UDP_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+int
+net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport)
+{
+	int fd, one = 1, saved;
+
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	net_udp_pktinfo(fd);
+	net_udp_buffers(fd);
+	net_udp_gro(fd);
+	if (bind(fd, sa, len) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+void
+net_udp_pktinfo(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int one = 1;
+
+	/* Cheap enough to ask always; only a wildcard bind needs the answer
+	 * (dgram.c uses it as the reply's source address). */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &ss.ss_family, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+		    sizeof(one));
+	else
+		(void)setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+}
+
+int
+net_udp_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen)
+{
+	int fd, saved, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (source != NULL) {
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+		if (bind(fd, source, sourcelen) < 0)
+			goto fail;
+	}
+	if (connect(fd, sa, len) < 0)
+		goto fail;
+	/* A server's burst of replies waits here until the worker turns:
+	 * room for it costs nothing while the flow is idle (the kernel
+	 * charges only queued datagrams). */
+	net_udp_buffers(fd);
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_udp_steer(int fd, int family, unsigned nsocks)
+{
+	/* Classic BPF run by the kernel for each datagram to the group:
+	 * A = hash of the source address and port, return A % nsocks.
+	 * skb data starts at the UDP payload; the IP header is reached
+	 * through SKF_NET_OFF.  IPv4: source at 12, the UDP header after
+	 * IHL words (BPF_MSH); IPv6: source at 8..23, UDP at 40 (extension
+	 * headers before UDP are rare enough to hash without the port). */
+	struct sock_filter v4[] = {
+		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (uint32_t)SKF_NET_OFF),
+		BPF_STMT(BPF_LD | BPF_H | BPF_IND, (uint32_t)SKF_NET_OFF),
+		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 12),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 0),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x85ebca6bu),
+		BPF_STMT(BPF_ST, 1),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 1),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_filter v6[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 8),
+		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 20),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 0),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)SKF_NET_OFF + 40),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 0),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x85ebca6bu),
+		BPF_STMT(BPF_ST, 1),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 1),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog;
+
+	if (family == AF_INET6) {
+		prog.len = sizeof(v6) / sizeof(v6[0]);
+		prog.filter = v6;
+	} else {
+		prog.len = sizeof(v4) / sizeof(v4[0]);
+		prog.filter = v4;
+	}
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+void
+net_udp_gro(int fd)
+{
+	int one = 1;
+
+	/* Best effort (Linux 5.0+): datagrams of one flow may then arrive
+	 * coalesced, with their segment size (dgram.c splits or re-sends
+	 * them as a GSO train). */
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 }

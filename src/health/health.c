@@ -308,13 +308,13 @@ health_check_free(struct health_check *c)
 	free(c);
 }
 
-/* Which kind of check a pool's health_check asks for (one today: more
- * kinds are chosen here from cfg). */
+/* Which kind of check a pool's health_check asks for: a pool serving UDP
+ * listeners is checked with datagrams. */
 static const struct health_kind *
-health_kind_for(const struct health_cfg *cfg)
+health_kind_for(const struct pool *p, const struct health_cfg *cfg)
 {
 	(void)cfg;
-	return &health_kind_tcp;
+	return p->udp ? &health_kind_udp : &health_kind_tcp;
 }
 
 /*
@@ -327,7 +327,7 @@ static void
 health_keep(struct health_check *c, struct server *s,
     const struct health_cfg *cfg, ev_tstamp interval)
 {
-	const struct health_kind *kind = health_kind_for(cfg);
+	const struct health_kind *kind = health_kind_for(s->pool, cfg);
 	ev_tstamp next;
 	bool same;
 
@@ -398,7 +398,7 @@ health_apply(struct gen *g)
 			c = xcalloc(1, sizeof(*c));
 			health.checks[k++] = c;
 			c->srv = s;
-			c->kind = health_kind_for(cfg);
+			c->kind = health_kind_for(p, cfg);
 			c->loop = health.loop;
 			c->kept = true;
 			c->fd = -1;

@@ -1,7 +1,7 @@
 /*
  * health_int: what health.c (thread, loop, schedule, verdicts) shares with
- * the check kinds (health_tcp.c: connect, send, expect; more kinds plug in
- * the same way).  A kind owns the check's I/O -- its socket, its ev_io, its
+ * the check kinds (health_tcp.c: connect, send, expect; health_udp.c: a
+ * datagram and its answer or ICMP error; more kinds plug in the same way).  A kind owns the check's I/O -- its socket, its ev_io, its
  * buffers -- and reports the outcome through health_check_done(), the one
  * exit of a check.  health.c owns everything else: when a check starts, its
  * timeout, and what a result means for the server (rise/fall).
@@ -76,5 +76,6 @@ const char *health_errno_reason(int err);
 bool health_errno_local(int err);
 
 extern const struct health_kind health_kind_tcp;
+extern const struct health_kind health_kind_udp;	/* pools of UDP listeners */
 
 #endif

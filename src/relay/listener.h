@@ -27,6 +27,7 @@ struct lsock {
 	int *fds;
 	unsigned nfds;
 	bool adopted;			/* socket activation: systemd's, never closed by us */
+	bool dgram;			/* UDP (protocol: udp): no accept, datagrams */
 	bool in_use;			/* referenced by the generation being prepared */
 	char *fdname;			/* FDNAME= in systemd's fd store / LISTEN_FDNAMES */
 	struct lsock *next;

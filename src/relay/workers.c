@@ -92,6 +92,8 @@ worker_set_listeners(struct worker *w, struct gen *g)
 		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++) {
 			struct lsock *ls = g->listeners[i].binds[b].ls;
 
+			if (g->listeners[i].udp && worker_dgram_ops() == NULL)
+				continue;
 			for (unsigned j = 0; j < ls->nfds; j++)
 				n += worker_watches(w, j, ls->nfds);
 		}
@@ -99,6 +101,8 @@ worker_set_listeners(struct worker *w, struct gen *g)
 	for (uint32_t i = 0; g && i < g->nlisteners; i++) {
 		struct listener *l = &g->listeners[i];
 
+		if (l->udp && worker_dgram_ops() == NULL)
+			continue;
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct lsock *ls = l->binds[b].ls;
 
@@ -113,7 +117,11 @@ worker_set_listeners(struct worker *w, struct gen *g)
 				nw[k].l = l;
 				nw[k].fd = fd;
 				nw[k].paused = old ? old->paused : false;
-				ev_io_init(&nw[k].io, listener_accept_cb, fd, EV_READ);
+				/* UDP sockets are read by dgram/ (registered
+				 * from above: relay knows nothing of it). */
+				ev_io_init(&nw[k].io, l->udp ?
+				    worker_dgram_ops()->read : listener_accept_cb,
+				    fd, EV_READ);
 				nw[k].io.data = &nw[k];
 				k++;
 			}
@@ -125,7 +133,8 @@ worker_set_listeners(struct worker *w, struct gen *g)
 	w->wl = nw;
 	w->nwl = n;
 	for (unsigned i = 0; i < n; i++)
-		if (!w->draining && !w->accept_off && !nw[i].paused)
+		if (!w->draining && (!w->accept_off || nw[i].l->udp) &&
+		    !nw[i].paused)
 			ev_io_start(w->loop, &nw[i].io);
 }
 
@@ -207,6 +216,8 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (stop) {
 		session_close_all(w, "shutdown");
+		if (worker_dgram_ops())
+			worker_dgram_ops()->stop(w);
 		for (unsigned i = 0; i < w->nwl; i++)
 			ev_io_stop(loop, &w->wl[i].io);
 		ev_timer_stop(loop, &w->resume_timer);
@@ -454,6 +465,8 @@ workers_stop(void)
 			gen_put(w->mb_gen);
 		gen_put(w->gen);
 		session_slab_free(w);
+		if (worker_dgram_ops())
+			worker_dgram_ops()->destroy(w);
 		relay_pools_destroy(&w->pools);
 		hupwatch_destroy(&w->queued_hup, w->loop);
 		ev_loop_destroy(w->loop);

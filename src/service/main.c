@@ -71,6 +71,8 @@ usage(FILE *f)
 	    "  -l, --listen ADDR     quick mode: address to listen on (default 127.0.0.1:0)\n"
 	    "  -b, --balance ALG     quick mode: roundrobin, leastconn, source, random, first\n"
 	    "  -w, --workers N       event-loop threads, or auto (one per CPU; default)\n"
+	    "      --udp             quick mode: balance UDP datagrams (flows) instead of\n"
+	    "                        TCP connections\n"
 	    "      --log-target T    auto, journal or stderr (default auto)\n"
 	    "  -v, --verbose         debug logging\n"
 	    "  -V, --version         print the version and exit\n"
@@ -257,6 +259,7 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "balance", required_argument, NULL, 'b' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "udp", no_argument, NULL, 'U' },
 		{ "log-target", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -288,6 +291,7 @@ main(int argc, char **argv)
 		case 'l': q.listen = optarg; break;
 		case 'b': q.balance = optarg; break;
 		case 'w': q.workers = optarg; break;
+		case 'U': q.udp = true; break;
 		case 'T': log_target_arg = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
@@ -324,9 +328,9 @@ main(int argc, char **argv)
 	if (q.nbackends > 0 && config_path != NULL)
 		usage_error("BACKEND arguments (quick mode) and --config '%s' exclude each other",
 		    config_path);
-	if (q.nbackends == 0 && (q.listen || q.balance))
+	if (q.nbackends == 0 && (q.listen || q.balance || q.udp))
 		usage_error("--%s needs BACKEND arguments (quick mode); in a configuration file use listeners and pools",
-		    q.listen ? "listen" : "balance");
+		    q.listen ? "listen" : q.balance ? "balance" : "udp");
 
 	log_init(target, verbose ? LOG_DEBUG : LOG_INFO);
 	wiring_install();
