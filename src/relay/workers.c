@@ -70,11 +70,14 @@ wlisten_find(struct worker *w, int fd)
 /* Does worker w accept on member j of a group of nfds sockets?  One socket
  * per worker normally; a group passed with another size (an upgrade or a
  * restart under a changed worker count) is shared out so that every member
- * is watched -- an unwatched member's queue would never be served. */
+ * is watched -- an unwatched member's queue would never be served.  A UDP
+ * member is read by one worker only, never shared: a flow must see all
+ * its datagrams on one worker (a socket from a socket unit is then read by
+ * worker 0 alone). */
 static bool
-worker_watches(const struct worker *w, unsigned j, unsigned nfds)
+worker_watches(const struct worker *w, unsigned j, unsigned nfds, bool udp)
 {
-	if (nfds >= workers_count())
+	if (nfds >= workers_count() || udp)
 		return j % workers_count() == w->id;
 	return j == w->id % nfds;
 }
@@ -95,7 +98,8 @@ worker_set_listeners(struct worker *w, struct gen *g)
 			if (g->listeners[i].udp && worker_dgram_ops() == NULL)
 				continue;
 			for (unsigned j = 0; j < ls->nfds; j++)
-				n += worker_watches(w, j, ls->nfds);
+				n += worker_watches(w, j, ls->nfds,
+				    g->listeners[i].udp);
 		}
 	nw = n ? xcalloc(n, sizeof(*nw)) : NULL;
 	for (uint32_t i = 0; g && i < g->nlisteners; i++) {
@@ -110,7 +114,7 @@ worker_set_listeners(struct worker *w, struct gen *g)
 				int fd = ls->fds[j];
 				struct wlisten *old;
 
-				if (!worker_watches(w, j, ls->nfds))
+				if (!worker_watches(w, j, ls->nfds, l->udp))
 					continue;
 				old = wlisten_find(w, fd);
 				nw[k].w = w;
