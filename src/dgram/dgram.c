@@ -53,11 +53,12 @@
 #define DG_GSO_MAX_SEG	1400
 #define DG_GSO_MAX_TOTAL 65000
 
+/* A UDP socket's peers are IPv4 or IPv6: no sockaddr_storage (100 bytes
+ * more in every flow). */
 union dg_addr {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
 };
 
 struct flow {
@@ -666,7 +667,8 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 	f->l = l;
 	f->srv = srv;
 	f->ticket = tk;
-	memcpy(&f->client, client, m->msg_namelen);
+	memcpy(&f->client, client, m->msg_namelen < sizeof(f->client) ?
+	    m->msg_namelen : sizeof(f->client));
 	f->clientlen = m->msg_namelen;
 	f->lfd = wl->fd;
 	f->fd = fd;
