@@ -221,12 +221,12 @@ net_fd_matches(int fd, const struct sockaddr *sa, bool dgram)
 
 /* Big enough for a burst at line rate between two loop turns; the kernel
  * caps it at net.core.rmem_max (wmem_max) unless we may force it. */
-#define NET_UDP_SOCKBUF (4 << 20)
+#define NET_UDP_SOCKBUF (4 << 20)	/* a listening socket: every client */
+#define NET_UDP_FLOWBUF (1 << 20)	/* one flow's server socket */
 
 static void
-net_udp_buffers(int fd)
+net_udp_buffers(int fd, int sz)
 {
-	int sz = NET_UDP_SOCKBUF;
 
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
@@ -251,7 +251,7 @@ net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport)
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
 	net_udp_pktinfo(fd);
-	net_udp_buffers(fd);
+	net_udp_buffers(fd, NET_UDP_SOCKBUF);
 	net_udp_gro(fd);
 	if (bind(fd, sa, len) < 0)
 		goto fail;
@@ -301,7 +301,7 @@ net_udp_connect(const struct sockaddr *sa, socklen_t len,
 	/* A server's burst of replies waits here until the worker turns:
 	 * room for it costs nothing while the flow is idle (the kernel
 	 * charges only queued datagrams). */
-	net_udp_buffers(fd);
+	net_udp_buffers(fd, NET_UDP_FLOWBUF);
 	return fd;
 fail:
 	saved = errno;
