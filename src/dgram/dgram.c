@@ -431,6 +431,17 @@ upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 				flow_refused(f);
 				return;
 			}
+			/* Other ICMP errors on the connected socket (host or
+			 * network unreachable) end the flow the same way. */
+			if (errno == EHOSTUNREACH || errno == ENETUNREACH) {
+				if (!f->replied) {
+					stats_connect_failed(sb, "unreachable");
+					pool_report_connect(f->srv, false,
+					    "unreachable", (int64_t)now_ms());
+				}
+				flow_close(f, "server unreachable (ICMP)");
+				return;
+			}
 			flow_close(f, "server socket error");
 			return;
 		}

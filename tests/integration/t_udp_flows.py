@@ -152,6 +152,12 @@ pools:
         r = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
         t.check(r.returncode == 0, "promtool check metrics: %s" % r.stdout.decode()[-2000:])
+    # shutdown sessions server: the echo flow ends at once
+    text = admin_send(sock, "shutdown sessions server echo/%s" % big.hostport)
+    t.check(p.wait_stderr(r'listener=echo .* end="shut down by admin" protocol=udp', 3),
+            "flow not ended by `shutdown sessions server`: %r" % text)
+    t.check(wait_until(lambda: admin_json(sock, "show listeners")["listeners"][0]["active"] == 0, 2),
+            "echo flow still open")
     c.close()
     c2.close()
 
