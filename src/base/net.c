@@ -71,12 +71,16 @@ net_set_oobinline(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
-int
-net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
+/* A socket of type for sa, not bound yet: non-blocking, close-on-exec,
+ * SO_REUSEADDR (+ SO_REUSEPORT), IPV6_V6ONLY for IPv6 -- "[::]:80" and
+ * "0.0.0.0:80" are separate listeners in tcplb's configuration; without
+ * V6ONLY the second bind would fail. */
+static int
+net_bindable(const struct sockaddr *sa, int type, bool reuseport)
 {
 	int fd, one = 1, saved;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
@@ -84,11 +88,24 @@ net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog
 	if (reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	/* "[::]:80" and "0.0.0.0:80" are separate listeners in tcplb's
-	 * configuration; without V6ONLY the second bind would fail. */
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
+{
+	int fd, saved;
+
+	if ((fd = net_bindable(sa, SOCK_STREAM, reuseport)) < 0)
+		return -1;
 	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
 	 * which saves a setsockopt() per connection; so do they
 	 * SO_OOBINLINE. */
@@ -237,19 +254,10 @@ net_udp_buffers(int fd, int sz)
 int
 net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport)
 {
-	int fd, one = 1, saved;
+	int fd, saved;
 
-	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if ((fd = net_bindable(sa, SOCK_DGRAM, reuseport)) < 0)
 		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
-	if (reuseport &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		goto fail;
-	if (sa->sa_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto fail;
 	net_udp_pktinfo(fd);
 	net_udp_buffers(fd, NET_UDP_SOCKBUF);
 	net_udp_gro(fd);
@@ -314,38 +322,31 @@ int
 net_udp_steer(int fd, int family, unsigned nsocks)
 {
 	/* Classic BPF run by the kernel for each datagram to the group:
-	 * A = hash of the source address and port, return A % nsocks.
-	 * skb data starts at the UDP payload; the IP header is reached
-	 * through SKF_NET_OFF.  IPv4: source at 12, the UDP header after
-	 * IHL words (BPF_MSH); IPv6: source at 8..23, UDP at 40 (extension
-	 * headers before UDP are rare enough to hash without the port). */
-	struct sock_filter v4[] = {
+	 * hash of the source address and port, modulo nsocks.  skb data
+	 * starts at the UDP payload; the IP header is reached through
+	 * SKF_NET_OFF.  Each head leaves the port in M[0] and a word of the
+	 * address in A.  IPv4: source at 12, the UDP header after IHL words
+	 * (BPF_MSH).  IPv6: source at 8..23 (two words folded), UDP at 40
+	 * (extension headers before UDP are rare enough to hash the port of
+	 * whatever is there: still the same for every datagram of a flow). */
+	static const struct sock_filter v4[] = {
 		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (uint32_t)SKF_NET_OFF),
 		BPF_STMT(BPF_LD | BPF_H | BPF_IND, (uint32_t)SKF_NET_OFF),
 		BPF_STMT(BPF_ST, 0),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 12),
-		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
-		BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		BPF_STMT(BPF_LD | BPF_MEM, 0),
-		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x85ebca6bu),
-		BPF_STMT(BPF_ST, 1),
-		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
-		BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		BPF_STMT(BPF_LD | BPF_MEM, 1),
-		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
-		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_filter v6[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 8),
+	static const struct sock_filter v6[] = {
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)SKF_NET_OFF + 40),
 		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 8),
+		BPF_STMT(BPF_ST, 1),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 20),
 		BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		BPF_STMT(BPF_LD | BPF_MEM, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 1),
 		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-		BPF_STMT(BPF_ST, 0),
-		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)SKF_NET_OFF + 40),
+	};
+	/* A = mix(A * golden, port); return A % nsocks */
+	const struct sock_filter tail[] = {
 		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
 		BPF_STMT(BPF_MISC | BPF_TAX, 0),
 		BPF_STMT(BPF_LD | BPF_MEM, 0),
@@ -359,17 +360,20 @@ net_udp_steer(int fd, int family, unsigned nsocks)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog;
+	struct sock_filter prog[sizeof(v6) / sizeof(v6[0]) +
+	    sizeof(tail) / sizeof(tail[0])];
+	const struct sock_filter *head = family == AF_INET6 ? v6 : v4;
+	size_t nhead = family == AF_INET6 ? sizeof(v6) / sizeof(v6[0]) :
+	    sizeof(v4) / sizeof(v4[0]);
+	struct sock_fprog fp = {
+		.len = (unsigned short)(nhead + sizeof(tail) / sizeof(tail[0])),
+		.filter = prog,
+	};
 
-	if (family == AF_INET6) {
-		prog.len = sizeof(v6) / sizeof(v6[0]);
-		prog.filter = v6;
-	} else {
-		prog.len = sizeof(v4) / sizeof(v4[0]);
-		prog.filter = v4;
-	}
-	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-	    sizeof(prog));
+	memcpy(prog, head, nhead * sizeof(*head));
+	memcpy(prog + nhead, tail, sizeof(tail));
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp,
+	    sizeof(fp));
 }
 
 void

@@ -273,13 +273,17 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 
 		for (uint32_t i = 0; i < g->nlisteners; i++)
 			stats_lsn_sum(g->listeners[i].st, &ls[i]);
-#define LFAM(N, T, H, E) do { \
+/* One family over the listeners for which C holds. */
+#define LFAM_IF(C, N, T, H, E) do { \
 		family(b, N, T, H); \
 		for (uint32_t i = 0; i < g->nlisteners; i++) { \
+			if (!(C)) \
+				continue; \
 			sbuf_printf(b, "%s{", N); \
 			lbl_one(b, "listener", g->listeners[i].name); \
 			sbuf_printf(b, "} %" PRIu64 "\n", (uint64_t)(E)); \
 		} } while (0)
+#define LFAM(N, T, H, E) LFAM_IF(true, N, T, H, E)
 		LFAM("tcplb_listener_connections_active", "gauge", "Client connections open on the listener.",
 		    atomic_load(&g->listeners[i].st->active));
 		LFAM("tcplb_listener_connections_total", "counter", "Client connections accepted by the listener.",
@@ -299,15 +303,7 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 #undef LFAM
 		/* UDP listeners: their connections are flows; datagrams and
 		 * drops by reason (fixed names) only exist there. */
-#define UFAM(N, T, H, E) do { \
-		family(b, N, T, H); \
-		for (uint32_t i = 0; i < g->nlisteners; i++) { \
-			if (!g->listeners[i].udp) \
-				continue; \
-			sbuf_printf(b, "%s{", N); \
-			lbl_one(b, "listener", g->listeners[i].name); \
-			sbuf_printf(b, "} %" PRIu64 "\n", (uint64_t)(E)); \
-		} } while (0)
+#define UFAM(N, T, H, E) LFAM_IF(g->listeners[i].udp, N, T, H, E)
 		UFAM("tcplb_listener_flows_active", "gauge", "UDP flows open on the listener.",
 		    atomic_load(&g->listeners[i].st->active));
 		UFAM("tcplb_listener_flows_total", "counter", "UDP flows started on the listener.",
@@ -317,6 +313,7 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 		UFAM("tcplb_listener_datagrams_out_total", "counter", "Datagrams from servers relayed to clients.",
 		    ls[i].dgrams_out);
 #undef UFAM
+#undef LFAM_IF
 		family(b, "tcplb_listener_datagrams_dropped_total", "counter",
 		    "Datagrams a UDP listener dropped, by reason.");
 		for (uint32_t i = 0; i < g->nlisteners; i++) {

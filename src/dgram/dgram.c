@@ -161,6 +161,21 @@ out_reset_slot(struct dgram_worker *dw, unsigned i)
 	dw->outn[i] = 1;
 }
 
+/* Append a UDP_SEGMENT cmsg (a GSO train of seg-byte datagrams) after
+ * the m->msg_controllen bytes already in m->msg_control, which has room. */
+static void
+cmsg_put_gso(struct msghdr *m, uint16_t seg)
+{
+	struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control +
+	    m->msg_controllen);
+
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(seg));
+	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+	m->msg_controllen += CMSG_SPACE(sizeof(seg));
+}
+
 /* The segment size of a GRO train (UDP_GRO cmsg), or 0. */
 static int
 gro_size(struct msghdr *m)
@@ -221,8 +236,6 @@ out_send_gso(struct dgram_worker *dw, unsigned i, unsigned n, uint16_t seg)
 		_Alignas(struct cmsghdr) char buf[DG_CTL +
 		    CMSG_SPACE(sizeof(uint16_t))];
 	} ctl;
-	struct cmsghdr *c;
-	uint16_t gso = seg;
 
 	for (unsigned k = 0; k < n; k++)
 		iov[k] = *dw->out[i + k].msg_hdr.msg_iov;
@@ -233,12 +246,8 @@ out_send_gso(struct dgram_worker *dw, unsigned i, unsigned n, uint16_t seg)
 	memcpy(ctl.buf, a->msg_control ? a->msg_control : ctl.buf,
 	    a->msg_controllen);
 	m.msg_control = ctl.buf;
-	m.msg_controllen = a->msg_controllen + CMSG_SPACE(sizeof(gso));
-	c = (struct cmsghdr *)(ctl.buf + a->msg_controllen);
-	c->cmsg_level = SOL_UDP;
-	c->cmsg_type = UDP_SEGMENT;
-	c->cmsg_len = CMSG_LEN(sizeof(gso));
-	memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+	m.msg_controllen = a->msg_controllen;
+	cmsg_put_gso(&m, seg);
 	if (sendmsg(dw->outfd, &m, 0) < 0) {
 		if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP)
 			dw->gso_off = true;
@@ -726,10 +735,8 @@ run_send_gso(struct dgram_worker *dw, struct flow *f, unsigned n)
 	struct {
 		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint16_t))];
 	} ctl;
-	struct cmsghdr *c;
 	size_t seg = dw->run[0].msg_hdr.msg_iov->iov_len, total = 0;
 	unsigned k;
-	uint16_t gso;
 
 	if (dw->gso_off || n < 2 || seg == 0 || seg > DG_GSO_MAX_SEG)
 		return 0;
@@ -752,13 +759,7 @@ run_send_gso(struct dgram_worker *dw, struct flow *f, unsigned n)
 	m.msg_iov = iov;
 	m.msg_iovlen = k;
 	m.msg_control = ctl.buf;
-	m.msg_controllen = sizeof(ctl.buf);
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_UDP;
-	c->cmsg_type = UDP_SEGMENT;
-	c->cmsg_len = CMSG_LEN(sizeof(gso));
-	gso = (uint16_t)seg;
-	memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+	cmsg_put_gso(&m, (uint16_t)seg);
 	if (sendmsg(f->fd, &m, 0) < 0) {
 		/* No GSO here (old kernel, a device without it): say so
 		 * once, never try again on this worker. */
@@ -785,16 +786,10 @@ train_send(struct dgram_worker *dw, struct flow *f, struct iovec *iov,
 	struct {
 		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint16_t))];
 	} ctl;
-	struct cmsghdr *c;
 	uint64_t sent = 0, segs = (iov->iov_len + seg - 1) / seg;
 
 	m.msg_control = ctl.buf;
-	m.msg_controllen = sizeof(ctl.buf);
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_UDP;
-	c->cmsg_type = UDP_SEGMENT;
-	c->cmsg_len = CMSG_LEN(sizeof(seg));
-	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+	cmsg_put_gso(&m, seg);
 	if (!dw->gso_off && sendmsg(f->fd, &m, 0) >= 0) {
 		sent = segs;
 	} else {
