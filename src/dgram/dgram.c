@@ -952,6 +952,23 @@ dgram_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			hash = flowtab_hash(&dw->tab, &key);
 			node = flowtab_find(&dw->tab, &key, hash);
 			f = node ? (struct flow *)node : NULL;
+			/* Its server went down (active or passive checks):
+			 * the flow ends and this datagram starts a new one on
+			 * a server that is up -- a client that keeps sending
+			 * must not stay pinned to a dead server. */
+			if (f != NULL && !atomic_load_explicit(&f->srv->st->up,
+			    memory_order_relaxed)) {
+				if (f == run_flow && nrun > 0) {
+					run_send(dw, run_flow, nrun);
+					nrun = 0;
+					run_flow = NULL;
+					node = flowtab_find(&dw->tab, &key, hash);
+					f = node ? (struct flow *)node : NULL;
+				}
+				if (f != NULL)
+					flow_close(f, "server down");
+				f = NULL;
+			}
 			/* A GRO train: datagrams the kernel coalesced. */
 			if (m->msg_controllen > 0 &&
 			    (gso = gro_size(m)) > 0 && dw->in[i].msg_len <= (unsigned)gso)
@@ -988,6 +1005,47 @@ dgram_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+static int
+ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A reload removed servers: their flows end now ("server removed"), so
+ * that the client's next datagram starts a flow on a server of the new
+ * file -- a flow that never idles (keepalives) would otherwise feed a
+ * removed server for ever.  Flows on servers that stay keep them. */
+static void
+dgram_gen_switched(struct worker *w)
+{
+	struct dgram_worker *dw = w->dgram;
+	const struct gen *g = w->gen;
+	struct server_state **keep;
+	struct flow *f, *next;
+	size_t n = 0;
+
+	if (dw == NULL || dw->flows == NULL)
+		return;
+	for (uint32_t i = 0; i < g->npools; i++)
+		n += g->pools[i].nservers;
+	keep = xmalloc((n ? n : 1) * sizeof(*keep));
+	n = 0;
+	for (uint32_t i = 0; i < g->npools; i++)
+		for (uint32_t k = 0; k < g->pools[i].nservers; k++)
+			keep[n++] = g->pools[i].servers[k].st;
+	qsort(keep, n, sizeof(*keep), ptr_cmp);
+	for (f = dw->flows; f; f = next) {
+		struct server_state *st = f->srv->st;
+
+		next = f->next;
+		if (bsearch(&st, keep, n, sizeof(*keep), ptr_cmp) == NULL)
+			flow_close(f, "server removed");
+	}
+	free(keep);
+}
+
 static void
 dgram_stop(struct worker *w)
 {
@@ -1018,6 +1076,7 @@ dgram_destroy(struct worker *w)
 
 static const struct worker_dgram_ops ops = {
 	.read = dgram_read_cb,
+	.gen_switched = dgram_gen_switched,
 	.stop = dgram_stop,
 	.destroy = dgram_destroy,
 };

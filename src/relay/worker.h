@@ -106,11 +106,13 @@ void worker_table_free(void);
 /* Datagram listeners (`protocol: udp`) are served by dgram/, which sits
  * above relay: it registers these before workers_start(), and the worker
  * calls them without knowing the module.  read watches a UDP listening
- * socket (io->data is its struct wlisten); stop closes every flow of the
+ * socket (io->data is its struct wlisten); gen_switched runs on the
+ * worker's thread once it runs a new generation; stop closes every flow of the
  * worker (on its thread, at shutdown); destroy frees w->dgram after the
  * thread ended. */
 struct worker_dgram_ops {
 	void (*read)(struct ev_loop *loop, ev_io *io, int revents);
+	void (*gen_switched)(struct worker *w);	/* w->gen is new */
 	void (*stop)(struct worker *w);
 	void (*destroy)(struct worker *w);
 };

@@ -202,6 +202,8 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		worker_ack();
 		session_queue_follow(w);
 		worker_kick_queues(g);
+		if (worker_dgram_ops())
+			worker_dgram_ops()->gen_switched(w);
 	}
 	if (task != NULL) {
 		task->fn(w, task->arg);

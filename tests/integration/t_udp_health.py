@@ -94,6 +94,27 @@ pools:
     t.check(p.wait_stderr(r'listener=c .*server=dead3 .*end="server unreachable \(ICMP\)"', 2),
             "access log names the ICMP end")
 
+    # a flow whose server goes down (its checks fail) moves: the
+    # client's next datagram starts a flow on a server that is up
+    c = UdpClient(("127.0.0.1", p1))
+    r, _ = c.ask(b"before")
+    t.check(r.startswith(b"good|"), "before: %r" % r)
+    t.log("reloading with a second good server, then breaking the first")
+    other = t.add_closer(UdpBackend("good"))
+    other.keep_payloads = True
+    # (same name in replies: expect "good|ping" passes for both)
+    t.reload(p, cfg.replace("      - { address: %s, name: wrong }" % wrong.hostport,
+                            "      - { address: %s, name: good2 }" % other.hostport))
+    t.check(wait_until(lambda: servers(sock)["good2"]["health"] == "up", 5), "good2 up")
+    good.close()                 # now ICMP port unreachable for checks
+    t.check(wait_until(lambda: servers(sock)["good"]["health"] == "down", 5), "good not down")
+    r, _ = c.ask(b"after")
+    t.check(r is not None and r.startswith(b"good|after"), "after the server went down: %r" % r)
+    t.check(b"after" in other.payloads, "the flow did not move to good2")
+    t.check(p.wait_stderr(r'server=good .*end="(server down|server unreachable \(ICMP\))"', 2),
+            "the old flow's end is logged")
+    c.close()
+
 
 if __name__ == "__main__":
     run(test, timeout=40)

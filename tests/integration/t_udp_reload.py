@@ -1,8 +1,9 @@
-"""UDP across reloads: clients keep sending through five reloads (one of
-them changes the pool's servers) and not one datagram is lost; every
-flow keeps its server; a binary upgrade (SIGUSR2) hands the UDP socket
+"""UDP across reloads: clients keep sending through five reloads (which
+add and remove a server) and not one datagram is lost; every flow keeps
+its server; a reload that removes a server ends its flows and their
+clients continue on the others; a binary upgrade (SIGUSR2) hands the UDP socket
 over and the new process answers on it."""
-import sys, os, threading
+import sys, os, re, threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
 from udplib import *
@@ -61,7 +62,7 @@ def test(t):
         th.start()
     for k in range(5):
         time.sleep(0.3)
-        servers = [a.hostport, b.hostport] if k % 2 == 1 else [b.hostport, c_.hostport]
+        servers = [a.hostport, b.hostport] if k % 2 == 1 else [a.hostport, b.hostport, c_.hostport]
         t.reload(p, CFG % (port, ", ".join(servers)))
     time.sleep(0.3)
     stop.set()
@@ -77,7 +78,22 @@ def test(t):
         r, _ = c.ask(b"new")
         names.add(r.split(b"|")[0])
         c.close()
-    t.eq(names, {b"B", b"C"}, "new flows after the reloads")
+    t.eq(names, {b"A", b"B", b"C"}, "new flows after the reloads")
+
+    # a reload that removes A: A's flows end ("server removed") and the
+    # next datagram of each of its clients starts a flow on B or C; the
+    # other clients keep their server
+    t.reload(p, CFG % (port, ", ".join([b.hostport, c_.hostport])))
+    t.check(p.wait_stderr(r'server=%s .*end="server removed"' % re.escape(a.hostport), 3),
+            "no flow ended as removed")
+    for i, c in enumerate(clients):
+        r, _ = c.ask(b"after-removal")
+        t.check(r is not None, "client %d: no reply after A was removed" % i)
+        name = r.split(b"|")[0]
+        if first[i] == b"A":
+            t.check(name in (b"B", b"C"), "client %d still on A" % i)
+        else:
+            t.eq(name, first[i], "client %d moved although its server stayed" % i)
 
     # binary upgrade: the new process gets the socket and answers
     old_pid = p.pid
