@@ -120,7 +120,6 @@ struct dgram_worker {
 	int outfd;
 	ev_prepare flush;
 	char *inbuf, *outbuf;		/* DG_BATCH * DG_SLOT each */
-	struct log_ratelimit rl;
 	bool gso_off;			/* UDP_SEGMENT refused here once */
 };
 
@@ -634,9 +633,14 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 	    memory_order_relaxed) >= lmax && lmax) {
 		atomic_fetch_sub_explicit(&l->st->active, 1,
 		    memory_order_relaxed);
+		static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+
 		drop(dw, l, STATS_DROP_FLOW_LIMIT, 1);
 		if (l->st->ws)
 			stats_add(&l->st->ws[w->id].refused_limit, 1);
+		log_ratelimited(&rl, LOG_WARNING, NULL, "listener %s: %u flows "
+		    "open (max_connections): datagrams of new clients dropped",
+		    l->name, lmax);
 		return NULL;
 	}
 	if (guard_active(l)) {
@@ -660,16 +664,19 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 	fd = net_udp_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
 	    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len);
 	if (fd < 0) {
-		if (errno == ECONNREFUSED || errno == ENETUNREACH ||
-		    errno == EHOSTUNREACH) {
-			stats_connect_failed(stats_srv_of(srv->st, w->id),
-			    errno == ECONNREFUSED ? "refused" : "unreachable");
-			pool_report_connect(srv, false, errno == ECONNREFUSED ?
-			    "refused" : "unreachable", (int64_t)now_ms());
+		static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
+		int e = errno;
+
+		if (e == ECONNREFUSED || e == ENETUNREACH || e == EHOSTUNREACH) {
+			const char *why = e == ECONNREFUSED ? "refused" :
+			    "unreachable";
+
+			stats_connect_failed(stats_srv_of(srv->st, w->id), why);
+			pool_report_connect(srv, false, why, (int64_t)now_ms());
 		}
-		log_ratelimited(&dw->rl, LOG_WARNING, NULL,
+		log_ratelimited(&rl, LOG_WARNING, NULL,
 		    "listener %s: no socket for a new flow to %s: %s",
-		    l->name, srv->addr_text, strerror(errno));
+		    l->name, srv->addr_text, strerror(e));
 		drop(dw, l, STATS_DROP_NO_SOCKET, 1);
 		pool_release(srv);
 		goto release_guard;

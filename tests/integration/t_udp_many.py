@@ -5,7 +5,7 @@ each on one server.  Then 10,000 concurrent flows from sources all over
 127.0.0.0/8; with max_connections reached, datagrams of new clients are
 dropped and counted (flow_limit) while open flows keep working; when
 they end (idle_timeout), the descriptor count is back to its baseline."""
-import sys, os, socket
+import sys, os, re, socket
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
 from udplib import *
@@ -85,6 +85,10 @@ pools:
         s.close()
     t.check(wait_until(lambda: listener()["dropped"]["flow_limit"] == 200, 3),
             "flow_limit drops: %r" % listener()["dropped"])
+    t.check(p.wait_stderr(r"listener u: %d flows open \(max_connections\): datagrams of new clients dropped" % limit, 2),
+            "a full flow table is not logged")
+    t.check(len(re.findall(r"datagrams of new clients dropped", p.stderr())) <= 2,
+            "the full-table record is not rate limited")
     for c in clients[:20]:
         r, _ = c.ask(b"still")
         t.check(r is not None and r.endswith(b"|still"), "an open flow stopped working when the table was full")
