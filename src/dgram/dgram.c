@@ -1023,7 +1023,8 @@ ptr_cmp(const void *a, const void *b)
 /* A reload removed servers: their flows end now ("server removed"), so
  * that the client's next datagram starts a flow on a server of the new
  * file -- a flow that never idles (keepalives) would otherwise feed a
- * removed server for ever.  Flows on servers that stay keep them. */
+ * removed server for ever.  Flows on servers that stay keep them.  Flows
+ * of a listening socket the new generation no longer binds end too. */
 static void
 dgram_gen_switched(struct worker *w)
 {
@@ -1045,9 +1046,16 @@ dgram_gen_switched(struct worker *w)
 	qsort(keep, n, sizeof(*keep), ptr_cmp);
 	for (f = dw->flows; f; f = next) {
 		struct server_state *st = f->srv->st;
+		bool watched = false;
 
 		next = f->next;
-		if (bsearch(&st, keep, n, sizeof(*keep), ptr_cmp) == NULL)
+		/* The listening socket it answers from is retired once every
+		 * worker runs g (listener_commit): end the flow first. */
+		for (unsigned i = 0; i < w->nwl && !watched; i++)
+			watched = w->wl[i].fd == f->lfd && w->wl[i].l->udp;
+		if (!watched)
+			flow_close(f, "listener removed");
+		else if (bsearch(&st, keep, n, sizeof(*keep), ptr_cmp) == NULL)
 			flow_close(f, "server removed");
 	}
 	free(keep);

@@ -544,6 +544,23 @@ listener_fdstore_all(void)
 }
 
 void
+listener_close_streams(void)
+{
+	struct lsock **pp = &lsocks;
+
+	while (*pp) {
+		struct lsock *ls = *pp;
+
+		if (ls->dgram) {
+			pp = &ls->next;
+			continue;
+		}
+		*pp = ls->next;
+		lsock_close(ls);
+	}
+}
+
+void
 listener_close_all(void)
 {
 	while (lsocks) {

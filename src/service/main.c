@@ -183,8 +183,10 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 drained_cb(struct gen *unused)
 {
-	/* No worker watches a listening socket any more: closing is safe. */
-	listener_close_all();
+	/* No worker watches a listening socket any more: closing is safe.
+	 * UDP sockets stay until the workers stop: open flows still send
+	 * their replies from them (a closed one's number could be reused). */
+	listener_close_streams();
 }
 
 /* Stop accepting and drain: on SIGTERM/SIGINT, and in the old process

@@ -3,7 +3,7 @@ add and remove a server) and not one datagram is lost; every flow keeps
 its server; a reload that removes a server ends its flows and their
 clients continue on the others; a binary upgrade (SIGUSR2) hands the UDP socket
 over and the new process answers on it."""
-import sys, os, re, threading
+import sys, os, re, socket, threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
 from udplib import *
@@ -94,6 +94,29 @@ def test(t):
             t.check(name in (b"B", b"C"), "client %d still on A" % i)
         else:
             t.eq(name, first[i], "client %d moved although its server stayed" % i)
+
+    # a reload that adds a UDP listener, then one that removes it: the
+    # removed listener's flow ends and its port is free again
+    port2 = free_udp_port()
+    cfg2 = (CFG % (port, ", ".join([b.hostport, c_.hostport]))).replace(
+        "listeners:\n",
+        "listeners:\n  u2:\n    bind: 127.0.0.1:%d\n    protocol: udp\n    pool: p\n" % port2)
+    t.reload(p, cfg2)
+    c2 = UdpClient(("127.0.0.1", port2))
+    t.check(c2.ask(b"x")[0] is not None, "the added listener does not answer")
+    t.reload(p, CFG % (port, ", ".join([b.hostport, c_.hostport])))
+    t.check(p.wait_stderr(r'listener=u2 .*end="listener removed"', 3), "u2's flow did not end")
+    def port_free():
+        s_ = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s_.bind(("127.0.0.1", port2))
+            return True
+        except OSError:
+            return False
+        finally:
+            s_.close()
+    t.check(wait_until(port_free, 3), "the removed listener's port is still bound")
+    c2.close()
 
     # binary upgrade: the new process gets the socket and answers
     old_pid = p.pid
