@@ -1034,7 +1034,12 @@ dgram_gen_switched(struct worker *w)
 	struct flow *f, *next;
 	size_t n = 0;
 
-	if (dw == NULL || dw->flows == NULL)
+	if (dw == NULL)
+		return;
+	/* Replies waiting may be for a socket about to be retired. */
+	if (dw->nout)
+		out_flush(dw);
+	if (dw->flows == NULL)
 		return;
 	for (uint32_t i = 0; i < g->npools; i++)
 		n += g->pools[i].nservers;

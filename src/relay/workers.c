@@ -198,12 +198,15 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		worker_set_listeners(w, g);
 		w->gen = g;		/* the mailbox's reference becomes ours */
 		gen_put(old);		/* may free it, if no session pins it */
+		/* Before the ack: once every worker acked, the main thread
+		 * closes the sockets g no longer binds, and no flow may
+		 * send from one of them after that. */
+		if (worker_dgram_ops())
+			worker_dgram_ops()->gen_switched(w);
 		atomic_store(&w->acked_gen, id);
 		worker_ack();
 		session_queue_follow(w);
 		worker_kick_queues(g);
-		if (worker_dgram_ops())
-			worker_dgram_ops()->gen_switched(w);
 	}
 	if (task != NULL) {
 		task->fn(w, task->arg);
