@@ -635,6 +635,12 @@ config_finish(struct gen *g, char *err, size_t errlen)
 	for (uint32_t i = 0; i < g->npools; i++) {
 		const struct pool *p = &g->pools[i];
 
+		if (p->udp && p->health.enabled && p->health.send_proxy) {
+			snprintf(err, errlen, "pool '%s': health_check.send_proxy "
+			    "is for TCP; this pool serves a UDP listener",
+			    p->name);
+			return -1;
+		}
 		for (uint32_t j = 0; p->udp && j < p->nservers; j++) {
 			if (p->servers[j].proxy_protocol) {
 				snprintf(err, errlen, "pool '%s': proxy_protocol "

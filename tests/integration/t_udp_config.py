@@ -114,6 +114,17 @@ pools:
   p:
     servers: [127.0.0.1:53]
 """, 78, ["is bound twice"])
+    check(t, """\
+listeners:
+  u:
+    bind: 127.0.0.1:5353
+    protocol: udp
+    pool: p
+pools:
+  p:
+    health_check: { send_proxy: true }
+    servers: [127.0.0.1:53]
+""", 78, ["pool 'p': health_check.send_proxy is for TCP"])
     # loops: a UDP server at the UDP listener's own address is one, at a
     # TCP listener's address (another socket) it is not
     check(t, """\
