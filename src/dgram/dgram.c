@@ -88,6 +88,7 @@ struct flow {
 	uint64_t id;
 	uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
 	bool replied;
+	bool awaiting;			/* counted in awaiting[] (responses due) */
 };
 
 /* One receive or send slot of a batch. */
@@ -124,6 +125,47 @@ struct dgram_worker {
 };
 
 static void flow_close(struct flow *f, const char *reason);
+
+/* Flows that still expect `responses` from their server, per worker (one
+ * writer each, on its own cache line): a drain waits for them, so that a
+ * query in flight at SIGTERM or an upgrade still gets its answer. */
+static struct {
+	atomic_uint n;
+	char pad[64 - sizeof(atomic_uint)];
+} awaiting[1024] __attribute__((aligned(64)));
+
+static uint64_t flow_expected(const struct flow *f);
+
+static void
+flow_set_awaiting(struct flow *f, bool on)
+{
+	unsigned id = f->dw->w->id;
+
+	if (on == f->awaiting || id >= sizeof(awaiting) / sizeof(awaiting[0]))
+		return;
+	f->awaiting = on;
+	atomic_store_explicit(&awaiting[id].n, atomic_load_explicit(
+	    &awaiting[id].n, memory_order_relaxed) + (on ? 1 : -1),
+	    memory_order_relaxed);
+}
+
+/* After datagrams moved either way. */
+static void
+flow_update_awaiting(struct flow *f)
+{
+	flow_set_awaiting(f, f->responses && f->dgrams_out < flow_expected(f));
+}
+
+unsigned
+dgram_awaiting(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < workers_count() &&
+	    i < sizeof(awaiting) / sizeof(awaiting[0]); i++)
+		n += atomic_load_explicit(&awaiting[i].n, memory_order_relaxed);
+	return n;
+}
 
 static struct dgram_worker *
 dw_of(struct worker *w)
@@ -509,6 +551,7 @@ upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 			flow_close(f, "responses");
 			return;
 		}
+		flow_update_awaiting(f);
 		if ((unsigned)n < room)
 			return;
 	}
@@ -541,6 +584,7 @@ flow_close(struct flow *f, const char *reason)
 
 	ev_io_stop(loop, &f->io);
 	ev_timer_stop(loop, &f->timer);
+	flow_set_awaiting(f, false);
 	close(f->fd);
 	flowtab_remove(&dw->tab, &f->node);
 	if (f->prev)
@@ -780,6 +824,25 @@ run_send_gso(struct dgram_worker *dw, struct flow *f, unsigned n)
 	return k;
 }
 
+/* ndgrams datagrams, bytes in all, went from f's client to its server. */
+static void
+flow_count_in(struct dgram_worker *dw, struct flow *f, uint64_t ndgrams,
+    size_t bytes)
+{
+	struct stats_lsn *lb = stats_lsn_of(f->l->st, dw->w->id);
+	struct stats_srv *sb = stats_srv_of(f->srv->st, dw->w->id);
+
+	f->dgrams_in += ndgrams;
+	f->bytes_in += bytes;
+	if (lb) {
+		stats_add(&lb->dgrams_in, ndgrams);
+		stats_add(&lb->bytes_in, bytes);
+	}
+	if (sb)
+		stats_add(&sb->bytes_in, bytes);
+	flow_update_awaiting(f);
+}
+
 /* A GRO train from the client (datagrams of one flow the kernel
  * coalesced, segment size seg): to the server as a GSO train again, or
  * datagram by datagram where the kernel refuses. */
@@ -787,8 +850,6 @@ static void
 train_send(struct dgram_worker *dw, struct flow *f, struct iovec *iov,
     uint16_t seg)
 {
-	struct stats_lsn *lb = stats_lsn_of(f->l->st, dw->w->id);
-	struct stats_srv *sb = stats_srv_of(f->srv->st, dw->w->id);
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 1 };
 	struct {
 		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint16_t))];
@@ -817,60 +878,31 @@ train_send(struct dgram_worker *dw, struct flow *f, struct iovec *iov,
 				sent++;
 		}
 	}
-	f->dgrams_in += sent;
-	f->bytes_in += iov->iov_len;
-	if (lb) {
-		stats_add(&lb->dgrams_in, sent);
-		stats_add(&lb->bytes_in, iov->iov_len);
-	}
-	if (sb)
-		stats_add(&sb->bytes_in, iov->iov_len);
+	flow_count_in(dw, f, sent, iov->iov_len);
 }
 
 /* Send run[0..n) (datagrams of f) to its server. */
 static void
 run_send(struct dgram_worker *dw, struct flow *f, unsigned n)
 {
-	struct stats_lsn *lb = stats_lsn_of(f->l->st, dw->w->id);
-	struct stats_srv *sb = stats_srv_of(f->srv->st, dw->w->id);
-	unsigned i = 0;
+	unsigned i = run_send_gso(dw, f, n);	/* a GSO train first, if it can */
 
-	while (i < n) {
-		unsigned g = run_send_gso(dw, f, n);
+	if (i > 0) {
+		size_t bytes = 0;
 
-		if (g > 0) {
-			size_t bytes = 0;
-
-			for (unsigned k = 0; k < g; k++)
-				bytes += dw->run[k].msg_hdr.msg_iov->iov_len;
-			f->dgrams_in += g;
-			f->bytes_in += bytes;
-			if (lb) {
-				stats_add(&lb->dgrams_in, g);
-				stats_add(&lb->bytes_in, bytes);
-			}
-			if (sb)
-				stats_add(&sb->bytes_in, bytes);
-			i = g;
-		}
-		break;
+		for (unsigned k = 0; k < i; k++)
+			bytes += dw->run[k].msg_hdr.msg_iov->iov_len;
+		flow_count_in(dw, f, i, bytes);
 	}
 	while (i < n) {
 		int r = sendmmsg(f->fd, &dw->run[i], n - i, 0);
 
 		if (r > 0) {
-			for (unsigned k = i; k < i + (unsigned)r; k++) {
-				size_t len = dw->run[k].msg_hdr.msg_iov->iov_len;
+			size_t bytes = 0;
 
-				f->dgrams_in++;
-				f->bytes_in += len;
-				if (lb) {
-					stats_add(&lb->dgrams_in, 1);
-					stats_add(&lb->bytes_in, len);
-				}
-				if (sb)
-					stats_add(&sb->bytes_in, len);
-			}
+			for (unsigned k = i; k < i + (unsigned)r; k++)
+				bytes += dw->run[k].msg_hdr.msg_iov->iov_len;
+			flow_count_in(dw, f, (unsigned)r, bytes);
 			i += (unsigned)r;
 			continue;
 		}

@@ -25,6 +25,10 @@ void dgram_init(void);
 void dgram_snapshot(struct worker *w, const char *pool, const char *server,
     struct session_snap **out, size_t *n);
 
+/* Flows, on all workers, still waiting for `responses` from their
+ * server: a drain waits for them (any thread; relaxed counters). */
+unsigned dgram_awaiting(void);
+
 /* Runs on w's own thread: end every flow on a server with runtime state
  * st ("shut down by admin"); returns how many. */
 unsigned dgram_shutdown_server(struct worker *w, const struct server_state *st);

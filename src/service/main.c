@@ -25,6 +25,7 @@
 #include "control/admin.h"
 #include "config/config.h"
 #include "control/ctl.h"
+#include "dgram/dgram.h"
 #include "config/gen.h"
 #include "health/health.h"
 #include "relay/listener.h"
@@ -166,7 +167,9 @@ finish_stop(void)
 static void
 drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	unsigned active = atomic_load(&tcplb_active);
+	/* UDP flows that still expect an answer (`responses`) count too:
+	 * a query in flight at SIGTERM or an upgrade gets its reply. */
+	unsigned active = atomic_load(&tcplb_active) + dgram_awaiting();
 
 	if (active == 0 && !upgrade_predecessor_alive()) {
 		log_notice("all connections finished");

@@ -53,13 +53,15 @@ class UdpBackend:
           'echo'      reply the payload as it is
           'silent'    read and answer nothing
           'multi'     reply `count` datagrams per request
+          'slow'      reply as identify, `delay` seconds later
     Counts datagrams per client address (peers) and the biggest seen."""
 
     def __init__(self, name="udp", mode="identify", host="127.0.0.1", port=0,
-                 count=3):
+                 count=3, delay=0.5):
         self.name = name
         self.mode = mode
         self.count = count
+        self.delay = delay
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -100,6 +102,10 @@ class UdpBackend:
                     self.sock.sendto(self.name.encode() + b"|" + data[:64], peer)
                 elif self.mode == "echo":
                     self.sock.sendto(data, peer)
+                elif self.mode == "slow":
+                    # answer after `delay` seconds (a query in flight)
+                    threading.Timer(self.delay, self.sock.sendto,
+                                    (self.name.encode() + b"|" + data[:64], peer)).start()
                 elif self.mode == "multi":
                     for i in range(self.count):
                         self.sock.sendto(b"%s|%d" % (self.name.encode(), i), peer)
