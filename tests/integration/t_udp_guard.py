@@ -2,7 +2,8 @@
 source's datagrams are dropped (counted as refused, by guard reason too),
 max_connections_per_source caps the flows of one address, and
 rate_limit caps new flows per second per source; datagrams of flows
-already open are never refused, also past a `tcplb ctl drain` deadline."""
+already open are never refused, also past a `tcplb ctl drain` deadline.
+A pool's `source:` is the address its flows come from."""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -12,7 +13,8 @@ from udplib import *
 def test(t):
     a = t.add_closer(UdpBackend("A"))
     sock = t.path("admin.sock")
-    p1, p2, p3 = free_udp_port(), free_udp_port(), free_udp_port()
+    b = t.add_closer(UdpBackend("B"))
+    p1, p2, p3, p4 = free_udp_port(), free_udp_port(), free_udp_port(), free_udp_port()
     cfg = """\
 global:
   admin_socket: %s
@@ -32,10 +34,17 @@ listeners:
     protocol: udp
     rate_limit: { per_source: 1/s, burst: 3 }
     pool: p
+  src:
+    bind: 127.0.0.1:%d
+    protocol: udp
+    pool: ps
 pools:
   p:
     servers: [%s]
-""" % (sock, p1, p2, p3, a.hostport)
+  ps:
+    source: 127.0.0.7
+    servers: [%s]
+""" % (sock, p1, p2, p3, p4, a.hostport, b.hostport)
     p = t.start_config(cfg)
 
     def lsn(name):
@@ -77,6 +86,10 @@ pools:
     rc, out, err = t.ctl(sock, "undrain")
     t.eq(rc, 0)
     t.eq(late.ask(b"n2")[0], b"A|n2", "a new flow after undrain")
+    # a pool's `source:` is where its flows come from at the server
+    cs_ = UdpClient(("127.0.0.1", p4))
+    t.eq(cs_.ask(b"s")[0], b"B|s")
+    t.eq([k[0] for k in b.stats()["peers"]], ["127.0.0.7"], "flow source address")
     info = admin_send(sock, "show info")
     t.check(p.wait_stderr(r"refused .*127\.0\.0\.5", 2) or "denied" in info, "refusal logged")
 
