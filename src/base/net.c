@@ -258,11 +258,13 @@ net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport)
 
 	if ((fd = net_bindable(sa, SOCK_DGRAM, reuseport)) < 0)
 		return -1;
-	net_udp_pktinfo(fd);
 	net_udp_buffers(fd, NET_UDP_SOCKBUF);
 	net_udp_gro(fd);
 	if (bind(fd, sa, len) < 0)
 		goto fail;
+	/* Bound: only now does a datagram arrive, and the address says
+	 * whether it is a wildcard. */
+	net_udp_pktinfo(fd);
 	return fd;
 fail:
 	saved = errno;
@@ -278,14 +280,17 @@ net_udp_pktinfo(int fd)
 	socklen_t len = sizeof(ss);
 	int one = 1;
 
-	/* Cheap enough to ask always; only a wildcard bind needs the answer
-	 * (dgram.c uses it as the reply's source address). */
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &ss.ss_family, &len) < 0)
+	/* Only a wildcard bind needs the destination address (the reply's
+	 * source, dgram.c); elsewhere the bound address is the source, and
+	 * every datagram would carry a control message for nothing. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return;
-	if (ss.ss_family == AF_INET6)
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
 		    sizeof(one));
-	else
+	else if (ss.ss_family == AF_INET &&
+	    ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY))
 		(void)setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 }
 

@@ -47,14 +47,16 @@ int net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
 bool net_fd_matches(int fd, const struct sockaddr *sa, bool dgram);
 
 /* UDP.  A socket bound to sa for a `protocol: udp` listener: SO_REUSEPORT
- * when asked, V6ONLY for [::], large buffers, and the destination address
- * of each datagram reported (IP_PKTINFO / IPV6_RECVPKTINFO), so that a
- * wildcard bind can answer from the address the client sent to. */
+ * when asked, V6ONLY for [::], large buffers, UDP_GRO, and on a wildcard
+ * address the destination of each datagram reported (IP_PKTINFO /
+ * IPV6_RECVPKTINFO), so that it can answer from the address the client
+ * sent to. */
 int net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport);
 /* Receive coalesced datagrams (UDP_GRO): each comes with a UDP_GRO cmsg
  * giving the segment size. */
 void net_udp_gro(int fd);
-/* Ask for the destination address (a socket passed by systemd). */
+/* Ask for the destination address if fd is bound to a wildcard address
+ * (also for a socket passed by systemd). */
 void net_udp_pktinfo(int fd);
 /* A connected UDP socket to a server (from source when not NULL): the
  * kernel then delivers only that server's datagrams to it and reports an
