@@ -54,7 +54,7 @@ enum stats_drop {
 	STATS_DROP_NO_SOCKET,		/* new flow, no descriptor or local port */
 	STATS_DROP_TOO_BIG,		/* larger than the path allows (EMSGSIZE) or cut */
 	STATS_DROP_SEND_FAILED,		/* a socket buffer was full, or an error */
-	STATS_DROP_DRAINING,		/* new flow while `tcplb ctl drain` is in force */
+	STATS_DROP_DRAINING,		/* new flow past a `tcplb ctl drain` deadline */
 	STATS_DROP_N,
 };
 
