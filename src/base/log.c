@@ -762,7 +762,7 @@ log_access(const struct access_rec *r)
 {
 	char msg[1400];
 	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
-	char dms[24], tries[12], rt[12];
+	char dms[24], tries[12], rt[12], din[24], dout[24];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
 	const char *kv[40];
@@ -790,6 +790,16 @@ log_access(const struct access_rec *r)
 	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
 	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
+	if (r->dgram) {
+		size_t len = strlen(msg);
+
+		snprintf(msg + len, sizeof(msg) - len,
+		    " protocol=udp datagrams_in=%llu datagrams_out=%llu",
+		    (unsigned long long)r->dgrams_in,
+		    (unsigned long long)r->dgrams_out);
+	}
+	snprintf(din, sizeof(din), "%llu", (unsigned long long)r->dgrams_in);
+	snprintf(dout, sizeof(dout), "%llu", (unsigned long long)r->dgrams_out);
 	snprintf(sess, sizeof(sess), "%llu", (unsigned long long)r->session);
 	snprintf(bin, sizeof(bin), "%llu", (unsigned long long)r->bytes_in);
 	snprintf(bout, sizeof(bout), "%llu", (unsigned long long)r->bytes_out);
@@ -817,6 +827,11 @@ log_access(const struct access_rec *r)
 	KV("TCPLB_DURATION_MS", dms);
 	KV("TCPLB_TRIES", tries);
 	KV("TCPLB_TERMINATION", r->reason);
+	if (r->dgram) {
+		KV("TCPLB_PROTOCOL", "udp");
+		KV("TCPLB_DATAGRAMS_IN", din);
+		KV("TCPLB_DATAGRAMS_OUT", dout);
+	}
 #undef KV
 	kv[n] = NULL;
 	log_emit(LOG_INFO, msg, kv);

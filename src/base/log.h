@@ -105,6 +105,8 @@ struct access_rec {
 	bool routed;		/* the listener routes by TLS name: */
 	const char *sni;	/* the name (a valid host name) or NULL */
 	int route;		/* the route index taken, -1: none */
+	bool dgram;		/* a UDP flow: datagram counts follow */
+	uint64_t dgrams_in, dgrams_out;
 };
 void log_access(const struct access_rec *r);
 

@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
 #include <linux/sockios.h>
+#include <netinet/udp.h>
 
 #include "base/addr.h"
 #include "base/net.h"
@@ -69,12 +71,16 @@ net_set_oobinline(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
-int
-net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
+/* A socket of type for sa, not bound yet: non-blocking, close-on-exec,
+ * SO_REUSEADDR (+ SO_REUSEPORT), IPV6_V6ONLY for IPv6 -- "[::]:80" and
+ * "0.0.0.0:80" are separate listeners in tcplb's configuration; without
+ * V6ONLY the second bind would fail. */
+static int
+net_bindable(const struct sockaddr *sa, int type, bool reuseport)
 {
 	int fd, one = 1, saved;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
@@ -82,11 +88,24 @@ net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog
 	if (reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
-	/* "[::]:80" and "0.0.0.0:80" are separate listeners in tcplb's
-	 * configuration; without V6ONLY the second bind would fail. */
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
+{
+	int fd, saved;
+
+	if ((fd = net_bindable(sa, SOCK_STREAM, reuseport)) < 0)
+		return -1;
 	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
 	 * which saves a setsockopt() per connection; so do they
 	 * SO_OOBINLINE. */
@@ -198,19 +217,177 @@ net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len)
 }
 
 bool
-net_fd_matches(int fd, const struct sockaddr *sa)
+net_fd_matches(int fd, const struct sockaddr *sa, bool dgram)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int type = 0, listening = 0;
 	socklen_t olen = sizeof(type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 || type != SOCK_STREAM)
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 ||
+	    type != (dgram ? SOCK_DGRAM : SOCK_STREAM))
 		return false;
 	olen = sizeof(listening);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 || !listening)
+	if (!dgram && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+	    &olen) < 0 || !listening))
 		return false;
 	if (net_local_addr(fd, &ss, &len) < 0)
 		return false;
 	return addr_equal((const struct sockaddr *)&ss, sa);
+}
+
+/* Big enough for a burst at line rate between two loop turns; the kernel
+ * caps it at net.core.rmem_max (wmem_max) unless we may force it. */
+#define NET_UDP_SOCKBUF (4 << 20)	/* a listening socket: every client */
+#define NET_UDP_FLOWBUF (1 << 20)	/* one flow's server socket */
+
+static void
+net_udp_buffers(int fd, int sz)
+{
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+int
+net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport)
+{
+	int fd, saved;
+
+	if ((fd = net_bindable(sa, SOCK_DGRAM, reuseport)) < 0)
+		return -1;
+	net_udp_buffers(fd, NET_UDP_SOCKBUF);
+	net_udp_gro(fd);
+	if (bind(fd, sa, len) < 0)
+		goto fail;
+	/* Bound: only now does a datagram arrive, and the address says
+	 * whether it is a wildcard. */
+	net_udp_pktinfo(fd);
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+void
+net_udp_pktinfo(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int one = 1;
+
+	/* Only a wildcard bind needs the destination address (the reply's
+	 * source, dgram.c); elsewhere the bound address is the source, and
+	 * every datagram would carry a control message for nothing. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+		    sizeof(one));
+	else if (ss.ss_family == AF_INET &&
+	    ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY))
+		(void)setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+}
+
+int
+net_udp_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen)
+{
+	int fd, saved, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (source != NULL) {
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+		if (bind(fd, source, sourcelen) < 0)
+			goto fail;
+	}
+	if (connect(fd, sa, len) < 0)
+		goto fail;
+	/* A server's burst of replies waits here until the worker turns:
+	 * room for it costs nothing while the flow is idle (the kernel
+	 * charges only queued datagrams). */
+	net_udp_buffers(fd, NET_UDP_FLOWBUF);
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+net_udp_steer(int fd, int family, unsigned nsocks)
+{
+	/* Classic BPF run by the kernel for each datagram to the group:
+	 * hash of the source address and port, modulo nsocks.  skb data
+	 * starts at the UDP payload; the IP header is reached through
+	 * SKF_NET_OFF.  Each head leaves the port in M[0] and a word of the
+	 * address in A.  IPv4: source at 12, the UDP header after IHL words
+	 * (BPF_MSH).  IPv6: source at 8..23 (two words folded), UDP at 40
+	 * (extension headers before UDP are rare enough to hash the port of
+	 * whatever is there: still the same for every datagram of a flow). */
+	static const struct sock_filter v4[] = {
+		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (uint32_t)SKF_NET_OFF),
+		BPF_STMT(BPF_LD | BPF_H | BPF_IND, (uint32_t)SKF_NET_OFF),
+		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 12),
+	};
+	static const struct sock_filter v6[] = {
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)SKF_NET_OFF + 40),
+		BPF_STMT(BPF_ST, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 8),
+		BPF_STMT(BPF_ST, 1),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)SKF_NET_OFF + 20),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 1),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	};
+	/* A = mix(A * golden, port); return A % nsocks */
+	const struct sock_filter tail[] = {
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 0),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x85ebca6bu),
+		BPF_STMT(BPF_ST, 1),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_MEM, 1),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_filter prog[sizeof(v6) / sizeof(v6[0]) +
+	    sizeof(tail) / sizeof(tail[0])];
+	const struct sock_filter *head = family == AF_INET6 ? v6 : v4;
+	size_t nhead = family == AF_INET6 ? sizeof(v6) / sizeof(v6[0]) :
+	    sizeof(v4) / sizeof(v4[0]);
+	struct sock_fprog fp = {
+		.len = (unsigned short)(nhead + sizeof(tail) / sizeof(tail[0])),
+		.filter = prog,
+	};
+
+	memcpy(prog, head, nhead * sizeof(*head));
+	memcpy(prog + nhead, tail, sizeof(tail));
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp,
+	    sizeof(fp));
+}
+
+void
+net_udp_gro(int fd)
+{
+	int one = 1;
+
+	/* Best effort (Linux 5.0+): datagrams of one flow may then arrive
+	 * coalesced, with their segment size (dgram.c splits or re-sends
+	 * them as a GSO train). */
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 }

@@ -42,7 +42,31 @@ unsigned net_unsent(int fd);
 void net_writable_when_sent(int fd);
 /* The bound address of a socket. */
 int net_local_addr(int fd, struct sockaddr_storage *ss, socklen_t *len);
-/* Is fd a listening TCP socket bound to sa? (socket activation) */
-bool net_fd_matches(int fd, const struct sockaddr *sa);
+/* Is fd a listening TCP socket (dgram: a UDP socket) bound to sa?
+ * (socket activation) */
+bool net_fd_matches(int fd, const struct sockaddr *sa, bool dgram);
+
+/* UDP.  A socket bound to sa for a `protocol: udp` listener: SO_REUSEPORT
+ * when asked, V6ONLY for [::], large buffers, UDP_GRO, and on a wildcard
+ * address the destination of each datagram reported (IP_PKTINFO /
+ * IPV6_RECVPKTINFO), so that it can answer from the address the client
+ * sent to. */
+int net_udp_bind(const struct sockaddr *sa, socklen_t len, bool reuseport);
+/* Receive coalesced datagrams (UDP_GRO): each comes with a UDP_GRO cmsg
+ * giving the segment size. */
+void net_udp_gro(int fd);
+/* Ask for the destination address if fd is bound to a wildcard address
+ * (also for a socket passed by systemd). */
+void net_udp_pktinfo(int fd);
+/* A connected UDP socket to a server (from source when not NULL): the
+ * kernel then delivers only that server's datagrams to it and reports an
+ * ICMP port unreachable as ECONNREFUSED. */
+int net_udp_connect(const struct sockaddr *sa, socklen_t len,
+    const struct sockaddr *source, socklen_t sourcelen);
+/* Steer the datagrams of a reuseport group of nsocks sockets (fd is any
+ * member) by a hash of the client's address and port, with a classic BPF
+ * program: the same client always reaches the same member, whatever the
+ * kernel's own hash would do as members come and go. */
+int net_udp_steer(int fd, int family, unsigned nsocks);
 
 #endif

@@ -83,7 +83,7 @@ config_errors_free(struct config_errors *e)
 const struct pool_opts config_pool_defaults = {
 	.alg = BAL_ROUNDROBIN,
 	.connect_timeout_ms = 5 * 1000,
-	.idle_timeout_ms = 5 * 60 * 1000,
+	.idle_timeout_ms = CFG_UNSET,
 	.retries = 2,
 	.max_fails = 3,
 	.fail_timeout_ms = 10 * 1000,
@@ -143,7 +143,11 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 {
 	p->alg = o->alg;
 	p->connect_timeout_ms = o->connect_timeout_ms;
-	p->idle_timeout_ms = o->idle_timeout_ms;
+	p->idle_timeout_ms = o->idle_timeout_ms == CFG_UNSET ?
+	    CFG_IDLE_TCP_MS : o->idle_timeout_ms;
+	p->flow_idle_ms = o->idle_timeout_ms == CFG_UNSET ?
+	    CFG_IDLE_UDP_MS : o->idle_timeout_ms;
+	p->responses = (uint32_t)o->responses;
 	p->retries = (unsigned)o->retries;
 	p->max_fails = (unsigned)o->max_fails;
 	p->fail_timeout_ms = o->fail_timeout_ms;
@@ -439,7 +443,7 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
  * hash to (listener << 12 | bind), both bounded below that (CFG_MAX_*). */
 static const struct listener *
 gen_find_bind(const struct gen *g, const struct hindex *binds,
-    const struct sockaddr *sa)
+    const struct sockaddr *sa, bool udp)
 {
 	size_t cur = 0;
 	uint32_t v;
@@ -449,7 +453,9 @@ gen_find_bind(const struct gen *g, const struct hindex *binds,
 	while ((v = hindex_next(binds, addr_hash(sa), &cur)) != HINDEX_NONE) {
 		const struct listener *l = &g->listeners[v >> 12];
 
-		if (addr_equal((const struct sockaddr *)
+		/* A TCP and a UDP listener may share an address: they are
+		 * different sockets (iperf3, DNS over both). */
+		if (l->udp == udp && addr_equal((const struct sockaddr *)
 		    &l->binds[v & CFG_MAX_BINDS].addr, sa))
 			return l;
 	}
@@ -471,7 +477,7 @@ config_listener_add_binds(struct gen *g, struct hindex *binds,
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct listener *other = gen_find_bind(g, binds,
-		    (struct sockaddr *)&addrs[i]);
+		    (struct sockaddr *)&addrs[i], l->udp);
 
 		if (other != NULL) {
 			bool same;
@@ -595,7 +601,10 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 			    addr_hash(sa), &cur)) != HINDEX_NONE) {
 				const struct listener *cl = &g->listeners[v >> 12];
 
-				if (addr_equal((const struct sockaddr *)
+				/* A datagram server only loops to a UDP
+				 * listener, a stream one to a TCP listener. */
+				if (cl->udp == p->udp && addr_equal(
+				    (const struct sockaddr *)
 				    &cl->binds[v & CFG_MAX_BINDS].addr, sa)) {
 					l = cl;
 					bd = &cl->binds[v & CFG_MAX_BINDS];
@@ -607,7 +616,8 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 				const struct listener *cl = &g->listeners[v >> 12];
 				const struct bind *cb = &cl->binds[v & CFG_MAX_BINDS];
 
-				if (cb->addr.ss_family != sa->sa_family ||
+				if (cl->udp != p->udp ||
+				    cb->addr.ss_family != sa->sa_family ||
 				    addr_port((const struct sockaddr *)&cb->addr) !=
 				    addr_port(sa))
 					continue;
@@ -641,6 +651,24 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
+	for (uint32_t i = 0; i < g->npools; i++) {
+		const struct pool *p = &g->pools[i];
+
+		if (p->udp && p->health.enabled && p->health.send_proxy) {
+			snprintf(err, errlen, "pool '%s': health_check.send_proxy "
+			    "is for TCP; this pool serves a UDP listener",
+			    p->name);
+			return -1;
+		}
+		for (uint32_t j = 0; p->udp && j < p->nservers; j++) {
+			if (p->servers[j].proxy_protocol) {
+				snprintf(err, errlen, "pool '%s': proxy_protocol "
+				    "is for TCP; this pool serves a UDP "
+				    "listener", p->name);
+				return -1;
+			}
+		}
+	}
 	if (config_check_loops(g, err, errlen) == -1)
 		return -1;
 	if (env.parts == NULL)
@@ -656,17 +684,18 @@ config_finish(struct gen *g, char *err, size_t errlen)
 static void
 config_quick_save(struct gen *g, const struct quick_opts *q)
 {
-	const char *fixed[3] = { q->listen, q->balance, q->workers };
+	const char *fixed[4] = { q->listen, q->balance, q->workers,
+	    q->udp ? "udp" : NULL };
 	size_t len = 0;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		len += (fixed[i] ? strlen(fixed[i]) : 0) + 1;
 	for (int i = 0; i < q->nbackends; i++)
 		len += strlen(q->backends[i]) + 1;
 	g->text = xcalloc(1, len ? len : 1);
 	g->textlen = 0;
-	for (int i = 0; i < 3 + q->nbackends; i++) {
-		const char *f = i < 3 ? fixed[i] : q->backends[i - 3];
+	for (int i = 0; i < 4 + q->nbackends; i++) {
+		const char *f = i < 4 ? fixed[i] : q->backends[i - 4];
 		size_t l = f ? strlen(f) : 0;
 
 		memcpy(g->text + g->textlen, f ? f : "", l);
@@ -692,7 +721,7 @@ config_quick_rebuild(const struct gen *cur, const struct resolved_set *r,
 {
 	struct config_build b = { .resolved = r };
 	struct quick_opts q = { 0 };
-	char *fields[3] = { NULL, NULL, NULL };
+	char *fields[4] = { NULL, NULL, NULL, NULL };
 	char **backends;
 	struct gen *g;
 	size_t nf = 0;
@@ -702,7 +731,7 @@ config_quick_rebuild(const struct gen *cur, const struct resolved_set *r,
 	for (size_t off = 0; off < cur->textlen; nf++) {
 		char *f = cur->text + off;
 
-		if (nf < 3)
+		if (nf < 4)
 			fields[nf] = *f ? f : NULL;
 		else
 			backends[q.nbackends++] = f;
@@ -711,6 +740,7 @@ config_quick_rebuild(const struct gen *cur, const struct resolved_set *r,
 	q.listen = fields[0];
 	q.balance = fields[1];
 	q.workers = fields[2];
+	q.udp = fields[3] != NULL;
 	q.backends = backends;
 	g = config_quick_build(&q, &b, e, &usage);
 	free(backends);
@@ -789,6 +819,7 @@ config_quick_build(const struct quick_opts *q, const struct config_build *b,
 	l->st = listener_state_new();
 	l->inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS;
 	l->pool = p;
+	l->udp = p->udp = q->udp;
 	if (addr_parse_bare(listen, &spec, err, sizeof(err)) == -1) {
 		config_errors_add(e, "invalid listen address '%s': %s", listen,
 		    err);

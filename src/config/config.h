@@ -69,6 +69,7 @@ struct quick_opts {
 	const char *listen;	/* default "127.0.0.1:0" */
 	const char *balance;	/* default "roundrobin" */
 	const char *workers;	/* "auto" or N */
+	bool udp;		/* --udp: balance datagrams (a UDP listener) */
 	char *const *backends;
 	int nbackends;
 };

@@ -33,7 +33,8 @@
 struct pool_opts {
 	enum balance_alg alg;
 	uint64_t connect_timeout_ms;
-	uint64_t idle_timeout_ms;
+	uint64_t idle_timeout_ms;	/* CFG_UNSET: 5 m, UDP flows 30 s */
+	uint64_t responses;		/* UDP: 0 = no limit */
 	uint64_t retries;
 	uint64_t max_fails;
 	uint64_t fail_timeout_ms;
@@ -57,6 +58,11 @@ struct pool_opts {
 #define CFG_PROXY_V2	2
 #define CFG_PROXY_NONE	3
 #define CFG_FOLLOW_CONNECT UINT64_MAX
+#define CFG_UNSET (UINT64_MAX - 1)
+/* idle_timeout when neither `defaults` nor the pool sets it: TCP
+ * sessions, and UDP flows (tcplb.yaml(5) says why 30 s). */
+#define CFG_IDLE_TCP_MS	(5 * 60 * 1000)
+#define CFG_IDLE_UDP_MS	(30 * 1000)
 
 /* How server addresses are found while building: the resolver's latest
  * answers (a rebuild after a DNS change), else DNS now -- through the

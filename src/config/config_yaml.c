@@ -101,6 +101,10 @@ struct cfg {
 	int32_t *pair_dup;
 	struct hindex pools;	/* pool name -> index in g->pools */
 	struct hindex binds;	/* every bind so far (config.c) */
+	/* The first listener using each pool (by index), and whether it is
+	 * a UDP one: a pool serves one protocol. */
+	const char **pool_user;
+	bool *pool_user_udp;
 };
 
 static void cfg_err(struct cfg *c, const yaml_node_t *n, const char *path,
@@ -469,6 +473,7 @@ static const struct cfg_keydef pool_keys[] = {
 	KEY(pool_opts, "idle_timeout", CT_DURATION, idle_timeout_ms, 1,
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "retries", CT_UINT, retries, 0, 100),
+	KEY(pool_opts, "responses", CT_UINT, responses, 0, 1000000000),
 	KEY(pool_opts, "max_fails", CT_UINT, max_fails, 0, 1000),
 	KEY(pool_opts, "fail_timeout", CT_DURATION, fail_timeout_ms, 0,
 	    DURATION_MAX_MS),
@@ -1877,16 +1882,74 @@ cfg_routes(struct cfg *c, struct listener *l, const yaml_node_t *key,
 	free(seen);
 }
 
+/* protocol: tcp | udp, and what a UDP listener cannot have (its
+ * datagrams carry no PROXY header, no TLS hello to route by). */
+static void
+cfg_listener_protocol(struct cfg *c, struct listener *l,
+    const yaml_node_t *map, const char *path, const yaml_node_t *val,
+    const yaml_node_t *key, const yaml_node_t *routes)
+{
+	const char *v;
+	char sub[512];
+
+	if (val == NULL)
+		return;
+	cfg_path(sub, sizeof(sub), "%s.protocol", path);
+	if ((v = cfg_scalar(c, key, val, sub, "tcp or udp")) == NULL)
+		return;
+	if (strcmp(v, "udp") == 0)
+		l->udp = true;
+	else if (strcmp(v, "tcp") != 0) {
+		cfg_err(c, val, sub, "unknown protocol '%s' (tcp or udp)", v);
+		return;
+	}
+	if (!l->udp)
+		return;
+	if (l->accept_proxy)
+		cfg_err(c, val, sub, "a UDP listener cannot have "
+		    "accept_proxy (datagrams carry no PROXY header)");
+	if (routes != NULL)
+		cfg_err(c, routes, sub, "a UDP listener cannot have routes "
+		    "(they match a TLS ClientHello); use 'pool'");
+	(void)map;
+}
+
+/* A pool serves TCP listeners or UDP listeners, not both: its health
+ * checks, timeouts and counters mean one or the other. */
+static void
+cfg_pool_protocol(struct cfg *c, struct listener *l, const yaml_node_t *at,
+    const char *path)
+{
+	size_t i = (size_t)(l->pool - c->g->pools);
+
+	if (c->pool_user == NULL) {
+		c->pool_user = xcalloc(c->g->npools, sizeof(*c->pool_user));
+		c->pool_user_udp = xcalloc(c->g->npools,
+		    sizeof(*c->pool_user_udp));
+	}
+	if (c->pool_user[i] == NULL) {
+		c->pool_user[i] = l->name;
+		c->pool_user_udp[i] = l->udp;
+		l->pool->udp = l->udp;
+		return;
+	}
+	if (c->pool_user_udp[i] != l->udp)
+		cfg_err(c, at, path, "pool '%s' is used by %s listener '%s' "
+		    "already; a pool serves either TCP or UDP listeners "
+		    "(give this one a pool of its own)", l->pool->name,
+		    c->pool_user_udp[i] ? "UDP" : "TCP", c->pool_user[i]);
+}
+
 static void
 cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	static const char *const extra[] = { "bind", "pool", "trusted",
-	    "allow", "deny", "rate_limit", "routes", NULL };
+	    "allow", "deny", "rate_limit", "routes", "protocol", NULL };
 	struct listener_opts o = {
 		.inspect_timeout_ms = LISTENER_INSPECT_TIMEOUT_MS,
 	};
-	const yaml_node_t *found[7], *fkey[7];
+	const yaml_node_t *found[8], *fkey[8];
 	const char *poolname;
 	char sub[512];
 	size_t i = 0;
@@ -1899,6 +1962,7 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 	l->accept_proxy = o.accept_proxy;
 	l->max_conns_per_source = (uint32_t)o.max_conns_per_source;
 	cfg_listener_guard(c, l, map, path, found + 2, fkey + 2);
+	cfg_listener_protocol(c, l, map, path, found[7], fkey[7], found[6]);
 
 	cfg_path(sub, sizeof(sub), "%s.bind", path);
 	if (found[0] == NULL) {
@@ -1938,8 +2002,11 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 	if ((poolname = cfg_scalar(c, fkey[1], found[1], sub,
 	    "a pool name")) == NULL)
 		return;
-	if ((l->pool = cfg_find_pool(c, poolname)) == NULL)
+	if ((l->pool = cfg_find_pool(c, poolname)) == NULL) {
 		cfg_err(c, found[1], sub, "unknown pool '%s'", poolname);
+		return;
+	}
+	cfg_pool_protocol(c, l, found[1], sub);
 }
 
 static void
@@ -2154,6 +2221,8 @@ config_load_mem_resolved(const char *name, const char *buf, size_t len,
 	config_health_clear(&c.defaults.health);
 	free(c.pair_off);
 	free(c.pair_dup);
+	free(c.pool_user);
+	free(c.pool_user_udp);
 	hindex_free(&c.pools);
 	hindex_free(&c.binds);
 	cfg_flush_errors(&c);

@@ -218,6 +218,11 @@ struct pool {
 	uint32_t nentries;
 	struct server *servers;
 	uint32_t nservers;
+	/* Datagram flows (dgram/): a pool serves TCP or UDP listeners,
+	 * never both (config_yaml.c). */
+	bool udp;			/* used by `protocol: udp` listeners */
+	uint64_t flow_idle_ms;		/* idle_timeout for flows (30 s default) */
+	uint32_t responses;		/* per client datagram, ending a flow; 0: no limit */
 	struct balance_data *bal;	/* schedule / hash ring (a part, balance/) */
 	atomic_uint rr_next;		/* shared round-robin cursor */
 };
@@ -244,6 +249,7 @@ struct route;
 
 struct listener {
 	char *name;
+	bool udp;			/* protocol: udp -- datagram flows (dgram/) */
 	struct pool *pool;		/* NULL only with routes: no match closes */
 	uint32_t max_conns;		/* 0: unlimited */
 	struct bind *binds;

@@ -28,6 +28,7 @@
 #include "control/admin_show.h"
 #include "base/duration.h"
 #include "base/log.h"
+#include "dgram/dgram.h"
 #include "parse/route.h"
 #include "relay/session.h"
 #include "stats/stats.h"
@@ -480,6 +481,8 @@ snap_fn(struct worker *w, void *arg)
 
 	session_snapshot(w, a->cmd.pool[0] ? a->cmd.pool : NULL,
 	    a->cmd.server[0] ? a->cmd.server : NULL, &a->snap[w->id], &a->nsnap[w->id]);
+	dgram_snapshot(w, a->cmd.pool[0] ? a->cmd.pool : NULL,
+	    a->cmd.server[0] ? a->cmd.server : NULL, &a->snap[w->id], &a->nsnap[w->id]);
 	a->snap_s[w->id] = ev_time() - t0;
 }
 
@@ -571,7 +574,8 @@ shutdown_fn(struct worker *w, void *arg)
 
 	for (size_t i = 0; i < a->ntargets; i++)
 		n += session_shutdown_server(w, a->targets[i],
-		    "shut down by admin", true);
+		    "shut down by admin", true) +
+		    dgram_shutdown_server(w, a->targets[i]);
 	atomic_fetch_add(&a->closed, n);
 }
 

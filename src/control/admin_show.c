@@ -110,7 +110,7 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 	if (json)
 		sbuf_puts(b, "{\"listeners\":[");
 	else
-		sbuf_puts(b, "# listener pool binds active total bytes_in bytes_out limit_reached no_server max_connections\n");
+		sbuf_puts(b, "# listener pool binds active total bytes_in bytes_out limit_reached no_server max_connections protocol datagrams_in datagrams_out dropped\n");
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		const struct listener *l = &g->listeners[i];
 		struct stats_lsn_sum s;
@@ -140,6 +140,20 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 			json_u64(b, &f, "no_server", s.no_server);
 			json_u64(b, &f, "refused", s.refused);
 			json_u64(b, &f, "max_connections", l->max_conns);
+			json_str(b, &f, "protocol", l->udp ? "udp" : "tcp");
+			if (l->udp) {
+				bool f2 = true;
+
+				/* active and total count flows here */
+				json_u64(b, &f, "datagrams_in", s.dgrams_in);
+				json_u64(b, &f, "datagrams_out", s.dgrams_out);
+				json_key(b, &f, "dropped");
+				sbuf_add(b, "{", 1);
+				for (unsigned d = 0; d < STATS_DROP_N; d++)
+					json_u64(b, &f2, stats_drop_name(d),
+					    s.drops[d]);
+				sbuf_add(b, "}", 1);
+			}
 			json_key(b, &f, "routes");
 			sbuf_add(b, "[", 1);
 			for (uint32_t r = 0; r < l->nroutes; r++) {
@@ -165,9 +179,18 @@ admin_show_listeners(struct sbuf *b, const struct gen *g, bool json)
 			sbuf_field(b, l->binds[k].ls ? l->binds[k].ls->text :
 			    l->binds[k].text);
 		}
-		sbuf_printf(b, " %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-		    " %" PRIu64 " %u\n", active, s.conns, s.bytes_in, s.bytes_out,
-		    s.refused_limit, s.no_server, l->max_conns);
+		{
+			uint64_t dropped = 0;
+
+			for (unsigned d = 0; d < STATS_DROP_N; d++)
+				dropped += s.drops[d];
+			sbuf_printf(b, " %u %" PRIu64 " %" PRIu64 " %" PRIu64
+			    " %" PRIu64 " %" PRIu64 " %u %s %" PRIu64 " %" PRIu64
+			    " %" PRIu64 "\n", active, s.conns, s.bytes_in,
+			    s.bytes_out, s.refused_limit, s.no_server,
+			    l->max_conns, l->udp ? "udp" : "tcp", s.dgrams_in,
+			    s.dgrams_out, dropped);
+		}
 	}
 	if (json)
 		sbuf_puts(b, "]}\n");
@@ -504,11 +527,17 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 		json_str(b, &f, "pool", e->pool ? e->pool->name : NULL);
 		json_str(b, &f, "server", server);
 		json_str(b, &f, "server_address", e->srv ? e->srv->addr_text : NULL);
-		json_str(b, &f, "state", e->connecting ? "connecting" : "relaying");
+		json_str(b, &f, "protocol", e->dgram ? "udp" : "tcp");
+		json_str(b, &f, "state", e->dgram ? "flow" :
+		    e->connecting ? "connecting" : "relaying");
 		json_key(b, &f, "age");
 		sbuf_printf(b, "%.3f", e->age_s);
 		json_u64(b, &f, "bytes_in", e->bytes_in);
 		json_u64(b, &f, "bytes_out", e->bytes_out);
+		if (e->dgram) {
+			json_u64(b, &f, "datagrams_in", e->dgrams_in);
+			json_u64(b, &f, "datagrams_out", e->dgrams_out);
+		}
 		sbuf_add(b, "}", 1);
 		return;
 	}
@@ -518,8 +547,13 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 	sbuf_field(b, e->pool ? e->pool->name : NULL);
 	sbuf_add(b, " ", 1);
 	sbuf_field(b, server);
-	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64 "\n", e->age_s, e->bytes_in,
+	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64, e->age_s, e->bytes_in,
 	    e->bytes_out);
+	/* A UDP flow adds its datagram counts: the columns before stay. */
+	if (e->dgram)
+		sbuf_printf(b, " udp %" PRIu64 " %" PRIu64, e->dgrams_in,
+		    e->dgrams_out);
+	sbuf_add(b, "\n", 1);
 }
 
 void

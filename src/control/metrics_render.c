@@ -276,13 +276,17 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 
 		for (uint32_t i = 0; i < g->nlisteners; i++)
 			stats_lsn_sum(g->listeners[i].st, &ls[i]);
-#define LFAM(N, T, H, E) do { \
+/* One family over the listeners for which C holds. */
+#define LFAM_IF(C, N, T, H, E) do { \
 		family(b, N, T, H); \
 		for (uint32_t i = 0; i < g->nlisteners; i++) { \
+			if (!(C)) \
+				continue; \
 			sbuf_printf(b, "%s{", N); \
 			lbl_one(b, "listener", g->listeners[i].name); \
 			sbuf_printf(b, "} %" PRIu64 "\n", (uint64_t)(E)); \
 		} } while (0)
+#define LFAM(N, T, H, E) LFAM_IF(true, N, T, H, E)
 		LFAM("tcplb_listener_connections_active", "gauge", "Client connections open on the listener.",
 		    atomic_load(&g->listeners[i].st->active));
 		LFAM("tcplb_listener_connections_total", "counter", "Client connections accepted by the listener.",
@@ -300,6 +304,31 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 		LFAM("tcplb_listener_max_connections", "gauge", "The listener's max_connections (0: unlimited).",
 		    g->listeners[i].max_conns);
 #undef LFAM
+		/* UDP listeners: their connections are flows; datagrams and
+		 * drops by reason (fixed names) only exist there. */
+#define UFAM(N, T, H, E) LFAM_IF(g->listeners[i].udp, N, T, H, E)
+		UFAM("tcplb_listener_flows_active", "gauge", "UDP flows open on the listener.",
+		    atomic_load(&g->listeners[i].st->active));
+		UFAM("tcplb_listener_flows_total", "counter", "UDP flows started on the listener.",
+		    ls[i].conns);
+		UFAM("tcplb_listener_datagrams_in_total", "counter", "Datagrams from clients relayed to servers.",
+		    ls[i].dgrams_in);
+		UFAM("tcplb_listener_datagrams_out_total", "counter", "Datagrams from servers relayed to clients.",
+		    ls[i].dgrams_out);
+#undef UFAM
+#undef LFAM_IF
+		family(b, "tcplb_listener_datagrams_dropped_total", "counter",
+		    "Datagrams a UDP listener dropped, by reason.");
+		for (uint32_t i = 0; i < g->nlisteners; i++) {
+			if (!g->listeners[i].udp)
+				continue;
+			for (unsigned d = 0; d < STATS_DROP_N; d++) {
+				sbuf_puts(b, "tcplb_listener_datagrams_dropped_total{");
+				lbl_one(b, "listener", g->listeners[i].name);
+				sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n",
+				    stats_drop_name(d), ls[i].drops[d]);
+			}
+		}
 		free(ls);
 	}
 	render_guard_inspect(b, g);

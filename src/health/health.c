@@ -497,14 +497,15 @@ health_check_free(struct health_check *c)
 	free(c);
 }
 
-/* Which kind of check a pool's health_check asks for: every type
- * connects first, so one kind (health_conn.c) drives them all and hands
- * the connected socket to the protocol of cfg->type (check.h). */
+/* Which kind of check a pool's health_check asks for: a pool serving UDP
+ * listeners is checked with datagrams; otherwise every type connects
+ * first, so one kind (health_conn.c) drives them all and hands the
+ * connected socket to the protocol of cfg->type (check.h). */
 static const struct health_kind *
-health_kind_for(const struct health_cfg *cfg)
+health_kind_for(const struct pool *p, const struct health_cfg *cfg)
 {
 	(void)cfg;
-	return &health_kind_conn;
+	return p->udp ? &health_kind_udp : &health_kind_conn;
 }
 
 /*
@@ -517,7 +518,7 @@ static void
 health_keep(struct health_check *c, struct server *s,
     const struct health_cfg *cfg, ev_tstamp interval)
 {
-	const struct health_kind *kind = health_kind_for(cfg);
+	const struct health_kind *kind = health_kind_for(s->pool, cfg);
 	ev_tstamp next;
 	bool same;
 
@@ -588,7 +589,7 @@ health_apply(struct gen *g)
 			c = xcalloc(1, sizeof(*c));
 			health.checks[k++] = c;
 			c->srv = s;
-			c->kind = health_kind_for(cfg);
+			c->kind = health_kind_for(p, cfg);
 			c->loop = health.loop;
 			c->kept = true;
 			c->fd = -1;

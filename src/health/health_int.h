@@ -1,8 +1,9 @@
 /*
  * health_int: what health.c (thread, loop, schedule, verdicts) shares with
  * the check kinds (health_conn.c: connect, then the protocol of the check's
- * type through check.h; another kind would plug in the same way).  A kind
- * owns the check's I/O -- its socket, its ev_io, its
+ * type through check.h; health_udp.c: a datagram and its answer or ICMP
+ * error; another kind would plug in the same way).  A kind owns the
+ * check's I/O -- its socket, its ev_io, its
  * buffers -- and reports the outcome through health_check_done(), the one
  * exit of a check.  health.c owns everything else: when a check starts, its
  * timeout, and what a result means for the server (rise/fall).
@@ -90,5 +91,6 @@ bool health_errno_local(int err);
  * protocol of the pool's health_check.type (check.h: tcp, http, tls,
  * agent). */
 extern const struct health_kind health_kind_conn;
+extern const struct health_kind health_kind_udp;	/* pools of UDP listeners */
 
 #endif

@@ -96,14 +96,18 @@ listener_set_inherited(const int *fds, char **names, unsigned n)
  * port-0 bind is matched by) and the bound one (which makes two port-0
  * groups on one host distinct).  systemd allows no ':' in a name. */
 static char *
-fdname_make(const struct sockaddr *req, const struct sockaddr *bound)
+fdname_make(const struct sockaddr *req, const struct sockaddr *bound,
+    bool dgram)
 {
 	char r[ADDR_STRLEN], b[ADDR_STRLEN];
 	char *name;
 
 	addr_format(req, r, sizeof(r));
 	addr_format(bound, b, sizeof(b));
-	name = xasprintf("%s%s-%s", LISTENER_FDNAME_PREFIX, r, b);
+	/* UDP groups say so ("tcplb-ls-udp-..."): a TCP and a UDP listener
+	 * may share an address. */
+	name = xasprintf("%s%s%s-%s", LISTENER_FDNAME_PREFIX,
+	    dgram ? "udp-" : "", r, b);
 	for (char *p = name; *p; p++)
 		if (*p == ':')
 			*p = '_';
@@ -112,9 +116,9 @@ fdname_make(const struct sockaddr *req, const struct sockaddr *bound)
 
 /* Does our group's FDNAME say it was bound for req? */
 static bool
-fdname_matches_req(const char *name, const struct sockaddr *req)
+fdname_matches_req(const char *name, const struct sockaddr *req, bool dgram)
 {
-	char *want = fdname_make(req, req);
+	char *want = fdname_make(req, req, dgram);
 	/* "tcplb-ls-REQ-": compare up to and including the dash after REQ */
 	size_t n = strlen(want) - strlen(strrchr(want, '-')) + 1;
 	bool ok = strncmp(name, want, n) == 0;
@@ -161,9 +165,11 @@ port_is_zero(const struct sockaddr *sa)
  * a socket another bind of this generation already uses: two listeners on
  * "host:0" get a port each. */
 static struct lsock *
-lsock_find(struct lsock *list, const struct sockaddr *req)
+lsock_find(struct lsock *list, const struct sockaddr *req, bool dgram)
 {
 	for (struct lsock *ls = list; ls; ls = ls->next) {
+		if (ls->dgram != dgram)
+			continue;
 		if (port_is_zero(req)) {
 			if (!ls->in_use &&
 			    addr_equal((const struct sockaddr *)&ls->req, req))
@@ -178,26 +184,28 @@ lsock_find(struct lsock *list, const struct sockaddr *req)
 }
 
 static bool
-inherited_matches(const struct inherited *in, const struct sockaddr *req)
+inherited_matches(const struct inherited *in, const struct sockaddr *req,
+    bool dgram)
 {
 	if (in->fd < 0)
 		return false;
 	if (in->ours)
-		return fdname_matches_req(in->name, req);
-	return net_fd_matches(in->fd, req);
+		return fdname_matches_req(in->name, req, dgram);
+	return net_fd_matches(in->fd, req, dgram);
 }
 
 /* Take the inherited socket(s) for req: a socket unit's one socket, or
  * every member of one of our reuseport groups (closing a member would
  * reset the connections waiting in its queue).  Returns how many. */
 static unsigned
-take_inherited(const struct sockaddr *req, int **fds, char **name, bool *ours)
+take_inherited(const struct sockaddr *req, bool dgram, int **fds, char **name,
+    bool *ours)
 {
 	unsigned n = 0;
 	int first = -1;
 
 	for (unsigned i = 0; i < ninherited; i++) {
-		if (inherited_matches(&inherited[i], req)) {
+		if (inherited_matches(&inherited[i], req, dgram)) {
 			first = (int)i;
 			break;
 		}
@@ -257,9 +265,10 @@ lsock_retire(struct lsock *ls)
  * SO_REUSEPORT, so the kernel would let us join a stranger's group (same
  * uid) and split its traffic: bind once without SO_REUSEPORT to find out. */
 static int
-probe_foreign(const struct sockaddr *sa, socklen_t len)
+probe_foreign(const struct sockaddr *sa, socklen_t len, bool dgram)
 {
-	int fd = net_listen(sa, len, false, 1);
+	int fd = dgram ? net_udp_bind(sa, len, false) :
+	    net_listen(sa, len, false, 1);
 
 	if (fd < 0)
 		return errno == EADDRINUSE ? -1 : 0;
@@ -284,11 +293,14 @@ addr_is_wildcard(const struct sockaddr *sa)
  * 127.0.0.2:P) does not conflict, so it must not skip the probe -- a
  * stranger on that other address would be joined. */
 static bool
-ours_conflicts(const struct lsock *list, const struct sockaddr *sa)
+ours_conflicts(const struct lsock *list, const struct sockaddr *sa,
+    bool dgram)
 {
 	for (const struct lsock *ls = list; ls; ls = ls->next) {
 		const struct sockaddr *b = (const struct sockaddr *)&ls->bound;
 
+		if (ls->dgram != dgram)
+			continue;
 		if (b->sa_family != sa->sa_family || addr_port(b) != addr_port(sa))
 			continue;
 		if (addr_equal(b, sa) || addr_is_wildcard(b) || addr_is_wildcard(sa))
@@ -300,8 +312,8 @@ ours_conflicts(const struct lsock *list, const struct sockaddr *sa)
 /* Bind one socket per worker with SO_REUSEPORT so the kernel spreads new
  * connections over the workers without a shared accept queue. */
 static struct lsock *
-lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
-    const struct lsock *created, char *err, size_t errlen)
+lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
+    unsigned nworkers, const struct lsock *created, char *err, size_t errlen)
 {
 	struct lsock *ls = xcalloc(1, sizeof(*ls));
 	struct sockaddr_storage ss;
@@ -313,7 +325,8 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 
 	memcpy(&ls->req, &b->addr, b->addrlen);
 	ls->reqlen = b->addrlen;
-	n = take_inherited(req, &fds, &name, &ours);
+	ls->dgram = dgram;
+	n = take_inherited(req, dgram, &fds, &name, &ours);
 	if (n > 0) {
 		ls->adopted = !ours;
 		ls->fdname = name;
@@ -331,14 +344,20 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 				lsock_close(ls);
 				return NULL;
 			}
+			if (dgram) {
+				net_udp_pktinfo(fds[i]);
+				net_udp_gro(fds[i]);
+				continue;
+			}
 			net_set_nodelay(fds[i]);
 			net_set_oobinline(fds[i]);
 		}
 	} else {
 		if (!port_is_zero((const struct sockaddr *)&b->addr) &&
-		    !ours_conflicts(lsocks, (const struct sockaddr *)&b->addr) &&
-		    !ours_conflicts(created, (const struct sockaddr *)&b->addr) &&
-		    probe_foreign((const struct sockaddr *)&b->addr, b->addrlen) < 0) {
+		    !ours_conflicts(lsocks, (const struct sockaddr *)&b->addr, dgram) &&
+		    !ours_conflicts(created, (const struct sockaddr *)&b->addr, dgram) &&
+		    probe_foreign((const struct sockaddr *)&b->addr, b->addrlen,
+		    dgram) < 0) {
 			snprintf(err, errlen,
 			    "cannot listen on %s: %s (another program listens there)",
 			    b->text, strerror(EADDRINUSE));
@@ -352,7 +371,9 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 		memcpy(&ss, &b->addr, b->addrlen);
 		sslen = b->addrlen;
 		for (unsigned i = 0; i < nworkers; i++) {
-			ls->fds[i] = net_listen((struct sockaddr *)&ss, sslen, true,
+			ls->fds[i] = dgram ?
+			    net_udp_bind((struct sockaddr *)&ss, sslen, true) :
+			    net_listen((struct sockaddr *)&ss, sslen, true,
 			    LISTEN_BACKLOG);
 			if (ls->fds[i] < 0) {
 				snprintf(err, errlen, "cannot listen on %s: %s",
@@ -373,8 +394,18 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 	if (net_local_addr(ls->fds[0], &ls->bound, &sslen) < 0)
 		memcpy(&ls->bound, &b->addr, b->addrlen);
 	addr_format((const struct sockaddr *)&ls->bound, ls->text, sizeof(ls->text));
+	/* A flow lives on the worker that reads its first datagram: every
+	 * later one must reach the same socket, whatever the kernel's
+	 * reuseport hash would do.  A group keeps its program when handed
+	 * to the next process (an upgrade), so attaching again is harmless. */
+	if (dgram && ls->nfds > 1 && !ls->adopted &&
+	    net_udp_steer(ls->fds[0], ls->bound.ss_family, ls->nfds) < 0)
+		log_warn("listener %s: cannot steer datagrams by client "
+		    "(SO_ATTACH_REUSEPORT_CBPF); the kernel's hash decides",
+		    ls->text);
 	if (ls->fdname == NULL && !ls->adopted) {
-		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound);
+		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound,
+		    dgram);
 		/* Kept by systemd across a restart, so that connections
 		 * arriving meanwhile wait in the queue instead of being
 		 * refused (a no-op outside a unit with an fd store). */
@@ -396,10 +427,10 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct bind *bd = &l->binds[b];
 			const struct sockaddr *req = (const struct sockaddr *)&bd->addr;
-			struct lsock *ls = lsock_find(lsocks, req);
+			struct lsock *ls = lsock_find(lsocks, req, l->udp);
 
 			if (ls == NULL)
-				ls = lsock_find(created, req);
+				ls = lsock_find(created, req, l->udp);
 			if (ls == NULL) {
 				/* "*:0" or a host name on port 0 means several
 				 * addresses: all of them on the one port the
@@ -412,7 +443,8 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 				    l->binds[b - 1].ls != NULL)
 					addr_set_port((struct sockaddr *)&want.addr,
 					    addr_port((struct sockaddr *)&l->binds[b - 1].ls->bound));
-				ls = lsock_open(&want, req, nworkers, created, err, errlen);
+				ls = lsock_open(&want, req, l->udp, nworkers,
+				    created, err, errlen);
 				if (ls == NULL)
 					goto rollback;
 				/* Matched on reload by what the file says
@@ -509,6 +541,23 @@ listener_fdstore_all(void)
 	for (struct lsock *ls = lsocks; ls; ls = ls->next)
 		if (!ls->adopted && ls->fdname)
 			keeper.keep(ls->fdname, ls->fds, ls->nfds);
+}
+
+void
+listener_close_streams(void)
+{
+	struct lsock **pp = &lsocks;
+
+	while (*pp) {
+		struct lsock *ls = *pp;
+
+		if (ls->dgram) {
+			pp = &ls->next;
+			continue;
+		}
+		*pp = ls->next;
+		lsock_close(ls);
+	}
 }
 
 void

@@ -27,6 +27,7 @@ struct lsock {
 	int *fds;
 	unsigned nfds;
 	bool adopted;			/* socket activation: systemd's, never closed by us */
+	bool dgram;			/* UDP (protocol: udp): no accept, datagrams */
 	bool in_use;			/* referenced by the generation being prepared */
 	char *fdname;			/* FDNAME= in systemd's fd store / LISTEN_FDNAMES */
 	struct lsock *next;
@@ -58,6 +59,10 @@ int listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 void listener_commit(const struct gen *g);
 /* Put every group of ours into systemd's fd store (again). */
 void listener_fdstore_all(void);
+/* Close the TCP listening sockets only (a drain: workers stopped
+ * accepting).  UDP ones stay open until listener_close_all(): the flows
+ * still open send their replies from them. */
+void listener_close_streams(void);
 /* Close every socket (shutdown, after workers stopped watching). */
 void listener_close_all(void);
 

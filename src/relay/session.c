@@ -481,6 +481,8 @@ session_snapshot(struct worker *w, const char *pool, const char *server,
 			gen_get(s->gen);
 		last = s->gen;
 		e->connecting = s->state == SESS_CONNECTING;
+		e->dgram = false;
+		e->dgrams_in = e->dgrams_out = 0;
 		e->l = s->l;
 		e->pool = s->pool;
 		e->srv = s->srv;

@@ -39,6 +39,8 @@ struct session_snap {
 	double age_s;
 	uint64_t bytes_in;		/* client -> server */
 	uint64_t bytes_out;		/* server -> client */
+	bool dgram;			/* a UDP flow (dgram_snapshot) */
+	uint64_t dgrams_in, dgrams_out;
 };
 struct guard_ticket;
 

@@ -18,6 +18,19 @@ atomic_uint tcplb_active;
 
 static struct worker *workers;
 static unsigned nworkers;
+static const struct worker_dgram_ops *dgram_ops;
+
+void
+workers_set_dgram_ops(const struct worker_dgram_ops *ops)
+{
+	dgram_ops = ops;
+}
+
+const struct worker_dgram_ops *
+worker_dgram_ops(void)
+{
+	return dgram_ops;
+}
 
 struct worker *
 worker_table_new(unsigned n)
@@ -107,6 +120,10 @@ worker_pause_accept(struct worker *w, struct wlisten *only, double seconds)
 	for (unsigned i = 0; i < w->nwl; i++) {
 		if (only && &w->wl[i] != only)
 			continue;
+		/* A UDP socket also carries the datagrams of open flows:
+		 * a TCP limit or a descriptor shortage must not stop it. */
+		if (!only && w->wl[i].l->udp)
+			continue;
 		ev_io_stop(w->loop, &w->wl[i].io);
 		w->wl[i].paused = true;
 	}
@@ -134,7 +151,7 @@ worker_resume_accept(struct worker *w)
 		if (!w->wl[i].paused)
 			continue;
 		w->wl[i].paused = false;
-		if (!w->draining && !w->accept_off)
+		if (!w->draining && (!w->accept_off || w->wl[i].l->udp))
 			ev_io_start(w->loop, &w->wl[i].io);
 	}
 }
@@ -160,12 +177,16 @@ worker_session_closed(struct worker *w)
 		worker_resume_accept(w);
 }
 
+/* A UDP socket also carries the datagrams of open flows: an instance
+ * drain keeps reading it, and dgram/ starts no new flow while
+ * w->accept_off. */
 void
 worker_accept_off(struct worker *w, void *unused)
 {
 	w->accept_off = true;
 	for (unsigned i = 0; i < w->nwl; i++)
-		ev_io_stop(w->loop, &w->wl[i].io);
+		if (!w->wl[i].l->udp)
+			ev_io_stop(w->loop, &w->wl[i].io);
 }
 
 void

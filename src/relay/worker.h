@@ -63,6 +63,7 @@ struct worker {
 	 * this worker only, read by anyone (workers_no_local_addr()). */
 	atomic_uint_fast64_t no_local_addr;
 	struct guard_stats guard;	/* refused connections, per reason */
+	void *dgram;			/* the datagram module's state (dgram/) */
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 	atomic_uint_fast64_t inspect_held;	/* inspected client bytes held
 					 * for sessions waiting for a server */
@@ -101,6 +102,23 @@ extern atomic_uint tcplb_active;
 struct worker *worker_table_new(unsigned n);
 void worker_table_shrink(unsigned n);	/* fewer started after all */
 void worker_table_free(void);
+
+/* Datagram listeners (`protocol: udp`) are served by dgram/, which sits
+ * above relay: it registers these before workers_start(), and the worker
+ * calls them without knowing the module.  read watches a UDP listening
+ * socket (io->data is its struct wlisten); gen_switched runs on the
+ * worker's thread once it runs a new generation; stop closes every flow of the
+ * worker (on its thread, at shutdown); destroy frees w->dgram after the
+ * thread ended. */
+struct worker_dgram_ops {
+	void (*read)(struct ev_loop *loop, ev_io *io, int revents);
+	void (*gen_switched)(struct worker *w);	/* w->gen is new */
+	void (*stop)(struct worker *w);
+	void (*destroy)(struct worker *w);
+};
+void workers_set_dgram_ops(const struct worker_dgram_ops *ops);
+/* The ops registered, or NULL (workers.c runs stop and destroy). */
+const struct worker_dgram_ops *worker_dgram_ops(void);
 unsigned workers_count(void);
 /* Worker i (0 <= i < workers_count()), for reading its counters. */
 struct worker *worker_get(unsigned i);

@@ -74,11 +74,14 @@ wlisten_find(struct worker *w, int fd)
 /* Does worker w accept on member j of a group of nfds sockets?  One socket
  * per worker normally; a group passed with another size (an upgrade or a
  * restart under a changed worker count) is shared out so that every member
- * is watched -- an unwatched member's queue would never be served. */
+ * is watched -- an unwatched member's queue would never be served.  A UDP
+ * member is read by one worker only, never shared: a flow must see all
+ * its datagrams on one worker (a socket from a socket unit is then read by
+ * worker 0 alone). */
 static bool
-worker_watches(const struct worker *w, unsigned j, unsigned nfds)
+worker_watches(const struct worker *w, unsigned j, unsigned nfds, bool udp)
 {
-	if (nfds >= workers_count())
+	if (nfds >= workers_count() || udp)
 		return j % workers_count() == w->id;
 	return j == w->id % nfds;
 }
@@ -96,13 +99,18 @@ worker_set_listeners(struct worker *w, struct gen *g)
 		for (uint32_t b = 0; b < g->listeners[i].nbinds; b++) {
 			struct lsock *ls = g->listeners[i].binds[b].ls;
 
+			if (g->listeners[i].udp && worker_dgram_ops() == NULL)
+				continue;
 			for (unsigned j = 0; j < ls->nfds; j++)
-				n += worker_watches(w, j, ls->nfds);
+				n += worker_watches(w, j, ls->nfds,
+				    g->listeners[i].udp);
 		}
 	nw = n ? xcalloc(n, sizeof(*nw)) : NULL;
 	for (uint32_t i = 0; g && i < g->nlisteners; i++) {
 		struct listener *l = &g->listeners[i];
 
+		if (l->udp && worker_dgram_ops() == NULL)
+			continue;
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct lsock *ls = l->binds[b].ls;
 
@@ -110,14 +118,18 @@ worker_set_listeners(struct worker *w, struct gen *g)
 				int fd = ls->fds[j];
 				struct wlisten *old;
 
-				if (!worker_watches(w, j, ls->nfds))
+				if (!worker_watches(w, j, ls->nfds, l->udp))
 					continue;
 				old = wlisten_find(w, fd);
 				nw[k].w = w;
 				nw[k].l = l;
 				nw[k].fd = fd;
 				nw[k].paused = old ? old->paused : false;
-				ev_io_init(&nw[k].io, listener_accept_cb, fd, EV_READ);
+				/* UDP sockets are read by dgram/ (registered
+				 * from above: relay knows nothing of it). */
+				ev_io_init(&nw[k].io, l->udp ?
+				    worker_dgram_ops()->read : listener_accept_cb,
+				    fd, EV_READ);
 				nw[k].io.data = &nw[k];
 				k++;
 			}
@@ -129,7 +141,8 @@ worker_set_listeners(struct worker *w, struct gen *g)
 	w->wl = nw;
 	w->nwl = n;
 	for (unsigned i = 0; i < n; i++)
-		if (!w->draining && !w->accept_off && !nw[i].paused)
+		if (!w->draining && (!w->accept_off || nw[i].l->udp) &&
+		    !nw[i].paused)
 			ev_io_start(w->loop, &nw[i].io);
 }
 
@@ -189,6 +202,11 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		worker_set_listeners(w, g);
 		w->gen = g;		/* the mailbox's reference becomes ours */
 		gen_put(old);		/* may free it, if no session pins it */
+		/* Before the ack: once every worker acked, the main thread
+		 * closes the sockets g no longer binds, and no flow may
+		 * send from one of them after that. */
+		if (worker_dgram_ops())
+			worker_dgram_ops()->gen_switched(w);
 		atomic_store(&w->acked_gen, id);
 		worker_ack();
 		session_queue_follow(w);
@@ -211,6 +229,8 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (stop) {
 		session_close_all(w, "shutdown");
+		if (worker_dgram_ops())
+			worker_dgram_ops()->stop(w);
 		for (unsigned i = 0; i < w->nwl; i++)
 			ev_io_stop(loop, &w->wl[i].io);
 		ev_timer_stop(loop, &w->resume_timer);
@@ -467,6 +487,8 @@ workers_stop(void)
 			gen_put(w->mb_gen);
 		gen_put(w->gen);
 		session_slab_free(w);
+		if (worker_dgram_ops())
+			worker_dgram_ops()->destroy(w);
 		relay_pools_destroy(&w->pools);
 		hupwatch_destroy(&w->queued_hup, w->loop);
 		ev_loop_destroy(w->loop);

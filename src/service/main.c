@@ -25,6 +25,7 @@
 #include "control/admin.h"
 #include "config/config.h"
 #include "control/ctl.h"
+#include "dgram/dgram.h"
 #include "config/gen.h"
 #include "health/health.h"
 #include "relay/listener.h"
@@ -71,6 +72,8 @@ usage(FILE *f)
 	    "  -l, --listen ADDR     quick mode: address to listen on (default 127.0.0.1:0)\n"
 	    "  -b, --balance ALG     quick mode: roundrobin, leastconn, source, random, first\n"
 	    "  -w, --workers N       event-loop threads, or auto (one per CPU; default)\n"
+	    "      --udp             quick mode: balance UDP datagrams (flows) instead of\n"
+	    "                        TCP connections\n"
 	    "      --log-target T    auto, journal or stderr (default auto)\n"
 	    "  -v, --verbose         debug logging\n"
 	    "  -V, --version         print the version and exit\n"
@@ -164,7 +167,9 @@ finish_stop(void)
 static void
 drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	unsigned active = atomic_load(&tcplb_active);
+	/* UDP flows that still expect an answer (`responses`) count too:
+	 * a query in flight at SIGTERM or an upgrade gets its reply. */
+	unsigned active = atomic_load(&tcplb_active) + dgram_awaiting();
 
 	if (active == 0 && !upgrade_predecessor_alive()) {
 		log_notice("all connections finished");
@@ -181,8 +186,10 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 drained_cb(struct gen *unused)
 {
-	/* No worker watches a listening socket any more: closing is safe. */
-	listener_close_all();
+	/* No worker watches a listening socket any more: closing is safe.
+	 * UDP sockets stay until the workers stop: open flows still send
+	 * their replies from them (a closed one's number could be reused). */
+	listener_close_streams();
 }
 
 /* Stop accepting and drain: on SIGTERM/SIGINT, and in the old process
@@ -257,6 +264,7 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "balance", required_argument, NULL, 'b' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "udp", no_argument, NULL, 'U' },
 		{ "log-target", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -288,6 +296,7 @@ main(int argc, char **argv)
 		case 'l': q.listen = optarg; break;
 		case 'b': q.balance = optarg; break;
 		case 'w': q.workers = optarg; break;
+		case 'U': q.udp = true; break;
 		case 'T': log_target_arg = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
@@ -324,9 +333,9 @@ main(int argc, char **argv)
 	if (q.nbackends > 0 && config_path != NULL)
 		usage_error("BACKEND arguments (quick mode) and --config '%s' exclude each other",
 		    config_path);
-	if (q.nbackends == 0 && (q.listen || q.balance))
+	if (q.nbackends == 0 && (q.listen || q.balance || q.udp))
 		usage_error("--%s needs BACKEND arguments (quick mode); in a configuration file use listeners and pools",
-		    q.listen ? "listen" : "balance");
+		    q.listen ? "listen" : q.balance ? "balance" : "udp");
 
 	log_init(target, verbose ? LOG_DEBUG : LOG_INFO);
 	wiring_install();

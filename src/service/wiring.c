@@ -1,8 +1,9 @@
 /*
  * wiring: hands the loader (config/) its name lookups (dns/) and the table
  * of runtime parts every generation carries (balance/ and edge/), and the
- * admin socket (control/) the service's reload, and the listeners (relay/)
- * systemd's fd store, so that none of them names a subsystem above it.
+ * admin socket (control/) the service's reload, the listeners (relay/)
+ * systemd's fd store, and the workers (relay/) the datagram path (dgram/),
+ * so that none of them names a subsystem above it.
  * See wiring.h.
  */
 #include "autoconfig.h"
@@ -10,6 +11,7 @@
 #include "balance/pool.h"
 #include "config/config.h"
 #include "control/admin.h"
+#include "dgram/dgram.h"
 #include "dns/resolve.h"
 #include "edge/guard.h"
 #include "relay/listener.h"
@@ -64,4 +66,5 @@ wiring_install(void)
 	config_install(&env);
 	admin_install(&reloader);
 	listener_install_keeper(&keeper);
+	dgram_init();
 }

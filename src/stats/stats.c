@@ -169,6 +169,17 @@ stats_fail_name(enum stats_fail f)
 	return (unsigned)f < STATS_FAIL_N ? names[f] : "other";
 }
 
+const char *
+stats_drop_name(enum stats_drop d)
+{
+	static const char *const names[STATS_DROP_N] = {
+		"flow_limit", "refused", "no_server", "no_socket", "too_big",
+		"send_failed", "draining",
+	};
+
+	return (unsigned)d < STATS_DROP_N ? names[d] : "other";
+}
+
 void
 stats_connect_failed(struct stats_srv *b, const char *reason)
 {
@@ -301,6 +312,10 @@ stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *o)
 		o->refused_limit += LD(b->refused_limit);
 		o->no_server += LD(b->no_server);
 		o->refused += LD(b->refused);
+		o->dgrams_in += LD(b->dgrams_in);
+		o->dgrams_out += LD(b->dgrams_out);
+		for (unsigned d = 0; d < STATS_DROP_N; d++)
+			o->drops[d] += LD(b->drops[d]);
 	}
 }
 

@@ -46,13 +46,28 @@ struct stats_srv {
 	stats_ctr duration_sum_us;
 } __attribute__((aligned(64)));
 
+/* Why a UDP listener dropped a datagram (label values, stats_drop_name). */
+enum stats_drop {
+	STATS_DROP_FLOW_LIMIT,		/* new flow, max_connections reached */
+	STATS_DROP_REFUSED,		/* new flow refused by allow/deny/limits */
+	STATS_DROP_NO_SERVER,		/* new flow, no server available */
+	STATS_DROP_NO_SOCKET,		/* new flow, no descriptor or local port */
+	STATS_DROP_TOO_BIG,		/* larger than the path allows (EMSGSIZE) or cut */
+	STATS_DROP_SEND_FAILED,		/* a socket buffer was full, or an error */
+	STATS_DROP_DRAINING,		/* new flow past a `tcplb ctl drain` deadline */
+	STATS_DROP_N,
+};
+
 struct stats_lsn {
-	stats_ctr conns;		/* connections accepted */
+	stats_ctr conns;		/* connections accepted (UDP: flows) */
 	stats_ctr bytes_in;
 	stats_ctr bytes_out;
 	stats_ctr refused_limit;	/* max_connections reached */
 	stats_ctr no_server;		/* closed: no server available/reachable */
 	stats_ctr refused;		/* refused by the guard (guard_refused) */
+	stats_ctr dgrams_in;		/* UDP: client -> server, relayed */
+	stats_ctr dgrams_out;		/* UDP: server -> client, relayed */
+	stats_ctr drops[STATS_DROP_N];	/* UDP: datagrams dropped, by reason */
 } __attribute__((aligned(64)));
 
 /* Plain sums over every worker (what readers get). */
@@ -64,6 +79,7 @@ struct stats_srv_sum {
 
 struct stats_lsn_sum {
 	uint64_t conns, bytes_in, bytes_out, refused_limit, no_server, refused;
+	uint64_t dgrams_in, dgrams_out, drops[STATS_DROP_N];
 };
 
 /* Carrying state across a binary re-exec (upgrade): besides health,
@@ -145,6 +161,7 @@ void stats_pool_sum(const struct pool_state *st, struct stats_srv_sum *out);
 void stats_srv_sum_add(struct stats_srv_sum *acc, const struct stats_srv_sum *s);
 void stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *out);
 const char *stats_fail_name(enum stats_fail f);
+const char *stats_drop_name(enum stats_drop d);
 
 /* Reloads that published a new generation and that kept the old one (a
  * DNS change is not a reload).  The service counts on the main loop; any

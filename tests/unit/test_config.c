@@ -502,7 +502,7 @@ test_bad_unknown_keys(void **state)
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
 		    "(expected one of: max_connections, inspect_timeout, "
 		    "accept_proxy, max_connections_per_source, bind, pool, "
-		    "trusted, allow, deny, rate_limit, routes)",
+		    "trusted, allow, deny, rate_limit, routes, protocol)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
 		"bad_unknown_keys.yaml:14:7: pools.p.health_check.uri: unknown "
