@@ -105,6 +105,7 @@ struct access_rec {
 	bool routed;		/* the listener routes by TLS name: */
 	const char *sni;	/* the name (a valid host name) or NULL */
 	int route;		/* the route index taken, -1: none */
+	const char *mptcp;	/* sides on Multipath TCP, NULL: none */
 };
 void log_access(const struct access_rec *r);
 

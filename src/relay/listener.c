@@ -161,9 +161,13 @@ port_is_zero(const struct sockaddr *sa)
  * a socket another bind of this generation already uses: two listeners on
  * "host:0" get a port each. */
 static struct lsock *
-lsock_find(struct lsock *list, const struct sockaddr *req)
+lsock_find(struct lsock *list, const struct sockaddr *req, bool mptcp)
 {
 	for (struct lsock *ls = list; ls; ls = ls->next) {
+		/* `mptcp:` changed: a socket of the other protocol.  One
+		 * passed by a socket unit is used as it is. */
+		if (!ls->adopted && ls->want_mptcp != mptcp)
+			continue;
 		if (port_is_zero(req)) {
 			if (!ls->in_use &&
 			    addr_equal((const struct sockaddr *)&ls->req, req))
@@ -301,7 +305,7 @@ ours_conflicts(const struct lsock *list, const struct sockaddr *sa)
  * connections over the workers without a shared accept queue. */
 static struct lsock *
 lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
-    const struct lsock *created, char *err, size_t errlen)
+    bool mptcp, const struct lsock *created, char *err, size_t errlen)
 {
 	struct lsock *ls = xcalloc(1, sizeof(*ls));
 	struct sockaddr_storage ss;
@@ -316,6 +320,12 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 	n = take_inherited(req, &fds, &name, &ours);
 	if (n > 0) {
 		ls->adopted = !ours;
+		ls->want_mptcp = mptcp;
+		if (mptcp != net_is_mptcp_socket(fds[0]))
+			log_notice("listener %s: the socket passed is %s, not as "
+			    "`mptcp: %s` asks; kept as it is", b->text,
+			    mptcp ? "plain TCP" : "Multipath TCP",
+			    mptcp ? "true" : "false");
 		ls->fdname = name;
 		ls->nfds = n;
 		ls->fds = fds;
@@ -351,9 +361,17 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 			ls->fds[i] = -1;
 		memcpy(&ss, &b->addr, b->addrlen);
 		sslen = b->addrlen;
+		ls->want_mptcp = mptcp;
 		for (unsigned i = 0; i < nworkers; i++) {
-			ls->fds[i] = net_listen((struct sockaddr *)&ss, sslen, true,
-			    LISTEN_BACKLOG);
+			bool fell_back = false;
+
+			ls->fds[i] = net_listen_mptcp((struct sockaddr *)&ss, sslen,
+			    true, LISTEN_BACKLOG, mptcp, &fell_back);
+			if (i == 0 && fell_back)
+				log_warnx("listener %s: mptcp: the kernel has no "
+				    "Multipath TCP (net.mptcp.enabled=0, or not "
+				    "built in): accepting plain TCP only",
+				    b->text);
 			if (ls->fds[i] < 0) {
 				snprintf(err, errlen, "cannot listen on %s: %s",
 				    b->text, strerror(errno));
@@ -396,10 +414,10 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct bind *bd = &l->binds[b];
 			const struct sockaddr *req = (const struct sockaddr *)&bd->addr;
-			struct lsock *ls = lsock_find(lsocks, req);
+			struct lsock *ls = lsock_find(lsocks, req, l->mptcp);
 
 			if (ls == NULL)
-				ls = lsock_find(created, req);
+				ls = lsock_find(created, req, l->mptcp);
 			if (ls == NULL) {
 				/* "*:0" or a host name on port 0 means several
 				 * addresses: all of them on the one port the
@@ -412,7 +430,8 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 				    l->binds[b - 1].ls != NULL)
 					addr_set_port((struct sockaddr *)&want.addr,
 					    addr_port((struct sockaddr *)&l->binds[b - 1].ls->bound));
-				ls = lsock_open(&want, req, nworkers, created, err, errlen);
+				ls = lsock_open(&want, req, nworkers, l->mptcp, created,
+				    err, errlen);
 				if (ls == NULL)
 					goto rollback;
 				/* Matched on reload by what the file says

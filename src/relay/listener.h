@@ -27,6 +27,8 @@ struct lsock {
 	int *fds;
 	unsigned nfds;
 	bool adopted;			/* socket activation: systemd's, never closed by us */
+	bool want_mptcp;		/* opened for `mptcp: true` (the socket is
+					 * TCP when the kernel has no MPTCP) */
 	bool in_use;			/* referenced by the generation being prepared */
 	char *fdname;			/* FDNAME= in systemd's fd store / LISTEN_FDNAMES */
 	struct lsock *next;
