@@ -43,7 +43,7 @@ struct net_connect_opts {
 	/* source is someone else's address -- the client's -- with its
 	 * port (`source: client`): IP_TRANSPARENT, and no
 	 * IP_BIND_ADDRESS_NO_PORT since the port is given.  Needs
-	 * CAP_NET_ADMIN: EPERM without it. */
+	 * CAP_NET_RAW or CAP_NET_ADMIN: EPERM without. */
 	bool transparent;
 	bool mptcp;			/* IPPROTO_MPTCP, TCP when unavailable */
 };
@@ -54,7 +54,7 @@ int net_connect_ex(const struct sockaddr *sa, socklen_t len,
  * for every transparent socket, datagram flows included. */
 int net_set_transparent(int fd, int af);
 /* Can this process make transparent sockets of family af?  0, or the
- * errno of trying (EPERM: no CAP_NET_ADMIN). */
+ * errno of trying (EPERM: neither CAP_NET_RAW nor CAP_NET_ADMIN). */
 int net_transparent_probe(int af);
 
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */

@@ -4,8 +4,9 @@
  * once what is missing instead of failing connection by connection.
  *
  * Two things make a connection from the client's address work:
- *  - the capability: IP_TRANSPARENT / IPV6_TRANSPARENT need CAP_NET_ADMIN.
- *    Without it no such connection can be made: the generation is refused
+ *  - the capability: IP_TRANSPARENT / IPV6_TRANSPARENT need CAP_NET_RAW
+ *    or CAP_NET_ADMIN (either; the unit drop-in grants CAP_NET_RAW, the
+ *    narrower, as HAProxy does for `usesrc`).  Without it no such connection can be made: the generation is refused
  *    (at start tcplb exits, at reload the old configuration keeps serving).
  *  - the routes back: a server answers to the client's address, which is
  *    not ours.  Those replies must be routed to tcplb (the servers' route
@@ -215,10 +216,10 @@ transparent_check(const struct gen *g, char *err, size_t errlen)
 			continue;
 		if ((e = net_transparent_probe(af)) != 0) {
 			snprintf(err, errlen, "source: client needs "
-			    "CAP_NET_ADMIN to connect from the clients' "
-			    "addresses (%s_TRANSPARENT: %s); grant it with "
-			    "contrib/transparent/transparent.conf (a unit "
-			    "drop-in) or run as root",
+			    "CAP_NET_RAW (or CAP_NET_ADMIN) to connect from "
+			    "the clients' addresses (%s_TRANSPARENT: %s); "
+			    "grant it with the unit drop-in "
+			    "contrib/transparent/transparent.conf",
 			    i ? "IPV6" : "IP", strerror(e));
 			return -1;
 		}

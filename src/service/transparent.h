@@ -10,7 +10,7 @@
 #include "config/gen.h"
 
 /* When g has `source: client` servers: -1 with err when this process
- * cannot make transparent sockets (no CAP_NET_ADMIN); a warning logged
+ * cannot make transparent sockets (neither CAP_NET_RAW nor CAP_NET_ADMIN); a warning logged
  * when no policy route brings the servers' replies back.  0 otherwise. */
 int transparent_check(const struct gen *g, char *err, size_t errlen);
 
