@@ -28,6 +28,7 @@ global:
 listeners:
   v4: {bind: "10.88.1.1:%(port)d", pool: app4}
   v6: {bind: "[fd88:1::1]:%(port)d", pool: app6}
+  cross: {bind: "[fd88:1::1]:%(xport)d", pool: app4}
 defaults:
   connect_timeout: 3s
   retries: 0
@@ -69,7 +70,7 @@ def topology(lab):
 
 def start(t, lab, ns, name, argv0_extra=()):
     sock = t.path(name + ".sock")
-    cfg = t.write(name + ".yaml", CFG % dict(sock=sock, port=PORT, sport=SPORT))
+    cfg = t.write(name + ".yaml", CFG % dict(sock=sock, port=PORT, xport=PORT + 1, sport=SPORT))
     if t.notify is None:
         t.notify_receiver()
     first = t.notify.count()
@@ -144,6 +145,21 @@ def test(t):
         t.eq(hashlib.sha256(bytes(got)).hexdigest(), want, "1 MiB echoed intact (%s)" % src)
         s.close()
         t.log("%s: server saw %s:%d, sha256 ok" % (src, me[0], me[1]))
+
+    # An IPv6 client cannot be the source toward an IPv4 server: said, and
+    # not held against the server.
+    with lab.inside(c):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(("fd88:1::1", PORT + 1))
+    t.eq(recv_until_eof(s, 5), (b"", "eof"), "an IPv6 client to an IPv4 server: closed")
+    s.close()
+    t.check(lb.wait_stderr(r"source: client, but the client's address family is not "
+                           r"the server's", timeout=5),
+            "the reason is logged: %s" % lb.stderr()[-600:])
+    servers = admin_json(lb.sock, "show servers app4")["servers"]
+    t.eq([(x["health"], sum(x["connect_failures"].values())) for x in servers],
+         [("up", 0)], "not held against the server")
 
     # Routes gone: the check says what, and a reload warns.
     sh(*lab.exec_argv(tl, ["sh", script, "stop"]))
