@@ -797,12 +797,18 @@ session_no_local_addr(struct session *s)
 	session_log_ctx(s, &ctx, client, sizeof(client));
 	if (srv->source.len)
 		addr_format_host(&srv->source.u.sa, src, sizeof(src));
+	/* `source: client` takes no port of ours: the client's own address
+	 * and port are taken (a second connection of the same client port
+	 * to this server, or the client is this host). */
 	log_ratelimited(&rl, LOG_WARNING, &ctx,
 	    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
-	    "local ports exhausted%s; not held against the server "
+	    "%s%s; not held against the server "
 	    "(%llu such connects in all)",
 	    (unsigned long long)s->id, client, s->pool->name,
-	    srv->name, srv->addr_text, *src ? " " : "", src,
+	    srv->name, srv->addr_text, *src || srv->source_client ? " " : "",
+	    srv->source_client ? "the client's address and port" : src,
+	    srv->source_client ? "they are in use toward this server already, "
+	    "or on this host" : "local ports exhausted",
 	    *src ? ", or the source address is not on this host" : "",
 	    (unsigned long long)workers_no_local_addr());
 	session_attempt_end(s, "no local address available");

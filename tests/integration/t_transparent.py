@@ -68,9 +68,13 @@ def topology(lab):
     return c, t, d
 
 
-def start(t, lab, ns, name, argv0_extra=()):
+def start(t, lab, ns, name, argv0_extra=(), plain=False):
     sock = t.path(name + ".sock")
-    cfg = t.write(name + ".yaml", CFG % dict(sock=sock, port=PORT, xport=PORT + 1, sport=SPORT))
+    text = CFG % dict(sock=sock, port=PORT, xport=PORT + 1, sport=SPORT)
+    if plain:
+        text = text.replace(", source: client}", "}").replace(
+            "source: client", "source: 10.88.2.1")
+    cfg = t.write(name + ".yaml", text)
     if t.notify is None:
         t.notify_receiver()
     first = t.notify.count()
@@ -104,14 +108,34 @@ def test(t):
                        text=True, timeout=10)
     t.eq(r.returncode, 0, "check after setup: " + r.stdout)
 
-    # Without CAP_NET_RAW and CAP_NET_ADMIN: refused at start, saying why.
+    # Without CAP_NET_RAW and CAP_NET_ADMIN: refused at start, saying why;
+    # a reload that brings `source: client` in is refused the same way and
+    # the running configuration keeps serving.
     if shutil.which("setpriv"):
-        p = start(t, lab, tl, "nocap", ["setpriv", "--bounding-set=-net_admin,-net_raw"])
+        nocap = ["setpriv", "--bounding-set=-net_admin,-net_raw"]
+        p = start(t, lab, tl, "nocap", nocap)
         rc = p.wait(10)
         t.eq(rc, 1, "tcplb without the capability exits 1")
         t.check(re.search(r"source: client needs CAP_NET_RAW \(or CAP_NET_ADMIN\) .*IP_TRANSPARENT: "
                           r"Operation not permitted", p.stderr()),
                 "the start error names the capability: %s" % p.stderr()[-500:])
+        p = start(t, lab, tl, "nocap2", nocap, plain=True)
+        t.check(t.notify.wait_for("READY=1", start=p.first, timeout=10) is not None,
+                "tcplb without the capability starts without source: client")
+        t.write("nocap2.yaml", CFG % dict(sock=p.sock, port=PORT, xport=PORT + 1, sport=SPORT))
+        msgs = t.reload(p)
+        t.check(any("source: client needs CAP_NET_RAW" in m for m in msgs),
+                "the reload's STATUS names the capability: %s" % msgs)
+        with lab.inside(c):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(("10.88.1.1", PORT))
+        line = recv_line(s, 5)
+        t.check(line is not None and not line.startswith("10.88.1.2 "),
+                "the old configuration keeps serving, from tcplb's own address: %r" % line)
+        s.close()
+        p.signal(signal.SIGTERM)
+        t.eq(p.wait(8), 0, "stops cleanly")
 
     lb = start(t, lab, tl, "lb")
     t.check(t.notify.wait_for("READY=1", start=lb.first, timeout=10) is not None,
