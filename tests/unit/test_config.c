@@ -311,6 +311,15 @@ test_shipped_configs(void **state)
 	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
 	check_wiring(g);
 	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/transparent.yaml");
+	check_wiring(g);
+	assert_true(gen_find_pool(g, "postgres")->servers[0].source_client);
+	assert_true(gen_find_pool(g, "mail")->servers[0].source_client);
+	assert_false(gen_find_pool(g, "mail")->servers[1].source_client);
+	assert_true(gen_find_listener(g, "app")->mptcp);
+	assert_true(gen_find_pool(g, "app")->servers[0].mptcp);
+	gen_put(g);
 }
 
 static void
