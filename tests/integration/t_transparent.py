@@ -29,6 +29,7 @@ listeners:
   v4: {bind: "10.88.1.1:%(port)d", pool: app4}
   v6: {bind: "[fd88:1::1]:%(port)d", pool: app6}
   cross: {bind: "[fd88:1::1]:%(xport)d", pool: app4}
+  again: {bind: "10.88.1.1:%(xport)d", pool: app4}
 defaults:
   connect_timeout: 3s
   retries: 0
@@ -169,6 +170,41 @@ def test(t):
         t.eq(hashlib.sha256(bytes(got)).hexdigest(), want, "1 MiB echoed intact (%s)" % src)
         s.close()
         t.log("%s: server saw %s:%d, sha256 ok" % (src, me[0], me[1]))
+
+    # Many at once: 400 connections, each seen with its own address and port.
+    held = []
+    for i in range(400):
+        with lab.inside(c):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(("10.88.1.1", PORT))
+        held.append(s)
+    for s in held:
+        me = s.getsockname()
+        t.eq(recv_line(s, 5), "%s %d" % me, "concurrent session sees its client")
+        s.close()
+    t.log("400 concurrent sessions each seen from their own client address and port")
+
+    # The same client address and port to two listeners of one server: the
+    # second connection cannot exist (same 4-tuple); said, not held against
+    # the server.
+    with lab.inside(c):
+        s1 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s2 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    for x in (s1, s2):
+        x.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        x.settimeout(5)
+    s1.bind(("10.88.1.2", 0))
+    s2.bind(s1.getsockname())
+    s1.connect(("10.88.1.1", PORT))
+    t.eq(recv_line(s1, 5), "%s %d" % s1.getsockname(), "first connection")
+    s2.connect(("10.88.1.1", PORT + 1))
+    t.eq(recv_until_eof(s2, 5), (b"", "eof"), "the duplicate is closed")
+    t.check(lb.wait_stderr(r"no local address to connect to app4/.* from the client's address "
+                           r"and port: they are in use toward this server already", timeout=5),
+            "the duplicate's reason is logged: %s" % lb.stderr()[-600:])
+    s1.close()
+    s2.close()
 
     # An IPv6 client cannot be the source toward an IPv4 server: said, and
     # not held against the server.
