@@ -22,6 +22,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,15 @@
 
 #define NL_BUF 32768
 #define NL_MAX_MARKS 16
+
+/* Is there a whole message at nh among the len bytes left?  (NLMSG_OK
+ * with a signed length: NLMSG_NEXT may take len below zero.) */
+static bool
+nl_ok(const struct nlmsghdr *nh, ssize_t len)
+{
+	return len >= (ssize_t)sizeof(*nh) && nh->nlmsg_len >= sizeof(*nh) &&
+	    nh->nlmsg_len <= (size_t)len;
+}
 
 /* Send one request, return the socket to read the answer from, or -1. */
 static int
@@ -85,7 +95,7 @@ nl_rule_marks(int af, uint32_t *marks, int max)
 
 		if (len <= 0)
 			break;
-		for (; NLMSG_OK(nh, (size_t)len); nh = NLMSG_NEXT(nh, len)) {
+		for (; nl_ok(nh, len); nh = NLMSG_NEXT(nh, len)) {
 			struct fib_rule_hdr *fr = NLMSG_DATA(nh);
 			struct rtattr *a = (struct rtattr *)((char *)fr +
 			    NLMSG_ALIGN(sizeof(*fr)));
@@ -155,7 +165,7 @@ nl_mark_is_local(int af, uint32_t mark)
 		return -1;
 	len = recv(fd, buf, sizeof(buf), 0);
 	nh = (struct nlmsghdr *)buf;
-	if (len > 0 && NLMSG_OK(nh, (size_t)len)) {
+	if (nl_ok(nh, len)) {
 		if (nh->nlmsg_type == RTM_NEWROUTE)
 			r = ((struct rtmsg *)NLMSG_DATA(nh))->rtm_type ==
 			    RTN_LOCAL;
