@@ -16,7 +16,8 @@ Asserts: the VIP is installed in r with two next hops and new flows split
 over both instances; `tcplb ctl drain` on A withdraws A's next hop (the
 time is measured and bounded) and new flows stop reaching A; `undrain`
 brings it back; killing tcplb A (SIGKILL) withdraws within the bound that
-tcplb(8) documents (INTERVAL x FALL + BGP propagation)."""
+tcplb(8) documents (INTERVAL x FALL + BGP propagation); a machine whose
+link goes silent is withdrawn within bird.conf's hold time (9 s)."""
 import sys, os, re, signal, shutil, socket, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -217,6 +218,16 @@ def test(t):
         kill_s, WITHDRAW_BOUND))
     s = share(32)
     t.eq(s["A"], 0, "flows after the kill all on B: %s" % s)
+
+    # 5. machine B dies (its link goes silent: no BGP goodbye): the router
+    # withdraws it when the hold time (9 s in bird.conf) runs out
+    lab.ip(b, "link", "set", "b2r", "down")
+    t_dead = time.monotonic()
+    t.check(wait_until(lambda: hops() == frozenset(), timeout=15),
+            "the router kept B's next hop after B went silent")
+    dead_s = time.monotonic() - t_dead
+    t.log("machine B silent -> next hop gone: %.2fs (hold time 9 s)" % dead_s)
+    t.check(dead_s <= 9 + 1.5, "withdrawal of a dead machine took %.2fs" % dead_s)
     for p in announcers.values():
         p.signal(signal.SIGTERM)
     lbs["B"].signal(signal.SIGTERM)
@@ -230,4 +241,4 @@ def sh_birdc(sock, cmd):
     return r.stdout + r.stderr
 
 
-run(test, timeout=90)
+run(test, timeout=120)
