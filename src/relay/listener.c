@@ -92,29 +92,43 @@ listener_set_inherited(const int *fds, char **names, unsigned n)
 		inherited_add(fds[i], names ? names[i] : NULL);
 }
 
+#define FDNAME_MPTCP "-mptcp"
+
 /* FDNAME of one of our groups: the configured address (which is what a
  * port-0 bind is matched by) and the bound one (which makes two port-0
  * groups on one host distinct).  systemd allows no ':' in a name. */
 static char *
-fdname_make(const struct sockaddr *req, const struct sockaddr *bound)
+fdname_make(const struct sockaddr *req, const struct sockaddr *bound, bool mptcp)
 {
 	char r[ADDR_STRLEN], b[ADDR_STRLEN];
 	char *name;
 
 	addr_format(req, r, sizeof(r));
 	addr_format(bound, b, sizeof(b));
-	name = xasprintf("%s%s-%s", LISTENER_FDNAME_PREFIX, r, b);
+	/* A group made for `mptcp: true` has a name of its own: on a reload
+	 * that toggles the key, the new group is kept in the fd store while
+	 * the old one is forgotten, by name. */
+	name = xasprintf("%s%s-%s%s", LISTENER_FDNAME_PREFIX, r, b,
+	    mptcp ? FDNAME_MPTCP : "");
 	for (char *p = name; *p; p++)
 		if (*p == ':')
 			*p = '_';
 	return name;
 }
 
+static bool
+fdname_is_mptcp(const char *name)
+{
+	size_t n = name ? strlen(name) : 0, k = strlen(FDNAME_MPTCP);
+
+	return n > k && strcmp(name + n - k, FDNAME_MPTCP) == 0;
+}
+
 /* Does our group's FDNAME say it was bound for req? */
 static bool
 fdname_matches_req(const char *name, const struct sockaddr *req)
 {
-	char *want = fdname_make(req, req);
+	char *want = fdname_make(req, req, false);
 	/* "tcplb-ls-REQ-": compare up to and including the dash after REQ */
 	size_t n = strlen(want) - strlen(strrchr(want, '-')) + 1;
 	bool ok = strncmp(name, want, n) == 0;
@@ -320,12 +334,14 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 	n = take_inherited(req, &fds, &name, &ours);
 	if (n > 0) {
 		ls->adopted = !ours;
-		ls->want_mptcp = mptcp;
-		if (mptcp != net_is_mptcp_socket(fds[0]))
-			log_notice("listener %s: the socket passed is %s, not as "
-			    "`mptcp: %s` asks; kept as it is", b->text,
-			    mptcp ? "plain TCP" : "Multipath TCP",
-			    mptcp ? "true" : "false");
+		/* Our own group keeps what it was made for (its name says),
+		 * even when the file now says otherwise: replacing it here
+		 * would bind beside it.  The next reload replaces it. */
+		ls->want_mptcp = ours ? fdname_is_mptcp(name) : mptcp;
+		if (ls->want_mptcp != mptcp)
+			log_notice("listener %s: the sockets passed were made for "
+			    "`mptcp: %s`; kept until the next reload", b->text,
+			    mptcp ? "false" : "true");
 		ls->fdname = name;
 		ls->nfds = n;
 		ls->fds = fds;
@@ -392,7 +408,8 @@ lsock_open(const struct bind *b, const struct sockaddr *req, unsigned nworkers,
 		memcpy(&ls->bound, &b->addr, b->addrlen);
 	addr_format((const struct sockaddr *)&ls->bound, ls->text, sizeof(ls->text));
 	if (ls->fdname == NULL && !ls->adopted) {
-		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound);
+		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound,
+		    ls->want_mptcp);
 		/* Kept by systemd across a restart, so that connections
 		 * arriving meanwhile wait in the queue instead of being
 		 * refused (a no-op outside a unit with an fd store). */

@@ -65,6 +65,18 @@ def serve(conn, backend):
         conn.sendall(data)
 
 
+class KillPid:
+    """Kills the process a binary upgrade started (not the test's own)."""
+    def __init__(self, pid):
+        self.pid = pid
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def transfer(t, s, what):
     blob = os.urandom(4 << 20)
     got = bytearray()
@@ -128,17 +140,47 @@ def test(t):
     t.check(lb.wait_stderr(r"listener=mp pool=app .* mptcp=server end=", timeout=5),
             "the access log says mptcp=server")
 
-    # 3. reload with the listener's mptcp off: a new socket, clients fall back
-    t.reload(lb, CFG % dict(conf, lmp="false"))
+    # 3. reload with the listener's mptcp off: a new socket, clients fall back;
+    # systemd's fd store ends up holding the new group only
+    msgs = t.reload(lb, CFG % dict(conf, lmp="false"))
+    base = "tcplb-ls-127.0.0.1_%d-127.0.0.1_%d" % (port, port)
+    stored = [m for m in msgs if m.startswith("FDSTORE=1")]
+    removed = [m for m in msgs if m.startswith("FDSTOREREMOVE=1")]
+    t.check(stored and all(m.endswith("FDNAME=" + base) for m in stored),
+            "the new TCP group is kept in the fd store: %s" % msgs)
+    t.eq(removed, ["FDSTOREREMOVE=1\nFDNAME=%s-mptcp" % base],
+         "only the old MPTCP group is forgotten")
     s = client(addr, IPPROTO_MPTCP)
     t.eq(recv_line(s, 5), "mptcp", "pool still MPTCP")
     t.check(not is_mptcp(s), "MPTCP client fell back to TCP after mptcp: false")
     t.check(t.echo_ok(s, b"after reload"), "served after the reload")
     s.close()
-    lb.signal(signal.SIGTERM)
-    t.eq(lb.wait(8), 0, "tcplb stops cleanly")
 
-    # 4. net.mptcp.enabled=0 (per network namespace): a warning, plain TCP
+    # 4. back on, then a binary upgrade: the new process takes the MPTCP
+    # group over as it is
+    t.reload(lb, CFG % dict(conf, lmp="true"))
+    start = t.notify.count()
+    lb.signal(signal.SIGUSR2)
+    r = t.notify.wait_for("MAINPID=", start=start, timeout=15)
+    t.check(r, "no MAINPID= after SIGUSR2")
+    new_pid = int([l for l in r[1].split("\n") if l.startswith("MAINPID=")][0].split("=")[1])
+    t.add_closer(KillPid(new_pid))
+    t.check(t.notify.wait_for("READY=1", start=r[0] + 1, timeout=10), "new process ready")
+    t.eq(lb.wait(10), 0, "the old process exits 0")
+    t.check(admin_json(sock, "show info")["pid"] == new_pid, "the new process answers")
+    s = client(addr, IPPROTO_MPTCP)
+    t.eq(recv_line(s, 5), "mptcp", "server side MPTCP after the upgrade")
+    t.check(is_mptcp(s), "MPTCP client served over MPTCP by the new process")
+    t.check(t.echo_ok(s, b"upgraded"), "served after the upgrade")
+    s.close()
+    t.check("kept until the next reload" not in lb.stderr(),
+            "the inherited group matched: %s" % lb.stderr()[-400:])
+    os.kill(new_pid, signal.SIGTERM)
+    t.check(wait_until(lambda: not os.path.exists("/proc/%d" % new_pid) or
+                       open("/proc/%d/stat" % new_pid).read().rsplit(")", 1)[1].split()[0] == "Z",
+                       10), "the new process stops")
+
+    # 5. net.mptcp.enabled=0 (per network namespace): a warning, plain TCP
     try:
         from netns import Lab
         lab = Lab(t)
