@@ -760,7 +760,7 @@ log_ratelimited(struct log_ratelimit *rl, int prio, const struct log_ctx *ctx,
 void
 log_access(const struct access_rec *r)
 {
-	char msg[1400];
+	char msg[1400], mp[32] = "";
 	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
 	char dms[24], tries[12], rt[12], din[24], dout[24];
 	const char *server = r->server ? r->server : "-";
@@ -784,12 +784,14 @@ log_access(const struct access_rec *r)
 			snprintf(route, sizeof(route), " sni=%s route=-",
 			    r->sni ? r->sni : "-");
 	}
+	if (r->mptcp)
+		snprintf(mp, sizeof(mp), " mptcp=%s", r->mptcp);
 	snprintf(msg, sizeof(msg),
 	    "%s listener=%s%s pool=%s server=%s (%s) bytes_in=%llu bytes_out=%llu "
-	    "connect=%s duration=%llums tries=%u end=\"%s\"",
+	    "connect=%s duration=%llums tries=%u%s end=\"%s\"",
 	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-	    conn, (unsigned long long)r->duration_ms, r->tries, r->reason);
+	    conn, (unsigned long long)r->duration_ms, r->tries, mp, r->reason);
 	if (r->dgram) {
 		size_t len = strlen(msg);
 
@@ -832,6 +834,8 @@ log_access(const struct access_rec *r)
 		KV("TCPLB_DATAGRAMS_IN", din);
 		KV("TCPLB_DATAGRAMS_OUT", dout);
 	}
+	if (r->mptcp)
+		KV("TCPLB_MPTCP", r->mptcp);
 #undef KV
 	kv[n] = NULL;
 	log_emit(LOG_INFO, msg, kv);

@@ -107,6 +107,7 @@ struct access_rec {
 	int route;		/* the route index taken, -1: none */
 	bool dgram;		/* a UDP flow: datagram counts follow */
 	uint64_t dgrams_in, dgrams_out;
+	const char *mptcp;	/* sides on Multipath TCP, NULL: none */
 };
 void log_access(const struct access_rec *r);
 

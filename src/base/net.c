@@ -71,16 +71,67 @@ net_set_oobinline(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 }
 
-/* A socket of type for sa, not bound yet: non-blocking, close-on-exec,
- * SO_REUSEADDR (+ SO_REUSEPORT), IPV6_V6ONLY for IPv6 -- "[::]:80" and
- * "0.0.0.0:80" are separate listeners in tcplb's configuration; without
- * V6ONLY the second bind would fail. */
+/*
+ * A stream socket, Multipath TCP when asked and the kernel has it.
+ * socket(IPPROTO_MPTCP) fails with EPROTONOSUPPORT on a kernel built
+ * without MPTCP, ENOPROTOOPT while net.mptcp.enabled=0 (per namespace),
+ * and EINVAL on old kernels that do not know the protocol number: all of
+ * them mean "use TCP".  Anything else (EMFILE...) is a real failure.
+ */
 static int
-net_bindable(const struct sockaddr *sa, int type, bool reuseport)
+net_stream_socket(int af, bool mptcp, bool *fell_back)
 {
-	int fd, one = 1, saved;
+	int fd;
 
-	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fell_back != NULL)
+		*fell_back = false;
+	if (mptcp) {
+		fd = socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    IPPROTO_MPTCP);
+		if (fd >= 0 || (errno != EPROTONOSUPPORT &&
+		    errno != ENOPROTOOPT && errno != EINVAL))
+			return fd;
+		if (fell_back != NULL)
+			*fell_back = true;
+	}
+	return socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+bool
+net_is_mptcp_socket(int fd)
+{
+	int proto = 0;
+	socklen_t len = sizeof(proto);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+	    proto == IPPROTO_MPTCP;
+}
+
+#ifndef TCP_IS_MPTCP
+#define TCP_IS_MPTCP 43		/* linux/tcp.h, 5.16 */
+#endif
+
+bool
+net_mptcp_active(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	/* On an MPTCP socket: 1 unless it fell back to plain TCP.  On a
+	 * TCP socket: 0. */
+	return getsockopt(fd, IPPROTO_TCP, TCP_IS_MPTCP, &v, &len) == 0 &&
+	    v == 1;
+}
+
+/* Make fd (for sa, not bound yet) bindable: SO_REUSEADDR (+ SO_REUSEPORT),
+ * IPV6_V6ONLY for IPv6 -- "[::]:80" and "0.0.0.0:80" are separate
+ * listeners in tcplb's configuration; without V6ONLY the second bind
+ * would fail.  Closes fd on failure. */
+static int
+net_bindable_fd(int fd, const struct sockaddr *sa, bool reuseport)
+{
+	int one = 1, saved;
+
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
@@ -99,12 +150,29 @@ fail:
 	return -1;
 }
 
+/* A non-blocking, close-on-exec socket of type for sa, made bindable. */
+static int
+net_bindable(const struct sockaddr *sa, int type, bool reuseport)
+{
+	return net_bindable_fd(socket(sa->sa_family,
+	    type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), sa, reuseport);
+}
+
 int
 net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog)
 {
+	return net_listen_mptcp(sa, len, reuseport, backlog, false, NULL);
+}
+
+int
+net_listen_mptcp(const struct sockaddr *sa, socklen_t len, bool reuseport,
+    int backlog, bool mptcp, bool *fell_back)
+{
 	int fd, saved;
 
-	if ((fd = net_bindable(sa, SOCK_STREAM, reuseport)) < 0)
+	fd = net_bindable_fd(net_stream_socket(sa->sa_family, mptcp,
+	    fell_back), sa, reuseport);
+	if (fd < 0)
 		return -1;
 	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
 	 * which saves a setsockopt() per connection; so do they
@@ -131,25 +199,77 @@ net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
 }
 
 int
+net_set_transparent(int fd, int af)
+{
+	int one = 1;
+
+	if (af == AF_INET6)
+		return setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one,
+		    sizeof(one));
+	return setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one));
+}
+
+int
+net_transparent_probe(int af)
+{
+	int fd, e = 0;
+
+	fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (net_set_transparent(fd, af) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+int
 net_connect(const struct sockaddr *sa, socklen_t len,
     const struct sockaddr *source, socklen_t sourcelen, bool *in_progress)
+{
+	struct net_connect_opts o = { .source = source, .sourcelen = sourcelen };
+
+	return net_connect_ex(sa, len, &o, in_progress);
+}
+
+int
+net_connect_ex(const struct sockaddr *sa, socklen_t len,
+    const struct net_connect_opts *o, bool *in_progress)
 {
 	int fd, saved, one = 1;
 
 	*in_progress = false;
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = net_stream_socket(sa->sa_family, o->mptcp, NULL);
 	if (fd < 0)
 		return -1;
 	net_set_nodelay(fd);
 	net_set_oobinline(fd);
-	if (source != NULL) {
+	if (o->transparent) {
+		/* The client's address and port, as they are: the server sees
+		 * the very connection the client made.  Unique as long as the
+		 * client's own 4-tuple is.  SO_REUSEADDR: the same client
+		 * address and port may connect to two listeners whose pools
+		 * share a server, and a port of ours may still sit in
+		 * TIME_WAIT; the kernel still refuses a duplicate 4-tuple
+		 * (EADDRNOTAVAIL at connect).  Port 0 (a PROXY header without
+		 * one) leaves the port to the kernel. */
+		if (net_set_transparent(fd, sa->sa_family) < 0)
+			goto fail;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+		if (addr_port(o->source) == 0)
+			(void)setsockopt(fd, IPPROTO_IP,
+			    IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(fd, o->source, o->sourcelen) < 0)
+			goto fail;
+	} else if (o->source != NULL) {
 		/* A plain bind() would take a port for good, unique over every
 		 * destination: ~28k connections in all.  Deferred to connect(),
 		 * a port only has to be unique per destination.  Best effort:
 		 * without it (kernels before 4.2) bind() picks the port. */
 		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 		    sizeof(one));
-		if (bind(fd, source, sourcelen) < 0)
+		if (bind(fd, o->source, o->sourcelen) < 0)
 			goto fail;
 	}
 	if (connect(fd, sa, len) == 0)

@@ -13,6 +13,17 @@
  * listen(backlog), non-blocking and close-on-exec; TCP_NODELAY and
  * SO_OOBINLINE, which accepted sockets inherit. */
 int net_listen(const struct sockaddr *sa, socklen_t len, bool reuseport, int backlog);
+/* net_listen() with IPPROTO_MPTCP when mptcp: such a socket accepts
+ * Multipath TCP and plain TCP clients alike.  When the kernel has no
+ * MPTCP (not built, or net.mptcp.enabled=0) the socket is plain TCP and
+ * *fell_back is set; the caller says so once. */
+int net_listen_mptcp(const struct sockaddr *sa, socklen_t len, bool reuseport,
+    int backlog, bool mptcp, bool *fell_back);
+/* Is fd an IPPROTO_MPTCP socket (whether or not its peer speaks MPTCP)? */
+bool net_is_mptcp_socket(int fd);
+/* Does the connection on fd run Multipath TCP end to end (not a fallback
+ * to TCP because the peer or a middlebox does not speak it)? */
+bool net_mptcp_active(int fd);
 /* accept4(NONBLOCK|CLOEXEC); TCP_NODELAY comes from the listener (net_listen),
  * except on sockets passed by systemd: see net_set_nodelay(). */
 int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
@@ -25,6 +36,27 @@ int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len);
  * host). */
 int net_connect(const struct sockaddr *sa, socklen_t len,
     const struct sockaddr *source, socklen_t sourcelen, bool *in_progress);
+/* How net_connect_ex() makes its socket. */
+struct net_connect_opts {
+	const struct sockaddr *source;	/* NULL: the kernel picks */
+	socklen_t sourcelen;
+	/* source is someone else's address -- the client's -- with its
+	 * port (`source: client`): IP_TRANSPARENT, and no
+	 * IP_BIND_ADDRESS_NO_PORT since the port is given.  Needs
+	 * CAP_NET_RAW or CAP_NET_ADMIN: EPERM without. */
+	bool transparent;
+	bool mptcp;			/* IPPROTO_MPTCP, TCP when unavailable */
+};
+int net_connect_ex(const struct sockaddr *sa, socklen_t len,
+    const struct net_connect_opts *o, bool *in_progress);
+/* Mark fd (TCP or UDP, before bind) so that it may bind to an address of
+ * another host (IP_TRANSPARENT / IPV6_TRANSPARENT for af).  The hook
+ * for every transparent socket, datagram flows included. */
+int net_set_transparent(int fd, int af);
+/* Can this process make transparent sockets of family af?  0, or the
+ * errno of trying (EPERM: neither CAP_NET_RAW nor CAP_NET_ADMIN). */
+int net_transparent_probe(int af);
+
 /* SO_ERROR of a socket that became writable after connect: 0 or an errno. */
 int net_connect_result(int fd);
 void net_set_nodelay(int fd);

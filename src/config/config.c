@@ -162,7 +162,9 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	if (p->st == NULL)
 		p->st = pool_state_new();
 	p->initial_down = o->initial_down;
-	p->source = o->source;
+	p->source = o->source.ip;
+	p->source_client = o->source.client;
+	p->mptcp = o->mptcp;
 	config_health_copy(&p->health, &o->health);
 	p->on_down_shutdown = o->on_down_shutdown;
 	p->on_up_shutdown_backup = o->on_up_shutdown_backup;
@@ -296,7 +298,7 @@ static int
 config_source_filter(const struct server_opts *o, const char *text,
     struct resolved_addr *addrs, size_t *n, char *err, size_t errlen)
 {
-	int af = o->source.u.sa.sa_family;
+	int af = o->source.ip.u.sa.sa_family;
 	char src[ADDR_STRLEN], buf[ADDR_STRLEN];
 	size_t k = 0;
 
@@ -307,7 +309,7 @@ config_source_filter(const struct server_opts *o, const char *text,
 		*n = k;
 		return 0;
 	}
-	addr_format_host(&o->source.u.sa, src, sizeof(src));
+	addr_format_host(&o->source.ip.u.sa, src, sizeof(src));
 	addr_format((struct sockaddr *)&addrs[0].addr, buf, sizeof(buf));
 	if (strcmp(buf, text) == 0)
 		snprintf(err, errlen, "source address %s is %s, but server %s "
@@ -355,7 +357,7 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 		free(addrs);
 		return -1;
 	}
-	if (o->source.len &&
+	if (o->source.ip.len &&
 	    config_source_filter(o, text, addrs, &n, err, errlen) == -1) {
 		free(addrs);
 		return CONFIG_ADD_SOURCE_FAMILY;
@@ -407,7 +409,9 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 		s->backup = kind == SE_SRV ? addrs[i].backup : o->backup;
 		s->check_port = (uint16_t)o->check_port;
 		s->agent_port = (uint16_t)o->agent_port;
-		s->source = o->source;
+		s->source = o->source.ip;
+		s->source_client = o->source.client;
+		s->mptcp = o->mptcp;
 		/* A server's own setting wins over its pool's. */
 		s->proxy_protocol = o->proxy_protocol == CFG_PROXY_UNSET ?
 		    p->proxy_protocol : o->proxy_protocol == CFG_PROXY_NONE ? 0 :

@@ -27,6 +27,12 @@
 #define CFG_MAX_LISTENERS	((1 << 20) - 1)
 #define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
 
+/* `source:` as parsed: an address, `client` (transparent), or neither. */
+struct cfg_source {
+	struct addr_ip ip;		/* len 0: no address */
+	bool client;			/* connect from the client's address */
+};
+
 /* Parsed values land in plain structs first (every number a uint64_t, so
  * one table-driven setter serves all keys); the gen is filled from them
  * once a section is complete. */
@@ -45,7 +51,8 @@ struct pool_opts {
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
 	bool initial_down;		/* initial_state: down */
-	struct addr_ip source;		/* len 0: none */
+	struct cfg_source source;
+	bool mptcp;			/* connect with Multipath TCP */
 	struct health_cfg health;	/* send/expect owned */
 	bool on_down_shutdown;		/* on_down: shutdown_sessions */
 	bool on_up_shutdown_backup;	/* on_up: shutdown_backup_sessions */
@@ -78,7 +85,8 @@ struct server_opts {
 	bool backup;
 	uint64_t check_port;	/* 0: none */
 	uint64_t agent_port;
-	struct addr_ip source;	/* the pool's, unless the server has its own */
+	struct cfg_source source;	/* the pool's, unless the server has its own */
+	bool mptcp;		/* the pool's, unless the server says */
 	uint64_t proxy_protocol;	/* CFG_PROXY_*; unset: the pool's */
 	bool merge;	/* an address already in the pool adds its weight (quick
 			 * mode: a backend given twice gets twice the share) */

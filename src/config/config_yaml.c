@@ -60,6 +60,7 @@ struct listener_opts {
 	uint64_t inspect_timeout_ms;
 	bool accept_proxy;
 	uint64_t max_conns_per_source;
+	bool mptcp;
 };
 
 struct metrics_opts {
@@ -440,7 +441,7 @@ enum cfg_type {
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
 	CT_WORKERS,	/* uint64_t: "auto" = 0, or min..max */
-	CT_SOURCE,	/* struct addr_ip */
+	CT_SOURCE,	/* struct cfg_source: an IP address or `client` */
 	CT_PROXYVER,	/* uint64_t CFG_PROXY_*: v1, v2, none */
 	CT_RATE,	/* uint64_t: "N/s", min..max */
 };
@@ -488,6 +489,7 @@ static const struct cfg_keydef pool_keys[] = {
 	KEY(pool_opts, "queue_timeout", CT_DURATION, queue_timeout_ms, 1,
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "source", CT_SOURCE, source, 0, 0),
+	KEY(pool_opts, "mptcp", CT_BOOL, mptcp, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -511,6 +513,7 @@ static const struct cfg_keydef listener_keys[] = {
 	KEY(listener_opts, "accept_proxy", CT_BOOL, accept_proxy, 0, 0),
 	KEY(listener_opts, "max_connections_per_source", CT_UINT,
 	    max_conns_per_source, 0, CFG_MAX_CONNS),
+	KEY(listener_opts, "mptcp", CT_BOOL, mptcp, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -536,6 +539,7 @@ static const struct cfg_keydef server_keys[] = {
 	KEY(server_opts, "check_port", CT_UINT, check_port, 1, 65535),
 	KEY(server_opts, "agent_port", CT_UINT, agent_port, 1, 65535),
 	KEY(server_opts, "proxy_protocol", CT_PROXYVER, proxy_protocol, 0, 0),
+	KEY(server_opts, "mptcp", CT_BOOL, mptcp, 0, 0),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -645,16 +649,19 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		return 0;
 	}
 	case CT_SOURCE: {
-		struct addr_ip ip;
+		struct cfg_source src = { .client = false };
 
-		if ((s = cfg_scalar(c, key, val, path, "an IP address")) ==
-		    NULL)
+		if ((s = cfg_scalar(c, key, val, path, "an IP address or "
+		    "'client'")) == NULL)
 			return -1;
-		if (addr_parse_ip(s, &ip, why, sizeof(why)) == -1) {
-			cfg_err(c, val, path, "%s", why);
+		if (strcmp(s, "client") == 0)
+			src.client = true;
+		else if (addr_parse_ip(s, &src.ip, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "%s (or 'client': the client's "
+			    "own address)", why);
 			return -1;
 		}
-		memcpy(field, &ip, sizeof(ip));
+		memcpy(field, &src, sizeof(src));
 		return 0;
 	}
 	case CT_PROXYVER:
@@ -1348,7 +1355,8 @@ static void
 cfg_server(struct cfg *c, struct pool *p, struct server_index *x,
     const yaml_node_t *item, const char *path)
 {
-	struct server_opts o = { .weight = 1, .source = p->source };
+	struct server_opts o = { .weight = 1, .mptcp = p->mptcp,
+	    .source = { .ip = p->source, .client = p->source_client } };
 	const yaml_node_t *found[4] = { NULL, NULL, NULL, NULL };
 	const yaml_node_t *fkey[4] = { NULL, NULL, NULL, NULL };
 	const yaml_node_t *addrnode = item;
@@ -1961,6 +1969,7 @@ cfg_listener(struct cfg *c, struct listener *l, const yaml_node_t *key,
 	l->inspect_timeout_ms = o.inspect_timeout_ms;
 	l->accept_proxy = o.accept_proxy;
 	l->max_conns_per_source = (uint32_t)o.max_conns_per_source;
+	l->mptcp = o.mptcp;
 	cfg_listener_guard(c, l, map, path, found + 2, fkey + 2);
 	cfg_listener_protocol(c, l, map, path, found[7], fkey[7], found[6]);
 

@@ -187,6 +187,9 @@ struct server {
 	uint32_t index;			/* position in pool->servers */
 	uint32_t entry;			/* position in pool->entries */
 	struct addr_ip source;		/* connect from here (len 0: any) */
+	bool source_client;		/* `source: client`: from the client's
+					 * own address and port (transparent) */
+	bool mptcp;			/* connect with Multipath TCP */
 	bool adopted;			/* st came from the previous generation */
 	struct pool *pool;
 	struct server_state *st;
@@ -204,6 +207,8 @@ struct pool {
 	uint8_t proxy_protocol;		/* enum proxy_version sent to servers */
 	bool initial_down;		/* initial_state: down (with checks) */
 	struct addr_ip source;		/* servers' default `source:` */
+	bool source_client;		/* servers' default `source: client` */
+	bool mptcp;			/* servers' default `mptcp:` */
 	struct health_cfg health;
 	bool on_down_shutdown;		/* on_down: shutdown_sessions */
 	bool on_up_shutdown_backup;	/* on_up: shutdown_backup_sessions */
@@ -259,6 +264,7 @@ struct listener {
 	/* Inspection stage (inspect.c). */
 	uint64_t inspect_timeout_ms;
 	bool accept_proxy;		/* read a PROXY header first */
+	bool mptcp;			/* accept Multipath TCP (and TCP) */
 	struct cidr_set trusted;	/* peers allowed to send one */
 	/* Access control and limits (guard.c). */
 	struct cidr_set allow;		/* empty: everyone not denied */

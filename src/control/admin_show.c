@@ -506,7 +506,7 @@ admin_show_sessions_head(struct sbuf *b, bool json)
 	if (json)
 		sbuf_puts(b, "{\"sessions\":[");
 	else
-		sbuf_puts(b, "# id client listener pool server age bytes_in bytes_out\n");
+		sbuf_puts(b, "# id client listener pool server age bytes_in bytes_out mptcp\n");
 }
 
 void
@@ -534,6 +534,7 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 		sbuf_printf(b, "%.3f", e->age_s);
 		json_u64(b, &f, "bytes_in", e->bytes_in);
 		json_u64(b, &f, "bytes_out", e->bytes_out);
+		json_str(b, &f, "mptcp", session_mptcp_name(e->mptcp));
 		if (e->dgram) {
 			json_u64(b, &f, "datagrams_in", e->dgrams_in);
 			json_u64(b, &f, "datagrams_out", e->dgrams_out);
@@ -547,8 +548,9 @@ admin_show_session(struct sbuf *b, const struct session_snap *e, bool json,
 	sbuf_field(b, e->pool ? e->pool->name : NULL);
 	sbuf_add(b, " ", 1);
 	sbuf_field(b, server);
-	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64, e->age_s, e->bytes_in,
-	    e->bytes_out);
+	sbuf_printf(b, " %.1fs %" PRIu64 " %" PRIu64 " %s", e->age_s,
+	    e->bytes_in, e->bytes_out,
+	    e->mptcp ? session_mptcp_name(e->mptcp) : "-");
 	/* A UDP flow adds its datagram counts: the columns before stay. */
 	if (e->dgram)
 		sbuf_printf(b, " udp %" PRIu64 " %" PRIu64, e->dgrams_in,

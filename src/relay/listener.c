@@ -92,12 +92,14 @@ listener_set_inherited(const int *fds, char **names, unsigned n)
 		inherited_add(fds[i], names ? names[i] : NULL);
 }
 
+#define FDNAME_MPTCP "-mptcp"
+
 /* FDNAME of one of our groups: the configured address (which is what a
  * port-0 bind is matched by) and the bound one (which makes two port-0
  * groups on one host distinct).  systemd allows no ':' in a name. */
 static char *
 fdname_make(const struct sockaddr *req, const struct sockaddr *bound,
-    bool dgram)
+    bool dgram, bool mptcp)
 {
 	char r[ADDR_STRLEN], b[ADDR_STRLEN];
 	char *name;
@@ -105,20 +107,30 @@ fdname_make(const struct sockaddr *req, const struct sockaddr *bound,
 	addr_format(req, r, sizeof(r));
 	addr_format(bound, b, sizeof(b));
 	/* UDP groups say so ("tcplb-ls-udp-..."): a TCP and a UDP listener
-	 * may share an address. */
-	name = xasprintf("%s%s%s-%s", LISTENER_FDNAME_PREFIX,
-	    dgram ? "udp-" : "", r, b);
+	 * may share an address.  A group made for `mptcp: true` has a name of
+	 * its own: on a reload that toggles the key, the new group is kept in
+	 * the fd store while the old one is forgotten, by name. */
+	name = xasprintf("%s%s%s-%s%s", LISTENER_FDNAME_PREFIX,
+	    dgram ? "udp-" : "", r, b, mptcp ? FDNAME_MPTCP : "");
 	for (char *p = name; *p; p++)
 		if (*p == ':')
 			*p = '_';
 	return name;
 }
 
+static bool
+fdname_is_mptcp(const char *name)
+{
+	size_t n = name ? strlen(name) : 0, k = strlen(FDNAME_MPTCP);
+
+	return n > k && strcmp(name + n - k, FDNAME_MPTCP) == 0;
+}
+
 /* Does our group's FDNAME say it was bound for req? */
 static bool
 fdname_matches_req(const char *name, const struct sockaddr *req, bool dgram)
 {
-	char *want = fdname_make(req, req, dgram);
+	char *want = fdname_make(req, req, dgram, false);
 	/* "tcplb-ls-REQ-": compare up to and including the dash after REQ */
 	size_t n = strlen(want) - strlen(strrchr(want, '-')) + 1;
 	bool ok = strncmp(name, want, n) == 0;
@@ -165,10 +177,15 @@ port_is_zero(const struct sockaddr *sa)
  * a socket another bind of this generation already uses: two listeners on
  * "host:0" get a port each. */
 static struct lsock *
-lsock_find(struct lsock *list, const struct sockaddr *req, bool dgram)
+lsock_find(struct lsock *list, const struct sockaddr *req, bool dgram,
+    bool mptcp)
 {
 	for (struct lsock *ls = list; ls; ls = ls->next) {
 		if (ls->dgram != dgram)
+			continue;
+		/* `mptcp:` changed: a socket of the other protocol.  One
+		 * passed by a socket unit is used as it is. */
+		if (!dgram && !ls->adopted && ls->want_mptcp != mptcp)
 			continue;
 		if (port_is_zero(req)) {
 			if (!ls->in_use &&
@@ -313,7 +330,8 @@ ours_conflicts(const struct lsock *list, const struct sockaddr *sa,
  * connections over the workers without a shared accept queue. */
 static struct lsock *
 lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
-    unsigned nworkers, const struct lsock *created, char *err, size_t errlen)
+    unsigned nworkers, bool mptcp, const struct lsock *created, char *err,
+    size_t errlen)
 {
 	struct lsock *ls = xcalloc(1, sizeof(*ls));
 	struct sockaddr_storage ss;
@@ -329,6 +347,14 @@ lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
 	n = take_inherited(req, dgram, &fds, &name, &ours);
 	if (n > 0) {
 		ls->adopted = !ours;
+		/* Our own group keeps what it was made for (its name says),
+		 * even when the file now says otherwise: replacing it here
+		 * would bind beside it.  The next reload replaces it. */
+		ls->want_mptcp = ours ? fdname_is_mptcp(name) : mptcp;
+		if (ls->want_mptcp != mptcp)
+			log_notice("listener %s: the sockets passed were made for "
+			    "`mptcp: %s`; kept until the next reload", b->text,
+			    mptcp ? "false" : "true");
 		ls->fdname = name;
 		ls->nfds = n;
 		ls->fds = fds;
@@ -370,11 +396,19 @@ lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
 			ls->fds[i] = -1;
 		memcpy(&ss, &b->addr, b->addrlen);
 		sslen = b->addrlen;
+		ls->want_mptcp = mptcp;
 		for (unsigned i = 0; i < nworkers; i++) {
+			bool fell_back = false;
+
 			ls->fds[i] = dgram ?
 			    net_udp_bind((struct sockaddr *)&ss, sslen, true) :
-			    net_listen((struct sockaddr *)&ss, sslen, true,
-			    LISTEN_BACKLOG);
+			    net_listen_mptcp((struct sockaddr *)&ss, sslen, true,
+			    LISTEN_BACKLOG, mptcp, &fell_back);
+			if (i == 0 && fell_back)
+				log_warnx("listener %s: mptcp: the kernel has no "
+				    "Multipath TCP (net.mptcp.enabled=0, or not "
+				    "built in): accepting plain TCP only",
+				    b->text);
 			if (ls->fds[i] < 0) {
 				snprintf(err, errlen, "cannot listen on %s: %s",
 				    b->text, strerror(errno));
@@ -405,7 +439,7 @@ lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
 		    ls->text);
 	if (ls->fdname == NULL && !ls->adopted) {
 		ls->fdname = fdname_make(req, (const struct sockaddr *)&ls->bound,
-		    dgram);
+		    dgram, ls->want_mptcp);
 		/* Kept by systemd across a restart, so that connections
 		 * arriving meanwhile wait in the queue instead of being
 		 * refused (a no-op outside a unit with an fd store). */
@@ -427,10 +461,11 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 		for (uint32_t b = 0; b < l->nbinds; b++) {
 			struct bind *bd = &l->binds[b];
 			const struct sockaddr *req = (const struct sockaddr *)&bd->addr;
-			struct lsock *ls = lsock_find(lsocks, req, l->udp);
+			struct lsock *ls = lsock_find(lsocks, req, l->udp,
+			    l->mptcp);
 
 			if (ls == NULL)
-				ls = lsock_find(created, req, l->udp);
+				ls = lsock_find(created, req, l->udp, l->mptcp);
 			if (ls == NULL) {
 				/* "*:0" or a host name on port 0 means several
 				 * addresses: all of them on the one port the
@@ -444,7 +479,7 @@ listener_prepare(struct gen *g, unsigned nworkers, char *err, size_t errlen)
 					addr_set_port((struct sockaddr *)&want.addr,
 					    addr_port((struct sockaddr *)&l->binds[b - 1].ls->bound));
 				ls = lsock_open(&want, req, l->udp, nworkers,
-				    created, err, errlen);
+				    l->mptcp, created, err, errlen);
 				if (ls == NULL)
 					goto rollback;
 				/* Matched on reload by what the file says

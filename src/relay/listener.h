@@ -28,6 +28,8 @@ struct lsock {
 	unsigned nfds;
 	bool adopted;			/* socket activation: systemd's, never closed by us */
 	bool dgram;			/* UDP (protocol: udp): no accept, datagrams */
+	bool want_mptcp;		/* opened for `mptcp: true` (the socket is
+					 * TCP when the kernel has no MPTCP) */
 	bool in_use;			/* referenced by the generation being prepared */
 	char *fdname;			/* FDNAME= in systemd's fd store / LISTEN_FDNAMES */
 	struct lsock *next;

@@ -125,6 +125,7 @@ struct session {
 					 * sent what the other side was given */
 	const char *last_error;		/* why the last connect attempt failed */
 	bool fd_wait;			/* waiting for a descriptor (counted in w->fd_waiters) */
+	uint8_t mptcp;			/* SESSION_MPTCP_*: sides running MPTCP */
 	uint64_t counted_in;		/* c2s.bytes already in the stats */
 	uint64_t counted_out;		/* s2c.bytes already in the stats */
 	struct session_wait *wait;	/* once it has queued, until freed */
@@ -412,6 +413,7 @@ session_close(struct session *s, const char *reason, int resets)
 			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
 			.tries = s->tries,
 			.reason = reason,
+			.mptcp = session_mptcp_name(s->mptcp),
 		};
 
 		if (s->gen->global.access_log)
@@ -442,6 +444,14 @@ session_close(struct session *s, const char *reason, int resets)
 	gen_put(s->gen);
 	slab_put(w, s);
 	worker_session_closed(w);
+}
+
+const char *
+session_mptcp_name(unsigned mptcp)
+{
+	static const char *const names[] = { NULL, "client", "server", "both" };
+
+	return names[mptcp & 3];
 }
 
 void
@@ -491,6 +501,7 @@ session_snapshot(struct worker *w, const char *pool, const char *server,
 		e->age_s = now - s->t_start;
 		e->bytes_in = s->c2s.bytes;
 		e->bytes_out = s->s2c.bytes;
+		e->mptcp = s->mptcp;
 	}
 	*out = v;
 	*n = k;
@@ -550,6 +561,9 @@ session_start(struct worker *w, struct listener *l, int fd,
 	if (peerlen > sizeof(s->peer))
 		peerlen = sizeof(s->peer);
 	memcpy(&s->peer, peer, peerlen);
+	/* One getsockopt, and only on listeners that accept MPTCP: the
+	 * handshake is over, so a fallback to TCP is already known. */
+	s->mptcp = l->mptcp && net_mptcp_active(fd) ? SESSION_MPTCP_CLIENT : 0;
 	s->t_start = s->t_pick = s->last_active = ev_now(loop);
 	relay_init(&s->c2s);
 	relay_init(&s->s2c);
@@ -709,6 +723,8 @@ session_connected(struct session *s)
 
 	s->state = SESS_RELAYING;
 	s->t_connected = s->last_active = ev_now(loop);
+	if (s->srv->mptcp && net_mptcp_active(s->sfd))
+		s->mptcp |= SESSION_MPTCP_SERVER;
 	stats_connected(stats_srv_of(s->srv->st, s->w->id),
 	    s->t_connected - s->t_attempt, s->tries > 1);
 	stats_connected(stats_pool_of(s->srv, s->w->id),
@@ -783,12 +799,18 @@ session_no_local_addr(struct session *s)
 	session_log_ctx(s, &ctx, client, sizeof(client));
 	if (srv->source.len)
 		addr_format_host(&srv->source.u.sa, src, sizeof(src));
+	/* `source: client` takes no port of ours: the client's own address
+	 * and port are taken (a second connection of the same client port
+	 * to this server, or the client is this host). */
 	log_ratelimited(&rl, LOG_WARNING, &ctx,
 	    "session %llu from %s: no local address to connect to %s/%s (%s) from%s%s: "
-	    "local ports exhausted%s; not held against the server "
+	    "%s%s; not held against the server "
 	    "(%llu such connects in all)",
 	    (unsigned long long)s->id, client, s->pool->name,
-	    srv->name, srv->addr_text, *src ? " " : "", src,
+	    srv->name, srv->addr_text, *src || srv->source_client ? " " : "",
+	    srv->source_client ? "the client's address and port" : src,
+	    srv->source_client ? "they are in use toward this server already, "
+	    "or on this host" : "local ports exhausted",
 	    *src ? ", or the source address is not on this host" : "",
 	    (unsigned long long)workers_no_local_addr());
 	session_attempt_end(s, "no local address available");
@@ -1142,12 +1164,39 @@ session_connect_next(struct session *s)
 	session_connect_srv(s, srv);
 }
 
+/* How to connect to srv: from its `source:` address, or from the client's
+ * own (`source: client`: base/net.c), with MPTCP or not.  -1 when
+ * the client cannot be the source: the attempt has ended. */
+static int
+session_connect_opts(struct session *s, struct server *srv,
+    struct net_connect_opts *o)
+{
+	*o = (struct net_connect_opts){ .mptcp = srv->mptcp };
+	if (srv->source_client) {
+		/* The client's address is of one family; a server of the
+		 * other cannot be reached from it.  Not the server's fault. */
+		if (s->peer.sa.sa_family != srv->addr.ss_family) {
+			session_attempt_end(s, "source: client, but the client's "
+			    "address family is not the server's");
+			return -1;
+		}
+		o->source = &s->peer.sa;
+		o->sourcelen = addr_len(&s->peer.sa);
+		o->transparent = true;
+	} else if (srv->source.len) {
+		o->source = &srv->source.u.sa;
+		o->sourcelen = srv->source.len;
+	}
+	return 0;
+}
+
 /* One connect attempt to srv, reserved by pool_pick(). */
 static void
 session_connect_srv(struct session *s, struct server *srv)
 {
 	struct ev_loop *loop = s->w->loop;
 	struct pool *p = s->pool;
+	struct net_connect_opts o;
 	bool in_progress;
 	int fd;
 
@@ -1157,9 +1206,10 @@ session_connect_srv(struct session *s, struct server *srv)
 		s->tried[s->ntried++] = srv->index;
 	s->t_attempt = ev_now(loop);
 
-	fd = net_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
-	    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len,
-	    &in_progress);
+	if (session_connect_opts(s, srv, &o) == -1)
+		return;
+	fd = net_connect_ex((const struct sockaddr *)&srv->addr, srv->addrlen,
+	    &o, &in_progress);
 	if (fd < 0) {
 		int e = errno;
 

@@ -41,8 +41,15 @@ struct session_snap {
 	uint64_t bytes_out;		/* server -> client */
 	bool dgram;			/* a UDP flow (dgram_snapshot) */
 	uint64_t dgrams_in, dgrams_out;
+	uint8_t mptcp;			/* SESSION_MPTCP_* */
 };
 struct guard_ticket;
+
+/* Which sides of a session run Multipath TCP (not a fallback to TCP). */
+#define SESSION_MPTCP_CLIENT	0x1
+#define SESSION_MPTCP_SERVER	0x2
+/* "client", "server", "both", or NULL for none. */
+const char *session_mptcp_name(unsigned mptcp);
 
 /* Takes ownership of fd (closed on every path) and of tk (what guard
  * reserved at accept; NULL: nothing). */

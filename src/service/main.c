@@ -34,6 +34,7 @@
 #include "service/reload.h"
 #include "dns/resolve.h"
 #include "service/service.h"
+#include "service/transparent.h"
 #include "stats/stats.h"
 #include "service/upgrade.h"
 #include "service/wiring.h"
@@ -422,7 +423,8 @@ main(int argc, char **argv)
 		free(fds);
 		service_free_names(names);
 	}
-	if (listener_prepare(g, nworkers, err, sizeof(err)) < 0) {
+	if (transparent_check(g, err, sizeof(err)) < 0 ||
+	    listener_prepare(g, nworkers, err, sizeof(err)) < 0) {
 		log_errx("%s", err);
 		gen_put(g);
 		return 1;

@@ -42,6 +42,7 @@
 #include "service/reload.h"
 #include "dns/resolve.h"
 #include "service/service.h"
+#include "service/transparent.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -365,7 +366,8 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	 * shares: a failed reload changes nothing. */
 	gen_inherit(g, cur);
 	stats_attach(g);	/* counters for servers and listeners that are new */
-	if (listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
+	if (transparent_check(g, err, sizeof(err)) < 0 ||
+	    listener_prepare(g, workers_count(), err, sizeof(err)) < 0) {
 		log_errx("%s: %s", g->source, err);
 		gen_put(g);
 		reload_fail(err, NULL);

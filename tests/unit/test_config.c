@@ -311,6 +311,15 @@ test_shipped_configs(void **state)
 	g = load_ok(FIXTURES "/../../../conf/sni.yaml");
 	check_wiring(g);
 	gen_put(g);
+
+	g = load_ok(FIXTURES "/../../../conf/transparent.yaml");
+	check_wiring(g);
+	assert_true(gen_find_pool(g, "postgres")->servers[0].source_client);
+	assert_true(gen_find_pool(g, "mail")->servers[0].source_client);
+	assert_false(gen_find_pool(g, "mail")->servers[1].source_client);
+	assert_true(gen_find_listener(g, "app")->mptcp);
+	assert_true(gen_find_pool(g, "app")->servers[0].mptcp);
+	gen_put(g);
 }
 
 static void
@@ -501,7 +510,7 @@ test_bad_unknown_keys(void **state)
 		    "mean 'workers'?)",
 		"bad_unknown_keys.yaml:9:5: listeners.l.backlog: unknown key "
 		    "(expected one of: max_connections, inspect_timeout, "
-		    "accept_proxy, max_connections_per_source, bind, pool, "
+		    "accept_proxy, max_connections_per_source, mptcp, bind, pool, "
 		    "trusted, allow, deny, rate_limit, routes, protocol)",
 		"bad_unknown_keys.yaml:12:5: pools.p.conect_timeout: unknown key "
 		    "(did you mean 'connect_timeout'?)",
@@ -710,6 +719,41 @@ test_bad_misc(void **state)
 	mem_bad("a: 1\nb:\xff\n", badutf8);
 }
 
+/* mptcp: on listeners, and on pools and servers the way source is. */
+static void
+test_mptcp(void **state)
+{
+	static const char *const bad[] = {
+		"t.yaml:1:54: listeners.l.mptcp: invalid boolean 'maybe'",
+		"t.yaml:2:46: pools.p.mptcp: expected true or false, got a list",
+		NULL
+	};
+	struct gen *g;
+	const struct pool *p;
+
+	(void)state;
+	g = mem_ok("defaults: {mptcp: true}\n"
+	    "listeners:\n"
+	    "  l: {bind: '127.0.0.1:0', pool: p, mptcp: true}\n"
+	    "  m: {bind: '127.0.0.1:0', pool: q}\n"
+	    "pools:\n"
+	    "  p: {servers: ['127.0.0.1:1', {address: '127.0.0.1:2', mptcp: false}]}\n"
+	    "  q: {mptcp: false, servers: ['127.0.0.1:3', {address: '127.0.0.1:4', mptcp: true}]}\n");
+	assert_true(gen_find_listener(g, "l")->mptcp);
+	assert_false(gen_find_listener(g, "m")->mptcp);
+	p = gen_find_pool(g, "p");
+	assert_true(p->mptcp);
+	assert_true(find_server(p, "127.0.0.1:1")->mptcp);
+	assert_false(find_server(p, "127.0.0.1:2")->mptcp);
+	p = gen_find_pool(g, "q");
+	assert_false(p->mptcp);
+	assert_false(find_server(p, "127.0.0.1:3")->mptcp);
+	assert_true(find_server(p, "127.0.0.1:4")->mptcp);
+	gen_put(g);
+	mem_bad("listeners: {l: {bind: '127.0.0.1:0', pool: p, mptcp: maybe}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1'], mptcp: [1]}}\n", bad);
+}
+
 /* source: at defaults, pool and server level, the server's own winning;
  * bad addresses and family mismatches located at the key to blame. */
 static void
@@ -727,8 +771,11 @@ test_source(void **state)
 		    "IPv4, but server [::1]:1 is IPv6",
 		"t.yaml:7:50: pools.e.servers[0].source: source address ::1 is "
 		    "IPv6, but server 127.0.0.1:1 is IPv4",
-		"t.yaml:8:50: pools.f.servers[0].source: expected an IP address, "
-		    "got a list",
+		"t.yaml:8:50: pools.f.servers[0].source: expected an IP address "
+		    "or 'client', got a list",
+		"t.yaml:9:41: pools.g.source: invalid address 'clients' "
+		    "(expected an IPv4 or IPv6 address of this host, without a "
+		    "port) (or 'client': the client's own address)",
 		NULL
 	};
 	static const char *const badname[] = {
@@ -771,6 +818,32 @@ test_source(void **state)
 	assert_int_equal(g->pools[0].servers[0].source.len, 0);
 	gen_put(g);
 
+	/* source: client, inherited and overridden both ways; any family. */
+	g = mem_ok("defaults: {source: client}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools:\n"
+	    "  p:\n"
+	    "    servers:\n"
+	    "      - 127.0.0.1:1\n"
+	    "      - '[::1]:2'\n"
+	    "      - {address: '127.0.0.1:3', source: 10.0.0.3}\n"
+	    "  q: {source: 10.0.0.4, servers: ['127.0.0.1:4', "
+	    "{address: '127.0.0.1:5', source: client}]}\n");
+	p = gen_find_pool(g, "p");
+	assert_true(p->source_client);
+	assert_true(find_server(p, "127.0.0.1:1")->source_client);
+	assert_int_equal(find_server(p, "127.0.0.1:1")->source.len, 0);
+	assert_true(find_server(p, "[::1]:2")->source_client);
+	assert_false(find_server(p, "127.0.0.1:3")->source_client);
+	assert_string_equal(addr_format_host(&find_server(p, "127.0.0.1:3")->source.u.sa,
+	    buf, sizeof(buf)), "10.0.0.3");
+	p = gen_find_pool(g, "q");
+	assert_false(p->source_client);
+	assert_false(find_server(p, "127.0.0.1:4")->source_client);
+	assert_true(find_server(p, "127.0.0.1:5")->source_client);
+	assert_int_equal(find_server(p, "127.0.0.1:5")->source.len, 0);
+	gen_put(g);
+
 	/* A name keeps only the addresses the source can reach ("localhost"
 	 * may also be ::1). */
 	g = mem_ok("listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
@@ -787,7 +860,8 @@ test_source(void **state)
 	    "  c: {servers: ['127.0.0.1:1'], source: 0.0.0.0}\n"
 	    "  d: {source: 10.0.0.1, servers: ['[::1]:1']}\n"
 	    "  e: {servers: [{address: '127.0.0.1:1', source: '::1'}]}\n"
-	    "  f: {servers: [{address: '127.0.0.1:1', source: [1]}]}\n", bad);
+	    "  f: {servers: [{address: '127.0.0.1:1', source: [1]}]}\n"
+	    "  g: {servers: ['127.0.0.1:1'], source: clients}\n", bad);
 	/* An IPv6 source keeps localhost's IPv6 addresses, or, where this
 	 * host's localhost has none, says so. */
 	{
@@ -1740,6 +1814,7 @@ main(void)
 		cmocka_unit_test(test_bad_two_documents),
 		cmocka_unit_test(test_bad_misc),
 		cmocka_unit_test(test_source),
+		cmocka_unit_test(test_mptcp),
 		cmocka_unit_test(test_routes_good),
 		cmocka_unit_test(test_routes_bad),
 		cmocka_unit_test(test_alias_budget),
