@@ -416,19 +416,27 @@ net_udp_pktinfo(int fd)
 
 int
 net_udp_connect(const struct sockaddr *sa, socklen_t len,
-    const struct sockaddr *source, socklen_t sourcelen)
+    const struct sockaddr *source, socklen_t sourcelen, bool transparent)
 {
 	int fd, saved, one = 1;
 
 	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (source != NULL) {
+	if (source != NULL && transparent) {
+		/* The client's own address and port (`source: client`): a
+		 * foreign address, and a port the client may use toward other
+		 * servers too -- connect() makes each 4-tuple distinct. */
+		if (net_set_transparent(fd, source->sa_family) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) < 0)
+			goto fail;
+	} else if (source != NULL) {
 		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 		    sizeof(one));
-		if (bind(fd, source, sourcelen) < 0)
-			goto fail;
 	}
+	if (source != NULL && bind(fd, source, sourcelen) < 0)
+		goto fail;
 	if (connect(fd, sa, len) < 0)
 		goto fail;
 	/* A server's burst of replies waits here until the worker turns:

@@ -92,9 +92,10 @@ void net_udp_gro(int fd);
 void net_udp_pktinfo(int fd);
 /* A connected UDP socket to a server (from source when not NULL): the
  * kernel then delivers only that server's datagrams to it and reports an
- * ICMP port unreachable as ECONNREFUSED. */
+ * ICMP port unreachable as ECONNREFUSED.  transparent: source is the
+ * client's own address and port (`source: client`, IP_TRANSPARENT). */
 int net_udp_connect(const struct sockaddr *sa, socklen_t len,
-    const struct sockaddr *source, socklen_t sourcelen);
+    const struct sockaddr *source, socklen_t sourcelen, bool transparent);
 /* Steer the datagrams of a reuseport group of nsocks sockets (fd is any
  * member) by a hash of the client's address and port, with a classic BPF
  * program: the same client always reaches the same member, whatever the

@@ -705,8 +705,19 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 		drop(dw, l, STATS_DROP_NO_SERVER, 1);
 		goto release_guard;
 	}
-	fd = net_udp_connect((const struct sockaddr *)&srv->addr, srv->addrlen,
-	    srv->source.len ? &srv->source.u.sa : NULL, srv->source.len);
+	if (srv->source_client) {
+		/* `source: client`: from the client's own address and port
+		 * (transparent mode).  A client of the other family cannot be
+		 * the source; not the server's fault. */
+		fd = client->sa_family == srv->addr.ss_family ?
+		    net_udp_connect((const struct sockaddr *)&srv->addr,
+		    srv->addrlen, client, addr_len(client), true) :
+		    (errno = EAFNOSUPPORT, -1);
+	} else {
+		fd = net_udp_connect((const struct sockaddr *)&srv->addr,
+		    srv->addrlen, srv->source.len ? &srv->source.u.sa : NULL,
+		    srv->source.len, false);
+	}
 	if (fd < 0) {
 		static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
 		int e = errno;

@@ -102,7 +102,7 @@ udp_start(struct health_check *c)
 	c->io.data = c;
 	/* From the source that traffic uses: the check tests that path. */
 	c->fd = net_udp_connect((const struct sockaddr *)&s->addr, s->addrlen,
-	    s->source.len ? &s->source.u.sa : NULL, s->source.len);
+	    s->source.len ? &s->source.u.sa : NULL, s->source.len, false);
 	if (c->fd < 0 || send(c->fd, c->out, c->out_len, 0) < 0) {
 		err = errno;
 		if (health_errno_local(err)) {

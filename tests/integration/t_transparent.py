@@ -30,6 +30,7 @@ listeners:
   v6: {bind: "[fd88:1::1]:%(port)d", pool: app6}
   cross: {bind: "[fd88:1::1]:%(xport)d", pool: app4}
   again: {bind: "10.88.1.1:%(xport)d", pool: app4}
+  u4: {bind: "10.88.1.1:%(uport)d", protocol: udp, pool: udp4}
 defaults:
   connect_timeout: 3s
   retries: 0
@@ -40,6 +41,9 @@ pools:
   app6:
     servers:
       - {address: "[fd88:2::2]:%(sport)d", source: client}
+  udp4:
+    source: client
+    servers: ["10.88.2.2:%(sport)d"]
 """
 
 
@@ -51,6 +55,17 @@ def tell_peer(conn, backend):
         if not data:
             return
         conn.sendall(data)
+
+
+def udp_tell_peer(sock, stop):
+    """A UDP server: answers each datagram with "PEER_IP PEER_PORT"."""
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            data, peer = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        sock.sendto(("%s %d" % (peer[0], peer[1])).encode(), peer)
 
 
 def refused(s, addr):
@@ -82,7 +97,7 @@ def topology(lab):
 
 def start(t, lab, ns, name, argv0_extra=(), plain=False):
     sock = t.path(name + ".sock")
-    text = CFG % dict(sock=sock, port=PORT, xport=PORT + 1, sport=SPORT)
+    text = CFG % dict(sock=sock, port=PORT, xport=PORT + 1, uport=PORT + 2, sport=SPORT)
     if plain:
         text = text.replace(", source: client}", "}").replace(
             "source: client", "source: 10.88.2.1")
@@ -106,6 +121,12 @@ def test(t):
     with lab.inside(d):
         t.thread_backend(tell_peer, name="s4", host="10.88.2.2", port=SPORT)
         t.thread_backend(tell_peer, name="s6", host="fd88:2::2", port=SPORT)
+        us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    us.bind(("10.88.2.2", SPORT))
+    t.add_closer(us)
+    ustop = threading.Event()
+    uth = threading.Thread(target=udp_tell_peer, args=(us, ustop), daemon=True)
+    uth.start()
 
     # The check names every missing piece before the setup...
     r = subprocess.run(lab.exec_argv(tl, ["sh", script, "check"]), capture_output=True,
@@ -134,7 +155,8 @@ def test(t):
         p = start(t, lab, tl, "nocap2", nocap, plain=True)
         t.check(t.notify.wait_for("READY=1", start=p.first, timeout=10) is not None,
                 "tcplb without the capability starts without source: client")
-        t.write("nocap2.yaml", CFG % dict(sock=p.sock, port=PORT, xport=PORT + 1, sport=SPORT))
+        t.write("nocap2.yaml", CFG % dict(sock=p.sock, port=PORT, xport=PORT + 1,
+                                          uport=PORT + 2, sport=SPORT))
         msgs = t.reload(p)
         t.check(any("source: client needs CAP_NET_RAW" in m for m in msgs),
                 "the reload's STATUS names the capability: %s" % msgs)
@@ -195,6 +217,22 @@ def test(t):
         t.eq(recv_line(s, 5), "%s %d" % me, "concurrent session sees its client")
         s.close()
     t.log("400 concurrent sessions each seen from their own client address and port")
+
+    # UDP flows too: the server sees the client's own address and port, and
+    # the answer comes back to the client from the address it sent to.
+    for i in range(3):
+        with lab.inside(c):
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        u.bind(("10.88.1.2", 0))
+        u.sendto(b"who am i", ("10.88.1.1", PORT + 2))
+        data, frm = u.recvfrom(2048)
+        t.eq(data.decode(), "%s %d" % u.getsockname(),
+             "the UDP server sees the client's own address and port")
+        t.eq(frm, ("10.88.1.1", PORT + 2), "the answer comes from the listener")
+        u.close()
+    t.log("UDP flows: the server saw each client's own address and port")
+    ustop.set()
 
     # The same client address and port to two listeners of one server: the
     # second connection cannot exist (same 4-tuple); said, not held against
