@@ -664,13 +664,35 @@ config_finish(struct gen *g, char *err, size_t errlen)
 			    p->name);
 			return -1;
 		}
+		if (p->udp && p->health.enabled &&
+		    p->health.type != HEALTH_TCP) {
+			snprintf(err, errlen, "pool '%s': health_check.type %s "
+			    "is for TCP; this pool serves a UDP listener (its "
+			    "checks send a datagram: send/expect)", p->name,
+			    gen_health_type_name(p->health.type));
+			return -1;
+		}
 		for (uint32_t j = 0; p->udp && j < p->nservers; j++) {
+			if (p->servers[j].mptcp) {
+				snprintf(err, errlen, "pool '%s': mptcp is for "
+				    "TCP; this pool serves a UDP listener",
+				    p->name);
+				return -1;
+			}
 			if (p->servers[j].proxy_protocol) {
 				snprintf(err, errlen, "pool '%s': proxy_protocol "
 				    "is for TCP; this pool serves a UDP "
 				    "listener", p->name);
 				return -1;
 			}
+		}
+	}
+	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		if (g->listeners[i].udp && g->listeners[i].mptcp) {
+			snprintf(err, errlen, "listener '%s': mptcp is for "
+			    "TCP; this listener is protocol: udp",
+			    g->listeners[i].name);
+			return -1;
 		}
 	}
 	if (config_check_loops(g, err, errlen) == -1)

@@ -1138,7 +1138,6 @@ static void
 cfg_health_kind(struct cfg *c, struct health_cfg *h, const char *path,
     const yaml_node_t *const *found, const yaml_node_t *const *fkey)
 {
-	static const char *const names[] = { "tcp", "http", "tls", "agent" };
 	char sub[512], err[256];
 
 	if (found[2] != NULL) {
@@ -1149,10 +1148,10 @@ cfg_health_kind(struct cfg *c, struct health_cfg *h, const char *path,
 		    "tcp, http, tls or agent");
 		if (t == NULL)
 			return;
-		for (size_t i = 0; i < 4; i++)
-			if (strcmp(t, names[i]) == 0)
+		for (int i = HEALTH_TCP; i <= HEALTH_AGENT; i++)
+			if (strcmp(t, gen_health_type_name(i)) == 0)
 				h->type = (enum health_type)i;
-		if (strcmp(t, names[h->type]) != 0) {
+		if (strcmp(t, gen_health_type_name(h->type)) != 0) {
 			cfg_err(c, found[2], sub, "invalid check type '%s' "
 			    "(tcp, http, tls or agent)", t);
 			return;
@@ -1167,7 +1166,7 @@ cfg_health_kind(struct cfg *c, struct health_cfg *h, const char *path,
 			cfg_path(sub, sizeof(sub), "%s.%s", path,
 			    health_extra[i]);
 			cfg_err(c, fkey[i], sub, "not used by a check of type "
-			    "%s", names[h->type]);
+			    "%s", gen_health_type_name(h->type));
 			return;
 		}
 	}

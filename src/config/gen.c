@@ -171,6 +171,19 @@ gen_put(struct gen *g)
 		gen_free(g);
 }
 
+const char *
+gen_health_type_name(enum health_type t)
+{
+	static const char *const names[] = {
+		[HEALTH_TCP] = "tcp",
+		[HEALTH_HTTP] = "http",
+		[HEALTH_TLS] = "tls",
+		[HEALTH_AGENT] = "agent",
+	};
+
+	return (size_t)t < ARRAY_SIZE(names) && names[t] ? names[t] : "?";
+}
+
 struct pool *
 gen_find_pool(const struct gen *g, const char *name)
 {

@@ -351,6 +351,8 @@ void gen_set_current(struct gen *g);
 /* Algorithm names as the file spells them. */
 int gen_balance_parse(const char *s, enum balance_alg *out);
 const char *gen_balance_name(enum balance_alg alg);
+/* health_check.type as the file spells it. */
+const char *gen_health_type_name(enum health_type t);
 
 struct pool *gen_find_pool(const struct gen *g, const char *name);
 struct listener *gen_find_listener(const struct gen *g, const char *name);

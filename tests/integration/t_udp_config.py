@@ -93,6 +93,30 @@ pools:
     proxy_protocol: v2
     servers: [127.0.0.1:53]
 """, 78, ["pool 'p': proxy_protocol is for TCP"])
+    # What only TCP has: a check that connects, Multipath TCP.
+    check(t, """\
+listeners:
+  u: {bind: 127.0.0.1:5353, protocol: udp, pool: p}
+pools:
+  p:
+    health_check: {type: http}
+    servers: [127.0.0.1:53]
+""", 78, ["pool 'p': health_check.type http is for TCP"])
+    check(t, """\
+listeners:
+  u: {bind: 127.0.0.1:5353, protocol: udp, pool: p}
+pools:
+  p:
+    mptcp: true
+    servers: [127.0.0.1:53]
+""", 78, ["pool 'p': mptcp is for TCP"])
+    check(t, """\
+listeners:
+  u: {bind: 127.0.0.1:5353, protocol: udp, pool: p, mptcp: true}
+pools:
+  p:
+    servers: [127.0.0.1:53]
+""", 78, ["listener 'u': mptcp is for TCP"])
     check(t, """\
 listeners:
   u:
