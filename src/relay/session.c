@@ -1109,9 +1109,12 @@ session_queue_hup(void *ptr, unsigned events)
 		return;
 	/* A FIN after a request is a client waiting for the answer (a
 	 * half-close), which keeps its place; a FIN with nothing to forward
-	 * leaves nothing to serve. */
+	 * leaves nothing to serve.  The request may be in the socket or
+	 * already read: the bytes inspection holds (what followed a PROXY
+	 * header, a ClientHello) are a request too. */
 	if (!(events & HUPWATCH_RESET) &&
-	    ioctl(s->cfd, SIOCINQ, &queued) == 0 && queued > 0)
+	    ((s->insp != NULL && inspect_leftover_len(s->insp) > 0) ||
+	    (ioctl(s->cfd, SIOCINQ, &queued) == 0 && queued > 0)))
 		return;
 	atomic_fetch_add_explicit(&s->wait->q->abandoned, 1, memory_order_relaxed);
 	log_debug("session %llu left the queue of pool %s: client %s",
