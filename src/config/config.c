@@ -560,6 +560,48 @@ config_bind_is_any(const struct sockaddr *sa)
 	    &((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
+/* Where a connect to sa really goes, for the loop guard: an IPv4-mapped
+ * IPv6 address is the IPv4 one, and the unspecified address (0.0.0.0, ::
+ * -- what a DNS sinkhole answers) is this host: Linux connects it to the
+ * source address when one is bound, else to loopback. */
+static const struct sockaddr *
+config_connect_target(const struct server *s, struct sockaddr_storage *out)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
+	    &((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+		struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = a6->sin6_port;
+		memcpy(&a4->sin_addr, &a6->sin6_addr.s6_addr[12], 4);
+	} else if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		memcpy(out, sa, sa->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	} else {
+		return sa;
+	}
+	if (!config_bind_is_any((const struct sockaddr *)out))
+		return (const struct sockaddr *)out;
+	if (s->source.len > 0 && s->source.u.sa.sa_family == out->ss_family) {
+		if (out->ss_family == AF_INET)
+			((struct sockaddr_in *)out)->sin_addr =
+			    s->source.u.in.sin_addr;
+		else
+			((struct sockaddr_in6 *)out)->sin6_addr =
+			    s->source.u.in6.sin6_addr;
+	} else if (out->ss_family == AF_INET) {
+		((struct sockaddr_in *)out)->sin_addr.s_addr =
+		    htonl(INADDR_LOOPBACK);
+	} else {
+		((struct sockaddr_in6 *)out)->sin6_addr = in6addr_loopback;
+	}
+	return (const struct sockaddr *)out;
+}
+
 /* Loop guard: a server that is one of our own listeners (a DNS record can
  * name it) would have every client connect back to us, again and again,
  * until descriptors run out.  A listener on the wildcard address counts
@@ -595,7 +637,9 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 
 		for (uint32_t k = 0; k < p->nservers && rc == 0; k++) {
 			const struct server *s = &p->servers[k];
-			const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+			struct sockaddr_storage target;
+			const struct sockaddr *sa = config_connect_target(s,
+			    &target);
 			const struct listener *l = NULL;
 			const struct bind *bd = NULL;
 			size_t cur = 0;

@@ -1390,6 +1390,22 @@ test_loop_guard(void **state)
 		"t.yaml: pool 'p': server '127.0.0.9:7002' (127.0.0.9:7002) is tcplb's own listener 'b' (0.0.0.0:7002)",
 		NULL
 	};
+	static const char *const any0[] = {
+		"t.yaml: pool 'p': server '0.0.0.0:7001' (0.0.0.0:7001) is tcplb's own listener 'a' (127.0.0.1:7001)",
+		NULL
+	};
+	static const char *const mapped[] = {
+		"t.yaml: pool 'p': server '[::ffff:127.0.0.1]:7001' ([::ffff:127.0.0.1]:7001) is tcplb's own listener 'a' (127.0.0.1:7001)",
+		NULL
+	};
+	static const char *const any0b[] = {
+		"t.yaml: pool 'p': server '0.0.0.0:7002' (0.0.0.0:7002) is tcplb's own listener 'b' (0.0.0.0:7002)",
+		NULL
+	};
+	static const char *const any6[] = {
+		"t.yaml: pool 'p': server '[::]:7004' ([::]:7004) is tcplb's own listener 'c' ([::1]:7004)",
+		NULL
+	};
 	struct gen *g;
 
 	(void)state;
@@ -1400,6 +1416,21 @@ test_loop_guard(void **state)
 	/* Same address, another port; another family: no loop. */
 	g = mem_ok("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
 	    "pools:\n  p: {servers: [127.0.0.1:7003, '[::1]:7001']}\n");
+	gen_put(g);
+	/* Addresses spelt otherwise that connect to the listener all the
+	 * same: the unspecified one (a DNS sinkhole's answer; Linux connects
+	 * it to loopback) and IPv4-mapped IPv6. */
+	mem_bad("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
+	    "pools:\n  p: {servers: [0.0.0.0:7001]}\n", any0);
+	mem_bad("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
+	    "pools:\n  p: {servers: ['[::ffff:127.0.0.1]:7001']}\n", mapped);
+	mem_bad("listeners:\n  b: {bind: 0.0.0.0:7002, pool: p}\n"
+	    "pools:\n  p: {servers: [0.0.0.0:7002]}\n", any0b);
+	mem_bad("listeners:\n  c: {bind: '[::1]:7004', pool: p}\n"
+	    "pools:\n  p: {servers: ['[::]:7004']}\n", any6);
+	/* The unspecified address goes to the server's source when bound. */
+	g = mem_ok("listeners:\n  a: {bind: 127.0.0.1:7001, pool: p}\n"
+	    "pools:\n  p: {source: 127.0.0.2, servers: [0.0.0.0:7001]}\n");
 	gen_put(g);
 }
 
