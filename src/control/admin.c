@@ -189,24 +189,42 @@ struct multi {
 	unsigned n;
 };
 
+static void server_label(const struct server *s, char *buf, size_t len);
+
+/* One result about server s: "server LABEL: " then fmt.  The text line
+ * shows the pool and server names escaped (sbuf_field: reversible, one
+ * line whatever a name holds, as in `show servers`); the JSON string
+ * carries them as they are. */
 static void
-multi_add(struct multi *m, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+multi_add_srv(struct multi *m, const struct server *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-multi_add(struct multi *m, const char *fmt, ...)
+multi_add_srv(struct multi *m, const struct server *s, const char *fmt, ...)
 {
-	struct sbuf line = { 0 };
+	struct sbuf rest = { 0 }, raw = { 0 };
+	char who[600];
 	va_list ap;
 
 	va_start(ap, fmt);
-	sbuf_vprintf(&line, fmt, ap);
+	sbuf_vprintf(&rest, fmt, ap);
 	va_end(ap);
-	sbuf_printf(&m->text, "%s%s", m->n ? "\n" : "", line.p);
+	if (m->n)
+		sbuf_add(&m->text, "\n", 1);
+	sbuf_puts(&m->text, "server ");
+	sbuf_field(&m->text, s->pool->name);
+	sbuf_add(&m->text, "/", 1);
+	sbuf_field(&m->text, s->name);
+	if (strcmp(s->name, s->addr_text) != 0)
+		sbuf_printf(&m->text, " (%s)", s->addr_text);
+	sbuf_printf(&m->text, ": %s", rest.p);
+	server_label(s, who, sizeof(who));
+	sbuf_printf(&raw, "server %s: %s", who, rest.p);
 	if (m->n++)
 		sbuf_add(&m->json, ",", 1);
-	sbuf_json_str(&m->json, line.p);
-	sbuf_free(&line);
+	sbuf_json_str(&m->json, raw.p);
+	sbuf_free(&rest);
+	sbuf_free(&raw);
 }
 
 static void
@@ -268,16 +286,14 @@ cmd_set_state(struct admin_client *a, struct gen *g)
 	struct server **v;
 	size_t n = find_servers(a, g, &v);
 	struct multi m = { 0 };
-	char who[600];
 
 	for (size_t i = 0; i < n; i++) {
 		int old = atomic_exchange(&v[i]->st->admin, a->cmd.state);
 
-		server_label(v[i], who, sizeof(who));
 		if (old != a->cmd.state)
 			log_change(a, v[i], "state %s -> %s", admin_state_name(old),
 			    admin_state_name(a->cmd.state));
-		multi_add(&m, "server %s: state %s (was %s)", who,
+		multi_add_srv(&m, v[i], "state %s (was %s)",
 		    admin_state_name(a->cmd.state), admin_state_name(old));
 	}
 	multi_reply(a, &m);
@@ -291,7 +307,6 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 	size_t n = find_servers(a, g, &v);
 	uint32_t w = a->cmd.weight;
 	struct multi m = { 0 };
-	char who[600];
 
 	/* Check all before changing any. */
 	for (size_t i = 0; i < n; i++) {
@@ -318,11 +333,10 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		uint32_t old = server_weight(s);
 
 		atomic_store(&s->st->weight_override, ov);
-		server_label(s, who, sizeof(who));
 		if (old != w)
 			log_change(a, s, "weight %u -> %u%s", old, w,
 			    ov < 0 ? " (the configured weight)" : "");
-		multi_add(&m, "server %s: weight %u (was %u)", who, w, old);
+		multi_add_srv(&m, s, "weight %u (was %u)", w, old);
 	}
 	multi_reply(a, &m);
 	free(v);

@@ -33,6 +33,7 @@ pools:
       - {address: "127.0.0.1:2", name: a_b}
       - {address: "127.0.0.1:3", name: "\u65e5\u672c"}
       - {address: "127.0.0.1:4", name: "a\\\\x20b"}
+      - {address: "127.0.0.1:6", name: "x\\ny"}
   '%s':
     servers:
       - {address: "127.0.0.1:5", name: '%s'}
@@ -40,17 +41,23 @@ pools:
 
     text = admin_send(sock, "show servers web")
     names = [l.split()[1] for l in text.splitlines() if not l.startswith("#")]
-    t.eq(sorted(names), sorted(["a\\x20b", "a_b", "\u65e5\u672c", "a\\\\x20b"]),
+    t.eq(sorted(names), sorted(["a\\x20b", "a_b", "\u65e5\u672c", "a\\\\x20b", "x\\x0ay"]),
          "names in the text table")
-    t.eq(len(set(names)), 4, "four servers, four distinct names")
+    t.eq(len(set(names)), 5, "five servers, five distinct names")
 
     # What the table shows is what set server takes.
+    # ... and set server's answer shows the name the same way: `a b` and
+    # the name `a\x20b` apart, a newline in a name not a second line.
     ans = admin_send(sock, "set server web/a\\x20b state drain")
-    t.check("server web/a b (127.0.0.1:1): state drain" in ans, ans)
+    t.check("server web/a\\x20b (127.0.0.1:1): state drain" in ans, ans)
+    ans = admin_send(sock, "set server web/x\\x0ay weight 0")
+    t.eq(ans, "server web/x\\x0ay (127.0.0.1:6): weight 0 (was 1)\n", "one line per server")
+    t.eq(admin_json(sock, "set server web/x\\x0ay weight 1")["results"],
+         ["server web/x\ny (127.0.0.1:6): weight 1 (was 0)"], "JSON keeps the name as it is")
     ans = admin_send(sock, "set server web/\u65e5\u672c weight 0")
     t.check("weight 0" in ans, ans)
     ans = admin_send(sock, "set server web/a\\\\x20b state maint")
-    t.check("(127.0.0.1:4): state maint" in ans, ans)
+    t.check("server web/a\\\\x20b (127.0.0.1:4): state maint" in ans, ans)
     st = {s["server"]: s for s in admin_json(sock, "show servers web")["servers"]}
     t.eq((st["a b"]["admin"], st["a_b"]["admin"], st["a\\x20b"]["admin"]),
          ("drain", "ready", "maint"), "each name its own server")
