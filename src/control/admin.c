@@ -604,8 +604,18 @@ shutdown_done(void *arg)
 		admin_client_free(a);
 		return;
 	}
-	reply_ok(a, "closed %u session%s of %s/%s", n, n == 1 ? "" : "s",
-	    a->cmd.pool, a->cmd.server);
+	if (a->cmd.json) {
+		reply_ok(a, "closed %u session%s of %s/%s", n, n == 1 ? "" :
+		    "s", a->cmd.pool, a->cmd.server);
+	} else {
+		/* The names as the tables show them: one line. */
+		sbuf_printf(&a->c->out, "closed %u session%s of ", n,
+		    n == 1 ? "" : "s");
+		sbuf_field(&a->c->out, a->cmd.pool);
+		sbuf_add(&a->c->out, "/", 1);
+		sbuf_field(&a->c->out, a->cmd.server);
+		sbuf_add(&a->c->out, "\n", 1);
+	}
 	aconn_send(a->c);
 }
 

@@ -54,6 +54,8 @@ pools:
     t.eq(ans, "server web/x\\x0ay (127.0.0.1:6): weight 0 (was 1)\n", "one line per server")
     t.eq(admin_json(sock, "set server web/x\\x0ay weight 1")["results"],
          ["server web/x\ny (127.0.0.1:6): weight 1 (was 0)"], "JSON keeps the name as it is")
+    t.eq(admin_send(sock, "shutdown sessions server web/x\\x0ay"),
+         "closed 0 sessions of web/x\\x0ay\n", "shutdown sessions: one line")
     ans = admin_send(sock, "set server web/\u65e5\u672c weight 0")
     t.check("weight 0" in ans, ans)
     ans = admin_send(sock, "set server web/a\\\\x20b state maint")
