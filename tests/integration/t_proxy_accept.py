@@ -64,7 +64,8 @@ def refused(t, addr, data, expect_within=2.0, close=False, source=None):
             s.sendall(data)
         if close:
             s.shutdown(socket.SHUT_WR)
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
+        # the reset came before our bytes went out: EPIPE on the send
         return "reset", time.monotonic() - t0
     got, how = recv_until_eof(s, timeout=expect_within + 2)
     took = time.monotonic() - t0
