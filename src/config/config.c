@@ -227,7 +227,7 @@ config_is_literal(const struct addr_spec *spec)
 static int
 config_entry_addrs(const struct pool *p, uint32_t idx,
     enum server_entry_kind kind, const struct addr_spec *spec,
-    const char *host, const struct config_build *b,
+    const char *host, int family, const struct config_build *b,
     struct resolved_addr **out, size_t *n, char *err, size_t errlen)
 {
 	const struct resolved_entry *r = kind == SE_ADDR ? NULL :
@@ -249,7 +249,8 @@ config_entry_addrs(const struct pool *p, uint32_t idx,
 		}
 		if (env.lookup(kind == SE_SRV, host,
 		    kind == SE_SRV ? 0 : spec->port, b->resolvers,
-		    p->resolve_max_addrs, out, n, &total, err, errlen) == -1)
+		    p->resolve_max_addrs, family, out, n, &total, err,
+		    errlen) == -1)
 			return -1;
 	} else {
 		if (addr_resolve(spec, false, &addrs, n, err, errlen) == -1)
@@ -348,7 +349,11 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 		    text);
 		return -1;
 	}
-	if (config_entry_addrs(p, idx, kind, spec, host, b, &addrs, &n, err,
+	/* A source of one family: only that family must answer (the filter
+	 * below still says when a name has none of it). */
+	if (config_entry_addrs(p, idx, kind, spec, host,
+	    o->source.ip.len && !o->source.client ?
+	    o->source.ip.u.sa.sa_family : AF_UNSPEC, b, &addrs, &n, err,
 	    errlen) == -1)
 		return -1;
 	if (p->nservers + n > CFG_MAX_SERVERS) {

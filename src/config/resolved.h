@@ -67,9 +67,11 @@ int resolved_parse_server(const char *text, char *out, size_t outlen,
 /* Look host up (srv: as an SRV name, port unused) through resolvers
  * ("ip:port,..."; NULL: the system's), bounded in time: *out (malloc'd,
  * sorted, at most max: resolved_cap()) and *n, *total the addresses before
- * the cap, or -1 with err.  dns/ provides it (resolve_sync). */
+ * the cap, or -1 with err.  family (AF_INET, AF_INET6; AF_UNSPEC: both):
+ * the one the servers' source can use, whose failure alone fails the
+ * lookup.  dns/ provides it (resolve_sync). */
 typedef int (*resolved_lookup_fn)(bool srv, const char *host, uint16_t port,
-    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
-    size_t *total, char *err, size_t errlen);
+    const char *resolvers, size_t max, int family, struct resolved_addr **out,
+    size_t *n, size_t *total, char *err, size_t errlen);
 
 #endif

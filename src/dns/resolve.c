@@ -42,6 +42,7 @@ struct rentry {
 	char *host;
 	uint16_t port;
 	size_t max;			/* the pool's resolve_max_addresses */
+	int family;			/* its servers' source's (AF_UNSPEC: any) */
 	size_t capped;			/* addresses before the cap, last said */
 	/* the latest good answer this round, if any */
 	struct resolved_addr *good;
@@ -395,7 +396,7 @@ resolve_job_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		struct rentry *e = &R.entries[i];
 
 		resolve_lookup(R.ch, e->kind, e->host, e->port, e->max,
-		    resolve_entry_cb, e);
+		    e->family, resolve_entry_cb, e);
 	}
 	if (--j->pending == 0)
 		resolve_evaluate(j);
@@ -403,6 +404,24 @@ resolve_job_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* ---- generations -------------------------------------------------------- */
+
+/* The one address family entry k's servers can use: their source's (all
+ * of an entry's servers share its options), or AF_UNSPEC when they have
+ * none or follow the client's. */
+static int
+resolve_entry_family(const struct pool *p, uint32_t k)
+{
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		const struct server *s = &p->servers[i];
+
+		if (s->entry != k)
+			continue;
+		if (s->source_client || s->source.len == 0)
+			return AF_UNSPEC;
+		return s->source.u.sa.sa_family;
+	}
+	return AF_UNSPEC;
+}
 
 static void
 rentry_free(struct rentry *e)
@@ -512,6 +531,7 @@ resolve_start(struct gen *g, bool keep_answers)
 			e->kind = se->kind;
 			e->port = se->port;
 			e->max = p->resolve_max_addrs;
+			e->family = resolve_entry_family(p, k);
 		}
 		if (n == first)
 			continue;

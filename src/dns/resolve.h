@@ -35,8 +35,8 @@
  * says how many there were.  Returns 0 with *out malloc'd (n > 0), or -1
  * with err set.  A resolved_lookup_fn. */
 int resolve_sync(bool srv, const char *host, uint16_t port,
-    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
-    size_t *total, char *err, size_t errlen);
+    const char *resolvers, size_t max, int family, struct resolved_addr **out,
+    size_t *n, size_t *total, char *err, size_t errlen);
 
 
 /* ---- run time (resolve.c, main thread) --------------------------------- */

@@ -24,9 +24,11 @@ int resolve_channel_new(ares_channel *ch, const char *resolvers,
     ares_sock_state_cb sock_cb, void *sock_arg, char *err, size_t errlen);
 
 /* Start one lookup; cb runs exactly once, from inside ares_process_fd()
- * or ares_destroy() (error "cancelled"). */
+ * or ares_destroy() (error "cancelled").  family: AF_INET or AF_INET6 when
+ * only that family is usable -- the other is still asked, but its failure
+ * does not fail the lookup; AF_UNSPEC: both must answer. */
 void resolve_lookup(ares_channel ch, enum server_entry_kind kind,
-    const char *host, uint16_t port, size_t max, resolve_lookup_cb cb,
-    void *arg);
+    const char *host, uint16_t port, size_t max, int family,
+    resolve_lookup_cb cb, void *arg);
 
 #endif

@@ -95,6 +95,7 @@ struct lookup {
 	enum server_entry_kind kind;
 	uint16_t port;
 	size_t max;			/* resolve_max_addresses */
+	int family;			/* whose failure counts; AF_UNSPEC: both */
 	/* SRV: the records and the targets chosen from them. */
 	struct srv_record *recs;
 	struct srv_target targets[SRV_MAX_TARGETS];
@@ -212,11 +213,17 @@ host_query_done(struct host_query *hq)
 {
 	struct lookup *lk = hq->lk;
 	static const char *const fam[2] = { "A", "AAAA" };
+	static const int af[2] = { AF_INET, AF_INET6 };
 
 	/* A's failure first, whichever came back first: the reason logged
-	 * must not flip between rounds of the same outage. */
+	 * must not flip between rounds of the same outage.  Both families
+	 * are asked (an answer of the other family alone is told apart
+	 * from no answer), but when the servers' source has one family,
+	 * only that family's failure spoils the answer: a pool that cannot
+	 * use AAAA must not keep stale A addresses because AAAA fails. */
 	for (int i = 0; i < 2; i++)
-		if (hq->fail[i] != NULL) {
+		if (hq->fail[i] != NULL && (lk->family == AF_UNSPEC ||
+		    lk->family == af[i])) {
 			if (lk->kind == SE_SRV)
 				lookup_fail(lk, "SRV target '%s' %s: %s", hq->name,
 				    fam[i], hq->fail[i]);
@@ -374,7 +381,7 @@ lookup_srv_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 
 void
 resolve_lookup(ares_channel ch, enum server_entry_kind kind, const char *host,
-    uint16_t port, size_t max, resolve_lookup_cb cb, void *arg)
+    uint16_t port, size_t max, int family, resolve_lookup_cb cb, void *arg)
 {
 	struct lookup *lk = xcalloc(1, sizeof(*lk));
 
@@ -384,6 +391,7 @@ resolve_lookup(ares_channel ch, enum server_entry_kind kind, const char *host,
 	lk->kind = kind;
 	lk->port = port;
 	lk->max = max ? max : RESOLVED_MAX_ADDRS;
+	lk->family = family;
 	if (kind == SE_SRV) {
 		ares_search(ch, host, 1 /* C_IN */, 33 /* T_SRV */,
 		    lookup_srv_cb, lk);

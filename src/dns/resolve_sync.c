@@ -42,8 +42,8 @@ sync_cb(void *arg, bool ok, const char *error, struct resolved_addr *addrs,
 
 int
 resolve_sync(bool srv, const char *host, uint16_t port,
-    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
-    size_t *total, char *err, size_t errlen)
+    const char *resolvers, size_t max, int family, struct resolved_addr **out,
+    size_t *n, size_t *total, char *err, size_t errlen)
 {
 	struct sync_result r = { 0 };
 	ares_channel ch;
@@ -53,7 +53,8 @@ resolve_sync(bool srv, const char *host, uint16_t port,
 	*total = 0;
 	if (resolve_channel_new(&ch, resolvers, NULL, NULL, err, errlen) == -1)
 		return -1;
-	resolve_lookup(ch, srv ? SE_SRV : SE_HOST, host, port, max, sync_cb, &r);
+	resolve_lookup(ch, srv ? SE_SRV : SE_HOST, host, port, max, family,
+	    sync_cb, &r);
 	while (!r.done) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];

@@ -101,10 +101,11 @@ freeaddrinfo(struct addrinfo *ai)
 
 static int __attribute__((unused))
 fuzz_lookup(bool srv, const char *host, uint16_t port,
-    const char *resolvers, size_t max, struct resolved_addr **out, size_t *n,
-    size_t *total, char *err, size_t errlen)
+    const char *resolvers, size_t max, int family, struct resolved_addr **out,
+    size_t *n, size_t *total, char *err, size_t errlen)
 {
 	(void)max;
+	(void)family;
 	*out = NULL;
 	*n = 0;
 	*total = 0;
