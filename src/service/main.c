@@ -152,8 +152,10 @@ finish_stop(void)
 	struct ev_loop *loop = EV_DEFAULT;
 
 	ev_timer_stop(loop, &drain_timer);
-	/* Before the workers: the page thread reads their counters. */
+	/* Before the workers: the page thread reads their counters, and
+	 * the checker may queue an on_down task to them. */
 	metrics_stop();
+	health_stop();
 	workers_stop();
 	/* After the workers: an admin task may still point at a client. */
 	admin_stop();
@@ -193,6 +195,18 @@ drained_cb(struct gen *unused)
 	listener_close_streams();
 }
 
+/* Does a pool act on its servers' sessions when a check changes their
+ * state?  Then checks go on while the sessions drain. */
+static bool
+gen_acts_on_sessions(const struct gen *g)
+{
+	for (uint32_t i = 0; i < g->npools; i++)
+		if (g->pools[i].health.enabled && (g->pools[i].on_down_shutdown ||
+		    g->pools[i].on_up_shutdown_backup))
+			return true;
+	return false;
+}
+
 /* Stop accepting and drain: on SIGTERM/SIGINT, and in the old process
  * once a binary upgrade has handed over (then service_stopping() says
  * nothing: the unit's main process is the new one). */
@@ -207,7 +221,13 @@ start_drain(struct ev_loop *loop, const char *why)
 	reload_cancel();
 	upgrade_cancel();
 	service_stopping(g->global.shutdown_timeout_ms);
-	health_stop();
+	/* The sessions still open are this process's alone (after an
+	 * upgrade the new process knows nothing of them): if a pool resets
+	 * a downed server's sessions (on_down), keep checking until they
+	 * end, or a client could write on to a demoted database primary for
+	 * all of shutdown_timeout.  Otherwise checks decide nothing now. */
+	if (!gen_acts_on_sessions(g))
+		health_stop();
 	resolve_stop();
 	active = atomic_load(&tcplb_active);
 	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
