@@ -99,10 +99,13 @@ struct server_state {
 	atomic_uint_fast64_t checks;
 	atomic_uint_fast64_t check_us_sum;
 	/* The admin state the agent set (SRV_ADMIN_DRAIN or _MAINT; 0:
-	 * none), the checker's only: the agent changes the state only from
-	 * ready or from what it set itself, never an operator's, and its
-	 * checks go on in a maint of its own. */
-	int agent_admin;
+	 * none): the agent changes the state only from ready or from what
+	 * it set itself, never an operator's, and its checks go on in a
+	 * maint of its own.  agent_weight: weight_override is the agent's
+	 * N%, not the operator's.  Written under health's admin lock (the
+	 * checker's verdicts, the operator's commands), read anywhere. */
+	atomic_int agent_admin;
+	atomic_bool agent_weight;
 	/* on_down ran for the current down spell (the checker's). */
 	bool on_down_done;
 	/* Counters, one cache-line-aligned block per worker (stats.h):

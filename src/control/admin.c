@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control/admin.h"
+#include "health/health.h"
 #include "control/admin_cmd.h"
 #include "control/admin_conn.h"
 #include "control/admin_fmt.h"
@@ -288,7 +289,7 @@ cmd_set_state(struct admin_client *a, struct gen *g)
 	struct multi m = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
-		int old = atomic_exchange(&v[i]->st->admin, a->cmd.state);
+		int old = health_admin_state(v[i]->st, a->cmd.state);
 
 		if (old != a->cmd.state)
 			log_change(a, v[i], "state %s -> %s", admin_state_name(old),
@@ -332,7 +333,7 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		int ov = w == s->weight ? -1 : (int)w;
 		uint32_t old = server_weight(s);
 
-		atomic_store(&s->st->weight_override, ov);
+		health_admin_weight(s->st, ov);
 		if (old != w)
 			log_change(a, s, "weight %u -> %u%s", old, w,
 			    ov < 0 ? " (the configured weight)" : "");

@@ -255,41 +255,104 @@ health_on_up(struct server *s)
 	free(v);
 }
 
+/* Who set a server's admin state and weight override -- its agent or
+ * the operator -- is decided under this lock: the checker (agent
+ * verdicts, a reload that ends the agent checks) and the admin socket
+ * (health_admin_state/weight) each read and write the pair as one. */
+static pthread_mutex_t admin_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *
+admin_name(int a)
+{
+	static const char *const names[] = { "ready", "drain", "maint" };
+
+	return a >= 0 && a < 3 ? names[a] : "?";
+}
+
+int
+health_admin_state(struct server_state *st, int state)
+{
+	int old;
+
+	pthread_mutex_lock(&admin_mu);
+	atomic_store(&st->agent_admin, 0);
+	old = atomic_exchange(&st->admin, state);
+	pthread_mutex_unlock(&admin_mu);
+	return old;
+}
+
+void
+health_admin_weight(struct server_state *st, int override)
+{
+	pthread_mutex_lock(&admin_mu);
+	atomic_store(&st->agent_weight, false);
+	atomic_store(&st->weight_override, override);
+	pthread_mutex_unlock(&admin_mu);
+}
+
+/* s is no longer checked by an agent (a reload changed the pool's check
+ * type or removed its check): what the agent set is nobody's now, so it
+ * goes -- a drain it set would otherwise stay with nothing left to lift
+ * it.  What the operator set stays. */
+static void
+health_agent_release(struct server *s)
+{
+	struct server_state *st = s->st;
+	struct log_ctx ctx;
+	int aa, cur;
+
+	pthread_mutex_lock(&admin_mu);
+	aa = atomic_exchange(&st->agent_admin, 0);
+	cur = atomic_load(&st->admin);
+	if (aa != 0 && cur == aa) {
+		atomic_store(&st->admin, SRV_ADMIN_READY);
+		health_log_ctx(s, &ctx);
+		log_msg(LOG_NOTICE, &ctx, "server %s/%s: state ready (its agent "
+		    "is no longer checked, its %s ends)", s->pool->name,
+		    s->name, admin_name(aa));
+	}
+	if (atomic_exchange(&st->agent_weight, false))
+		atomic_store(&st->weight_override, -1);
+	pthread_mutex_unlock(&admin_mu);
+}
+
 /* drain / maint / ready and N% from a parsed agent line.  The agent's
  * admin state is its own: its `ready` undoes only what it set, never an
  * operator's drain or maint from the admin socket. */
 static void
 health_apply_agent(struct server *s, const struct agent_reply *r)
 {
-	static const char *const names[] = { "ready", "drain", "maint" };
 	struct server_state *st = s->st;
-	int cur = atomic_load(&st->admin), want = cur;
+	int cur, want, aa;
 
+	pthread_mutex_lock(&admin_mu);
+	cur = atomic_load(&st->admin);
+	aa = atomic_load(&st->agent_admin);
+	want = cur;
 	switch (r->admin) {
 	case AGENT_A_NONE:
 		break;
 	case AGENT_A_READY:
-		if (st->agent_admin != 0 && cur == st->agent_admin)
+		if (aa != 0 && cur == aa)
 			want = SRV_ADMIN_READY;
-		st->agent_admin = 0;
+		atomic_store(&st->agent_admin, 0);
 		break;
 	case AGENT_A_DRAIN:
 	case AGENT_A_MAINT:
-		if (cur == SRV_ADMIN_READY || cur == st->agent_admin) {
+		if (cur == SRV_ADMIN_READY || cur == aa) {
 			want = r->admin == AGENT_A_DRAIN ? SRV_ADMIN_DRAIN :
 			    SRV_ADMIN_MAINT;
-			st->agent_admin = want;
+			atomic_store(&st->agent_admin, want);
 		}
 		break;
 	}
-	if (want != cur && atomic_compare_exchange_strong(&st->admin, &cur,
-	    want)) {
+	if (want != cur) {
 		struct log_ctx ctx;
 
+		atomic_store(&st->admin, want);
 		health_log_ctx(s, &ctx);
 		log_msg(LOG_NOTICE, &ctx, "server %s/%s: state %s (its agent "
-		    "said so)", s->pool->name, s->name,
-		    want >= 0 && want < 3 ? names[want] : "?");
+		    "said so)", s->pool->name, s->name, admin_name(want));
 	}
 	if (r->weight_pct >= 0) {
 		uint64_t w = (uint64_t)s->weight * (uint64_t)r->weight_pct / 100;
@@ -305,6 +368,7 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 		 * lower a weight, source knows 0 and the configured one. */
 		fit = server_override_fit(s, (int)w);
 		was = atomic_exchange(&st->weight_override, fit);
+		atomic_store(&st->agent_weight, fit >= 0);
 
 		if (was != fit) {
 			struct log_ctx ctx;
@@ -316,6 +380,7 @@ health_apply_agent(struct server *s, const struct agent_reply *r)
 			    r->weight_pct);
 		}
 	}
+	pthread_mutex_unlock(&admin_mu);
 }
 
 void
@@ -475,7 +540,7 @@ health_check_start(struct health_check *c)
 	 * agent's to lift: its checks go on. */
 	if (atomic_load(&s->st->admin) == SRV_ADMIN_MAINT &&
 	    !(c->cfg->type == HEALTH_AGENT &&
-	    s->st->agent_admin == SRV_ADMIN_MAINT)) {
+	    atomic_load(&s->st->agent_admin) == SRV_ADMIN_MAINT)) {
 		health_schedule(c, (ev_tstamp)c->cfg->interval_ms / 1000.);
 		return;
 	}
@@ -521,6 +586,10 @@ health_keep(struct health_check *c, struct server *s,
 	const struct health_kind *kind = health_kind_for(s->pool, cfg);
 	ev_tstamp next;
 	bool same;
+
+	if (c->cfg != NULL && c->cfg->type == HEALTH_AGENT &&
+	    cfg->type != HEALTH_AGENT)
+		health_agent_release(s);
 
 	if (kind != c->kind) {
 		/* Another kind of check now: nothing of the old one fits. */
@@ -609,9 +678,16 @@ health_apply(struct gen *g)
 	}
 	/* What the new set did not take: servers gone, or whose pool lost
 	 * its check. */
-	for (size_t i = 0; i < nold; i++)
-		if (!old[i]->kept)
-			health_check_free(old[i]);
+	for (size_t i = 0; i < nold; i++) {
+		if (old[i]->kept)
+			continue;
+		/* A reload (not a stop: an upgrade hands the state over as
+		 * it is) that ends a server's agent checks. */
+		if (g != NULL && old[i]->cfg != NULL &&
+		    old[i]->cfg->type == HEALTH_AGENT)
+			health_agent_release(old[i]->srv);
+		health_check_free(old[i]);
+	}
 	free(old);
 	if (oldgen != NULL)
 		gen_put(oldgen);

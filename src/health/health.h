@@ -30,4 +30,13 @@ void health_stop(void);
 void health_last_check(const struct server_state *st, char *result,
     size_t len, int64_t *when_ms, uint32_t *took_us);
 
+/* The operator (admin socket) sets st's admin state, or its weight
+ * override (-1: the configured weight); returns the state before.  What
+ * the operator sets is the operator's: an agent that had set the same
+ * state no longer owns it (its `ready` will not lift it), and a reload
+ * that ends the agent checks does not take it back.  Serialised with the
+ * checker's agent verdicts, so neither can undo the other unseen. */
+int health_admin_state(struct server_state *st, int state);
+void health_admin_weight(struct server_state *st, int override);
+
 #endif

@@ -139,7 +139,8 @@ state_write(int fd, const struct gen *g)
 			fprintf(f, " up=%d passive_down=%d fails=%u retry_at_ms=%lld"
 			    " up_since_ms=%lld rest_until_ms=%lld passive_epoch=%u"
 			    " check_epoch=%u check_ok=%u check_fail=%u check_fresh=%d"
-			    " check_failing=%d total=%llu admin=%d weight=%d\n",
+			    " check_failing=%d total=%llu admin=%d weight=%d"
+			    " agent_admin=%d agent_weight=%d\n",
 			    (int)atomic_load(&st->up), (int)atomic_load(&st->passive_down),
 			    atomic_load(&st->fails), (long long)atomic_load(&st->retry_at_ms),
 			    (long long)atomic_load(&st->up_since_ms),
@@ -148,7 +149,9 @@ state_write(int fd, const struct gen *g)
 			    st->check_fail, (int)st->check_fresh,
 			    (int)atomic_load(&st->check_failing),
 			    (unsigned long long)stats_server_total(st),
-			    atomic_load(&st->admin), atomic_load(&st->weight_override));
+			    atomic_load(&st->admin), atomic_load(&st->weight_override),
+			    atomic_load(&st->agent_admin),
+			    (int)atomic_load(&st->agent_weight));
 		}
 	}
 	/* Pool totals are the pool's own (they include servers long gone). */
@@ -647,6 +650,10 @@ restore_state(struct server *s, const char *line, int64_t now)
 	/* Admin state and weight override (admin socket) survive too. */
 	atomic_store(&st->admin, (int)num(line, "admin", SRV_ADMIN_READY));
 	atomic_store(&st->weight_override, (int)num(line, "weight", -1));
+	/* Whether the agent set them: else its `ready` could never lift
+	 * a drain it set before the upgrade. */
+	atomic_store(&st->agent_admin, (int)num(line, "agent_admin", 0));
+	atomic_store(&st->agent_weight, num(line, "agent_weight", 0) != 0);
 	/* Then the rules of a reload (a pool whose checks were removed
 	 * brings its servers back, ...). */
 	server_state_adopted(s, now);
