@@ -461,7 +461,8 @@ inherit_by_name(struct gen *new, const struct gen *old)
 		}
 		for (uint32_t s = 0; nset > 0 && s < np->nservers; s++) {
 			struct server *ns = &np->servers[s];
-			int admin = SRV_ADMIN_READY, w = -1;
+			int admin = SRV_ADMIN_READY, w = -1, aa = 0;
+			bool aw = false;
 
 			if (ns->adopted)
 				continue;
@@ -473,14 +474,24 @@ inherit_by_name(struct gen *new, const struct gen *old)
 					continue;
 				a = atomic_load(&st->admin);
 				o = atomic_load(&st->weight_override);
-				if (a > admin)
+				/* Who set it goes with it: an agent's drain
+				 * stays the agent's to lift. */
+				if (a > admin) {
 					admin = a;
-				if (o >= 0 && (w < 0 || o < w))
+					aa = atomic_load(&st->agent_admin) == a ?
+					    a : 0;
+				}
+				if (o >= 0 && (w < 0 || o < w)) {
 					w = o;
+					aw = atomic_load(&st->agent_weight);
+				}
 			}
 			atomic_store(&ns->st->admin, admin);
+			atomic_store(&ns->st->agent_admin, aa);
 			atomic_store(&ns->st->weight_override,
 			    server_override_fit(ns, w));
+			atomic_store(&ns->st->agent_weight, aw &&
+			    atomic_load(&ns->st->weight_override) >= 0);
 		}
 		free(set);
 	}

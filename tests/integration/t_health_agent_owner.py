@@ -103,6 +103,19 @@ def test(t):
     # The agent drains "owned"; a binary upgrade; the agent's ready must
     # still lift its drain in the new process.
     admin_send(sock, "set server p/drained state ready")
+    # A reload that moves "drained" to another address (its state goes by
+    # name to a new server) keeps the agent's drain the agent's.
+    LINES["drained"] = b"up drain\n"
+    t.check(wait_until(lambda: settled({"drained": ("up", "drain", 4)}), timeout=5),
+            "agent drain: %r" % (got.get("drained"),))
+    moved = t.identify_backend("MOVED")
+    t.reload(lb, CFG % (sock, port, "agent", servers.replace(apps["drained"].hostport, moved.hostport)))
+    settled({})
+    t.eq(got["drained"][1], "drain", "the agent's drain after the move")
+    LINES["drained"] = b"up ready\n"
+    t.check(wait_until(lambda: settled({"drained": ("up", "ready", 4)}), timeout=5),
+            "the agent's ready did not lift its drain on the moved server: %r"
+            % (got.get("drained"),))
     LINES["owned"] = b"up drain\n"
     t.check(wait_until(lambda: settled({"owned": ("up", "drain", 4)}), timeout=5),
             "agent drain before the upgrade: %r" % (got.get("owned"),))
