@@ -163,6 +163,14 @@ health_check_abort(struct health_check *c)
 	c->running = false;
 }
 
+static const char *
+admin_name(int a)
+{
+	static const char *const names[] = { "ready", "drain", "maint" };
+
+	return a >= 0 && a < 3 ? names[a] : "?";
+}
+
 /* ---- on_down / on_up: reset sessions on the workers ------------------- */
 
 struct health_kill {
@@ -245,6 +253,21 @@ health_on_up(struct server *s)
 
 	if (!p->on_up_shutdown_backup || s->backup)
 		return;
+	/* A primary that takes no new connection (drained, in maint or at
+	 * weight 0 by the operator or its agent) frees no backup: its
+	 * clients would reconnect to the same backups after a reset. */
+	if (atomic_load(&s->st->admin) != SRV_ADMIN_READY ||
+	    server_weight(s) == 0) {
+		struct log_ctx ctx;
+
+		health_log_ctx(s, &ctx);
+		log_msg(LOG_INFO, &ctx, "on_up: server %s/%s back up but takes "
+		    "no new connections (%s): the backups keep their sessions",
+		    p->name, s->name, atomic_load(&s->st->admin) !=
+		    SRV_ADMIN_READY ? admin_name(atomic_load(&s->st->admin)) :
+		    "weight 0");
+		return;
+	}
 	v = xcalloc(p->nservers, sizeof(*v));
 	for (uint32_t i = 0; i < p->nservers; i++)
 		if (p->servers[i].backup)
@@ -260,14 +283,6 @@ health_on_up(struct server *s)
  * verdicts, a reload that ends the agent checks) and the admin socket
  * (health_admin_state/weight) each read and write the pair as one. */
 static pthread_mutex_t admin_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static const char *
-admin_name(int a)
-{
-	static const char *const names[] = { "ready", "drain", "maint" };
-
-	return a >= 0 && a < 3 ? names[a] : "?";
-}
 
 int
 health_admin_state(struct server_state *st, int state)
