@@ -25,7 +25,7 @@
 /* A bind is indexed as listener << 12 | bind (config.c). */
 #define CFG_MAX_BINDS		4095		/* per listener, after resolving */
 #define CFG_MAX_LISTENERS	((1 << 20) - 1)
-#define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
+#define BALANCE_NAMES "roundrobin, leastconn, source, random, first, maglev"
 
 /* `source:` as parsed: an address, `client` (transparent), or neither. */
 struct cfg_source {

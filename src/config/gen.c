@@ -58,6 +58,7 @@ static const char *const bal_names[] = {
 	[BAL_SOURCE] = "source",
 	[BAL_RANDOM] = "random",
 	[BAL_FIRST] = "first",
+	[BAL_MAGLEV] = "maglev",
 };
 
 int

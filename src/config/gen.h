@@ -32,6 +32,7 @@ enum balance_alg {
 	BAL_SOURCE,
 	BAL_RANDOM,
 	BAL_FIRST,
+	BAL_MAGLEV,
 };
 
 struct lsock;

@@ -313,9 +313,10 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		const struct server *s = v[i];
 		enum balance_alg alg = s->pool->alg;
 
-		if (alg == BAL_SOURCE && w != 0 && w != s->weight) {
-			reply_error(a, "pool '%s' balances by source: the weight of %s can only be 0 or its configured %u (the hash ring is built from the file)",
-			    s->pool->name, s->name, s->weight);
+		if ((alg == BAL_SOURCE || alg == BAL_MAGLEV) && w != 0 &&
+		    w != s->weight) {
+			reply_error(a, "pool '%s' balances by %s: the weight of %s can only be 0 or its configured %u (the hash table is built from the file)",
+			    s->pool->name, gen_balance_name(alg), s->name, s->weight);
 			free(v);
 			return;
 		}
