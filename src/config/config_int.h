@@ -50,6 +50,7 @@ struct pool_opts {
 	uint64_t resolve_max_addrs;	/* resolve_max_addresses */
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
+	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
 	bool initial_down;		/* initial_state: down */
 	struct cfg_source source;
 	bool mptcp;			/* connect with Multipath TCP */

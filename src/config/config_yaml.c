@@ -437,6 +437,7 @@ cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
 enum cfg_type {
 	CT_UINT,	/* uint64_t, min..max */
 	CT_DURATION,	/* uint64_t ms, min..max */
+	CT_INTERVAL,	/* uint64_t ms, 0 (off) or min..max */
 	CT_BOOL,	/* bool */
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
@@ -490,6 +491,11 @@ static const struct cfg_keydef pool_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "source", CT_SOURCE, source, 0, 0),
 	KEY(pool_opts, "mptcp", CT_BOOL, mptcp, 0, 0),
+	/* Not below 100ms: one record per session per interval is what an
+	 * operator pays, and thousands of sessions at 1ms would only flood
+	 * the log (and drop records) for nothing. */
+	KEY(pool_opts, "log_interval", CT_INTERVAL, log_interval_ms, 100,
+	    DURATION_MAX_MS),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -563,10 +569,11 @@ cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
 {
 	char a[32], b[32];
 
-	if (k->type == CT_DURATION) {
+	if (k->type == CT_DURATION || k->type == CT_INTERVAL) {
 		duration_format(k->min, a, sizeof(a));
 		duration_format(k->max, b, sizeof(b));
-		snprintf(buf, len, "%s-%s", a, b);
+		snprintf(buf, len, "%s%s-%s", k->type == CT_INTERVAL ?
+		    "0 (off) or " : "", a, b);
 	} else {
 		snprintf(buf, len, "%llu-%llu", (unsigned long long)k->min,
 		    (unsigned long long)k->max);
@@ -579,7 +586,7 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
     const yaml_node_t *key, const yaml_node_t *val, const char *path)
 {
 	char *field = (char *)base + k->off;
-	char why[256], range[64];
+	char why[256], range[96];
 	const char *s;
 	uint64_t v;
 
@@ -605,6 +612,7 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		memcpy(field, &v, sizeof(v));
 		return 0;
 	case CT_DURATION:
+	case CT_INTERVAL:
 		if ((s = cfg_scalar(c, key, val, path, "a duration")) == NULL)
 			return -1;
 		if (duration_parse(s, &v, why, sizeof(why)) == -1) {
@@ -612,7 +620,8 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			    why);
 			return -1;
 		}
-		if (v < k->min || v > k->max) {
+		if ((v < k->min && !(k->type == CT_INTERVAL && v == 0)) ||
+		    v > k->max) {
 			cfg_describe_range(k, range, sizeof(range));
 			cfg_err(c, val, path, "%s is out of range (%s)", s,
 			    range);

@@ -217,6 +217,7 @@ struct pool {
 	uint32_t resolve_max_addrs;	/* addresses one entry may expand to */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
 	uint64_t queue_timeout_ms;
+	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
 	struct pool_queue *queue;	/* a part (balance/queue): follows the
 					 * pool across generations */
 	struct pool_state *st;		/* its totals: follow the pool too */

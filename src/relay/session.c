@@ -105,6 +105,10 @@ struct session {
 	ev_io cio;
 	ev_io sio;
 	ev_timer timer;			/* connect timeout, then idle timeout */
+	ev_timer tick;			/* log_interval: only where set */
+	uint64_t logged_in;		/* bytes in the previous access record */
+	uint64_t logged_out;
+	bool logged;			/* an interim record was written */
 	struct relay_dir c2s;
 	struct relay_dir s2c;
 	union {
@@ -139,6 +143,7 @@ struct session {
 static void session_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_server_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void session_tick_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void session_connect_next(struct session *s);
 static void session_close(struct session *s, const char *reason, int resets);
 static void session_side_event(struct session *s, int revents, bool client);
@@ -355,6 +360,59 @@ session_wake_current_pool(struct session *s)
 	}
 }
 
+/* The access-log record of s: the final one (reason), or an interim one
+ * (reason NULL) for a session still open.  Each record after the first
+ * interim one also says what moved since the previous record. */
+static void
+session_access_log(struct session *s, const char *reason)
+{
+	char client[ADDR_STRLEN];
+	uint64_t in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
+	    s->hdr_sent : s->c2s.bytes);
+	struct access_rec r = {
+		.session = s->id,
+		.client = addr_format(&s->peer.sa, client, sizeof(client)),
+		.listener = s->l->name,
+		.pool = s->pool ? s->pool->name : "-",
+		.routed = s->l->nroutes > 0,
+		.sni = s->sni,
+		.route = s->route,
+		.server = s->srv ? s->srv->name : NULL,
+		.server_addr = s->srv ? s->srv->addr_text : NULL,
+		.bytes_in = in,
+		.bytes_out = s->s2c.bytes,
+		.connect_ms = s->t_connected > 0 ?
+		    session_ms(s->t_pick, s->t_connected) : -1,
+		.duration_ms = (uint64_t)session_ms(s->t_start,
+		    ev_now(s->w->loop)),
+		.tries = s->tries,
+		.reason = reason,
+		.mptcp = session_mptcp_name(s->mptcp),
+		.interim = reason == NULL,
+		.since = reason == NULL || s->logged,
+		.since_in = in - s->logged_in,
+		.since_out = s->s2c.bytes - s->logged_out,
+	};
+
+	log_access(&r);
+	s->logged_in = in;
+	s->logged_out = s->s2c.bytes;
+	s->logged = true;
+}
+
+/* log_interval: one repeating timer per session of such a pool, started
+ * when it connects.  libev re-arms a repeating timer in place: an idle
+ * session costs one wake-up per interval (its record) and nothing else. */
+static void
+session_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct session *s = t->data;
+
+	(void)loop;
+	(void)revents;
+	session_access_log(s, NULL);
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -393,34 +451,11 @@ session_close(struct session *s, const char *reason, int resets)
 	}
 	guard_release(&s->ticket);
 
-	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
-		char client[ADDR_STRLEN];
-		struct access_rec r = {
-			.session = s->id,
-			.client = addr_format(&s->peer.sa, client, sizeof(client)),
-			.listener = s->l->name,
-			.pool = s->pool ? s->pool->name : "-",
-			.routed = s->l->nroutes > 0,
-			.sni = s->sni,
-			.route = s->route,
-			.server = s->srv ? s->srv->name : NULL,
-			.server_addr = s->srv ? s->srv->addr_text : NULL,
-			.bytes_in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
-			    s->hdr_sent : s->c2s.bytes),
-			.bytes_out = s->s2c.bytes,
-			.connect_ms = s->t_connected > 0 ?
-			    session_ms(s->t_pick, s->t_connected) : -1,
-			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
-			.tries = s->tries,
-			.reason = reason,
-			.mptcp = session_mptcp_name(s->mptcp),
-		};
-
-		if (s->gen->global.access_log)
-			log_access(&r);
-		else
-			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
-	}
+	ev_timer_stop(loop, &s->tick);
+	if (s->gen->global.access_log)
+		session_access_log(s, reason);
+	else if (log_enabled(LOG_DEBUG))
+		log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
 
 	inspect_free(s->insp);
 	s->insp = NULL;
@@ -573,6 +608,8 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->sio.data = s;
 	ev_init(&s->timer, session_timer_cb);
 	s->timer.data = s;
+	ev_init(&s->tick, session_tick_cb);
+	s->tick.data = s;
 
 	s->next = w->sessions;
 	if (w->sessions)
@@ -737,6 +774,12 @@ session_connected(struct session *s)
 	if (p->idle_timeout_ms) {
 		ev_timer_set(&s->timer, (double)p->idle_timeout_ms / 1000.0, 0.);
 		ev_timer_start(loop, &s->timer);
+	}
+	if (p->log_interval_ms && s->gen->global.access_log) {
+		double iv = (double)p->log_interval_ms / 1000.0;
+
+		ev_timer_set(&s->tick, iv, iv);
+		ev_timer_start(loop, &s->tick);
 	}
 	if (log_enabled(LOG_DEBUG)) {
 		char client[ADDR_STRLEN];
