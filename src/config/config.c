@@ -166,6 +166,8 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->source_client = o->source.client;
 	p->mptcp = o->mptcp;
 	p->log_interval_ms = o->log_interval_ms;
+	p->bw_upload = o->bw_upload;
+	p->bw_download = o->bw_download;
 	config_health_copy(&p->health, &o->health);
 	p->on_down_shutdown = o->on_down_shutdown;
 	p->on_up_shutdown_backup = o->on_up_shutdown_backup;

@@ -51,6 +51,8 @@ struct pool_opts {
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
 	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
+	uint64_t bw_upload;		/* bytes/s per connection; 0: unlimited */
+	uint64_t bw_download;
 	bool initial_down;		/* initial_state: down */
 	struct cfg_source source;
 	bool mptcp;			/* connect with Multipath TCP */

@@ -22,6 +22,7 @@
 #include "base/addr.h"
 #include "parse/cidr.h"
 #include "config/config_int.h"
+#include "parse/byterate.h"
 #include "base/duration.h"
 #include "config/gen.h"
 #include "base/log.h"
@@ -438,6 +439,7 @@ enum cfg_type {
 	CT_UINT,	/* uint64_t, min..max */
 	CT_DURATION,	/* uint64_t ms, min..max */
 	CT_INTERVAL,	/* uint64_t ms, 0 (off) or min..max */
+	CT_BYTERATE,	/* uint64_t bytes/s: "10MB/s", min..max */
 	CT_BOOL,	/* bool */
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
@@ -537,6 +539,24 @@ static const struct cfg_keydef rate_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+/* From 1kB/s (below, one second's worth is less than a TCP segment) to
+ * 1TB/s (no limit at all, in practice). */
+#define CFG_BW_MIN	1000u
+#define CFG_BW_MAX	1000000000000ull
+
+struct bandwidth_opts {
+	uint64_t upload;
+	uint64_t download;
+};
+
+static const struct cfg_keydef bandwidth_keys[] = {
+	KEY(bandwidth_opts, "upload", CT_BYTERATE, upload, CFG_BW_MIN,
+	    CFG_BW_MAX),
+	KEY(bandwidth_opts, "download", CT_BYTERATE, download, CFG_BW_MIN,
+	    CFG_BW_MAX),
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const struct cfg_keydef server_keys[] = {
 	KEY(server_opts, "weight", CT_UINT, weight, 0, 256),
 	KEY(server_opts, "max_connections", CT_UINT, max_conns, 0,
@@ -553,7 +573,7 @@ static const char *const root_keys[] = {
 	"global", "defaults", "listeners", "pools", NULL
 };
 static const char *const pool_extra[] = { "health_check", "servers",
-	"initial_state", "on_down", "on_up", NULL };
+	"initial_state", "on_down", "on_up", "bandwidth", NULL };
 static const char *const health_extra[] = { "send", "expect", "type",
 	"method", "path", "host", "expect_status", "verify", NULL };
 /* A server's `source` is walked by hand: a family mismatch with its
@@ -574,6 +594,10 @@ cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
 		duration_format(k->max, b, sizeof(b));
 		snprintf(buf, len, "%s%s-%s", k->type == CT_INTERVAL ?
 		    "0 (off) or " : "", a, b);
+	} else if (k->type == CT_BYTERATE) {
+		byterate_format(k->min, a, sizeof(a));
+		byterate_format(k->max, b, sizeof(b));
+		snprintf(buf, len, "%s-%s", a, b);
 	} else {
 		snprintf(buf, len, "%llu-%llu", (unsigned long long)k->min,
 		    (unsigned long long)k->max);
@@ -719,6 +743,22 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		memcpy(field, &v, sizeof(v));
 		return 0;
 	}
+	case CT_BYTERATE:
+		if ((s = cfg_scalar(c, key, val, path, "a rate (N[UNIT]/s)")) ==
+		    NULL)
+			return -1;
+		if (byterate_parse(s, &v, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "invalid rate '%s': %s", s, why);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			cfg_describe_range(k, range, sizeof(range));
+			cfg_err(c, val, path, "%s is out of range (%s)", s,
+			    range);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
 	case CT_LOGLEVEL: {
 		int level;
 
@@ -1311,12 +1351,37 @@ cfg_initial_state(struct cfg *c, const yaml_node_t *key,
 	return -1;
 }
 
+/* bandwidth: { upload: RATE, download: RATE } -- either may be left out
+ * (unlimited), not both; `false` turns off what defaults set. */
+static void
+cfg_bandwidth(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, struct pool_opts *o)
+{
+	struct bandwidth_opts b = { 0 };
+	size_t before = c->nerrs;
+	bool off;
+
+	if (val->type == YAML_SCALAR_NODE && cfg_bool(node_str(val), &off) == 0
+	    && !off) {
+		o->bw_upload = o->bw_download = 0;
+		return;
+	}
+	if (!cfg_is_map(c, key, val, path))
+		return;
+	cfg_walk(c, val, path, bandwidth_keys, &b, no_extra, NULL, NULL);
+	if (b.upload == 0 && b.download == 0 && c->nerrs == before)
+		cfg_err(c, val, path, "needs upload, download or both (or "
+		    "false for no limit)");
+	o->bw_upload = b.upload;
+	o->bw_download = b.download;
+}
+
 static void
 cfg_defaults(struct cfg *c, const yaml_node_t *map)
 {
-	const yaml_node_t *found[4], *fkey[4];
+	const yaml_node_t *found[5], *fkey[5];
 	static const char *const extra[] = { "health_check", "initial_state",
-		"on_down", "on_up", NULL };
+		"on_down", "on_up", "bandwidth", NULL };
 
 	if (!cfg_is_section(c, map, "defaults"))
 		return;
@@ -1329,6 +1394,9 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 		cfg_initial_state(c, fkey[1], found[1],
 		    "defaults.initial_state", &c->defaults.initial_down);
 	cfg_on_actions(c, &c->defaults, found + 2, fkey + 2, "defaults");
+	if (found[4] != NULL)
+		cfg_bandwidth(c, fkey[4], found[4], "defaults.bandwidth",
+		    &c->defaults);
 }
 
 static const struct cfg_keydef server_source_key =
@@ -1483,7 +1551,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	struct pool_opts o = c->defaults;
-	const yaml_node_t *found[5], *fkey[5];
+	const yaml_node_t *found[6], *fkey[6];
 	struct server_index x = { 0 };
 	char sub[512];
 	size_t i = 0;
@@ -1504,6 +1572,10 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 				    "always up)");
 		}
 		cfg_on_actions(c, &o, found + 3, fkey + 3, path);
+		if (found[5] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.bandwidth", path);
+			cfg_bandwidth(c, fkey[5], found[5], sub, &o);
+		}
 	} else {
 		found[1] = NULL;
 	}

@@ -218,6 +218,9 @@ struct pool {
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
 	uint64_t queue_timeout_ms;
 	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
+	uint64_t bw_upload;		/* bytes/s per connection, client to
+					 * server; 0: unlimited */
+	uint64_t bw_download;		/* server to client */
 	struct pool_queue *queue;	/* a part (balance/queue): follows the
 					 * pool across generations */
 	struct pool_state *st;		/* its totals: follow the pool too */

@@ -149,6 +149,21 @@ relay_read_failed(struct relay_dir *d, int e)
 	return RELAY_READ_ERR;
 }
 
+/* At most the bandwidth quota (shape.c) of a limited direction. */
+static uint32_t
+relay_limit(const struct relay_dir *d, uint32_t want)
+{
+	return d->limited && d->quota < want ? (uint32_t)d->quota : want;
+}
+
+static void
+relay_read_n(struct relay_dir *d, uint64_t n)
+{
+	d->rbytes += n;
+	if (d->limited)
+		d->quota = d->quota > n ? d->quota - n : 0;
+}
+
 static enum relay_status
 relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 {
@@ -179,7 +194,7 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 			}
 		}
 		if (readable && relay_wants_read(d)) {
-			uint32_t want = d->pipe_cap - d->in_pipe;
+			uint32_t want = relay_limit(d, d->pipe_cap - d->in_pipe);
 			ssize_t n = splice(from, NULL, d->pipe[1], NULL, want, flags);
 
 			if (n < 0) {
@@ -208,7 +223,7 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				}
 			} else {
 				d->in_pipe += (uint32_t)n;
-				d->rbytes += (uint64_t)n;
+				relay_read_n(d, (uint64_t)n);
 				progress = true;
 				if ((uint32_t)n < want)
 					readable = false;
@@ -247,12 +262,13 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			}
 		}
 		if (*readable && relay_wants_read(d)) {
-			uint32_t room;
+			uint32_t room, free_room;
 			ssize_t n;
 
 			buffer_attach(&d->buf, &rp->bufs);
-			room = buffer_room(&d->buf);
-			n = buffer_read_fd(&d->buf, from);
+			free_room = buffer_room(&d->buf);
+			room = relay_limit(d, free_room);
+			n = buffer_read_fd_max(&d->buf, from, room);
 			if (n < 0) {
 				if (!would_block(errno))
 					return relay_read_failed(d, errno);
@@ -262,11 +278,13 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 				progress = true;
 			} else {
 				progress = true;
-				d->rbytes += (uint64_t)n;
+				relay_read_n(d, (uint64_t)n);
 				if ((uint32_t)n == d->buf.size)
 					d->full_reads++;
-				else
-					d->full_reads = 0;
+				else if (room == free_room)
+					d->full_reads = 0;	/* (a read cut by
+						 * the bandwidth quota says
+						 * nothing of the flow) */
 				if ((uint32_t)n < room)
 					*readable = false;
 			}

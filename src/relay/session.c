@@ -56,6 +56,7 @@
 #include "balance/queue.h"
 #include "relay/relay.h"
 #include "relay/session.h"
+#include "relay/shape.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -109,6 +110,7 @@ struct session {
 	uint64_t logged_in;		/* bytes in the previous access record */
 	uint64_t logged_out;
 	bool logged;			/* an interim record was written */
+	struct shape shape;		/* bandwidth: limits and their timer */
 	struct relay_dir c2s;
 	struct relay_dir s2c;
 	union {
@@ -413,6 +415,17 @@ session_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	session_access_log(s, NULL);
 }
 
+/* bandwidth: a throttled direction may read again. */
+static void
+session_shape_wake(void *arg)
+{
+	struct session *s = arg;
+
+	shape_grant(&s->shape, &s->c2s, &s->s2c, ev_now(s->w->loop));
+	session_update_io(s);
+	shape_charge(&s->shape, s->w->loop, &s->c2s, &s->s2c);
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -452,6 +465,7 @@ session_close(struct session *s, const char *reason, int resets)
 	guard_release(&s->ticket);
 
 	ev_timer_stop(loop, &s->tick);
+	shape_stop(&s->shape, loop);
 	if (s->gen->global.access_log)
 		session_access_log(s, reason);
 	else if (log_enabled(LOG_DEBUG))
@@ -775,6 +789,8 @@ session_connected(struct session *s)
 		ev_timer_set(&s->timer, (double)p->idle_timeout_ms / 1000.0, 0.);
 		ev_timer_start(loop, &s->timer);
 	}
+	shape_start(&s->shape, p->bw_upload, p->bw_download, ev_now(loop),
+	    session_shape_wake, s);
 	if (p->log_interval_ms && s->gen->global.access_log) {
 		double iv = (double)p->log_interval_ms / 1000.0;
 
@@ -1400,6 +1416,7 @@ session_side_event(struct session *s, int revents, bool client)
 	uint64_t moved = session_progress(s);
 	enum relay_status st;
 
+	shape_grant(&s->shape, &s->c2s, &s->s2c, ev_now(s->w->loop));
 	if (revents & EV_WRITE) {
 		to_here->wblocked = false;
 		st = relay_pump(to_here, there, here, &s->w->pools, false);
@@ -1417,6 +1434,7 @@ session_side_event(struct session *s, int revents, bool client)
 		s->last_active = ev_now(s->w->loop);
 		session_count_bytes(s);
 	}
+	shape_charge(&s->shape, s->w->loop, &s->c2s, &s->s2c);
 	session_after_pump(s, st, client);
 }
 
