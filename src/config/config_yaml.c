@@ -644,15 +644,11 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			    why);
 			return -1;
 		}
-		if ((v < k->min && !(k->type == CT_INTERVAL && v == 0)) ||
-		    v > k->max) {
-			cfg_describe_range(k, range, sizeof(range));
-			cfg_err(c, val, path, "%s is out of range (%s)", s,
-			    range);
-			return -1;
+		if (k->type == CT_INTERVAL && v == 0) {
+			memcpy(field, &v, sizeof(v));
+			return 0;
 		}
-		memcpy(field, &v, sizeof(v));
-		return 0;
+		goto ranged;
 	case CT_BOOL: {
 		bool b;
 
@@ -751,6 +747,8 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			cfg_err(c, val, path, "invalid rate '%s': %s", s, why);
 			return -1;
 		}
+	ranged:
+		/* A duration or a rate, as written in s, parsed into v. */
 		if (v < k->min || v > k->max) {
 			cfg_describe_range(k, range, sizeof(range));
 			cfg_err(c, val, path, "%s is out of range (%s)", s,
