@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/addr.h"
+#include "config/added.h"
 #include "config/config_int.h"
 #include "config/gen.h"
 #include "base/hindex.h"
@@ -447,6 +448,7 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 	e->name = xstrdup(name);
 	e->host = xstrdup(host);
 	e->port = spec != NULL ? spec->port : 0;
+	e->added = false;
 	return 0;
 }
 
@@ -700,13 +702,15 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 	return rc;
 }
 
-/* Every pool complete and error-free: no server may be one of our own
- * listeners; then the subsystems above config build their parts
- * (balancing tables, queues, limit tables) through the table installed
- * with config_install(); none installed, none built. */
+/* Every pool complete and error-free: the servers added at run time join
+ * their pools (added.c); no server may be one of our own listeners; then
+ * the subsystems above config build their parts (balancing tables,
+ * queues, limit tables) through the table installed with
+ * config_install(); none installed, none built. */
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
+	added_apply(g);
 	for (uint32_t i = 0; i < g->npools; i++) {
 		const struct pool *p = &g->pools[i];
 

@@ -79,6 +79,19 @@ gen_balance_parse(const char *s, enum balance_alg *out)
 }
 
 const char *
+gen_server_origin(const struct server *s)
+{
+	const struct server_entry *e;
+
+	if (s->pool == NULL || s->entry >= s->pool->nentries)
+		return "file";
+	e = &s->pool->entries[s->entry];
+	if (e->added)
+		return "admin";
+	return e->kind == SE_ADDR ? "file" : "dns";
+}
+
+const char *
 gen_balance_name(enum balance_alg alg)
 {
 	if ((size_t)alg >= ARRAY_SIZE(bal_names))

@@ -171,6 +171,7 @@ struct server_entry {
 	char *name;			/* the servers' name */
 	char *host;			/* host name, or the SRV name */
 	uint16_t port;			/* SE_ADDR, SE_HOST */
+	bool added;			/* by the admin socket (config/added.c) */
 };
 
 struct server {
@@ -340,7 +341,14 @@ struct gen {
 	uint32_t nlisteners;
 	struct pool *pools;
 	uint32_t npools;
+	/* The version of the servers added at run time (config/added.c)
+	 * this generation was built with. */
+	uint64_t added_version;
 };
+
+/* Where a server comes from: "file", "dns" (a host or SRV name, however
+ * it was written) or "admin" (`add server`). */
+const char *gen_server_origin(const struct server *s);
 
 /* An empty generation with defaults and refs = 1. */
 struct gen *gen_new(const char *source);

@@ -25,6 +25,7 @@
 #include "control/admin_cmd.h"
 #include "control/admin_conn.h"
 #include "control/admin_fmt.h"
+#include "control/admin_servers.h"
 #include "control/admin_show.h"
 #include "base/duration.h"
 #include "base/log.h"
@@ -478,6 +479,7 @@ admin_client_free(struct admin_client *a)
 		server_state_put(a->targets[i]);
 	free(a->targets);
 	gen_put(a->srv_g);
+	admin_servers_forget(a);
 	if (a->all_prev)
 		a->all_prev->all_next = a->all_next;
 	else
@@ -722,6 +724,42 @@ cmd_reload(struct admin_client *a)
 	adm.reload_waiters = a;
 }
 
+/* ---- add server, del server (admin_servers.c) ---------------------------- */
+
+static void
+servers_answer(void *client, bool ok, const char *msg)
+{
+	struct admin_client *a = client;
+
+	a->in_task = false;
+	if (a->gone) {
+		admin_client_free(a);
+		return;
+	}
+	if (ok)
+		reply_ok(a, "%s", msg);
+	else
+		reply_error(a, "%s", msg);
+	aconn_send(a->c);
+}
+
+static void
+cmd_servers(struct admin_client *a)
+{
+	char msg[600];
+
+	if (adm.stopping) {
+		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	if (admin_servers_exec(&a->cmd, a->uid, a->pid, a, servers_answer,
+	    reloader.servers_changed, msg, sizeof(msg)) < 0) {
+		reply_error(a, "%s", msg);
+		return;
+	}
+	a->in_task = true;
+}
+
 /* ---- the connection ------------------------------------------------------ */
 
 /* Returns true when the answer is ready now. */
@@ -789,6 +827,10 @@ admin_execute(struct admin_client *a, const char *line, size_t len)
 	case ADM_UNDRAIN:
 		cmd_undrain(a);
 		return true;
+	case ADM_ADD_SERVER:
+	case ADM_DEL_SERVER:
+		cmd_servers(a);
+		return !a->in_task;
 	}
 	return true;
 }

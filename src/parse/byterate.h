@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The units, for error messages. */
-#define BYTERATE_UNITS "B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit"
+#define BYTERATE_UNITS "B, kB, MB, GB, TB, KiB, MiB, GiB, kbit, Mbit, Gbit"
 
 /* Parse "N[UNIT]/s" (N an integer, or a decimal with up to 3 places) into
  * bytes per second, rounded down; bit rates are divided by 8.  Returns 0,

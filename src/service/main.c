@@ -387,6 +387,8 @@ main(int argc, char **argv)
 			else
 				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
 		}
+		if (upgrading)
+			upgrade_child_added();
 		g = config_load_file(config_path, &errs);
 		if (g == NULL) {
 			print_errors(&errs, check);

@@ -29,6 +29,7 @@ test_byterate(void **state)
 		{ "1.5GB/s", 1500000000 }, { "2.25kB/s", 2250 },
 		{ "1Gbit/s", 125000000 }, { "12bit/s", 1 }, { "9B/s", 9 },
 		{ "0.001MB/s", 1000 }, { "3kbit/s", 375 },
+		{ "1TB/s", 1000000000000ull },
 	};
 	static const char *const bad[] = {
 		"", "10", "10MB", "10 MB/s", "MB/s", "10mb/s", "1.MB/s",
