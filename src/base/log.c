@@ -762,7 +762,7 @@ log_access(const struct access_rec *r)
 {
 	char msg[1400], mp[32] = "";
 	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
-	char dms[24], tries[12], rt[12], din[24], dout[24], sin[24], sout[24];
+	char dms[24], tries[12], rt[12], din[24], dout[24], sin[24], sout[24], mb[24];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
 	const char *kv[56];
@@ -812,6 +812,13 @@ log_access(const struct access_rec *r)
 		    (unsigned long long)r->since_in,
 		    (unsigned long long)r->since_out);
 	}
+	if (r->mirrored) {
+		size_t len = strlen(msg);
+
+		snprintf(msg + len, sizeof(msg) - len,
+		    " mirror=%s mirror_bytes=%llu", r->mirror_cut ? "cut" : "ok",
+		    (unsigned long long)r->mirror_bytes);
+	}
 	snprintf(din, sizeof(din), "%llu", (unsigned long long)r->dgrams_in);
 	snprintf(dout, sizeof(dout), "%llu", (unsigned long long)r->dgrams_out);
 	snprintf(sess, sizeof(sess), "%llu", (unsigned long long)r->session);
@@ -858,6 +865,12 @@ log_access(const struct access_rec *r)
 	}
 	if (r->mptcp)
 		KV("TCPLB_MPTCP", r->mptcp);
+	if (r->mirrored) {
+		snprintf(mb, sizeof(mb), "%llu",
+		    (unsigned long long)r->mirror_bytes);
+		KV("TCPLB_MIRROR", r->mirror_cut ? "cut" : "ok");
+		KV("TCPLB_MIRROR_BYTES", mb);
+	}
 #undef KV
 	kv[n] = NULL;
 	log_emit(LOG_INFO, msg, kv);

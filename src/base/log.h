@@ -114,6 +114,9 @@ struct access_rec {
 				 * the final one of a session that had some) */
 	uint64_t since_in;	/* bytes since the previous record */
 	uint64_t since_out;
+	bool mirrored;		/* a shadow got a copy (pool mirror:) */
+	bool mirror_cut;	/* ... until it was cut */
+	uint64_t mirror_bytes;	/* delivered to it */
 };
 void log_access(const struct access_rec *r);
 

@@ -102,6 +102,8 @@ struct cfg {
 	size_t *pair_off;	/* by node id */
 	int32_t *pair_dup;
 	struct hindex pools;	/* pool name -> index in g->pools */
+	/* mirror: of pool i, resolved once every pool is known */
+	const yaml_node_t **mirror_val, **mirror_key;
 	struct hindex binds;	/* every bind so far (config.c) */
 	/* The first listener using each pool (by index), and whether it is
 	 * a UDP one: a pool serves one protocol. */
@@ -573,7 +575,7 @@ static const char *const root_keys[] = {
 	"global", "defaults", "listeners", "pools", NULL
 };
 static const char *const pool_extra[] = { "health_check", "servers",
-	"initial_state", "on_down", "on_up", "bandwidth", NULL };
+	"initial_state", "on_down", "on_up", "bandwidth", "mirror", NULL };
 static const char *const health_extra[] = { "send", "expect", "type",
 	"method", "path", "host", "expect_status", "verify", NULL };
 /* A server's `source` is walked by hand: a family mismatch with its
@@ -1549,7 +1551,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	struct pool_opts o = c->defaults;
-	const yaml_node_t *found[6], *fkey[6];
+	const yaml_node_t *found[7], *fkey[7];
 	struct server_index x = { 0 };
 	char sub[512];
 	size_t i = 0;
@@ -1573,6 +1575,10 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 		if (found[5] != NULL) {
 			cfg_path(sub, sizeof(sub), "%s.bandwidth", path);
 			cfg_bandwidth(c, fkey[5], found[5], sub, &o);
+		}
+		if (found[6] != NULL && c->mirror_val != NULL) {
+			c->mirror_val[p - c->g->pools] = found[6];
+			c->mirror_key[p - c->g->pools] = fkey[6];
 		}
 	} else {
 		found[1] = NULL;
@@ -1615,6 +1621,60 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 		cfg_err(c, found[1], sub, "empty list of servers");
 }
 
+struct mirror_opts {
+	uint64_t percent;
+};
+
+static const struct cfg_keydef mirror_keys[] = {
+	KEY(mirror_opts, "percent", CT_UINT, percent, 1, 100),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static struct pool *cfg_find_pool(struct cfg *c, const char *name);
+
+/* mirror: { pool: NAME, percent: 1-100 (default 100) } -- another pool of
+ * this file, which mirrors nothing itself (no chains, no loops). */
+static void
+cfg_mirror(struct cfg *c, struct pool *p, const yaml_node_t *key,
+    const yaml_node_t *val)
+{
+	static const char *const extra[] = { "pool", NULL };
+	const yaml_node_t *found[1], *fkey[1];
+	struct mirror_opts o = { .percent = 100 };
+	char path[600], sub[700];
+	const char *name;
+	struct pool *m;
+
+	cfg_path(path, sizeof(path), "pools.%s.mirror", p->name);
+	if (!cfg_is_map(c, key, val, path))
+		return;
+	cfg_walk(c, val, path, mirror_keys, &o, extra, found, fkey);
+	cfg_path(sub, sizeof(sub), "%s.pool", path);
+	if (found[0] == NULL) {
+		cfg_err(c, val, path, "missing required key 'pool' (the shadow "
+		    "pool the client's bytes are copied to)");
+		return;
+	}
+	if ((name = cfg_scalar(c, fkey[0], found[0], sub, "a pool name")) ==
+	    NULL)
+		return;
+	if ((m = cfg_find_pool(c, name)) == NULL) {
+		cfg_err(c, found[0], sub, "unknown pool '%s'", name);
+		return;
+	}
+	if (m == p) {
+		cfg_err(c, found[0], sub, "a pool cannot mirror to itself");
+		return;
+	}
+	if (c->mirror_val[m - c->g->pools] != NULL) {
+		cfg_err(c, found[0], sub, "pool '%s' mirrors to another pool "
+		    "itself: a shadow pool mirrors nothing", name);
+		return;
+	}
+	p->mirror = m;
+	p->mirror_percent = (uint32_t)o.percent;
+}
+
 static void
 cfg_pools(struct cfg *c, const yaml_node_t *map)
 {
@@ -1623,6 +1683,8 @@ cfg_pools(struct cfg *c, const yaml_node_t *map)
 	if (!cfg_is_section(c, map, "pools"))
 		return;
 	c->g->pools = xcalloc(map_size(map), sizeof(*c->g->pools));
+	c->mirror_val = xcalloc(map_size(map) + 1, sizeof(*c->mirror_val));
+	c->mirror_key = xcalloc(map_size(map) + 1, sizeof(*c->mirror_key));
 	MAP_FOREACH(map, pair) {
 		const yaml_node_t *k = cfg_node(c, pair->key);
 		const char *name = cfg_key(c, map, pair, "pools");
@@ -1640,6 +1702,13 @@ cfg_pools(struct cfg *c, const yaml_node_t *map)
 		p->name = xstrdup(name);
 		cfg_pool(c, p, k, cfg_node(c, pair->value), path);
 	}
+	for (uint32_t i = 0; i < c->g->npools; i++)
+		if (c->mirror_val[i] != NULL)
+			cfg_mirror(c, &c->g->pools[i], c->mirror_key[i],
+			    c->mirror_val[i]);
+	free(c->mirror_val);
+	free(c->mirror_key);
+	c->mirror_val = c->mirror_key = NULL;
 }
 
 static void

@@ -222,6 +222,8 @@ struct pool {
 	uint64_t bw_upload;		/* bytes/s per connection, client to
 					 * server; 0: unlimited */
 	uint64_t bw_download;		/* server to client */
+	struct pool *mirror;		/* shadow pool (same generation); NULL */
+	uint32_t mirror_percent;	/* of connections, 1-100 */
 	struct pool_queue *queue;	/* a part (balance/queue): follows the
 					 * pool across generations */
 	struct pool_state *st;		/* its totals: follow the pool too */

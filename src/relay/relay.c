@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "relay/mirror.h"
 #include "relay/relay.h"
 #include "base/util.h"
 
@@ -173,7 +174,9 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 		bool progress = false;
 
 		if (d->in_pipe > 0 && !d->wblocked) {
-			ssize_t n = splice(d->pipe[0], NULL, to, NULL, d->in_pipe, flags);
+			uint32_t out = d->mirror ? mirror_tee(d->mirror,
+			    d->pipe[0], d->in_pipe) : d->in_pipe;
+			ssize_t n = splice(d->pipe[0], NULL, to, NULL, out, flags);
 
 			if (n < 0) {
 				if (errno == EINTR)
@@ -187,9 +190,11 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				d->in_pipe -= (uint32_t)n;
 				d->bytes += (uint64_t)n;
 				progress = n > 0;
+				if (d->mirror)
+					mirror_sent(d->mirror, (uint32_t)n);
 				if (n > 0)
 					d->pipe_full = false;
-				if (d->in_pipe > 0)
+				if ((uint32_t)n < out)
 					d->wblocked = true;
 			}
 		}
@@ -279,6 +284,9 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			} else {
 				progress = true;
 				relay_read_n(d, (uint64_t)n);
+				if (d->mirror)
+					mirror_copy(d->mirror, &d->buf,
+					    (uint32_t)n);
 				if ((uint32_t)n == d->buf.size)
 					d->full_reads++;
 				else if (room == free_room)

@@ -14,6 +14,8 @@
 
 #include "base/buffer.h"
 
+struct mirror;
+
 /* Per-worker free list of pipes for splice(); like bufpool, never shared. */
 struct pipepool {
 	int (*free)[2];
@@ -56,6 +58,7 @@ struct relay_dir {
 				 * holds is read and delivered, and then the
 				 * session resets the destination (no FIN) */
 	int err;		/* errno of the failure, when one happened */
+	struct mirror *mirror;	/* copy what is read (mirror.c); NULL */
 	bool limited;		/* bandwidth (shape.c): read at most quota */
 	uint64_t quota;		/* bytes it may still read now */
 };

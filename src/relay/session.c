@@ -55,6 +55,7 @@
 #include "parse/proxy_proto.h"
 #include "balance/queue.h"
 #include "relay/relay.h"
+#include "relay/mirror.h"
 #include "relay/session.h"
 #include "relay/shape.h"
 #include "stats/stats.h"
@@ -111,6 +112,7 @@ struct session {
 	uint64_t logged_out;
 	bool logged;			/* an interim record was written */
 	struct shape shape;		/* bandwidth: limits and their timer */
+	struct mirror *mirror;		/* a shadow's copy (pool mirror:) */
 	struct relay_dir c2s;
 	struct relay_dir s2c;
 	union {
@@ -394,6 +396,9 @@ session_access_log(struct session *s, const char *reason)
 		.since = reason == NULL || s->logged,
 		.since_in = in - s->logged_in,
 		.since_out = s->s2c.bytes - s->logged_out,
+		.mirrored = s->mirror != NULL,
+		.mirror_cut = s->mirror != NULL && mirror_cut(s->mirror),
+		.mirror_bytes = s->mirror != NULL ? mirror_bytes(s->mirror) : 0,
 	};
 
 	log_access(&r);
@@ -470,6 +475,11 @@ session_close(struct session *s, const char *reason, int resets)
 		session_access_log(s, reason);
 	else if (log_enabled(LOG_DEBUG))
 		log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
+	if (s->mirror != NULL) {
+		mirror_detach(s->mirror);	/* it frees itself */
+		s->mirror = NULL;
+		s->c2s.mirror = NULL;
+	}
 
 	inspect_free(s->insp);
 	s->insp = NULL;
@@ -766,6 +776,28 @@ session_send_prefix(struct session *s)
 	return true;
 }
 
+/* mirror: for this share of the pool's connections, a shadow server gets
+ * a copy of what the client sends from here on -- starting with what
+ * session_send_prefix() queued, less our own PROXY header. */
+static void
+session_mirror_start(struct session *s)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
+	if (!mirror_wanted(s->pool, &s->w->rnd))
+		return;
+	if (getsockname(s->cfd, (struct sockaddr *)&local, &llen) < 0)
+		local.ss_family = AF_UNSPEC;
+	s->mirror = mirror_open(s->w->loop, s->gen, s->pool->mirror,
+	    &s->peer.sa, (struct sockaddr *)&local, &s->w->rnd,
+	    &s->w->mirror);
+	if (s->c2s.buf.len > s->hdr_sent)
+		mirror_copy(s->mirror, &s->c2s.buf, s->c2s.buf.len -
+		    s->hdr_sent);
+	s->c2s.mirror = s->mirror;
+}
+
 static void
 session_connected(struct session *s)
 {
@@ -810,8 +842,10 @@ session_connected(struct session *s)
 	 * while we connected): read it at once instead of after another
 	 * trip through epoll.  A server-speaks-first protocol pays one
 	 * EAGAIN read. */
-	if (session_send_prefix(s))
+	if (session_send_prefix(s)) {
+		session_mirror_start(s);
 		session_side_event(s, EV_READ, true);
+	}
 }
 
 /* A connect attempt is over without a connection: give back the socket
@@ -1386,6 +1420,8 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 		else if (s->s2c.eof)
 			s->first_eof = "server closed";
 	}
+	if (s->mirror != NULL && relay_flushed(&s->c2s))
+		mirror_eof(s->mirror);
 	if (relay_done(&s->c2s) && relay_done(&s->s2c)) {
 		session_close(s, s->first_eof, 0);
 		return;
