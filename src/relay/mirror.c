@@ -43,6 +43,7 @@ struct mirror {
 	bool eof;			/* the client ended: shut when flushed */
 	bool shut;
 	bool detached;			/* the session is gone: we own ourselves */
+	struct mirror *prev, *next;	/* st->lingering, once detached */
 };
 
 static void mirror_free(struct mirror *m);
@@ -368,6 +369,10 @@ mirror_detach(struct mirror *m)
 		mirror_free(m);
 		return;
 	}
+	m->next = m->st->lingering;
+	if (m->next)
+		m->next->prev = m;
+	m->st->lingering = m;
 	if (!m->connecting) {
 		ev_timer_stop(m->loop, &m->timer);
 		ev_timer_set(&m->timer, MIRROR_LINGER_S, 0.);
@@ -388,9 +393,24 @@ mirror_bytes(const struct mirror *m)
 	return m->bytes;
 }
 
+void
+mirror_cut_all(struct mirror_stats *st)
+{
+	while (st->lingering != NULL)
+		mirror_do_cut(st->lingering, "tcplb is stopping");
+}
+
 static void
 mirror_free(struct mirror *m)
 {
+	if (m->detached) {
+		if (m->prev)
+			m->prev->next = m->next;
+		else if (m->st->lingering == m)
+			m->st->lingering = m->next;
+		if (m->next)
+			m->next->prev = m->prev;
+	}
 	mirror_set_mask(m, 0);
 	ev_timer_stop(m->loop, &m->timer);
 	if (m->fd >= 0)

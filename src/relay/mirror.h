@@ -27,6 +27,8 @@ struct mirror_stats {
 	atomic_uint_fast64_t conns;	/* mirror connections begun */
 	atomic_uint_fast64_t bytes;	/* delivered to shadows */
 	atomic_uint_fast64_t cuts;	/* cut: down, slow, reset */
+	struct mirror *lingering;	/* detached, still flushing (the
+					 * worker's own list) */
 };
 
 /* Should this connection be mirrored (percent of them, drawn from rnd)? */
@@ -55,6 +57,8 @@ void mirror_eof(struct mirror *m);
  * while, then the mirror frees itself. */
 void mirror_detach(struct mirror *m);
 bool mirror_cut(const struct mirror *m);
+/* The worker stops: cut (and free) every mirror still flushing. */
+void mirror_cut_all(struct mirror_stats *st);
 uint64_t mirror_bytes(const struct mirror *m);
 
 #endif
