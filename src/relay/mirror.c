@@ -21,6 +21,7 @@
 #include "config/gen.h"
 #include "parse/proxy_proto.h"
 #include "relay/mirror.h"
+#include "stats/stats.h"
 
 #define MIRROR_PIPE_SIZE	(1024 * 1024)	/* the default pipe-max-size */
 #define MIRROR_LINGER_S		2.0	/* after the session: flush, or cut */
@@ -30,6 +31,10 @@ struct mirror {
 	struct gen *gen;		/* referenced: srv lives in it */
 	struct server *srv;		/* reserved; NULL once released */
 	struct mirror_stats *st;
+	struct stats_srv *sb;		/* the shadow server's counters: set
+					 * once connected (show servers) */
+	unsigned wid;			/* the worker's */
+	ev_tstamp t_start;
 	int fd;
 	int pipe[2];
 	uint32_t staged;		/* bytes in our pipe */
@@ -101,6 +106,8 @@ mirror_do_cut(struct mirror *m, const char *why)
 static void
 mirror_count(struct mirror *m, uint64_t n)
 {
+	if (m->sb != NULL)
+		stats_add(&m->sb->bytes_in, n);
 	m->bytes += n;
 	atomic_store_explicit(&m->st->bytes, atomic_load_explicit(&m->st->bytes,
 	    memory_order_relaxed) + n, memory_order_relaxed);
@@ -151,6 +158,8 @@ mirror_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		}
 		m->connecting = false;
+		m->sb = stats_srv_of(m->srv->st, m->wid);
+		stats_connected(m->sb, ev_now(m->loop) - m->t_start, false);
 		ev_timer_stop(m->loop, &m->timer);
 		if (m->detached) {
 			ev_timer_set(&m->timer, MIRROR_LINGER_S, 0.);
@@ -233,7 +242,7 @@ mirror_stage(struct mirror *m, const struct iovec *iov, int cnt, size_t total)
 struct mirror *
 mirror_open(struct ev_loop *loop, struct gen *g, struct pool *shadow,
     const struct sockaddr *client, const struct sockaddr *local,
-    uint32_t *rnd, struct mirror_stats *st)
+    uint32_t *rnd, struct mirror_stats *st, unsigned wid)
 {
 	struct mirror *m = xcalloc(1, sizeof(*m));
 	bool in_progress = false;
@@ -241,6 +250,8 @@ mirror_open(struct ev_loop *loop, struct gen *g, struct pool *shadow,
 	m->loop = loop;
 	m->gen = gen_get(g);
 	m->st = st;
+	m->wid = wid;
+	m->t_start = ev_now(loop);
 	m->fd = -1;
 	m->pipe[0] = m->pipe[1] = -1;
 	ev_init(&m->io, mirror_io_cb);
@@ -292,6 +303,8 @@ mirror_open(struct ev_loop *loop, struct gen *g, struct pool *shadow,
 			ev_timer_start(loop, &m->timer);
 		}
 	} else {
+		m->sb = stats_srv_of(m->srv->st, m->wid);
+		stats_connected(m->sb, 0, false);
 		mirror_set_mask(m, EV_READ);
 	}
 	return m;
@@ -419,6 +432,8 @@ mirror_free(struct mirror *m)
 		close(m->pipe[0]);
 		close(m->pipe[1]);
 	}
+	if (m->sb != NULL)
+		stats_closed(m->sb, ev_now(m->loop) - m->t_start);
 	if (m->srv != NULL)
 		pool_release(m->srv);
 	gen_put(m->gen);

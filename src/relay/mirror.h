@@ -36,10 +36,12 @@ bool mirror_wanted(const struct pool *p, uint32_t *rnd);
 /* Pick a server of shadow (reserving a slot) and connect to it.  Never
  * NULL: a mirror that could not start is already cut (and counted).
  * client/local: for a PROXY header when the shadow server wants one.  g
- * is referenced until the mirror is freed. */
+ * is referenced until the mirror is freed.  wid: the worker, whose
+ * counter blocks of the shadow server it writes (show servers). */
 struct mirror *mirror_open(struct ev_loop *loop, struct gen *g,
     struct pool *shadow, const struct sockaddr *client,
-    const struct sockaddr *local, uint32_t *rnd, struct mirror_stats *st);
+    const struct sockaddr *local, uint32_t *rnd, struct mirror_stats *st,
+    unsigned wid);
 
 /* The relay's hooks (relay_dir.mirror). */
 /* Buffered path: the newest n bytes of b were just read. */

@@ -791,7 +791,7 @@ session_mirror_start(struct session *s)
 		local.ss_family = AF_UNSPEC;
 	s->mirror = mirror_open(s->w->loop, s->gen, s->pool->mirror,
 	    &s->peer.sa, (struct sockaddr *)&local, &s->w->rnd,
-	    &s->w->mirror);
+	    &s->w->mirror, s->w->id);
 	if (s->c2s.buf.len > s->hdr_sent)
 		mirror_copy(s->mirror, &s->c2s.buf, s->c2s.buf.len -
 		    s->hdr_sent);
