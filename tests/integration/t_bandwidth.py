@@ -146,6 +146,29 @@ def test(t):
     within(t, out["a"], 1000000, "first of two")
     within(t, out["b"], 1000000, "second of two")
 
+    # Idle limited connections cost no timer: 300 of them open and idle,
+    # tcplb's threads hardly wake (a timer per connection at the 50/s a
+    # held-back direction wakes would be 15,000 wake-ups a second).
+    idle = [connect(("127.0.0.1", port)) for _ in range(300)]
+    time.sleep(0.5)
+
+    def wakeups():
+        n = 0
+        for tid in os.listdir("/proc/%d/task" % lb.pid):
+            with open("/proc/%d/task/%s/status" % (lb.pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        return n
+    w0 = wakeups()
+    time.sleep(1.0)
+    woke = wakeups() - w0
+    t.log("300 idle limited connections: %d context switches in 1 s" % woke)
+    t.check(woke < 300, "%d wake-ups in 1 s for 300 idle limited connections" % woke)
+    for c in idle:
+        c.close()
+    time.sleep(0.3)
+
     # Idle for 1.5 s, then as fast as it can: the first 0.5 s carry at
     # most one second's worth (the full bucket) plus 0.5 s of rate.
     rate = upload(t, be, port, mode=b"B", idle=1.5) * 0.5
