@@ -728,6 +728,13 @@ config_finish(struct gen *g, char *err, size_t errlen)
 			    gen_health_type_name(p->health.type));
 			return -1;
 		}
+		/* A shadow's copy is of a TCP stream, to a TCP server. */
+		if (p->mirror != NULL && (p->udp || p->mirror->udp)) {
+			snprintf(err, errlen, "pool '%s': mirror is for TCP; %s "
+			    "serves a UDP listener", p->name, p->udp ?
+			    "this pool" : p->mirror->name);
+			return -1;
+		}
 		for (uint32_t j = 0; p->udp && j < p->nservers; j++) {
 			if (p->servers[j].mptcp) {
 				snprintf(err, errlen, "pool '%s': mptcp is for "
