@@ -165,6 +165,20 @@ pools:
         rc, out, err = t.run_tcplb(["--check", "--config", bad], timeout=15)
         t.eq(rc, 78, "exit status of --check with " + body)
         t.check(want in err, "error for %r: %r" % (body, err))
+    bad = t.write("udp.yaml", """\
+listeners:
+  d: { bind: "127.0.0.1:%d", protocol: udp, pool: dns }
+  t: { bind: "127.0.0.1:%d", pool: app }
+pools:
+  dns:
+    servers: ["127.0.0.1:53"]
+  app:
+    mirror: { pool: dns }
+    servers: ["%s"]
+""" % (ports["front"], ports["slow"], primary.hostport))
+    rc, out, err = t.run_tcplb(["--check", "--config", bad], timeout=15)
+    t.eq(rc, 78, "exit status of --check mirroring to a UDP pool")
+    t.check("pool 'app': mirror is for TCP; dns serves a UDP listener" in err, err)
 
 
 run(test)
