@@ -432,7 +432,7 @@ server_available(const struct server *s, int64_t now_ms)
 /* The admin weight override ov (-1: none) as it may stand for s: -1 when
  * it is s's configured weight, or one that s's pool cannot apply since a
  * reload changed the configured weight (roundrobin and random only lower
- * a weight; source knows 0 and the configured one). */
+ * a weight; source and maglev know 0 and the configured one). */
 static inline int
 server_override_fit(const struct server *s, int ov)
 {
@@ -443,7 +443,7 @@ server_override_fit(const struct server *s, int ov)
 	if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) &&
 	    (uint32_t)ov > s->weight)
 		return -1;
-	if (alg == BAL_SOURCE && ov != 0)
+	if ((alg == BAL_SOURCE || alg == BAL_MAGLEV) && ov != 0)
 		return -1;
 	return ov;
 }
