@@ -1,7 +1,8 @@
 /*
  * balance: the pure part of choosing a server.  It owns the per-pool tables
- * built at load time (smooth-WRR schedule, consistent-hash ring, weight
- * prefix sums) and the five pick algorithms that read them.
+ * built at load time (smooth-WRR schedule, consistent-hash ring, Maglev
+ * table (maglev.c builds it), weight prefix sums) and the six pick
+ * algorithms that read them.
  *
  * It must not: open sockets, touch an event loop, allocate or lock while
  * picking, or reserve anything.  A pick only reads the atomics in struct
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "balance/balance.h"
+#include "balance/maglev.h"
 #include "config/gen.h"
 #include "base/util.h"
 
@@ -291,8 +293,37 @@ balance_table_size(const struct pool *p)
 
 	if (p->alg == BAL_SOURCE)
 		n += bal_ring_points(p, w);
+	if (p->alg == BAL_MAGLEV)
+		n += maglev_table_len(p->nservers);
 	free(w);
 	return n;
+}
+
+/* The Maglev table: 4 bytes a slot, 65,537 slots (256 KiB) for a pool of
+ * up to 655 servers, about 100 per server (400 bytes) beyond. */
+static int
+bal_build_maglev(struct pool *p, struct balance_data *b)
+{
+	uint64_t len = maglev_table_len(p->nservers);
+	struct maglev_server *sv;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if (len > UINT32_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	sv = xcalloc(p->nservers, sizeof(*sv));
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		sv[i].id = bal_server_id(&p->servers[i]);
+		sv[i].weight = p->servers[i].weight;
+	}
+	b->maglev = xcalloc(len, sizeof(*b->maglev));
+	b->maglev_len = (uint32_t)len;
+	rc = maglev_build(sv, p->nservers, b->maglev, len);
+	free(sv);
+	return rc;
 }
 
 static int
@@ -339,7 +370,8 @@ bal_build_cum(struct pool *p, struct balance_data *b)
 
 /* The schedule and the prefix sums are built for every pool (they are small,
  * and roundrobin is every algorithm's fallback); the hash ring, up to 2^18
- * points, only for `balance: source`, the one algorithm that reads it. */
+ * points, only for `balance: source`, the one algorithm that reads it, and
+ * the Maglev table only for `balance: maglev`. */
 int
 balance_prepare(struct pool *p)
 {
@@ -348,7 +380,8 @@ balance_prepare(struct pool *p)
 	for (uint32_t i = 0; i < p->nservers; i++)
 		p->servers[i].index = i;
 	if (bal_build_sched(p, b) < 0 ||
-	    (p->alg == BAL_SOURCE && bal_build_ring(p, b) < 0)) {
+	    (p->alg == BAL_SOURCE && bal_build_ring(p, b) < 0) ||
+	    (p->alg == BAL_MAGLEV && bal_build_maglev(p, b) < 0)) {
 		balance_free(b);
 		return -1;
 	}
@@ -367,6 +400,7 @@ balance_free(struct balance_data *b)
 	free(b->sched);
 	free(b->ring);
 	free(b->cum_weight);
+	free(b->maglev);
 	free(b);
 }
 
@@ -537,6 +571,43 @@ bal_pick_source(const struct bal_ctx *c, const struct sockaddr *client)
 	return -1;
 }
 
+/* Maglev: the server in the client's slot.  When it may not take the
+ * client (down, full, drained, tried), the client probes a fixed sequence
+ * of further slots drawn from its own hash, so its picks stay the same
+ * from one connection to the next, a down server's clients spread over
+ * the others in proportion to their slots, and nobody else moves.  After
+ * MAGLEV_PROBES draws (a pool mostly down) one pass over the servers, from
+ * an offset the client's hash gives, finds whatever is left: O(servers),
+ * not O(slots), for a pool that is all down. */
+#define MAGLEV_PROBES	32u
+
+static int
+bal_pick_maglev(const struct bal_ctx *c, const struct sockaddr *client)
+{
+	const struct balance_data *b = c->p->bal;
+	uint64_t h, slot;
+
+	if (b->maglev_len == 0)
+		return -1;
+	h = bal_mix64(addr_hash_host(client));
+	slot = h % b->maglev_len;
+	for (uint32_t k = 0; k < MAGLEV_PROBES; k++) {
+		uint32_t i = b->maglev[slot];
+
+		if (i != MAGLEV_NONE && bal_eligible(c, i))
+			return (int)i;
+		h = bal_mix64(h + 0x9e3779b97f4a7c15ULL);
+		slot = h % b->maglev_len;
+	}
+	for (uint32_t k = 0, n = c->p->nservers; k < n; k++) {
+		uint32_t i = (uint32_t)((slot + k) % n);
+
+		if (bal_eligible(c, i))
+			return (int)i;
+	}
+	return -1;
+}
+
 /* A server drawn with probability weight / total_weight. */
 static uint32_t
 bal_draw(const struct balance_data *b, uint32_t nservers, uint32_t *rnd)
@@ -608,6 +679,10 @@ bal_pick_alg(const struct bal_ctx *c, const struct sockaddr *client,
 		if (client == NULL)
 			return bal_pick_rr(c);
 		return bal_pick_source(c, client);
+	case BAL_MAGLEV:
+		if (client == NULL)
+			return bal_pick_rr(c);
+		return bal_pick_maglev(c, client);
 	case BAL_RANDOM:
 		return bal_pick_random(c, rnd);
 	case BAL_FIRST:

@@ -1,7 +1,7 @@
 /*
  * balance: the pure part of choosing a server -- smooth weighted round robin,
- * leastconn, consistent hashing of the client address, weighted power of two
- * choices, and first-fit -- over a pool's servers and their atomic counters.
+ * leastconn, consistent hashing of the client address (a ring, or a
+ * Maglev table), weighted power of two choices, and first-fit -- over a pool's servers and their atomic counters.
  * No sockets, no event loop, no allocation when picking: the schedules and
  * hash ring are built once per generation by balance_prepare().
  */
@@ -28,6 +28,8 @@ struct balance_data {
 	uint32_t ring_len;
 	uint64_t *cum_weight;	/* prefix sums of weights, for weighted random */
 	uint64_t total_weight;
+	uint32_t *maglev;	/* `maglev`: slot -> server index (maglev.h) */
+	uint32_t maglev_len;	/* a prime, 0 for other algorithms */
 };
 
 struct pool;

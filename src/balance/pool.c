@@ -75,7 +75,8 @@ server_ramp_admit(struct server *s, int64_t now_ms,
 		return true;
 	}
 	f = 512 + (uint64_t)elapsed * 512 / ss;
-	if (client != NULL && s->pool->alg == BAL_SOURCE)
+	if (client != NULL && (s->pool->alg == BAL_SOURCE ||
+	    s->pool->alg == BAL_MAGLEV))
 		return ((addr_hash_host(client) * 0x9e3779b97f4a7c15ULL) >>
 		    54) < f;
 	k = (uint32_t)atomic_fetch_add_explicit(&st->ramp_seq, 1,

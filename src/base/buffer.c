@@ -72,13 +72,25 @@ buffer_consume(struct buffer *b, uint32_t n)
 ssize_t
 buffer_read_fd(struct buffer *b, int fd)
 {
+	return buffer_read_fd_max(b, fd, SIZE_MAX);
+}
+
+ssize_t
+buffer_read_fd_max(struct buffer *b, int fd, size_t max)
+{
 	struct iovec iov[2];
 	int cnt = buffer_free_iov(b, iov);
 	ssize_t n;
 
-	if (cnt == 0) {
+	if (cnt == 0 || max == 0) {
 		errno = ENOBUFS;
 		return -1;
+	}
+	if (iov[0].iov_len >= max) {
+		iov[0].iov_len = max;
+		cnt = 1;
+	} else if (cnt == 2 && iov[0].iov_len + iov[1].iov_len > max) {
+		iov[1].iov_len = max - iov[0].iov_len;
 	}
 	do {
 		n = cnt == 1 ? read(fd, iov[0].iov_base, iov[0].iov_len)

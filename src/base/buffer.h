@@ -28,6 +28,8 @@ static inline int buffer_full(const struct buffer *b) { return b->data && b->len
 /* Read from fd into the free space: returns bytes read, 0 on EOF,
  * -1 with errno (EAGAIN when nothing is there). */
 ssize_t buffer_read_fd(struct buffer *b, int fd);
+/* The same, reading at most max bytes (max > 0). */
+ssize_t buffer_read_fd_max(struct buffer *b, int fd, size_t max);
 /* Write held bytes to fd: returns bytes written, -1 with errno. */
 ssize_t buffer_write_fd(struct buffer *b, int fd);
 /* Copy in/out (tests and health checks). */

@@ -762,10 +762,10 @@ log_access(const struct access_rec *r)
 {
 	char msg[1400], mp[32] = "";
 	char conn[32], route[300], sess[24], bin[24], bout[24], cms[24];
-	char dms[24], tries[12], rt[12], din[24], dout[24];
+	char dms[24], tries[12], rt[12], din[24], dout[24], sin[24], sout[24], mb[24];
 	const char *server = r->server ? r->server : "-";
 	const char *saddr = r->server_addr ? r->server_addr : "-";
-	const char *kv[40];
+	const char *kv[56];
 	size_t n = 0;
 	int saved = errno;
 
@@ -791,7 +791,8 @@ log_access(const struct access_rec *r)
 	    "connect=%s duration=%llums tries=%u%s end=\"%s\"",
 	    r->client, r->listener, route, r->pool, server, saddr,
 	    (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-	    conn, (unsigned long long)r->duration_ms, r->tries, mp, r->reason);
+	    conn, (unsigned long long)r->duration_ms, r->tries, mp,
+	    r->interim ? "-" : r->reason);
 	if (r->dgram) {
 		size_t len = strlen(msg);
 
@@ -799,6 +800,24 @@ log_access(const struct access_rec *r)
 		    " protocol=udp datagrams_in=%llu datagrams_out=%llu",
 		    (unsigned long long)r->dgrams_in,
 		    (unsigned long long)r->dgrams_out);
+	}
+	/* Appended, so that a parser of the finished-session record reads
+	 * an interim one the same way. */
+	if (r->since) {
+		size_t len = strlen(msg);
+
+		snprintf(msg + len, sizeof(msg) - len,
+		    "%s since_in=%llu since_out=%llu",
+		    r->interim ? " interim=yes" : "",
+		    (unsigned long long)r->since_in,
+		    (unsigned long long)r->since_out);
+	}
+	if (r->mirrored) {
+		size_t len = strlen(msg);
+
+		snprintf(msg + len, sizeof(msg) - len,
+		    " mirror=%s mirror_bytes=%llu", r->mirror_cut ? "cut" : "ok",
+		    (unsigned long long)r->mirror_bytes);
 	}
 	snprintf(din, sizeof(din), "%llu", (unsigned long long)r->dgrams_in);
 	snprintf(dout, sizeof(dout), "%llu", (unsigned long long)r->dgrams_out);
@@ -828,7 +847,17 @@ log_access(const struct access_rec *r)
 	KV("TCPLB_CONNECT_MS", cms);
 	KV("TCPLB_DURATION_MS", dms);
 	KV("TCPLB_TRIES", tries);
-	KV("TCPLB_TERMINATION", r->reason);
+	if (r->interim)
+		KV("TCPLB_INTERIM", "yes");
+	else
+		KV("TCPLB_TERMINATION", r->reason);
+	if (r->since) {
+		snprintf(sin, sizeof(sin), "%llu", (unsigned long long)r->since_in);
+		snprintf(sout, sizeof(sout), "%llu",
+		    (unsigned long long)r->since_out);
+		KV("TCPLB_BYTES_IN_SINCE", sin);
+		KV("TCPLB_BYTES_OUT_SINCE", sout);
+	}
 	if (r->dgram) {
 		KV("TCPLB_PROTOCOL", "udp");
 		KV("TCPLB_DATAGRAMS_IN", din);
@@ -836,6 +865,12 @@ log_access(const struct access_rec *r)
 	}
 	if (r->mptcp)
 		KV("TCPLB_MPTCP", r->mptcp);
+	if (r->mirrored) {
+		snprintf(mb, sizeof(mb), "%llu",
+		    (unsigned long long)r->mirror_bytes);
+		KV("TCPLB_MIRROR", r->mirror_cut ? "cut" : "ok");
+		KV("TCPLB_MIRROR_BYTES", mb);
+	}
 #undef KV
 	kv[n] = NULL;
 	log_emit(LOG_INFO, msg, kv);

@@ -88,7 +88,8 @@ void log_ratelimited(struct log_ratelimit *rl, int prio,
  * them). */
 uint64_t log_dropped_count(void);
 
-/* One finished client connection (global.access_log). */
+/* One finished client connection (global.access_log), or one still open
+ * (interim: a pool's log_interval). */
 struct access_rec {
 	uint64_t session;
 	const char *client;	/* "ip:port" */
@@ -108,6 +109,14 @@ struct access_rec {
 	bool dgram;		/* a UDP flow: datagram counts follow */
 	uint64_t dgrams_in, dgrams_out;
 	const char *mptcp;	/* sides on Multipath TCP, NULL: none */
+	bool interim;		/* the session is still open */
+	bool since;		/* since_in/out are given (interim records, and
+				 * the final one of a session that had some) */
+	uint64_t since_in;	/* bytes since the previous record */
+	uint64_t since_out;
+	bool mirrored;		/* a shadow got a copy (pool mirror:) */
+	bool mirror_cut;	/* ... until it was cut */
+	uint64_t mirror_bytes;	/* delivered to it */
 };
 void log_access(const struct access_rec *r);
 

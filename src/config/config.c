@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/addr.h"
+#include "config/added.h"
 #include "config/config_int.h"
 #include "config/gen.h"
 #include "base/hindex.h"
@@ -165,6 +166,9 @@ config_pool_apply(struct pool *p, const struct pool_opts *o)
 	p->source = o->source.ip;
 	p->source_client = o->source.client;
 	p->mptcp = o->mptcp;
+	p->log_interval_ms = o->log_interval_ms;
+	p->bw_upload = o->bw_upload;
+	p->bw_download = o->bw_download;
 	config_health_copy(&p->health, &o->health);
 	p->on_down_shutdown = o->on_down_shutdown;
 	p->on_up_shutdown_backup = o->on_up_shutdown_backup;
@@ -444,6 +448,7 @@ config_pool_add_entry(struct pool *p, struct server_index *x,
 	e->name = xstrdup(name);
 	e->host = xstrdup(host);
 	e->port = spec != NULL ? spec->port : 0;
+	e->added = false;
 	return 0;
 }
 
@@ -697,13 +702,15 @@ config_check_loops(const struct gen *g, char *err, size_t errlen)
 	return rc;
 }
 
-/* Every pool complete and error-free: no server may be one of our own
- * listeners; then the subsystems above config build their parts
- * (balancing tables, queues, limit tables) through the table installed
- * with config_install(); none installed, none built. */
+/* Every pool complete and error-free: the servers added at run time join
+ * their pools (added.c); no server may be one of our own listeners; then
+ * the subsystems above config build their parts (balancing tables,
+ * queues, limit tables) through the table installed with
+ * config_install(); none installed, none built. */
 int
 config_finish(struct gen *g, char *err, size_t errlen)
 {
+	added_apply(g);
 	for (uint32_t i = 0; i < g->npools; i++) {
 		const struct pool *p = &g->pools[i];
 
@@ -719,6 +726,13 @@ config_finish(struct gen *g, char *err, size_t errlen)
 			    "is for TCP; this pool serves a UDP listener (its "
 			    "checks send a datagram: send/expect)", p->name,
 			    gen_health_type_name(p->health.type));
+			return -1;
+		}
+		/* A shadow's copy is of a TCP stream, to a TCP server. */
+		if (p->mirror != NULL && (p->udp || p->mirror->udp)) {
+			snprintf(err, errlen, "pool '%s': mirror is for TCP; %s "
+			    "serves a UDP listener", p->name, p->udp ?
+			    "this pool" : p->mirror->name);
 			return -1;
 		}
 		for (uint32_t j = 0; p->udp && j < p->nservers; j++) {

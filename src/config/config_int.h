@@ -25,7 +25,7 @@
 /* A bind is indexed as listener << 12 | bind (config.c). */
 #define CFG_MAX_BINDS		4095		/* per listener, after resolving */
 #define CFG_MAX_LISTENERS	((1 << 20) - 1)
-#define BALANCE_NAMES "roundrobin, leastconn, source, random, first"
+#define BALANCE_NAMES "roundrobin, leastconn, source, random, first, maglev"
 
 /* `source:` as parsed: an address, `client` (transparent), or neither. */
 struct cfg_source {
@@ -50,6 +50,9 @@ struct pool_opts {
 	uint64_t resolve_max_addrs;	/* resolve_max_addresses */
 	uint64_t max_queue;
 	uint64_t queue_timeout_ms;	/* CFG_FOLLOW_CONNECT: connect_timeout */
+	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
+	uint64_t bw_upload;		/* bytes/s per connection; 0: unlimited */
+	uint64_t bw_download;
 	bool initial_down;		/* initial_state: down */
 	struct cfg_source source;
 	bool mptcp;			/* connect with Multipath TCP */

@@ -22,6 +22,7 @@
 #include "base/addr.h"
 #include "parse/cidr.h"
 #include "config/config_int.h"
+#include "parse/byterate.h"
 #include "base/duration.h"
 #include "config/gen.h"
 #include "base/log.h"
@@ -101,6 +102,8 @@ struct cfg {
 	size_t *pair_off;	/* by node id */
 	int32_t *pair_dup;
 	struct hindex pools;	/* pool name -> index in g->pools */
+	/* mirror: of pool i, resolved once every pool is known */
+	const yaml_node_t **mirror_val, **mirror_key;
 	struct hindex binds;	/* every bind so far (config.c) */
 	/* The first listener using each pool (by index), and whether it is
 	 * a UDP one: a pool serves one protocol. */
@@ -437,6 +440,8 @@ cfg_key(struct cfg *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
 enum cfg_type {
 	CT_UINT,	/* uint64_t, min..max */
 	CT_DURATION,	/* uint64_t ms, min..max */
+	CT_INTERVAL,	/* uint64_t ms, 0 (off) or min..max */
+	CT_BYTERATE,	/* uint64_t bytes/s: "10MB/s", min..max */
 	CT_BOOL,	/* bool */
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
@@ -490,6 +495,11 @@ static const struct cfg_keydef pool_keys[] = {
 	    DURATION_MAX_MS),
 	KEY(pool_opts, "source", CT_SOURCE, source, 0, 0),
 	KEY(pool_opts, "mptcp", CT_BOOL, mptcp, 0, 0),
+	/* Not below 100ms: one record per session per interval is what an
+	 * operator pays, and thousands of sessions at 1ms would only flood
+	 * the log (and drop records) for nothing. */
+	KEY(pool_opts, "log_interval", CT_INTERVAL, log_interval_ms, 100,
+	    DURATION_MAX_MS),
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -531,6 +541,24 @@ static const struct cfg_keydef rate_keys[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+/* From 1kB/s (below, one second's worth is less than a TCP segment) to
+ * 1TB/s (no limit at all, in practice). */
+#define CFG_BW_MIN	1000u
+#define CFG_BW_MAX	1000000000000ull
+
+struct bandwidth_opts {
+	uint64_t upload;
+	uint64_t download;
+};
+
+static const struct cfg_keydef bandwidth_keys[] = {
+	KEY(bandwidth_opts, "upload", CT_BYTERATE, upload, CFG_BW_MIN,
+	    CFG_BW_MAX),
+	KEY(bandwidth_opts, "download", CT_BYTERATE, download, CFG_BW_MIN,
+	    CFG_BW_MAX),
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const struct cfg_keydef server_keys[] = {
 	KEY(server_opts, "weight", CT_UINT, weight, 0, 256),
 	KEY(server_opts, "max_connections", CT_UINT, max_conns, 0,
@@ -547,7 +575,7 @@ static const char *const root_keys[] = {
 	"global", "defaults", "listeners", "pools", NULL
 };
 static const char *const pool_extra[] = { "health_check", "servers",
-	"initial_state", "on_down", "on_up", NULL };
+	"initial_state", "on_down", "on_up", "bandwidth", "mirror", NULL };
 static const char *const health_extra[] = { "send", "expect", "type",
 	"method", "path", "host", "expect_status", "verify", NULL };
 /* A server's `source` is walked by hand: a family mismatch with its
@@ -563,9 +591,14 @@ cfg_describe_range(const struct cfg_keydef *k, char *buf, size_t len)
 {
 	char a[32], b[32];
 
-	if (k->type == CT_DURATION) {
+	if (k->type == CT_DURATION || k->type == CT_INTERVAL) {
 		duration_format(k->min, a, sizeof(a));
 		duration_format(k->max, b, sizeof(b));
+		snprintf(buf, len, "%s%s-%s", k->type == CT_INTERVAL ?
+		    "0 (off) or " : "", a, b);
+	} else if (k->type == CT_BYTERATE) {
+		byterate_format(k->min, a, sizeof(a));
+		byterate_format(k->max, b, sizeof(b));
 		snprintf(buf, len, "%s-%s", a, b);
 	} else {
 		snprintf(buf, len, "%llu-%llu", (unsigned long long)k->min,
@@ -579,7 +612,7 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
     const yaml_node_t *key, const yaml_node_t *val, const char *path)
 {
 	char *field = (char *)base + k->off;
-	char why[256], range[64];
+	char why[256], range[96];
 	const char *s;
 	uint64_t v;
 
@@ -605,6 +638,7 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		memcpy(field, &v, sizeof(v));
 		return 0;
 	case CT_DURATION:
+	case CT_INTERVAL:
 		if ((s = cfg_scalar(c, key, val, path, "a duration")) == NULL)
 			return -1;
 		if (duration_parse(s, &v, why, sizeof(why)) == -1) {
@@ -612,14 +646,11 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 			    why);
 			return -1;
 		}
-		if (v < k->min || v > k->max) {
-			cfg_describe_range(k, range, sizeof(range));
-			cfg_err(c, val, path, "%s is out of range (%s)", s,
-			    range);
-			return -1;
+		if (k->type == CT_INTERVAL && v == 0) {
+			memcpy(field, &v, sizeof(v));
+			return 0;
 		}
-		memcpy(field, &v, sizeof(v));
-		return 0;
+		goto ranged;
 	case CT_BOOL: {
 		bool b;
 
@@ -710,6 +741,24 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		memcpy(field, &v, sizeof(v));
 		return 0;
 	}
+	case CT_BYTERATE:
+		if ((s = cfg_scalar(c, key, val, path, "a rate (N[UNIT]/s)")) ==
+		    NULL)
+			return -1;
+		if (byterate_parse(s, &v, why, sizeof(why)) == -1) {
+			cfg_err(c, val, path, "invalid rate '%s': %s", s, why);
+			return -1;
+		}
+	ranged:
+		/* A duration or a rate, as written in s, parsed into v. */
+		if (v < k->min || v > k->max) {
+			cfg_describe_range(k, range, sizeof(range));
+			cfg_err(c, val, path, "%s is out of range (%s)", s,
+			    range);
+			return -1;
+		}
+		memcpy(field, &v, sizeof(v));
+		return 0;
 	case CT_LOGLEVEL: {
 		int level;
 
@@ -1302,12 +1351,37 @@ cfg_initial_state(struct cfg *c, const yaml_node_t *key,
 	return -1;
 }
 
+/* bandwidth: { upload: RATE, download: RATE } -- either may be left out
+ * (unlimited), not both; `false` turns off what defaults set. */
+static void
+cfg_bandwidth(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val,
+    const char *path, struct pool_opts *o)
+{
+	struct bandwidth_opts b = { 0 };
+	size_t before = c->nerrs;
+	bool off;
+
+	if (val->type == YAML_SCALAR_NODE && cfg_bool(node_str(val), &off) == 0
+	    && !off) {
+		o->bw_upload = o->bw_download = 0;
+		return;
+	}
+	if (!cfg_is_map(c, key, val, path))
+		return;
+	cfg_walk(c, val, path, bandwidth_keys, &b, no_extra, NULL, NULL);
+	if (b.upload == 0 && b.download == 0 && c->nerrs == before)
+		cfg_err(c, val, path, "needs upload, download or both (or "
+		    "false for no limit)");
+	o->bw_upload = b.upload;
+	o->bw_download = b.download;
+}
+
 static void
 cfg_defaults(struct cfg *c, const yaml_node_t *map)
 {
-	const yaml_node_t *found[4], *fkey[4];
+	const yaml_node_t *found[5], *fkey[5];
 	static const char *const extra[] = { "health_check", "initial_state",
-		"on_down", "on_up", NULL };
+		"on_down", "on_up", "bandwidth", NULL };
 
 	if (!cfg_is_section(c, map, "defaults"))
 		return;
@@ -1320,6 +1394,9 @@ cfg_defaults(struct cfg *c, const yaml_node_t *map)
 		cfg_initial_state(c, fkey[1], found[1],
 		    "defaults.initial_state", &c->defaults.initial_down);
 	cfg_on_actions(c, &c->defaults, found + 2, fkey + 2, "defaults");
+	if (found[4] != NULL)
+		cfg_bandwidth(c, fkey[4], found[4], "defaults.bandwidth",
+		    &c->defaults);
 }
 
 static const struct cfg_keydef server_source_key =
@@ -1474,7 +1551,7 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
     const yaml_node_t *map, const char *path)
 {
 	struct pool_opts o = c->defaults;
-	const yaml_node_t *found[5], *fkey[5];
+	const yaml_node_t *found[7], *fkey[7];
 	struct server_index x = { 0 };
 	char sub[512];
 	size_t i = 0;
@@ -1495,6 +1572,14 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 				    "always up)");
 		}
 		cfg_on_actions(c, &o, found + 3, fkey + 3, path);
+		if (found[5] != NULL) {
+			cfg_path(sub, sizeof(sub), "%s.bandwidth", path);
+			cfg_bandwidth(c, fkey[5], found[5], sub, &o);
+		}
+		if (found[6] != NULL && c->mirror_val != NULL) {
+			c->mirror_val[p - c->g->pools] = found[6];
+			c->mirror_key[p - c->g->pools] = fkey[6];
+		}
 	} else {
 		found[1] = NULL;
 	}
@@ -1536,6 +1621,60 @@ cfg_pool(struct cfg *c, struct pool *p, const yaml_node_t *key,
 		cfg_err(c, found[1], sub, "empty list of servers");
 }
 
+struct mirror_opts {
+	uint64_t percent;
+};
+
+static const struct cfg_keydef mirror_keys[] = {
+	KEY(mirror_opts, "percent", CT_UINT, percent, 1, 100),
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static struct pool *cfg_find_pool(struct cfg *c, const char *name);
+
+/* mirror: { pool: NAME, percent: 1-100 (default 100) } -- another pool of
+ * this file, which mirrors nothing itself (no chains, no loops). */
+static void
+cfg_mirror(struct cfg *c, struct pool *p, const yaml_node_t *key,
+    const yaml_node_t *val)
+{
+	static const char *const extra[] = { "pool", NULL };
+	const yaml_node_t *found[1], *fkey[1];
+	struct mirror_opts o = { .percent = 100 };
+	char path[600], sub[700];
+	const char *name;
+	struct pool *m;
+
+	cfg_path(path, sizeof(path), "pools.%s.mirror", p->name);
+	if (!cfg_is_map(c, key, val, path))
+		return;
+	cfg_walk(c, val, path, mirror_keys, &o, extra, found, fkey);
+	cfg_path(sub, sizeof(sub), "%s.pool", path);
+	if (found[0] == NULL) {
+		cfg_err(c, val, path, "missing required key 'pool' (the shadow "
+		    "pool the client's bytes are copied to)");
+		return;
+	}
+	if ((name = cfg_scalar(c, fkey[0], found[0], sub, "a pool name")) ==
+	    NULL)
+		return;
+	if ((m = cfg_find_pool(c, name)) == NULL) {
+		cfg_err(c, found[0], sub, "unknown pool '%s'", name);
+		return;
+	}
+	if (m == p) {
+		cfg_err(c, found[0], sub, "a pool cannot mirror to itself");
+		return;
+	}
+	if (c->mirror_val[m - c->g->pools] != NULL) {
+		cfg_err(c, found[0], sub, "pool '%s' mirrors to another pool "
+		    "itself: a shadow pool mirrors nothing", name);
+		return;
+	}
+	p->mirror = m;
+	p->mirror_percent = (uint32_t)o.percent;
+}
+
 static void
 cfg_pools(struct cfg *c, const yaml_node_t *map)
 {
@@ -1544,6 +1683,8 @@ cfg_pools(struct cfg *c, const yaml_node_t *map)
 	if (!cfg_is_section(c, map, "pools"))
 		return;
 	c->g->pools = xcalloc(map_size(map), sizeof(*c->g->pools));
+	c->mirror_val = xcalloc(map_size(map) + 1, sizeof(*c->mirror_val));
+	c->mirror_key = xcalloc(map_size(map) + 1, sizeof(*c->mirror_key));
 	MAP_FOREACH(map, pair) {
 		const yaml_node_t *k = cfg_node(c, pair->key);
 		const char *name = cfg_key(c, map, pair, "pools");
@@ -1561,6 +1702,13 @@ cfg_pools(struct cfg *c, const yaml_node_t *map)
 		p->name = xstrdup(name);
 		cfg_pool(c, p, k, cfg_node(c, pair->value), path);
 	}
+	for (uint32_t i = 0; i < c->g->npools; i++)
+		if (c->mirror_val[i] != NULL)
+			cfg_mirror(c, &c->g->pools[i], c->mirror_key[i],
+			    c->mirror_val[i]);
+	free(c->mirror_val);
+	free(c->mirror_key);
+	c->mirror_val = c->mirror_key = NULL;
 }
 
 static void

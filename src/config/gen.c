@@ -58,6 +58,7 @@ static const char *const bal_names[] = {
 	[BAL_SOURCE] = "source",
 	[BAL_RANDOM] = "random",
 	[BAL_FIRST] = "first",
+	[BAL_MAGLEV] = "maglev",
 };
 
 int
@@ -75,6 +76,19 @@ gen_balance_parse(const char *s, enum balance_alg *out)
 		return 0;
 	}
 	return -1;
+}
+
+const char *
+gen_server_origin(const struct server *s)
+{
+	const struct server_entry *e;
+
+	if (s->pool == NULL || s->entry >= s->pool->nentries)
+		return "file";
+	e = &s->pool->entries[s->entry];
+	if (e->added)
+		return "admin";
+	return e->kind == SE_ADDR ? "file" : "dns";
 }
 
 const char *

@@ -32,6 +32,7 @@ enum balance_alg {
 	BAL_SOURCE,
 	BAL_RANDOM,
 	BAL_FIRST,
+	BAL_MAGLEV,
 };
 
 struct lsock;
@@ -173,6 +174,7 @@ struct server_entry {
 	char *name;			/* the servers' name */
 	char *host;			/* host name, or the SRV name */
 	uint16_t port;			/* SE_ADDR, SE_HOST */
+	bool added;			/* by the admin socket (config/added.c) */
 };
 
 struct server {
@@ -219,6 +221,12 @@ struct pool {
 	uint32_t resolve_max_addrs;	/* addresses one entry may expand to */
 	uint32_t max_queue;		/* clients waiting for a slot; 0: none */
 	uint64_t queue_timeout_ms;
+	uint64_t log_interval_ms;	/* interim access-log records; 0: none */
+	uint64_t bw_upload;		/* bytes/s per connection, client to
+					 * server; 0: unlimited */
+	uint64_t bw_download;		/* server to client */
+	struct pool *mirror;		/* shadow pool (same generation); NULL */
+	uint32_t mirror_percent;	/* of connections, 1-100 */
 	struct pool_queue *queue;	/* a part (balance/queue): follows the
 					 * pool across generations */
 	struct pool_state *st;		/* its totals: follow the pool too */
@@ -338,7 +346,14 @@ struct gen {
 	uint32_t nlisteners;
 	struct pool *pools;
 	uint32_t npools;
+	/* The version of the servers added at run time (config/added.c)
+	 * this generation was built with. */
+	uint64_t added_version;
 };
+
+/* Where a server comes from: "file", "dns" (a host or SRV name, however
+ * it was written) or "admin" (`add server`). */
+const char *gen_server_origin(const struct server *s);
 
 /* An empty generation with defaults and refs = 1. */
 struct gen *gen_new(const char *source);
@@ -420,7 +435,7 @@ server_available(const struct server *s, int64_t now_ms)
 /* The admin weight override ov (-1: none) as it may stand for s: -1 when
  * it is s's configured weight, or one that s's pool cannot apply since a
  * reload changed the configured weight (roundrobin and random only lower
- * a weight; source knows 0 and the configured one). */
+ * a weight; source and maglev know 0 and the configured one). */
 static inline int
 server_override_fit(const struct server *s, int ov)
 {
@@ -431,7 +446,7 @@ server_override_fit(const struct server *s, int ov)
 	if ((alg == BAL_ROUNDROBIN || alg == BAL_RANDOM) &&
 	    (uint32_t)ov > s->weight)
 		return -1;
-	if (alg == BAL_SOURCE && ov != 0)
+	if ((alg == BAL_SOURCE || alg == BAL_MAGLEV) && ov != 0)
 		return -1;
 	return ov;
 }

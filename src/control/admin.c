@@ -26,6 +26,7 @@
 #include "control/admin_cmd.h"
 #include "control/admin_conn.h"
 #include "control/admin_fmt.h"
+#include "control/admin_servers.h"
 #include "control/admin_show.h"
 #include "base/duration.h"
 #include "base/log.h"
@@ -314,9 +315,10 @@ cmd_set_weight(struct admin_client *a, struct gen *g)
 		const struct server *s = v[i];
 		enum balance_alg alg = s->pool->alg;
 
-		if (alg == BAL_SOURCE && w != 0 && w != s->weight) {
-			reply_error(a, "pool '%s' balances by source: the weight of %s can only be 0 or its configured %u (the hash ring is built from the file)",
-			    s->pool->name, s->name, s->weight);
+		if ((alg == BAL_SOURCE || alg == BAL_MAGLEV) && w != 0 &&
+		    w != s->weight) {
+			reply_error(a, "pool '%s' balances by %s: the weight of %s can only be 0 or its configured %u (the hash table is built from the file)",
+			    s->pool->name, gen_balance_name(alg), s->name, s->weight);
 			free(v);
 			return;
 		}
@@ -478,6 +480,7 @@ admin_client_free(struct admin_client *a)
 		server_state_put(a->targets[i]);
 	free(a->targets);
 	gen_put(a->srv_g);
+	admin_servers_forget(a);
 	if (a->all_prev)
 		a->all_prev->all_next = a->all_next;
 	else
@@ -722,6 +725,42 @@ cmd_reload(struct admin_client *a)
 	adm.reload_waiters = a;
 }
 
+/* ---- add server, del server (admin_servers.c) ---------------------------- */
+
+static void
+servers_answer(void *client, bool ok, const char *msg)
+{
+	struct admin_client *a = client;
+
+	a->in_task = false;
+	if (a->gone) {
+		admin_client_free(a);
+		return;
+	}
+	if (ok)
+		reply_ok(a, "%s", msg);
+	else
+		reply_error(a, "%s", msg);
+	aconn_send(a->c);
+}
+
+static void
+cmd_servers(struct admin_client *a)
+{
+	char msg[600];
+
+	if (adm.stopping) {
+		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	if (admin_servers_exec(&a->cmd, a->uid, a->pid, a, servers_answer,
+	    reloader.servers_changed, msg, sizeof(msg)) < 0) {
+		reply_error(a, "%s", msg);
+		return;
+	}
+	a->in_task = true;
+}
+
 /* ---- the connection ------------------------------------------------------ */
 
 /* Returns true when the answer is ready now. */
@@ -789,6 +828,10 @@ admin_execute(struct admin_client *a, const char *line, size_t len)
 	case ADM_UNDRAIN:
 		cmd_undrain(a);
 		return true;
+	case ADM_ADD_SERVER:
+	case ADM_DEL_SERVER:
+		cmd_servers(a);
+		return !a->in_task;
 	}
 	return true;
 }

@@ -28,6 +28,7 @@ struct admin_reloader {
 	bool (*has_file)(void);		/* false in quick mode */
 	bool (*in_progress)(void);	/* a reload (not a DNS change) runs */
 	void (*request)(void);		/* as SIGHUP */
+	void (*servers_changed)(void);	/* rebuild with the added servers */
 };
 void admin_install(const struct admin_reloader *r);
 /* Every reload's end (not a DNS change's), from the service: answers the

@@ -15,7 +15,7 @@
 #include "config/gen.h"
 #include "base/util.h"
 
-#define ADMIN_MAX_WORDS 8
+#define ADMIN_MAX_WORDS 12
 #define ADMIN_QUOTE_MAX 48	/* bytes of a bad word repeated in an error */
 
 struct words {
@@ -33,6 +33,9 @@ static const char help_text[] =
     "set server POOL/SERVER state ready|drain|maint\n"
     "set server POOL/SERVER weight N             0-256; until changed or restarted\n"
     "shutdown sessions server POOL/SERVER        close that server's sessions\n"
+    "add server POOL ADDRESS [name N] [weight W] [max_connections M] [backup]\n"
+    "                                            a server until deleted (kept across reloads)\n"
+    "del server POOL/SERVER                      stop new sessions, remove an added server\n"
     "reload                                      re-read the configuration (as SIGHUP)\n"
     "check                                       ok when ready and every listener's pool (or, routes only,\n"
     "                                            one of its route pools) has a server up\n"
@@ -326,6 +329,88 @@ parse_drain(const struct words *w, struct admin_cmd *c, char *err, size_t errlen
 	return 0;
 }
 
+/* add server POOL ADDRESS [name N] [weight W] [max_connections M] [backup],
+ * del server POOL/SERVER.  The address is checked by the executor (it
+ * knows the pool); here only the shape of the line. */
+static int
+parse_add_del(const struct words *w, struct admin_cmd *c, char *err,
+    size_t errlen)
+{
+	static const char add_usage[] = "add server POOL ADDRESS [name N] "
+	    "[weight W] [max_connections M] [backup]";
+	static const char del_usage[] = "del server POOL/SERVER";
+	char q[ADMIN_QUOTE_MAX];
+	uint64_t n;
+
+	if (strcmp(w->w[0], "del") == 0) {
+		if (w->n < 3 || strcmp(w->w[1], "server") != 0) {
+			errf(err, errlen, "usage: %s", del_usage);
+			return -1;
+		}
+		c->verb = ADM_DEL_SERVER;
+		if (too_many(w, 3, del_usage, err, errlen) < 0)
+			return -1;
+		return pool_server(w->w[2], true, c, err, errlen);
+	}
+	if (w->n < 4 || strcmp(w->w[1], "server") != 0) {
+		errf(err, errlen, "usage: %s", add_usage);
+		return -1;
+	}
+	c->verb = ADM_ADD_SERVER;
+	c->weight = 1;
+	if (strchr(w->w[2], '/') != NULL) {
+		errf(err, errlen, "expected POOL, got '%s' (usage: %s)",
+		    quote(w->w[2], q, sizeof(q)), add_usage);
+		return -1;
+	}
+	snprintf(c->pool, sizeof(c->pool), "%s", w->w[2]);
+	snprintf(c->addr, sizeof(c->addr), "%s", w->w[3]);
+	for (unsigned i = 4; i < w->n; i++) {
+		const char *k = w->w[i], *v = i + 1 < w->n ? w->w[i + 1] : NULL;
+
+		if (strcmp(k, "backup") == 0) {
+			c->backup = true;
+			continue;
+		}
+		if (strcmp(k, "name") != 0 && strcmp(k, "weight") != 0 &&
+		    strcmp(k, "max_connections") != 0) {
+			errf(err, errlen, "unexpected '%s' (usage: %s)",
+			    quote(k, q, sizeof(q)), add_usage);
+			return -1;
+		}
+		if (v == NULL) {
+			errf(err, errlen, "'%s' needs a value (usage: %s)", k,
+			    add_usage);
+			return -1;
+		}
+		i++;
+		if (strcmp(k, "name") == 0) {
+			if (strchr(v, '/') != NULL) {
+				errf(err, errlen, "invalid name '%s': no '/' "
+				    "in a server name", quote(v, q, sizeof(q)));
+				return -1;
+			}
+			snprintf(c->server, sizeof(c->server), "%s", v);
+		} else if (strcmp(k, "weight") == 0) {
+			if (parse_uint(v, ADMIN_WEIGHT_MAX, &n) < 0) {
+				errf(err, errlen, "invalid weight '%s' (0-%d)",
+				    quote(v, q, sizeof(q)), ADMIN_WEIGHT_MAX);
+				return -1;
+			}
+			c->weight = (uint32_t)n;
+		} else {
+			if (parse_uint(v, ADMIN_MAX_CONNS, &n) < 0) {
+				errf(err, errlen, "invalid max_connections "
+				    "'%s' (0-%d)", quote(v, q, sizeof(q)),
+				    ADMIN_MAX_CONNS);
+				return -1;
+			}
+			c->max_conns = (uint32_t)n;
+		}
+	}
+	return 0;
+}
+
 static int parse_line(const char *line, size_t len, struct admin_cmd *c,
     char *err, size_t errlen);
 
@@ -397,6 +482,8 @@ parse_line(const char *line, size_t len, struct admin_cmd *c, char *err,
 	}
 	if (strcmp(verb, "drain") == 0)
 		return parse_drain(&w, c, err, errlen);
+	if (strcmp(verb, "add") == 0 || strcmp(verb, "del") == 0)
+		return parse_add_del(&w, c, err, errlen);
 	if (strcmp(verb, "undrain") == 0) {
 		c->verb = ADM_UNDRAIN;
 		return too_many(&w, 1, "undrain", err, errlen);

@@ -30,6 +30,9 @@ enum admin_verb {
 	ADM_CHECK,
 	ADM_DRAIN,		/* [--deadline D] */
 	ADM_UNDRAIN,
+	ADM_ADD_SERVER,		/* pool, addr, server (name; "" = addr),
+				 * weight, max_conns, backup */
+	ADM_DEL_SERVER,		/* POOL/SERVER */
 };
 
 struct admin_cmd {
@@ -41,7 +44,13 @@ struct admin_cmd {
 	uint32_t weight;
 	bool has_deadline;
 	uint64_t deadline_ms;
+	char addr[ADMIN_NAME_MAX];	/* add server */
+	uint32_t max_conns;
+	bool backup;
 };
+
+/* add server: max_connections as in the configuration file */
+#define ADMIN_MAX_CONNS 10000000
 
 /* Parse line[0..len) (a trailing "\n" or "\r\n" is allowed).  Returns 0,
  * or -1 with a one-line message in err (no newline). */

@@ -381,6 +381,7 @@ server_json(struct sbuf *b, const struct server *s, const struct server_view *v,
 	json_u64(b, &f, "effective_weight", v->eff_weight);
 	json_key(b, &f, "backup");
 	sbuf_puts(b, s->backup ? "true" : "false");
+	json_str(b, &f, "origin", gen_server_origin(s));
 	json_u64(b, &f, "active", v->active);
 	json_u64(b, &f, "total", v->sum.conns);
 	json_u64(b, &f, "bytes_in", v->sum.bytes_in);
@@ -416,7 +417,7 @@ admin_show_servers_head(struct sbuf *b, bool json)
 	if (json)
 		sbuf_puts(b, "{\"servers\":[");
 	else
-		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age dns dns_age\n");
+		sbuf_puts(b, "# pool server address state health weight effective_weight active total bytes_in bytes_out connect_failures last_check last_check_age dns dns_age origin\n");
 }
 
 bool
@@ -470,13 +471,14 @@ admin_show_servers_some(struct sbuf *b, const struct gen *g, const char *pool,
 				    lc_ms / 1000));
 			}
 			if (d == NULL || !d->ever) {
-				sbuf_puts(b, " - -\n");
+				sbuf_puts(b, " - -");
 			} else {
 				sbuf_add(b, " ", 1);
 				sbuf_word(b, d->ok ? "ok" : d->error);
-				sbuf_printf(b, " %llds\n", (long long)(wall -
+				sbuf_printf(b, " %llds", (long long)(wall -
 				    d->last_ms / 1000));
 			}
+			sbuf_printf(b, " %s\n", gen_server_origin(s));
 		}
 		free(dv);
 		if (*si < p->nservers)

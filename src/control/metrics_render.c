@@ -149,6 +149,12 @@ render_guard_inspect(struct sbuf *b, const struct gen *g)
 		    guard_reason_name(r), worker_refused_total(r));
 	family(b, "tcplb_no_local_address_total", "counter", "Connect attempts that found no free local address (port) to connect from.");
 	sbuf_printf(b, "tcplb_no_local_address_total %" PRIu64 "\n", workers_no_local_addr());
+	family(b, "tcplb_mirror_connections_total", "counter", "Connections whose client bytes were copied to a shadow server (pool mirror:).");
+	sbuf_printf(b, "tcplb_mirror_connections_total %" PRIu64 "\n", workers_mirror_total(0));
+	family(b, "tcplb_mirror_bytes_total", "counter", "Client bytes delivered to shadow servers.");
+	sbuf_printf(b, "tcplb_mirror_bytes_total %" PRIu64 "\n", workers_mirror_total(1));
+	family(b, "tcplb_mirror_cuts_total", "counter", "Mirror connections cut: shadow down, too slow or reset (the client is not affected).");
+	sbuf_printf(b, "tcplb_mirror_cuts_total %" PRIu64 "\n", workers_mirror_total(2));
 	family(b, "tcplb_tls_inspect_total", "counter", "Connections on listeners with routes, by outcome of the TLS ClientHello inspection.");
 	for (unsigned o = 0; o < TLS_OUT_N; o++)
 		sbuf_printf(b, "tcplb_tls_inspect_total{outcome=\"%s\"} %" PRIu64 "\n",

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "relay/mirror.h"
 #include "relay/relay.h"
 #include "base/util.h"
 
@@ -149,6 +150,21 @@ relay_read_failed(struct relay_dir *d, int e)
 	return RELAY_READ_ERR;
 }
 
+/* At most the bandwidth quota (shape.c) of a limited direction. */
+static uint32_t
+relay_limit(const struct relay_dir *d, uint32_t want)
+{
+	return d->limited && d->quota < want ? (uint32_t)d->quota : want;
+}
+
+static void
+relay_read_n(struct relay_dir *d, uint64_t n)
+{
+	d->rbytes += n;
+	if (d->limited)
+		d->quota = d->quota > n ? d->quota - n : 0;
+}
+
 static enum relay_status
 relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 {
@@ -158,7 +174,9 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 		bool progress = false;
 
 		if (d->in_pipe > 0 && !d->wblocked) {
-			ssize_t n = splice(d->pipe[0], NULL, to, NULL, d->in_pipe, flags);
+			uint32_t out = d->mirror ? mirror_tee(d->mirror,
+			    d->pipe[0], d->in_pipe) : d->in_pipe;
+			ssize_t n = splice(d->pipe[0], NULL, to, NULL, out, flags);
 
 			if (n < 0) {
 				if (errno == EINTR)
@@ -172,14 +190,16 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				d->in_pipe -= (uint32_t)n;
 				d->bytes += (uint64_t)n;
 				progress = n > 0;
+				if (d->mirror)
+					mirror_sent(d->mirror, (uint32_t)n);
 				if (n > 0)
 					d->pipe_full = false;
-				if (d->in_pipe > 0)
+				if ((uint32_t)n < out)
 					d->wblocked = true;
 			}
 		}
 		if (readable && relay_wants_read(d)) {
-			uint32_t want = d->pipe_cap - d->in_pipe;
+			uint32_t want = relay_limit(d, d->pipe_cap - d->in_pipe);
 			ssize_t n = splice(from, NULL, d->pipe[1], NULL, want, flags);
 
 			if (n < 0) {
@@ -208,7 +228,7 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 				}
 			} else {
 				d->in_pipe += (uint32_t)n;
-				d->rbytes += (uint64_t)n;
+				relay_read_n(d, (uint64_t)n);
 				progress = true;
 				if ((uint32_t)n < want)
 					readable = false;
@@ -247,12 +267,13 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			}
 		}
 		if (*readable && relay_wants_read(d)) {
-			uint32_t room;
+			uint32_t room, free_room;
 			ssize_t n;
 
 			buffer_attach(&d->buf, &rp->bufs);
-			room = buffer_room(&d->buf);
-			n = buffer_read_fd(&d->buf, from);
+			free_room = buffer_room(&d->buf);
+			room = relay_limit(d, free_room);
+			n = buffer_read_fd_max(&d->buf, from, room);
 			if (n < 0) {
 				if (!would_block(errno))
 					return relay_read_failed(d, errno);
@@ -262,11 +283,16 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 				progress = true;
 			} else {
 				progress = true;
-				d->rbytes += (uint64_t)n;
+				relay_read_n(d, (uint64_t)n);
+				if (d->mirror)
+					mirror_copy(d->mirror, &d->buf,
+					    (uint32_t)n);
 				if ((uint32_t)n == d->buf.size)
 					d->full_reads++;
-				else
-					d->full_reads = 0;
+				else if (room == free_room)
+					d->full_reads = 0;	/* (a read cut by
+						 * the bandwidth quota says
+						 * nothing of the flow) */
 				if ((uint32_t)n < room)
 					*readable = false;
 			}

@@ -14,6 +14,8 @@
 
 #include "base/buffer.h"
 
+struct mirror;
+
 /* Per-worker free list of pipes for splice(); like bufpool, never shared. */
 struct pipepool {
 	int (*free)[2];
@@ -56,6 +58,9 @@ struct relay_dir {
 				 * holds is read and delivered, and then the
 				 * session resets the destination (no FIN) */
 	int err;		/* errno of the failure, when one happened */
+	struct mirror *mirror;	/* copy what is read (mirror.c); NULL */
+	bool limited;		/* bandwidth (shape.c): read at most quota */
+	uint64_t quota;		/* bytes it may still read now */
 };
 
 enum relay_status {
@@ -86,6 +91,8 @@ relay_wants_read(const struct relay_dir *d)
 		return false;
 	if (d->discard)
 		return true;
+	if (d->limited && d->quota == 0)
+		return false;
 	/* A pipe fills by its slots (one per segment), not by bytes: small
 	 * segments can fill it long before RELAY_PIPE_SIZE bytes. */
 	if (d->pipe[0] >= 0)

@@ -55,7 +55,9 @@
 #include "parse/proxy_proto.h"
 #include "balance/queue.h"
 #include "relay/relay.h"
+#include "relay/mirror.h"
 #include "relay/session.h"
+#include "relay/shape.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -105,6 +107,12 @@ struct session {
 	ev_io cio;
 	ev_io sio;
 	ev_timer timer;			/* connect timeout, then idle timeout */
+	ev_timer tick;			/* log_interval: only where set */
+	uint64_t logged_in;		/* bytes in the previous access record */
+	uint64_t logged_out;
+	bool logged;			/* an interim record was written */
+	struct shape shape;		/* bandwidth: limits and their timer */
+	struct mirror *mirror;		/* a shadow's copy (pool mirror:) */
 	struct relay_dir c2s;
 	struct relay_dir s2c;
 	union {
@@ -139,6 +147,7 @@ struct session {
 static void session_client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_server_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void session_timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void session_tick_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void session_connect_next(struct session *s);
 static void session_close(struct session *s, const char *reason, int resets);
 static void session_side_event(struct session *s, int revents, bool client);
@@ -355,6 +364,73 @@ session_wake_current_pool(struct session *s)
 	}
 }
 
+/* The access-log record of s: the final one (reason), or an interim one
+ * (reason NULL) for a session still open.  Each record after the first
+ * interim one also says what moved since the previous record. */
+static void
+session_access_log(struct session *s, const char *reason)
+{
+	char client[ADDR_STRLEN];
+	uint64_t in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
+	    s->hdr_sent : s->c2s.bytes);
+	struct access_rec r = {
+		.session = s->id,
+		.client = addr_format(&s->peer.sa, client, sizeof(client)),
+		.listener = s->l->name,
+		.pool = s->pool ? s->pool->name : "-",
+		.routed = s->l->nroutes > 0,
+		.sni = s->sni,
+		.route = s->route,
+		.server = s->srv ? s->srv->name : NULL,
+		.server_addr = s->srv ? s->srv->addr_text : NULL,
+		.bytes_in = in,
+		.bytes_out = s->s2c.bytes,
+		.connect_ms = s->t_connected > 0 ?
+		    session_ms(s->t_pick, s->t_connected) : -1,
+		.duration_ms = (uint64_t)session_ms(s->t_start,
+		    ev_now(s->w->loop)),
+		.tries = s->tries,
+		.reason = reason,
+		.mptcp = session_mptcp_name(s->mptcp),
+		.interim = reason == NULL,
+		.since = reason == NULL || s->logged,
+		.since_in = in - s->logged_in,
+		.since_out = s->s2c.bytes - s->logged_out,
+		.mirrored = s->mirror != NULL,
+		.mirror_cut = s->mirror != NULL && mirror_cut(s->mirror),
+		.mirror_bytes = s->mirror != NULL ? mirror_bytes(s->mirror) : 0,
+	};
+
+	log_access(&r);
+	s->logged_in = in;
+	s->logged_out = s->s2c.bytes;
+	s->logged = true;
+}
+
+/* log_interval: one repeating timer per session of such a pool, started
+ * when it connects.  libev re-arms a repeating timer in place: an idle
+ * session costs one wake-up per interval (its record) and nothing else. */
+static void
+session_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct session *s = t->data;
+
+	(void)loop;
+	(void)revents;
+	session_access_log(s, NULL);
+}
+
+/* bandwidth: a throttled direction may read again. */
+static void
+session_shape_wake(void *arg)
+{
+	struct session *s = arg;
+
+	shape_grant(&s->shape, &s->c2s, &s->s2c, ev_now(s->w->loop));
+	session_update_io(s);
+	shape_charge(&s->shape, s->w->loop, &s->c2s, &s->s2c);
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -393,33 +469,16 @@ session_close(struct session *s, const char *reason, int resets)
 	}
 	guard_release(&s->ticket);
 
-	if (s->gen->global.access_log || log_enabled(LOG_DEBUG)) {
-		char client[ADDR_STRLEN];
-		struct access_rec r = {
-			.session = s->id,
-			.client = addr_format(&s->peer.sa, client, sizeof(client)),
-			.listener = s->l->name,
-			.pool = s->pool ? s->pool->name : "-",
-			.routed = s->l->nroutes > 0,
-			.sni = s->sni,
-			.route = s->route,
-			.server = s->srv ? s->srv->name : NULL,
-			.server_addr = s->srv ? s->srv->addr_text : NULL,
-			.bytes_in = s->c2s.bytes - (s->c2s.bytes >= s->hdr_sent ?
-			    s->hdr_sent : s->c2s.bytes),
-			.bytes_out = s->s2c.bytes,
-			.connect_ms = s->t_connected > 0 ?
-			    session_ms(s->t_pick, s->t_connected) : -1,
-			.duration_ms = (uint64_t)session_ms(s->t_start, ev_now(loop)),
-			.tries = s->tries,
-			.reason = reason,
-			.mptcp = session_mptcp_name(s->mptcp),
-		};
-
-		if (s->gen->global.access_log)
-			log_access(&r);
-		else
-			log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
+	ev_timer_stop(loop, &s->tick);
+	shape_stop(&s->shape, loop);
+	if (s->gen->global.access_log)
+		session_access_log(s, reason);
+	else if (log_enabled(LOG_DEBUG))
+		log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
+	if (s->mirror != NULL) {
+		mirror_detach(s->mirror);	/* it frees itself */
+		s->mirror = NULL;
+		s->c2s.mirror = NULL;
 	}
 
 	inspect_free(s->insp);
@@ -573,6 +632,8 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->sio.data = s;
 	ev_init(&s->timer, session_timer_cb);
 	s->timer.data = s;
+	ev_init(&s->tick, session_tick_cb);
+	s->tick.data = s;
 
 	s->next = w->sessions;
 	if (w->sessions)
@@ -715,6 +776,28 @@ session_send_prefix(struct session *s)
 	return true;
 }
 
+/* mirror: for this share of the pool's connections, a shadow server gets
+ * a copy of what the client sends from here on -- starting with what
+ * session_send_prefix() queued, less our own PROXY header. */
+static void
+session_mirror_start(struct session *s)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
+	if (!mirror_wanted(s->pool, &s->w->rnd))
+		return;
+	if (getsockname(s->cfd, (struct sockaddr *)&local, &llen) < 0)
+		local.ss_family = AF_UNSPEC;
+	s->mirror = mirror_open(s->w->loop, s->gen, s->pool->mirror,
+	    &s->peer.sa, (struct sockaddr *)&local, &s->w->rnd,
+	    &s->w->mirror, s->w->id);
+	if (s->c2s.buf.len > s->hdr_sent)
+		mirror_copy(s->mirror, &s->c2s.buf, s->c2s.buf.len -
+		    s->hdr_sent);
+	s->c2s.mirror = s->mirror;
+}
+
 static void
 session_connected(struct session *s)
 {
@@ -738,6 +821,14 @@ session_connected(struct session *s)
 		ev_timer_set(&s->timer, (double)p->idle_timeout_ms / 1000.0, 0.);
 		ev_timer_start(loop, &s->timer);
 	}
+	shape_start(&s->shape, p->bw_upload, p->bw_download, ev_now(loop),
+	    session_shape_wake, s);
+	if (p->log_interval_ms && s->gen->global.access_log) {
+		double iv = (double)p->log_interval_ms / 1000.0;
+
+		ev_timer_set(&s->tick, iv, iv);
+		ev_timer_start(loop, &s->tick);
+	}
 	if (log_enabled(LOG_DEBUG)) {
 		char client[ADDR_STRLEN];
 
@@ -751,8 +842,10 @@ session_connected(struct session *s)
 	 * while we connected): read it at once instead of after another
 	 * trip through epoll.  A server-speaks-first protocol pays one
 	 * EAGAIN read. */
-	if (session_send_prefix(s))
+	if (session_send_prefix(s)) {
+		session_mirror_start(s);
 		session_side_event(s, EV_READ, true);
+	}
 }
 
 /* A connect attempt is over without a connection: give back the socket
@@ -1327,6 +1420,8 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 		else if (s->s2c.eof)
 			s->first_eof = "server closed";
 	}
+	if (s->mirror != NULL && relay_flushed(&s->c2s))
+		mirror_eof(s->mirror);
 	if (relay_done(&s->c2s) && relay_done(&s->s2c)) {
 		session_close(s, s->first_eof, 0);
 		return;
@@ -1357,6 +1452,7 @@ session_side_event(struct session *s, int revents, bool client)
 	uint64_t moved = session_progress(s);
 	enum relay_status st;
 
+	shape_grant(&s->shape, &s->c2s, &s->s2c, ev_now(s->w->loop));
 	if (revents & EV_WRITE) {
 		to_here->wblocked = false;
 		st = relay_pump(to_here, there, here, &s->w->pools, false);
@@ -1374,6 +1470,7 @@ session_side_event(struct session *s, int revents, bool client)
 		s->last_active = ev_now(s->w->loop);
 		session_count_bytes(s);
 	}
+	shape_charge(&s->shape, s->w->loop, &s->c2s, &s->s2c);
 	session_after_pump(s, st, client);
 }
 

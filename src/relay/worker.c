@@ -71,6 +71,20 @@ workers_no_local_addr(void)
 	return n;
 }
 
+uint64_t
+workers_mirror_total(int what)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		const struct mirror_stats *m = &workers[i].mirror;
+
+		n += atomic_load_explicit(what == 0 ? &m->conns : what == 1 ?
+		    &m->bytes : &m->cuts, memory_order_relaxed);
+	}
+	return n;
+}
+
 struct worker *
 worker_get(unsigned i)
 {

@@ -17,6 +17,7 @@
 #include "edge/guard.h"
 #include "edge/inspect.h"
 #include "relay/hupwatch.h"
+#include "relay/mirror.h"
 #include "relay/relay.h"
 #include "config/gen.h"
 
@@ -67,6 +68,7 @@ struct worker {
 	struct inspect_tls_stats tls;	/* TLS routing outcomes */
 	atomic_uint_fast64_t inspect_held;	/* inspected client bytes held
 					 * for sessions waiting for a server */
+	struct mirror_stats mirror;	/* shadow copies (mirror.c) */
 
 	/* Mailbox, written by the main thread under the lock. */
 	ev_async wake;
@@ -125,6 +127,9 @@ struct worker *worker_get(unsigned i);
 /* Connections refused for reason r, summed over every worker (admin,
  * metrics): relaxed loads of counters only their worker writes. */
 uint64_t worker_refused_total(enum guard_reason r);
+/* Mirror connections begun, bytes delivered to shadows and cuts, all
+ * workers (what: 0, 1, 2). */
+uint64_t workers_mirror_total(int what);
 /* Connects that failed for want of a local address, all workers. */
 uint64_t workers_no_local_addr(void);
 /* TLS inspection outcomes, all workers. */

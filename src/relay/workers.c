@@ -231,6 +231,7 @@ worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		session_close_all(w, "shutdown");
 		if (worker_dgram_ops())
 			worker_dgram_ops()->stop(w);
+		mirror_cut_all(&w->mirror);
 		for (unsigned i = 0; i < w->nwl; i++)
 			ev_io_stop(loop, &w->wl[i].io);
 		ev_timer_stop(loop, &w->resume_timer);

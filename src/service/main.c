@@ -71,7 +71,8 @@ usage(FILE *f)
 	    "  -c, --config FILE     configuration file (default %s)\n"
 	    "  -t, --check           validate the configuration and exit\n"
 	    "  -l, --listen ADDR     quick mode: address to listen on (default 127.0.0.1:0)\n"
-	    "  -b, --balance ALG     quick mode: roundrobin, leastconn, source, random, first\n"
+	    "  -b, --balance ALG     quick mode: roundrobin, leastconn, source, maglev,\n"
+	    "                        random, first\n"
 	    "  -w, --workers N       event-loop threads, or auto (one per CPU; default)\n"
 	    "      --udp             quick mode: balance UDP datagrams (flows) instead of\n"
 	    "                        TCP connections\n"
@@ -406,6 +407,8 @@ main(int argc, char **argv)
 			else
 				usage_error("invalid --workers '%s' (auto or 1-1024)", q.workers);
 		}
+		if (upgrading)
+			upgrade_child_added();
 		g = config_load_file(config_path, &errs);
 		if (g == NULL) {
 			print_errors(&errs, check);

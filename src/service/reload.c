@@ -35,6 +35,8 @@
 
 #include "config/config.h"
 #include "control/admin.h"
+#include "control/admin_servers.h"
+#include "config/added.h"
 #include "health/health.h"
 #include "relay/listener.h"
 #include "base/log.h"
@@ -57,6 +59,8 @@ static bool dns_pending;	/* a DNS change waits for its turn */
 static bool loading_dns;	/* the running swap is a DNS change */
 static struct resolved_set loading_set;
 static char *last_dns_error;	/* the last failed DNS change, said once */
+static uint64_t loading_added;	/* added-servers version when it began */
+static uint64_t published_added;	/* ... in the last generation published */
 
 static bool ov_verbose;		/* -v: debug whatever the file says */
 static int ov_workers = -1;	/* -w: the count in force (0: auto) */
@@ -180,15 +184,21 @@ reload_finish(bool ok, const char *errors)
 static void
 published_cb(struct gen *g)
 {
+	added_prune(g);
+	admin_servers_swap_done(g->added_version, true, !loading_dns, NULL);
 	listener_commit(g);
 	/* Running since start-up: this only leaves g in its mailbox. */
 	(void)health_start(g);
 	resolve_start(g, loading_dns);
 	free(last_dns_error);
 	last_dns_error = NULL;
+	if (!loading_dns)
+		published_added = g->added_version;
 	if (loading_dns) {
-		log_notice("generation %u published after a DNS change",
-		    g->id);
+		log_notice("generation %u published after %s", g->id,
+		    g->added_version != published_added ?
+		    "a server was added or deleted" : "a DNS change");
+		published_added = g->added_version;
 		reload_finish(true, NULL);
 		return;
 	}
@@ -202,6 +212,7 @@ published_cb(struct gen *g)
 static void
 reload_fail(const char *first, const char *all)
 {
+	admin_servers_swap_done(loading_added, false, !loading_dns, first);
 	if (loading_dns) {
 		/* Asked again every resolve_interval while the change stands:
 		 * say it once per reason. */
@@ -291,7 +302,9 @@ reload_hold_new_servers(struct gen *g)
 		for (uint32_t k = 0; k < p->nservers; k++) {
 			struct server *s = &p->servers[k];
 
-			if (s->adopted)
+			/* Added ones wait for a check whatever is up
+			 * (config/added.c holds them). */
+			if (s->adopted || p->entries[s->entry].added)
 				continue;
 			if (!known_up) {
 				log_info("pool %s: new server %s (%s) takes "
@@ -345,6 +358,7 @@ loaded_cb(struct ev_loop *l, ev_async *a, int revents)
 	cur = gen_current();
 	if (loading_dns && reload_same_servers(g, cur)) {
 		log_debug("DNS change already in generation %u", cur->id);
+		admin_servers_swap_done(g->added_version, true, false, NULL);
 		gen_put(g);
 		reload_finish(true, NULL);
 		return;
@@ -390,6 +404,7 @@ reload_start(void)
 	/* A reload resolves every name itself. */
 	dns_pending = false;
 	busy = true;
+	loading_added = added_version();
 	service_reloading();
 	log_notice("reloading configuration from %s", path);
 	loader_running = true;
@@ -423,6 +438,7 @@ dns_start(void)
 	dns_pending = false;
 	busy = true;
 	loading_dns = true;
+	loading_added = added_version();
 	resolve_snapshot(gen_current(), &loading_set);
 	loader_running = true;
 	if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
@@ -442,6 +458,12 @@ reload_dns_request(void)
 		return;
 	}
 	dns_start();
+}
+
+void
+reload_servers_request(void)
+{
+	reload_dns_request();
 }
 
 void

@@ -20,6 +20,9 @@ void reload_request(void);
  * generation's: build and publish the next generation from the same
  * source with resolve_snapshot()'s addresses, after any reload running. */
 void reload_dns_request(void);
+/* The servers added at run time changed (config/added.c): rebuild the
+ * same way; admin_servers_swap_done() hears how it went. */
+void reload_servers_request(void);
 /* Command-line settings that stay in force across reloads: verbose (-v:
  * debug logging), workers (-w: 0 = auto, -1 = not given). */
 void reload_set_overrides(bool verbose, int workers);

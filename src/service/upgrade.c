@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/added.h"
 #include "relay/listener.h"
 #include "base/log.h"
 #include "balance/pool.h"
@@ -162,6 +163,22 @@ state_write(int fd, const struct gen *g)
 		fputs("pool name=", f);
 		put_esc(f, g->pools[i].name);
 		fprintf(f, " total=%llu\n", (unsigned long long)ps.conns);
+	}
+	{
+		struct added_server *v;
+		size_t n = added_list(&v, NULL);
+
+		for (size_t i = 0; i < n; i++) {
+			fputs("added-server pool=", f);
+			put_esc(f, v[i].pool);
+			fputs(" name=", f);
+			put_esc(f, v[i].name);
+			fputs(" addr=", f);
+			put_esc(f, v[i].addr);
+			fprintf(f, " weight=%u max_connections=%u backup=%d\n",
+			    v[i].weight, v[i].max_conns, (int)v[i].backup);
+		}
+		added_free(v, n);
 	}
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
 		fputs("listener name=", f);
@@ -709,6 +726,53 @@ restore_servers(struct gen *g, struct saved *sv, size_t n, int64_t now)
 	}
 	free(done);
 	return restored;
+}
+
+/* Before the new process loads its file: the servers the old one had
+ * added at run time, so that the first generation has them.  Read with
+ * pread(): upgrade_child_restore() reads the same file from the start. */
+void
+upgrade_child_added(void)
+{
+	char *buf, *line, *save = NULL;
+	size_t cap = 1 << 16, len = 0;
+	ssize_t r;
+	unsigned n = 0;
+
+	if (child_state < 0)
+		return;
+	buf = xmalloc(cap + 1);
+	while ((r = pread(child_state, buf + len, cap - len, (off_t)len)) > 0) {
+		len += (size_t)r;
+		if (len == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+	}
+	buf[len] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char pool[512], name[512], addr[128];
+		struct added_server s = { .pool = pool, .name = name,
+			.addr = addr };
+
+		if (strncmp(line, "added-server ", 13) != 0)
+			continue;
+		line += 13;
+		if (!field(line, "pool", pool, sizeof(pool)) ||
+		    !field(line, "name", name, sizeof(name)) ||
+		    !field(line, "addr", addr, sizeof(addr)))
+			continue;
+		s.weight = (uint32_t)num(line, "weight", 1);
+		s.max_conns = (uint32_t)num(line, "max_connections", 0);
+		s.backup = num(line, "backup", 0) != 0;
+		added_add(&s);
+		n++;
+	}
+	free(buf);
+	if (n)
+		log_info("binary upgrade: %u server%s added at run time taken "
+		    "over", n, n == 1 ? "" : "s");
 }
 
 void

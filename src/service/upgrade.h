@@ -38,6 +38,8 @@ bool upgrade_child_begin(void);
 /* Apply the old process's server and listener state to g (as a reload
  * would carry it). */
 void upgrade_child_restore(struct gen *g);
+/* Before the file is loaded: take over the servers added at run time. */
+void upgrade_child_added(void);
 /* Serving: tell the old process, wait until it has made us the main
  * process.  -1: it did not (it is gone); the caller exits. */
 int upgrade_child_handover(void);

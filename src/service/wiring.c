@@ -56,6 +56,7 @@ wiring_install(void)
 		.has_file = reload_has_file,
 		.in_progress = reload_in_progress,
 		.request = reload_request,
+		.servers_changed = reload_servers_request,
 	};
 
 	static const struct listener_keeper keeper = {

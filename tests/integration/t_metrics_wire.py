@@ -166,12 +166,13 @@ pools:
     t.eq([x for x in js if x["pool"] == "ra"][0]["dns"], None, "an IP literal has no DNS")
     lines = admin_send(sock, "show servers").splitlines()
     head = lines[0].split()[1:]
-    t.eq(head[-2:], ["dns", "dns_age"])
+    t.eq(head[-3:], ["dns", "dns_age", "origin"])
     row = dict(zip(head, [l for l in lines if l.startswith("dns ")][0].split()))
     t.eq(row["dns"], "ok", "show servers text: %r" % row)
     t.check(re.match(r"^\d+s$", row["dns_age"]), "dns_age: %r" % row)
+    t.eq(row["origin"], "dns", "origin of a host-name server")
     row = dict(zip(head, [l for l in lines if l.startswith("ra ")][0].split()))
-    t.eq((row["dns"], row["dns_age"]), ("-", "-"))
+    t.eq((row["dns"], row["dns_age"], row["origin"]), ("-", "-", "file"))
 
 
 run(test, timeout=60)

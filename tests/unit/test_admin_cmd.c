@@ -37,6 +37,54 @@ bad(const char *line, const char *msg)
 }
 
 static void
+test_add_del(void **state)
+{
+	struct admin_cmd c;
+
+	(void)state;
+	c = ok("add server web 10.0.0.9:80");
+	assert_int_equal(c.verb, ADM_ADD_SERVER);
+	assert_string_equal(c.pool, "web");
+	assert_string_equal(c.addr, "10.0.0.9:80");
+	assert_string_equal(c.server, "");
+	assert_int_equal(c.weight, 1);
+	assert_int_equal(c.max_conns, 0);
+	assert_false(c.backup);
+	c = ok("add server web [::1]:80 name n1 weight 0 max_connections 500 "
+	    "backup json");
+	assert_string_equal(c.addr, "[::1]:80");
+	assert_string_equal(c.server, "n1");
+	assert_int_equal(c.weight, 0);
+	assert_int_equal(c.max_conns, 500);
+	assert_true(c.backup);
+	assert_true(c.json);
+	c = ok("del server web/n1");
+	assert_int_equal(c.verb, ADM_DEL_SERVER);
+	assert_string_equal(c.pool, "web");
+	assert_string_equal(c.server, "n1");
+	bad("add server web", "usage: add server POOL ADDRESS [name N] "
+	    "[weight W] [max_connections M] [backup]");
+	bad("add pool web 1.2.3.4:5", "usage: add server POOL ADDRESS "
+	    "[name N] [weight W] [max_connections M] [backup]");
+	bad("add server web 1.2.3.4:5 weight", "'weight' needs a value "
+	    "(usage: add server POOL ADDRESS [name N] [weight W] "
+	    "[max_connections M] [backup])");
+	bad("add server web 1.2.3.4:5 weight 257", "invalid weight '257' "
+	    "(0-256)");
+	bad("add server web 1.2.3.4:5 max_connections -1",
+	    "invalid max_connections '-1' (0-10000000)");
+	bad("add server web 1.2.3.4:5 name a/b",
+	    "invalid name 'a/b': no '/' in a server name");
+	bad("add server web 1.2.3.4:5 port 8", "unexpected 'port' (usage: "
+	    "add server POOL ADDRESS [name N] [weight W] [max_connections M] "
+	    "[backup])");
+	bad("del server web", "expected POOL/SERVER, got 'web'");
+	bad("del server web/a x", "unexpected 'x' (usage: del server "
+	    "POOL/SERVER)");
+	bad("del web/a", "usage: del server POOL/SERVER");
+}
+
+static void
 test_show(void **state)
 {
 	struct admin_cmd c;
@@ -158,7 +206,7 @@ test_rejects(void **state)
 	bad("reload now", "unexpected 'now' (usage: reload)");
 	bad("show\x01info", "invalid byte 0x01 at column 5");
 	bad("show info\n\n", "invalid byte 0x0a at column 10");
-	bad("a b c d e f g h i", "too many words (at most 8); try 'help'");
+	bad("a b c d e f g h i j k l m", "too many words (at most 12); try 'help'");
 	memset(big, 'x', sizeof(big));
 	big[sizeof(big) - 1] = '\0';
 	bad(big, "word 1 is longer than 255 bytes");
@@ -190,6 +238,7 @@ main(void)
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_instance),
 		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_add_del),
 		cmocka_unit_test(test_small_err),
 	};
 

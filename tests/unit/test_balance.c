@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "balance/balance.h"
+#include "balance/maglev.h"
 #include "config/gen.h"
 #include "health/health.h"
 #include "health/health_int.h"
@@ -123,7 +124,7 @@ test_alg_names(void **state)
 	enum balance_alg a;
 
 	(void)state;
-	for (int i = BAL_ROUNDROBIN; i <= BAL_FIRST; i++) {
+	for (int i = BAL_ROUNDROBIN; i <= BAL_MAGLEV; i++) {
 		assert_int_equal(gen_balance_parse(gen_balance_name(i), &a), 0);
 		assert_int_equal(a, i);
 	}
@@ -571,22 +572,293 @@ test_source_order_independent(void **state)
 	tp_free(q);
 }
 
-static void
-test_source_weights(void **state)
+/* Weights 1:3 with a hash of the client: B's share of NPICKS clients. */
+static double
+hash_weights(enum balance_alg alg)
 {
 	static const uint32_t w[] = { 1, 3 };
-	struct pool *p = tp_new(BAL_SOURCE, 2, w);
+	struct pool *p = tp_new(alg, 2, w);
 	unsigned c[2] = { 0, 0 };
 	double share;
 
-	(void)state;
 	for (uint32_t k = 0; k < NPICKS; k++)
 		c[source_pick(p, k)]++;
 	share = (double)c[1] / NPICKS;
-	printf("source 1:3 over %d clients: A=%u B=%u (B %.2f%%, want 75%%)\n",
-	    NPICKS, c[0], c[1], share * 100);
-	assert_true(share > 0.70 && share < 0.80);
+	printf("%s 1:3 over %d clients: A=%u B=%u (B %.2f%%, want 75%%)\n",
+	    gen_balance_name(alg), NPICKS, c[0], c[1], share * 100);
 	tp_free(p);
+	return share;
+}
+
+static void
+test_source_weights(void **state)
+{
+	double share = hash_weights(BAL_SOURCE);
+
+	(void)state;
+	assert_true(share > 0.70 && share < 0.80);
+}
+
+/* ---- maglev ------------------------------------------------------------ */
+
+/* p without its server i, as a reload that dropped it would build. */
+static void
+tp_remove(struct pool *p, uint32_t i)
+{
+	free(p->servers[i].name);
+	free(p->servers[i].addr_text);
+	server_state_put(p->servers[i].st);
+	memmove(&p->servers[i], &p->servers[i + 1],
+	    (p->nservers - i - 1) * sizeof(*p->servers));
+	p->nservers--;
+	for (uint32_t k = 0; k < p->nservers; k++)
+		p->servers[k].index = k;
+	assert_int_equal(balance_prepare(p), 0);
+}
+
+struct hash_figures {
+	double spread;		/* largest |share - mean| / mean */
+	double moved_other;	/* clients of kept servers that moved */
+	double moved;		/* all clients that moved */
+	double removed_share;	/* clients the removed server had */
+};
+
+/* nserv servers, nclients client addresses: the spread of clients over
+ * the servers, then the movement when the server at position `victim`
+ * goes (compared by name: indices shift). */
+static struct hash_figures
+hash_measure(enum balance_alg alg, uint32_t nserv, uint32_t nclients,
+    uint32_t victim)
+{
+	struct pool *p = tp_new(alg, nserv, NULL);
+	struct pool *q = tp_new(alg, nserv, NULL);
+	unsigned *cnt = xcalloc(nserv, sizeof(*cnt));
+	char **before = xcalloc(nclients, sizeof(*before));
+	unsigned moved = 0, moved_other = 0, had = 0;
+	struct hash_figures f = { 0 };
+	double mean = (double)nclients / nserv;
+
+	for (uint32_t k = 0; k < nclients; k++) {
+		int a = source_pick(p, k);
+
+		cnt[a]++;
+		before[k] = p->servers[a].name;
+	}
+	for (uint32_t i = 0; i < nserv; i++) {
+		double d = (cnt[i] - mean) / mean;
+
+		if (d < 0)
+			d = -d;
+		if (d > f.spread)
+			f.spread = d;
+	}
+	tp_remove(q, victim);
+	for (uint32_t k = 0; k < nclients; k++) {
+		const char *now = q->servers[source_pick(q, k)].name;
+		bool was_victim = strcmp(before[k],
+		    p->servers[victim].name) == 0;
+
+		had += was_victim;
+		if (strcmp(now, before[k]) != 0) {
+			moved++;
+			moved_other += !was_victim;
+		}
+	}
+	f.moved = (double)moved / nclients;
+	f.moved_other = (double)moved_other / nclients;
+	f.removed_share = (double)had / nclients;
+	free(before);
+	free(cnt);
+	tp_free(p);
+	tp_free(q);
+	return f;
+}
+
+static void
+test_maglev_table_len(void **state)
+{
+	(void)state;
+	assert_int_equal(maglev_table_len(0), 0);
+	assert_int_equal(maglev_table_len(1), 65537);
+	assert_int_equal(maglev_table_len(655), 65537);
+	/* 100 per server, rounded up to a prime */
+	assert_int_equal(maglev_table_len(1000), 100003);
+	assert_int_equal(maglev_table_len(10000), 1000003);
+	{
+		uint32_t t[7];
+		struct maglev_server sv[] = { { "a", 1 } };
+
+		assert_int_equal(maglev_build(sv, 1, t, 6), -1);
+		assert_int_equal(maglev_build(sv, 1, t, 7), 0);
+		for (int i = 0; i < 7; i++)
+			assert_int_equal(t[i], 0);
+		sv[0].weight = 0;
+		assert_int_equal(maglev_build(sv, 1, t, 7), 0);
+		assert_int_equal(t[3], MAGLEV_NONE);
+	}
+}
+
+/* The figures the issue asks for, side by side with the `source` ring:
+ * spread of 100,000 and 600 clients over 5 and 50 servers, and how many
+ * clients move when one server goes.  Maglev trades a little movement of
+ * other servers' clients (the paper's "minimal disruption", not zero) for
+ * a spread a ring cannot match at the same memory. */
+static void
+test_maglev_vs_source(void **state)
+{
+	static const struct { uint32_t nserv, nclients, victim; } cases[] = {
+		{ 5, 100000, 2 }, { 50, 100000, 17 }, { 5, 600, 2 },
+		{ 50, 600, 17 },
+	};
+
+	(void)state;
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct hash_figures m = hash_measure(BAL_MAGLEV,
+		    cases[c].nserv, cases[c].nclients, cases[c].victim);
+		struct hash_figures r = hash_measure(BAL_SOURCE,
+		    cases[c].nserv, cases[c].nclients, cases[c].victim);
+
+		printf("%2u servers, %6u clients: spread (max |share-mean|/"
+		    "mean) maglev %.2f%% source %.2f%%; remove one: moved "
+		    "maglev %.2f%% (others' %.3f%%) source %.2f%% (others' "
+		    "%.3f%%), it had %.2f%% / %.2f%%\n", cases[c].nserv,
+		    cases[c].nclients, m.spread * 100, r.spread * 100,
+		    m.moved * 100, m.moved_other * 100, r.moved * 100,
+		    r.moved_other * 100, m.removed_share * 100,
+		    r.removed_share * 100);
+		assert_true(r.moved_other == 0);
+		/* Small: under 2% of all clients besides the removed
+		 * server's own (about 0.3-1% measured). */
+		assert_true(m.moved_other < 0.02);
+		assert_true(m.moved >= m.removed_share);
+		if (cases[c].nclients >= 100000) {
+			/* The table is within 0.1% (test_maglev_slot_shares);
+			 * what is left is sampling noise, 1/sqrt(clients per
+			 * server): four of those plus 1% (1/sqrt(20000) =
+			 * 0.7%, 1/sqrt(2000) = 2.2%). */
+			assert_true(m.spread < (cases[c].nserv == 5 ?
+			    0.04 : 0.10));
+			assert_true(m.spread <= r.spread);
+		}
+	}
+}
+
+/* The table itself: each server's share of the slots. */
+static void
+test_maglev_slot_shares(void **state)
+{
+	static const uint32_t w[] = { 1, 3, 1, 2, 1 };
+
+	(void)state;
+	for (int weighted = 0; weighted < 2; weighted++) {
+		struct pool *p = tp_new(BAL_MAGLEV, 5, weighted ? w : NULL);
+		unsigned cnt[5] = { 0 };
+		double worst = 0;
+		uint32_t wsum = 0;
+
+		for (int i = 0; i < 5; i++)
+			wsum += p->servers[i].weight;
+		assert_int_equal(p->bal->maglev_len, 65537);
+		for (uint32_t k = 0; k < p->bal->maglev_len; k++)
+			cnt[p->bal->maglev[k]]++;
+		for (int i = 0; i < 5; i++) {
+			double want = (double)p->bal->maglev_len *
+			    p->servers[i].weight / wsum;
+			double d = (cnt[i] - want) / want;
+
+			if (d < 0)
+				d = -d;
+			if (d > worst)
+				worst = d;
+		}
+		printf("maglev %s slots: %u %u %u %u %u of %u, worst %.3f%% "
+		    "off the weight's share (memory %zu KiB a pool)\n",
+		    weighted ? "1:3:1:2:1" : "equal", cnt[0], cnt[1], cnt[2],
+		    cnt[3], cnt[4], p->bal->maglev_len, worst * 100,
+		    p->bal->maglev_len * sizeof(uint32_t) / 1024);
+		assert_true(worst < 0.01);
+		tp_free(p);
+	}
+}
+
+/* The same servers listed in any order build the same table (by address),
+ * so a tier of instances sends a client to the same server. */
+static void
+test_maglev_order_independent(void **state)
+{
+	struct pool *p = tp_new(BAL_MAGLEV, 20, NULL);
+	struct pool *q = tp_new(BAL_MAGLEV, 20, NULL);
+
+	(void)state;
+	for (unsigned i = 0; i < 10; i++) {
+		struct server t = q->servers[i];
+
+		q->servers[i] = q->servers[19 - i];
+		q->servers[19 - i] = t;
+	}
+	for (unsigned i = 0; i < 20; i++)
+		q->servers[i].index = i;
+	assert_int_equal(balance_prepare(q), 0);
+	assert_int_equal(p->bal->maglev_len, q->bal->maglev_len);
+	for (uint32_t k = 0; k < p->bal->maglev_len; k++)
+		assert_string_equal(p->servers[p->bal->maglev[k]].addr_text,
+		    q->servers[q->bal->maglev[k]].addr_text);
+	for (uint32_t k = 0; k < NPICKS; k++)
+		assert_string_equal(p->servers[source_pick(p, k)].addr_text,
+		    q->servers[source_pick(q, k)].addr_text);
+	tp_free(p);
+	tp_free(q);
+}
+
+/* A down (or full, or tried) server's clients go elsewhere, always to the
+ * same place, and nobody else moves; they come back when it does. */
+static void
+test_maglev_down(void **state)
+{
+	struct pool *p = tp_new(BAL_MAGLEV, 5, NULL);
+	int before[NPICKS];
+	unsigned moved = 0, spill[5] = { 0 };
+
+	(void)state;
+	p->health.enabled = true;
+	for (uint32_t k = 0; k < NPICKS; k++)
+		before[k] = source_pick(p, k);
+	set_up(p, 2, false);
+	for (uint32_t k = 0; k < NPICKS; k++) {
+		int b = source_pick(p, k);
+
+		assert_int_not_equal(b, 2);
+		assert_int_equal(source_pick(p, k), b);
+		if (before[k] != 2)
+			assert_int_equal(b, before[k]);
+		else {
+			moved++;
+			spill[b]++;
+		}
+	}
+	printf("maglev C down: its %u clients went to A=%u B=%u D=%u E=%u\n",
+	    moved, spill[0], spill[1], spill[3], spill[4]);
+	for (int i = 0; i < 5; i++)
+		if (i != 2)
+			assert_true(spill[i] > moved / 4 * 0.7);
+	set_up(p, 2, true);
+	for (uint32_t k = 0; k < NPICKS; k++)
+		assert_int_equal(source_pick(p, k), before[k]);
+	/* Every server but one down: one pass finds it. */
+	for (int i = 0; i < 5; i++)
+		set_up(p, i, i == 3);
+	for (uint32_t k = 0; k < 1000; k++)
+		assert_int_equal(source_pick(p, k), 3);
+	tp_free(p);
+}
+
+static void
+test_maglev_weights(void **state)
+{
+	double share = hash_weights(BAL_MAGLEV);
+
+	(void)state;
+	assert_true(share > 0.73 && share < 0.77);
 }
 
 /* ---- first ------------------------------------------------------------- */
@@ -626,7 +898,7 @@ test_first_fills_in_order(void **state)
 static void
 test_backup(void **state)
 {
-	for (int alg = BAL_ROUNDROBIN; alg <= BAL_FIRST; alg++) {
+	for (int alg = BAL_ROUNDROBIN; alg <= BAL_MAGLEV; alg++) {
 		struct pool *p = tp_new(alg, 3, NULL);
 		struct sockaddr_in c = client_addr(7);
 		uint32_t rnd = 99;
@@ -678,7 +950,7 @@ test_weight_zero_and_exclude(void **state)
 	static const uint32_t zero[] = { 0, 0 };
 
 	(void)state;
-	for (int alg = BAL_ROUNDROBIN; alg <= BAL_FIRST; alg++) {
+	for (int alg = BAL_ROUNDROBIN; alg <= BAL_MAGLEV; alg++) {
 		struct pool *p = tp_new(alg, 3, w);
 		struct pool *z = tp_new(alg, 2, zero);
 		uint32_t rnd = 5, ex1[] = { 1 }, ex12[] = { 2, 1 };
@@ -746,7 +1018,7 @@ test_max_conns_race(void **state)
 	pthread_t t[8];
 
 	(void)state;
-	for (int alg = BAL_ROUNDROBIN; alg <= BAL_FIRST; alg++) {
+	for (int alg = BAL_ROUNDROBIN; alg <= BAL_MAGLEV; alg++) {
 		struct race r;
 
 		memset(&r, 0, sizeof(r));
@@ -1300,6 +1572,12 @@ main(void)
 		cmocka_unit_test(test_source_consistent),
 		cmocka_unit_test(test_source_order_independent),
 		cmocka_unit_test(test_source_weights),
+		cmocka_unit_test(test_maglev_table_len),
+		cmocka_unit_test(test_maglev_vs_source),
+		cmocka_unit_test(test_maglev_slot_shares),
+		cmocka_unit_test(test_maglev_order_independent),
+		cmocka_unit_test(test_maglev_down),
+		cmocka_unit_test(test_maglev_weights),
 		cmocka_unit_test(test_first_fills_in_order),
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_weight_zero_and_exclude),

@@ -591,7 +591,7 @@ test_bad_values(void **state)
 		    "(true, false, yes, no, on, off)",
 		"bad_values.yaml:8:12: defaults.balance: unknown balance "
 		    "algorithm 'fastest' (roundrobin, leastconn, source, random, "
-		    "first)",
+		    "first, maglev)",
 		"bad_values.yaml:9:12: defaults.retries: 101 is out of range "
 		    "(0-100)",
 		"bad_values.yaml:10:20: defaults.connect_timeout: invalid "
@@ -1020,7 +1020,7 @@ test_quick_bad(void **state)
 	    ARG("127.0.0.1:8080"), ARG("*:80") };
 	static const char *const want[] = {
 		"unknown balance algorithm 'xyz' (roundrobin, leastconn, source, "
-		    "random, first)",
+		    "random, first, maglev)",
 		"invalid number of workers '0' (auto or 1-1024)",
 		"invalid backend 'foo': missing port (expected HOST:PORT or "
 		    "[IPv6]:PORT)",

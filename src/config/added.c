@@ -1,0 +1,265 @@
+/*
+ * added: the list of servers added at run time, and how a generation being
+ * built takes them in (see added.h).  Each goes in as an entry of its own,
+ * marked `added`, through the same config_pool_add_entry() the file's
+ * servers use: the same checks, the same per-address state, the same
+ * balancing tables built afterwards by config_finish().
+ */
+#include "autoconfig.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* config_int.h names it in a prototype; added.c needs none of config.h,
+ * which includes this module's header (no circle). */
+struct config_errors;
+
+#include "base/addr.h"
+#include "base/hindex.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "config/added.h"
+#include "config/config_int.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct added_server *list;
+static size_t nlist;
+static uint64_t version;
+
+static void
+added_copy(struct added_server *d, const struct added_server *s)
+{
+	*d = *s;
+	d->pool = xstrdup(s->pool);
+	d->name = xstrdup(s->name);
+	d->addr = xstrdup(s->addr);
+}
+
+static void
+added_clear(struct added_server *s)
+{
+	free(s->pool);
+	free(s->name);
+	free(s->addr);
+}
+
+static ssize_t
+added_find(const char *pool, const char *name)
+{
+	for (size_t i = 0; i < nlist; i++)
+		if (strcmp(list[i].pool, pool) == 0 &&
+		    strcmp(list[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+uint64_t
+added_add(const struct added_server *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&lock);
+	list = xrealloc(list, (nlist + 1) * sizeof(*list));
+	added_copy(&list[nlist++], s);
+	v = ++version;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+uint64_t
+added_del(const char *pool, const char *name)
+{
+	uint64_t v = 0;
+	ssize_t i;
+
+	pthread_mutex_lock(&lock);
+	if ((i = added_find(pool, name)) >= 0) {
+		added_clear(&list[i]);
+		memmove(&list[i], &list[i + 1], (nlist - (size_t)i - 1) *
+		    sizeof(*list));
+		nlist--;
+		v = ++version;
+	}
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+bool
+added_has(const char *pool, const char *name)
+{
+	bool r;
+
+	pthread_mutex_lock(&lock);
+	r = added_find(pool, name) >= 0;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+uint64_t
+added_version(void)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&lock);
+	v = version;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+size_t
+added_list(struct added_server **out, uint64_t *ver)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = nlist;
+	*out = n ? xcalloc(n, sizeof(**out)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		added_copy(&(*out)[i], &list[i]);
+	if (ver != NULL)
+		*ver = version;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+void
+added_free(struct added_server *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		added_clear(&v[i]);
+	free(v);
+}
+
+static bool
+added_pool_has(const struct pool *p, const char *name,
+    const struct sockaddr *sa)
+{
+	for (uint32_t i = 0; i < p->nservers; i++)
+		if (strcmp(p->servers[i].name, name) == 0 ||
+		    (sa != NULL && addr_equal((const struct sockaddr *)
+		    &p->servers[i].addr, sa)))
+			return true;
+	return false;
+}
+
+/* One added server into p; a warning when it cannot go in. */
+static void
+added_apply_one(struct pool *p, const struct added_server *a)
+{
+	struct server_index x = { 0 };
+	struct server_opts o = { 0 };
+	struct config_build b = { 0 };
+	struct addr_spec spec;
+	struct sockaddr_storage *sa = NULL;
+	size_t nsa = 0;
+	char err[512];
+	uint32_t before = p->nservers;
+
+	if (addr_parse(a->addr, &spec, err, sizeof(err)) == -1 ||
+	    addr_resolve(&spec, false, &sa, &nsa, err, sizeof(err)) == -1) {
+		log_warnx("pool %s: added server %s (%s) left out: %s", p->name,
+		    a->name, a->addr, err);
+		return;
+	}
+	/* The file (or DNS) has this name or address now: it wins. */
+	if (added_pool_has(p, a->name, (struct sockaddr *)&sa[0])) {
+		free(sa);
+		return;
+	}
+	free(sa);
+	for (uint32_t i = 0; i < p->nservers; i++) {
+		hindex_add(&x.names, hindex_hash_str(p->servers[i].name), i);
+		hindex_add(&x.addrs, addr_hash((struct sockaddr *)
+		    &p->servers[i].addr), i);
+	}
+	x.cap = p->nservers;
+	x.ecap = p->nentries;
+	o.weight = a->weight;
+	o.max_conns = a->max_conns;
+	o.backup = a->backup;
+	o.source.ip = p->source;
+	o.source.client = p->source_client;
+	o.mptcp = p->mptcp;
+	o.proxy_protocol = CFG_PROXY_UNSET;
+	if (config_pool_add_entry(p, &x, &spec, NULL, a->addr, a->name, &o, &b,
+	    err, sizeof(err)) != 0) {
+		log_warnx("pool %s: added server %s (%s) left out: %s", p->name,
+		    a->name, a->addr, err);
+	} else {
+		p->entries[p->nentries - 1].added = true;
+		/* Not before a check says it works, whatever initial_state
+		 * says (a server inheriting state keeps its own). */
+		for (uint32_t i = before; i < p->nservers; i++)
+			if (p->health.enabled)
+				atomic_store(&p->servers[i].st->up, false);
+	}
+	config_server_index_free(&x);
+}
+
+void
+added_apply(struct gen *g)
+{
+	struct added_server *v;
+	size_t n = added_list(&v, &g->added_version);
+
+	for (size_t i = 0; i < n; i++) {
+		struct pool *p = gen_find_pool(g, v[i].pool);
+
+		if (p != NULL)
+			added_apply_one(p, &v[i]);
+	}
+	added_free(v, n);
+}
+
+/* Does g's pool hold the added server POOL/NAME as an added one? */
+static bool
+added_taken(const struct gen *g, const struct added_server *a)
+{
+	const struct pool *p = gen_find_pool(g, a->pool);
+
+	if (p == NULL)
+		return false;
+	for (uint32_t i = 0; i < p->nservers; i++)
+		if (strcmp(p->servers[i].name, a->name) == 0)
+			return p->entries[p->servers[i].entry].added;
+	return false;
+}
+
+static bool
+added_named(const struct gen *g, const struct added_server *a)
+{
+	const struct pool *p = gen_find_pool(g, a->pool);
+
+	return p != NULL && added_pool_has(p, a->name, NULL);
+}
+
+unsigned
+added_prune(const struct gen *g)
+{
+	unsigned dropped = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nlist;) {
+		struct added_server *a = &list[i];
+
+		/* Changed since g was built: the next generation decides. */
+		if (version > g->added_version || added_taken(g, a)) {
+			i++;
+			continue;
+		}
+		log_notice("pool %s: added server %s (%s) %s", a->pool,
+		    a->name, a->addr, gen_find_pool(g, a->pool) == NULL ?
+		    "dropped: the pool is gone" : added_named(g, a) ?
+		    "is now the configuration's: the file's definition is used" :
+		    "dropped: it could not be added (see above)");
+		added_clear(a);
+		memmove(a, a + 1, (nlist - i - 1) * sizeof(*list));
+		nlist--;
+		dropped++;
+	}
+	if (dropped)
+		version++;
+	pthread_mutex_unlock(&lock);
+	return dropped;
+}
