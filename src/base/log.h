@@ -84,9 +84,11 @@ void log_ratelimited(struct log_ratelimit *rl, int prio,
     const struct log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Records dropped since start (queue full, or a target that never took
- * them). */
+/* Records dropped since start (queue full, a target that never took
+ * them, or still queued when exit stopped waiting for the target). */
 uint64_t log_dropped_count(void);
+/* Of those, the ones still queued when exit gave up (LOG_FLUSH_MS). */
+uint64_t log_lost_at_exit(void);
 
 /* One finished client connection (global.access_log), or one still open
  * (interim: a pool's log_interval). */
