@@ -235,6 +235,16 @@ log_drop(uint64_t n)
 	atomic_fetch_add(&log_dropped_total, n);
 }
 
+/* Records a batch could not write: once exit has stopped waiting for the
+ * target, they are what exit left behind. */
+static void
+log_give_up(uint64_t n)
+{
+	log_drop(n);
+	if (__atomic_load_n(&flush_deadline_ms, __ATOMIC_RELAXED) != 0)
+		atomic_fetch_add(&log_lost_exit, n);
+}
+
 /* Hand a record to the log thread, or drop it when the queue is full.
  * Never blocks beyond the queue's mutex, which no one holds across I/O. */
 static void log_write_rec(struct log_rec *r);
@@ -524,7 +534,7 @@ log_write_rec(struct log_rec *r)
 		return;
 	n = stderr_format(line, sizeof(line), r->prio, r->msg);
 	if (!stderr_put(line, n))
-		log_drop(1);
+		log_give_up(1);
 }
 
 /* The drop count, as a record of its own, once a write has worked.  The
@@ -585,7 +595,7 @@ stderr_write_batch(struct log_rec **v, size_t n)
 			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
 			    log_wait_writable(STDERR_FILENO))
 				continue;
-			log_drop(n - first);
+			log_give_up(n - first);
 			return;
 		}
 		while (first < n && (size_t)w >= iov[first].iov_len) {
@@ -628,7 +638,7 @@ journal_write_batch(struct log_rec **v, size_t n)
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (log_wait_writable(journal_fd))
 				continue;
-			log_drop(n - first);
+			log_give_up(n - first);
 			return;
 		}
 		/* Too big for a datagram, journald restarted, or no journal:
@@ -758,12 +768,13 @@ log_stop(void)
 	}
 	q.tail = NULL;
 	q.nrecs = q.nbytes = 0;
+	if (lost > 0)
+		log_give_up(lost);
+	lost = atomic_load(&log_lost_exit);
 	if (lost > 0) {
 		char line[160];
 		int n;
 
-		log_drop(lost);
-		atomic_fetch_add(&log_lost_exit, lost);
 		n = snprintf(line, sizeof(line), "tcplb[%d]: %llu log record%s "
 		    "still queued at exit after %d ms: lost\n", log_pid,
 		    (unsigned long long)lost, lost == 1 ? "" : "s", LOG_FLUSH_MS);

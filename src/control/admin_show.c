@@ -23,6 +23,7 @@
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
+#include "base/log.h"
 
 static void
 json_key(struct sbuf *b, bool *first, const char *key)
@@ -86,6 +87,7 @@ admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool jso
 		json_u64(b, &f, "reloads", rc.ok);
 		json_u64(b, &f, "reloads_failed", rc.failed);
 		json_u64(b, &f, "fd_limit", fdmax);
+		json_u64(b, &f, "log_dropped", log_dropped_count());
 		sbuf_puts(b, "}\n");
 		return;
 	}
@@ -102,6 +104,7 @@ admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool jso
 	sbuf_printf(b, "active connections: %u\ntotal connections: %" PRIu64 "\n",
 	    atomic_load(&tcplb_active), stats_total_sessions());
 	sbuf_printf(b, "reloads: %" PRIu64 " (%" PRIu64 " failed)\n", rc.ok, rc.failed);
+	sbuf_printf(b, "log records dropped: %" PRIu64 "\n", log_dropped_count());
 }
 
 void

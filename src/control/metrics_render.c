@@ -22,6 +22,7 @@
 #include "relay/listener.h"
 #include "balance/queue.h"
 #include "control/metrics_render.h"
+#include "base/log.h"
 #include "dns/resolve.h"
 #include "parse/route.h"
 #include "stats/stats.h"
@@ -267,6 +268,8 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 	sbuf_printf(b, "tcplb_connections_active %u\n", atomic_load(&tcplb_active));
 	family(b, "tcplb_connections_total", "counter", "Client connections accepted since start, all listeners.");
 	sbuf_printf(b, "tcplb_connections_total %" PRIu64 "\n", stats_total_sessions());
+	family(b, "tcplb_log_records_dropped_total", "counter", "Log records (access log included) dropped because the queue to the journal or stderr was full.");
+	sbuf_printf(b, "tcplb_log_records_dropped_total %" PRIu64 "\n", log_dropped_count());
 	family(b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
 	sbuf_printf(b, "process_start_time_seconds %.3f\n", stats_start_time());
 	family(b, "process_open_fds", "gauge", "Number of open file descriptors.");

@@ -5,7 +5,7 @@ form where a value holds a newline.  While the stand-in reads nothing,
 connections keep flowing at normal latency; the records that do not fit the
 bounded queue are dropped and counted, and once the journal reads again a
 record reports the count -- every access record either arrives or is
-counted."""
+counted, and the count is in `show info` and /metrics."""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -87,14 +87,16 @@ def test(t):
     j = StandInJournal(t.path("journal.sock"))
     t.add_closer(j)
     port = free_port()
+    mport = free_port()
+    sock = t.path("admin.sock")
     cfg = """\
-global: {workers: 1, access_log: true}
+global: {workers: 1, access_log: true, admin_socket: "%s", metrics: "127.0.0.1:%d"}
 listeners:
   front: {bind: "127.0.0.1:%d", pool: "web\\nside"}
 pools:
   "web\\nside":
     servers: [%s]
-""" % (port, a.hostport)
+""" % (sock, mport, port, a.hostport)
     lb = t.start_config(cfg, extra=["--log-target", "journal"], log_stderr=False,
                         env={"TCPLB_JOURNAL_SOCKET": j.path})
     addr = ("127.0.0.1", port)
@@ -144,6 +146,13 @@ pools:
     t.check(dropped > 0, "nothing was dropped: the stall did not fill the queue")
     t.check(got >= 2048, "only %d queued records were delivered after the stall" % got)
     t.eq(got + dropped, n, "delivered + dropped access records")
+    info = admin_json(sock, "show info")
+    t.eq(info.get("log_dropped"), dropped, "show info json log_dropped")
+    t.check(re.search(r"^log records dropped: %d$" % dropped, admin_send(sock, "show info"), re.M),
+            "show info names the dropped records")
+    st, _, body = http_get(("127.0.0.1", mport), "/metrics")
+    t.check(re.search(r"^tcplb_log_records_dropped_total %d$" % dropped, body.decode(), re.M),
+            "metrics lack tcplb_log_records_dropped_total %d" % dropped)
     # and logging goes on normally
     timed_identify(t, addr, 20, "journal reading again")
     t.check(wait_until(lambda: len(j.find(lambda r: r.get("TCPLB_EVENT") == "access")) >= 200 + got + 20),
