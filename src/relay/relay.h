@@ -48,6 +48,10 @@ struct relay_dir {
 	bool shut;		/* EOF forwarded with shutdown(SHUT_WR) */
 	bool last;		/* the other direction is done: the session closes
 				 * when this one is, and close() sends the FIN */
+	bool defer_fin;		/* set by the owner: at EOF, do not send the FIN
+				 * (shutdown) but set fin_pending; the owner sends
+				 * it later, or close() does */
+	bool fin_pending;	/* shut, the FIN not sent yet (defer_fin) */
 	bool wblocked;		/* destination refused more: wait for writable */
 	bool at_mark;		/* splice() stopped at a TCP urgent mark (or said
 				 * 0 with bytes queued): read() them once the

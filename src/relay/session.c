@@ -142,6 +142,9 @@ struct session {
 	unsigned tries;
 	struct session *prev;
 	struct session *next;
+	struct session *fin_prev;	/* in w->fin_pending while a direction */
+	struct session *fin_next;	/* holds back its FIN */
+	bool fin_listed;
 };
 
 static void session_client_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -431,6 +434,68 @@ session_shape_wake(void *arg)
 	shape_charge(&s->shape, s->w->loop, &s->c2s, &s->s2c);
 }
 
+/*
+ * Deferred FINs.  The EOF one side sends is passed on with
+ * shutdown(SHUT_WR) -- unless the other side's EOF is among the events of
+ * the same loop iteration, which is the usual end of a short exchange
+ * (the server answers and closes, the client closes on the answer): then
+ * the session closes at once and close() sends both FINs, one system call
+ * fewer per connection.  So a FIN waits (relay_dir.defer_fin) until the
+ * iteration's events are handled, and is sent before the loop waits again
+ * (session_send_fins, from the worker's ev_prepare): no later than it
+ * would have gone, as far as a peer can tell.
+ */
+static void
+session_fin_unlist(struct session *s)
+{
+	struct worker *w = s->w;
+
+	if (!s->fin_listed)
+		return;
+	s->fin_listed = false;
+	if (s->fin_prev)
+		s->fin_prev->fin_next = s->fin_next;
+	else
+		w->fin_pending = s->fin_next;
+	if (s->fin_next)
+		s->fin_next->fin_prev = s->fin_prev;
+	s->fin_prev = s->fin_next = NULL;
+}
+
+static void
+session_fin_list(struct session *s)
+{
+	struct worker *w = s->w;
+
+	if (s->fin_listed)
+		return;
+	s->fin_listed = true;
+	s->fin_prev = NULL;
+	s->fin_next = w->fin_pending;
+	if (w->fin_pending)
+		w->fin_pending->fin_prev = s;
+	w->fin_pending = s;
+	ev_prepare_start(w->loop, &w->fin_prep);
+}
+
+void
+session_send_fins(struct worker *w)
+{
+	while (w->fin_pending) {
+		struct session *s = w->fin_pending;
+
+		session_fin_unlist(s);
+		/* ENOTCONN: the destination is already gone; the session
+		 * learns that from its own read side. */
+		if (s->c2s.fin_pending)
+			(void)shutdown(s->sfd, SHUT_WR);
+		if (s->s2c.fin_pending)
+			(void)shutdown(s->cfd, SHUT_WR);
+		s->c2s.fin_pending = s->s2c.fin_pending = false;
+	}
+	ev_prepare_stop(w->loop, &w->fin_prep);
+}
+
 static void
 session_close(struct session *s, const char *reason, int resets)
 {
@@ -440,6 +505,7 @@ session_close(struct session *s, const char *reason, int resets)
 	if (s->state == SESS_CLOSED)
 		return;
 	s->state = SESS_CLOSED;
+	session_fin_unlist(s);
 	session_fd_wait_end(s);
 	session_queue_leave(s, false);
 	free(s->wait);
@@ -626,6 +692,7 @@ session_start(struct worker *w, struct listener *l, int fd,
 	s->t_start = s->t_pick = s->last_active = ev_now(loop);
 	relay_init(&s->c2s);
 	relay_init(&s->s2c);
+	s->c2s.defer_fin = s->s2c.defer_fin = true;
 	ev_io_init(&s->cio, session_client_cb, fd, 0);
 	s->cio.data = s;
 	ev_io_init(&s->sio, session_server_cb, -1, 0);
@@ -1331,9 +1398,14 @@ session_connect_srv(struct session *s, struct server *srv)
 		session_connected(s);
 		return;
 	}
-	ev_io_modify(&s->sio, EV_WRITE);
+	/* Watched for reading too: a failed connect is reported as an
+	 * error, which libev hands out as readable and writable, so a
+	 * socket that is only writable has connected, and needs no
+	 * getsockopt(SO_ERROR) to say so (session_server_cb).  Costs no
+	 * epoll_ctl(): the mask changes once on connect either way. */
+	ev_io_modify(&s->sio, EV_READ | EV_WRITE);
 	ev_io_start(loop, &s->sio);
-	s->smask = EV_WRITE;
+	s->smask = EV_READ | EV_WRITE;
 	if (p->connect_timeout_ms) {
 		ev_timer_set(&s->timer, (double)p->connect_timeout_ms / 1000.0, 0.);
 		ev_timer_start(loop, &s->timer);
@@ -1428,6 +1500,8 @@ session_after_pump(struct session *s, enum relay_status st, bool from_client)
 	}
 	s->c2s.last = relay_done(&s->s2c);
 	s->s2c.last = relay_done(&s->c2s);
+	if (s->c2s.fin_pending || s->s2c.fin_pending)
+		session_fin_list(s);
 	session_update_io(s);
 }
 
@@ -1492,7 +1566,9 @@ session_server_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct session *s = io->data;
 
 	if (s->state == SESS_CONNECTING) {
-		int e = net_connect_result(s->sfd);
+		/* Writable alone: connected (see session_connect_srv).
+		 * Readable too: an error, or a server that spoke at once. */
+		int e = revents & EV_READ ? net_connect_result(s->sfd) : 0;
 
 		if (e == EADDRNOTAVAIL) {
 			session_no_local_addr(s);

@@ -79,6 +79,9 @@ void session_queue_hup(void *ptr, unsigned events);
 /* w switched generations: queued sessions whose listener now leads to
  * another pool's queue move there. */
 void session_queue_follow(struct worker *w);
+/* Send the FINs deferred during this loop iteration (w->fin_pending):
+ * run before the loop waits again. */
+void session_send_fins(struct worker *w);
 /* Free w's slab of recycled sessions. */
 void session_slab_free(struct worker *w);
 

@@ -47,6 +47,10 @@ struct worker {
 	bool accept_off;		/* `tcplb ctl drain` deadline passed */
 
 	struct session *sessions;	/* every open session, for shutdown */
+	struct session *fin_pending;	/* sessions with a FIN to send once
+					 * this loop iteration's events are
+					 * handled (session_send_fins) */
+	ev_prepare fin_prep;
 	struct session *free_sessions;	/* slab: recycled session memory */
 	unsigned nfree_sessions;
 	unsigned nsessions;

@@ -342,6 +342,15 @@ test_stall_setup(struct worker *w)
 	ev_timer_start(w->loop, &w->test_stall);
 }
 
+/* Started only while some session holds back a FIN (session.c). */
+static void
+worker_fin_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	(void)loop;
+	(void)revents;
+	session_send_fins(p->data);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -407,6 +416,8 @@ workers_start(struct ev_loop *loop, unsigned n, struct gen *g)
 		w->wake.data = w;
 		ev_async_start(w->loop, &w->wake);
 		worker_accept_init(w);
+		ev_prepare_init(&w->fin_prep, worker_fin_cb);
+		w->fin_prep.data = w;
 		w->gen = gen_get(g);
 		atomic_store(&w->acked_gen, g->id);
 		atomic_store(&w->heartbeat, atomic_load(&heartbeat_seq));
