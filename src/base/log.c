@@ -375,13 +375,21 @@ stderr_format(char *line, size_t size, int prio, const char *msg)
 	if (stderr_prefix) {
 		n = (size_t)snprintf(line, size, "<%d>%s\n", prio, msg);
 	} else {
+		/* The broken-down time changes once a second, not once a
+		 * record: localtime_r() and strftime() cost more than the
+		 * rest of the line. */
+		static _Thread_local time_t stamp_sec = -1;
+		static _Thread_local char stamp[32];
 		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		if (ts.tv_sec != stamp_sec) {
+			struct tm tm;
+
+			localtime_r(&ts.tv_sec, &tm);
+			strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+			stamp_sec = ts.tv_sec;
+		}
 		n = (size_t)snprintf(line, size, "%s.%03ld tcplb[%d]: %s: %s\n",
 		    stamp, ts.tv_nsec / 1000000, log_pid,
 		    log_level_name(prio), msg);
@@ -1041,6 +1049,12 @@ log_access(const struct access_rec *r)
 		snprintf(msg + len, sizeof(msg) - len,
 		    " mirror=%s mirror_bytes=%llu", r->mirror_cut ? "cut" : "ok",
 		    (unsigned long long)r->mirror_bytes);
+	}
+	if (!use_journal) {
+		/* The fields below exist only in the journal's form. */
+		log_emit(LOG_INFO, msg, (const char *const[]){ NULL });
+		errno = saved;
+		return;
 	}
 	snprintf(din, sizeof(din), "%llu", (unsigned long long)r->dgrams_in);
 	snprintf(dout, sizeof(dout), "%llu", (unsigned long long)r->dgrams_out);
