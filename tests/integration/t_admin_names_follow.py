@@ -91,7 +91,7 @@ pools:
     s = servers()[("other", c.hostport)]
     t.eq((s["weight"], s["configured_weight"]), (1, 1),
          "roundrobin cannot raise a weight: the override above the new file weight is gone")
-    t.check(re.search(r"p/other: weight 2 set at run time no longer applies", lb.stderr()),
+    t.check(lb.wait_stderr(r"p/other: weight 2 set at run time no longer applies", timeout=5),
             "dropped override not logged")
 
 

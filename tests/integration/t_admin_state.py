@@ -48,8 +48,9 @@ pools:
     t.eq(st[first]["state"], "drain")
     t.eq(st[first]["admin"], "drain")
     t.eq(st[first]["active"], 1)
-    t.check(re.search(r"server web/%s \(.*\): state ready -> drain \(admin socket, uid %d, pid \d+\)"
-                      % (first, os.getuid()), lb.stderr()), "change logged with uid:\n" + lb.stderr())
+    # the log thread writes a record within ~20 ms, not before the answer
+    t.check(lb.wait_stderr(r"server web/%s \(.*\): state ready -> drain \(admin socket, uid %d, pid \d+\)"
+                           % (first, os.getuid()), timeout=5), "change logged with uid:\n" + lb.stderr())
 
     # maint: also no health checks (the backend sees no new connection)
     admin_send(sock, "set server web/a state maint")
