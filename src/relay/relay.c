@@ -380,12 +380,12 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 	if (relay_flushed(d) && !d->shut && !d->src_reset) {
 		/* ENOTCONN: the destination is already gone; the session
 		 * learns that from its own read side. */
-		if (d->last)
-			;
-		else if (d->defer_fin)
-			d->fin_pending = true;
-		else
-			(void)shutdown(to, SHUT_WR);
+		if (!d->last) {
+			if (d->defer_fin)
+				d->fin_pending = true;
+			else
+				(void)shutdown(to, SHUT_WR);
+		}
 		d->shut = true;
 	}
 	buffer_detach_if_empty(&d->buf, &rp->bufs);
