@@ -6,6 +6,7 @@
 #define TCPLB_UTIL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -22,6 +23,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Milliseconds on CLOCK_MONOTONIC: for control-path timestamps only; the
  * hot path uses ev_now(). */
 uint64_t now_ms(void);
+/* Is process pid running (not gone, not a zombie)? */
+bool proc_alive(long pid);
 
 /* Parse a non-negative decimal integer with no sign, no trailing garbage and
  * no overflow beyond max.  Returns 0 on success, -1 otherwise. */

@@ -36,6 +36,9 @@
 #define CFG_NODE_BUDGET	200000
 /* sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
 #define CFG_UNIX_PATH_MAX	108
+/* admin_socket is bound as PATH.PID first (PID up to 7 digits) and linked
+ * through PATH.PID.new (admin.c): room for ".NNNNNNN.new". */
+#define CFG_ADMIN_SUFFIX	12
 
 /* Option sets of the sections only YAML has: plain values, copied into
  * the gen once the section is done. */
@@ -43,6 +46,7 @@ struct global_opts {
 	uint64_t workers;		/* 0: auto */
 	uint64_t max_conns;
 	uint64_t shutdown_timeout_ms;
+	uint64_t upgrade_timeout_ms;
 	int log_level;
 	bool access_log;
 };
@@ -442,6 +446,7 @@ enum cfg_type {
 	CT_DURATION,	/* uint64_t ms, min..max */
 	CT_INTERVAL,	/* uint64_t ms, 0 (off) or min..max */
 	CT_BYTERATE,	/* uint64_t bytes/s: "10MB/s", min..max */
+	CT_DURATION_UNL,	/* as CT_DURATION, or "unlimited" (UINT64_MAX) */
 	CT_BOOL,	/* bool */
 	CT_BALANCE,	/* enum balance_alg */
 	CT_LOGLEVEL,	/* int */
@@ -466,6 +471,8 @@ static const struct cfg_keydef global_keys[] = {
 	KEY(global_opts, "max_connections", CT_UINT, max_conns, 0,
 	    CFG_MAX_CONNS),
 	KEY(global_opts, "shutdown_timeout", CT_DURATION, shutdown_timeout_ms,
+	    0, DURATION_MAX_MS),
+	KEY(global_opts, "upgrade_timeout", CT_DURATION_UNL, upgrade_timeout_ms,
 	    0, DURATION_MAX_MS),
 	KEY(global_opts, "log_level", CT_LOGLEVEL, log_level, 0, 0),
 	KEY(global_opts, "access_log", CT_BOOL, access_log, 0, 0),
@@ -637,13 +644,20 @@ cfg_set(struct cfg *c, const struct cfg_keydef *k, void *base,
 		}
 		memcpy(field, &v, sizeof(v));
 		return 0;
+	case CT_DURATION_UNL:
 	case CT_DURATION:
 	case CT_INTERVAL:
-		if ((s = cfg_scalar(c, key, val, path, "a duration")) == NULL)
+		if ((s = cfg_scalar(c, key, val, path, k->type == CT_DURATION_UNL ?
+		    "a duration or unlimited" : "a duration")) == NULL)
 			return -1;
+		if (k->type == CT_DURATION_UNL && strcmp(s, "unlimited") == 0) {
+			v = UINT64_MAX;
+			memcpy(field, &v, sizeof(v));
+			return 0;
+		}
 		if (duration_parse(s, &v, why, sizeof(why)) == -1) {
-			cfg_err(c, val, path, "invalid duration '%s': %s", s,
-			    why);
+			cfg_err(c, val, path, "invalid duration '%s': %s%s", s,
+			    why, k->type == CT_DURATION_UNL ? "; or unlimited" : "");
 			return -1;
 		}
 		if (k->type == CT_INTERVAL && v == 0) {
@@ -904,10 +918,12 @@ cfg_admin_socket(struct cfg *c, const yaml_node_t *key, const yaml_node_t *val)
 		    "'%s' is not an absolute path", s);
 		return;
 	}
-	if (strlen(s) >= CFG_UNIX_PATH_MAX) {
+	if (strlen(s) >= CFG_UNIX_PATH_MAX - CFG_ADMIN_SUFFIX) {
 		cfg_err(c, val, "global.admin_socket",
-		    "path longer than %d bytes (the limit of a unix socket address)",
-		    CFG_UNIX_PATH_MAX - 1);
+		    "path longer than %d bytes (a unix socket address has %d, and "
+		    "tcplb adds up to %d for its per-process name PATH.PID)",
+		    CFG_UNIX_PATH_MAX - 1 - CFG_ADMIN_SUFFIX, CFG_UNIX_PATH_MAX - 1,
+		    CFG_ADMIN_SUFFIX);
 		return;
 	}
 	free(c->g->global.admin_socket);
@@ -987,6 +1003,7 @@ cfg_global(struct cfg *c, const yaml_node_t *map)
 		.workers = c->g->global.workers,
 		.max_conns = c->g->global.max_conns,
 		.shutdown_timeout_ms = c->g->global.shutdown_timeout_ms,
+		.upgrade_timeout_ms = c->g->global.upgrade_timeout_ms,
 		.log_level = c->g->global.log_level,
 		.access_log = c->g->global.access_log,
 	};
@@ -1005,6 +1022,7 @@ cfg_global(struct cfg *c, const yaml_node_t *map)
 	c->g->global.workers = (unsigned)o.workers;
 	c->g->global.max_conns = (uint32_t)o.max_conns;
 	c->g->global.shutdown_timeout_ms = o.shutdown_timeout_ms;
+	c->g->global.upgrade_timeout_ms = o.upgrade_timeout_ms;
 	c->g->global.log_level = o.log_level;
 	c->g->global.access_log = o.access_log;
 }

@@ -30,6 +30,7 @@ gen_new(const char *source)
 	g->global.workers = 0;
 	g->global.max_conns = 0;
 	g->global.shutdown_timeout_ms = 30 * 1000;
+	g->global.upgrade_timeout_ms = UINT64_MAX;
 	g->global.log_level = LOG_INFO;
 	g->global.access_log = true;
 	g->global.metrics_max_per_source = 4;
@@ -241,6 +242,7 @@ server_state_put(struct server_state *st)
 {
 	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
 		free(st->ws);
+		free(st->carried);
 		free(st);
 	}
 }
@@ -266,6 +268,7 @@ pool_state_put(struct pool_state *st)
 {
 	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
 		free(st->ws);
+		free(st->carried);
 		free(st);
 	}
 }
@@ -291,6 +294,7 @@ listener_state_put(struct listener_state *st)
 {
 	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
 		free(st->ws);
+		free(st->carried);
 		free(st);
 	}
 }

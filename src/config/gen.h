@@ -111,10 +111,11 @@ struct server_state {
 	bool on_down_done;
 	/* Counters, one cache-line-aligned block per worker (stats.h):
 	 * written only by that worker, summed at scrape time.  carried:
-	 * connections counted by a previous process (upgrade re-exec), set
-	 * once before the generation is published. */
+	 * what a previous process counted (binary upgrade): every field of
+	 * struct stats_srv_sum, in order (NULL: nothing); set once before
+	 * the generation is published. */
 	struct stats_srv *ws;
-	uint64_t carried_conns;
+	uint64_t *carried;
 };
 
 enum health_type {
@@ -157,7 +158,7 @@ struct pool_queue;
 struct pool_state {
 	atomic_int refs;
 	struct stats_srv *ws;		/* per-worker blocks (stats.h) */
-	uint64_t carried_conns;		/* as in server_state */
+	uint64_t *carried;		/* as in server_state */
 };
 
 /* Where a pool's servers come from: one entry per item of `servers:`.
@@ -247,7 +248,7 @@ struct listener_state {
 	atomic_int refs;
 	atomic_uint active;
 	struct stats_lsn *ws;		/* per-worker counters (stats.h) */
-	uint64_t carried_conns;		/* as in server_state */
+	uint64_t *carried;		/* as in server_state (stats_lsn_sum) */
 };
 
 struct bind {
@@ -295,6 +296,10 @@ struct global_cfg {
 	unsigned workers;		/* 0: one per CPU */
 	uint32_t max_conns;		/* all listeners; 0: unlimited */
 	uint64_t shutdown_timeout_ms;
+	/* How long an old process drains after a binary upgrade handed
+	 * over; UINT64_MAX: until its last session ends (the default, as
+	 * HAProxy and nginx do). */
+	uint64_t upgrade_timeout_ms;
 	int log_level;
 	bool access_log;
 	char *admin_socket;		/* unix socket path; NULL: none */

@@ -76,22 +76,39 @@ struct admin_client {
 static struct {
 	struct ev_loop *loop;
 	int fd;
-	char *path;
+	char *path;			/* global.admin_socket */
+	char *own;			/* PATH.PID: this process's own name */
+	bool committed;			/* PATH links to our socket */
 	dev_t dev;			/* the socket file we created, so that */
 	ino_t ino;			/* exit never unlinks a successor's */
 	ev_io io;
 	unsigned nclients;
 	bool draining, stopping;
+	bool accept_off;		/* the drain deadline passed */
+	bool upgrading;			/* a binary upgrade is under way */
+	bool handed_over;		/* stopping: a new process took over */
 	ev_timer deadline;
 	struct admin_client *reload_waiters;
 	struct admin_client *all;
 } adm = { .fd = -1 };
 
 
+static bool path_is_ours(const char *path);
+
+/* Stopping, as `check` and `show info` say it.  After a binary upgrade
+ * the old process answers for the instance until the new one has put its
+ * socket at the path: the instance is not stopping, it changes hands (a
+ * probe in between must not withdraw the node). */
+static bool
+stopping_now(void)
+{
+	return adm.stopping && !(adm.handed_over && path_is_ours(adm.path));
+}
+
 const char *
 admin_instance_state(void)
 {
-	return adm.stopping ? "stopping" : adm.draining ? "draining" : "ready";
+	return stopping_now() ? "stopping" : adm.draining ? "draining" : "ready";
 }
 
 static void
@@ -361,7 +378,10 @@ pool_has_server_up(const struct pool *p)
 static void
 cmd_check(struct admin_client *a, struct gen *g)
 {
-	if (adm.stopping || adm.draining) {
+	/* After a handover the instance is the new process's, which serves:
+	 * a probe that reached us (connected while the path was still ours,
+	 * answered only now) must not withdraw the node. */
+	if ((adm.stopping && !adm.handed_over) || adm.draining) {
 		reply_error(a, "not ready: %s", admin_instance_state());
 		return;
 	}
@@ -416,6 +436,7 @@ deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (!adm.draining || adm.stopping)
 		return;
 	log_notice("drain deadline passed: no longer accepting new connections (open ones continue)");
+	adm.accept_off = true;
 	set_accepting(false);
 }
 
@@ -455,6 +476,7 @@ cmd_undrain(struct admin_client *a)
 		return;
 	}
 	adm.draining = false;
+	adm.accept_off = false;
 	ev_timer_stop(adm.loop, &adm.deadline);
 	/* Resume accepting in any case: harmless if it never stopped. */
 	set_accepting(true);
@@ -462,6 +484,35 @@ cmd_undrain(struct admin_client *a)
 		log_notice("instance drain ended (admin socket, uid %ld, pid %ld)",
 		    (long)a->uid, (long)a->pid);
 	reply_ok(a, was ? "ready: drain ended" : "ready: was not draining");
+}
+
+void
+admin_drain_get(bool *draining, int64_t *remaining_ms, bool *accept_off)
+{
+	*draining = adm.draining;
+	*accept_off = adm.accept_off;
+	*remaining_ms = -1;
+	if (adm.draining && adm.loop && ev_is_active(&adm.deadline))
+		*remaining_ms = (int64_t)(ev_timer_remaining(adm.loop, &adm.deadline) * 1000.0);
+}
+
+void
+admin_drain_set(bool draining, int64_t remaining_ms, bool accept_off)
+{
+	if (adm.fd < 0 || !draining)
+		return;
+	adm.draining = true;
+	ev_timer_stop(adm.loop, &adm.deadline);
+	if (accept_off) {
+		adm.accept_off = true;
+		set_accepting(false);
+	} else if (remaining_ms >= 0) {
+		ev_timer_set(&adm.deadline, (double)remaining_ms / 1000.0, 0.);
+		ev_timer_start(adm.loop, &adm.deadline);
+	}
+	log_notice("instance drain carried over from the previous process%s",
+	    accept_off ? " (no longer accepting)" : remaining_ms >= 0 ?
+	    " (with its deadline)" : "");
 }
 
 /* ---- show sessions, shutdown sessions: work on the workers -------------- */
@@ -710,6 +761,13 @@ cmd_reload(struct admin_client *a)
 		reply_error(a, "tcplb is stopping");
 		return;
 	}
+	if (adm.upgrading) {
+		/* Binding a listener here that the new process binds too
+		 * would fail the upgrade; SIGHUP is passed on instead. */
+		reply_error(a, "a binary upgrade is under way: reload when it is done "
+		    "(or send SIGHUP, which the new process then gets)");
+		return;
+	}
 	log_notice("reload requested (admin socket, uid %ld, pid %ld)", (long)a->uid,
 	    (long)a->pid);
 	/* A reload already running finishes first; ours is the one after. */
@@ -751,6 +809,13 @@ cmd_servers(struct admin_client *a)
 
 	if (adm.stopping) {
 		reply_error(a, "tcplb is stopping");
+		return;
+	}
+	if (adm.upgrading) {
+		/* The new process has read the servers added so far; one
+		 * added or deleted now would be lost at the handover. */
+		reply_error(a, "a binary upgrade is under way: add or delete servers "
+		    "when it is done");
 		return;
 	}
 	if (admin_servers_exec(&a->cmd, a->uid, a->pid, a, servers_answer,
@@ -926,61 +991,170 @@ admin_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* Does a live process accept connections on the socket file at path? */
+static bool
+path_answers(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	/* Non-blocking: a listener whose queue is full says EAGAIN, which
+	 * is alive too; ECONNREFUSED or ENOENT is a stale file. */
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN || errno == EINPROGRESS;
+	close(fd);
+	return live;
+}
+
+/* Is the file at path (still) the socket this process bound? */
+static bool
+path_is_ours(const char *path)
+{
+	struct stat sb;
+
+	return path && adm.ino != 0 && stat(path, &sb) == 0 &&
+	    sb.st_dev == adm.dev && sb.st_ino == adm.ino;
+}
+
 int
-admin_start(struct ev_loop *loop, const char *path, char *err, size_t errlen)
+admin_start(struct ev_loop *loop, const char *path, bool successor, char *err,
+    size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat sb;
+	char own[sizeof(sun.sun_path) + 32];
 	mode_t old;
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "admin socket %s: path too long", path);
+	/* Bound first at PATH.PID, this process's own name (which also
+	 * reaches an old process still draining after an upgrade), and only
+	 * linked to PATH by admin_commit() once this process serves: a start
+	 * or an upgrade that fails never touches the socket a running
+	 * instance answers on. */
+	if ((size_t)snprintf(own, sizeof(own), "%s.%ld.new", path, (long)getpid()) >=
+	    sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "admin socket %s: path too long (at most %zu bytes, "
+		    "with room for the suffix .PID.new)", path,
+		    sizeof(sun.sun_path) - 1 - (strlen(own) - strlen(path)));
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
+	snprintf(own, sizeof(own), "%s.%ld", path, (long)getpid());
+	if (lstat(path, &sb) == 0) {
+		/* A socket left by a previous run is replaced, as HAProxy
+		 * does -- but never one a live process answers on (a second
+		 * instance sharing the path), and no other kind of file. */
+		if (!S_ISSOCK(sb.st_mode)) {
+			snprintf(err, errlen, "admin socket %s: exists and is not a socket", path);
+			return -1;
+		}
+		if (!successor && path_answers(path)) {
+			snprintf(err, errlen, "admin socket %s: another process answers there "
+			    "(another tcplb with the same admin_socket?)", path);
+			return -1;
+		}
+	}
+	memcpy(sun.sun_path, own, strlen(own) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "admin socket %s: socket: %s", path, strerror(errno));
 		return -1;
 	}
-	/* A socket left by a previous run is replaced, as HAProxy does; any
-	 * other kind of file is not ours to remove. */
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			snprintf(err, errlen, "admin socket %s: exists and is not a socket", path);
-			close(fd);
-			return -1;
-		}
-		unlink(path);
-	}
+	/* Named after our own PID: a leftover can only be a dead process's. */
+	if (lstat(own, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		unlink(own);
 	old = umask(0117);	/* created 0660: owner and group */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		umask(old);
-		snprintf(err, errlen, "admin socket %s: bind: %s", path, strerror(errno));
+		snprintf(err, errlen, "admin socket %s: bind: %s (bound first as %s)", path,
+		    strerror(errno), own);
 		close(fd);
 		return -1;
 	}
 	umask(old);
-	chmod(path, 0660);
-	if (stat(path, &sb) == 0) {
+	chmod(own, 0660);
+	if (stat(own, &sb) == 0) {
 		adm.dev = sb.st_dev;
 		adm.ino = sb.st_ino;
 	}
 	if (listen(fd, 64) < 0) {
 		snprintf(err, errlen, "admin socket %s: listen: %s", path, strerror(errno));
 		close(fd);
-		unlink(path);
+		unlink(own);
+		adm.ino = 0;
 		return -1;
 	}
 	adm.loop = loop;
 	adm.fd = fd;
 	adm.path = xstrdup(path);
+	adm.own = xstrdup(own);
 	ev_io_init(&adm.io, admin_accept_cb, fd, EV_READ);
 	ev_io_start(loop, &adm.io);
 	ev_init(&adm.deadline, deadline_cb);
-	log_info("admin socket listening on %s", path);
+	log_info("admin socket listening on %s", own);
 	return 0;
+}
+
+int
+admin_commit(void)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path) + 40];
+
+	if (adm.fd < 0 || adm.committed)
+		return 0;
+	/* A second name for the same socket file, renamed over PATH in one
+	 * step: PATH never is missing, a client finds the old process or
+	 * this one. */
+	snprintf(tmp, sizeof(tmp), "%s.new", adm.own);
+	unlink(tmp);
+	if (link(adm.own, tmp) < 0 || rename(tmp, adm.path) < 0) {
+		log_warn("admin socket %s: cannot put it in place", adm.path);
+		unlink(tmp);
+		return -1;
+	}
+	adm.committed = true;
+	log_info("admin socket listening on %s", adm.path);
+	return 0;
+}
+
+void
+admin_remove_process(long pid)
+{
+	char p[sizeof(((struct sockaddr_un *)0)->sun_path) + 40];
+	struct stat sb;
+
+	if (adm.path == NULL || pid <= 0 || pid == (long)getpid())
+		return;
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), i ? "%s.%ld.new" : "%s.%ld", adm.path, pid);
+		/* Named for a process that is gone or killed: nobody
+		 * else's (its connect() may still succeed for a moment
+		 * while the kernel tears the killed process down). */
+		if (lstat(p, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			unlink(p);
+	}
+}
+
+const char *
+admin_own_path(void)
+{
+	return adm.own;
+}
+
+void
+admin_set_upgrading(bool on)
+{
+	adm.upgrading = on;
+}
+
+void
+admin_set_handed_over(void)
+{
+	adm.stopping = true;
+	adm.handed_over = true;
 }
 
 void
@@ -1009,14 +1183,17 @@ admin_stop(void)
 	ev_timer_stop(adm.loop, &adm.deadline);
 	close(adm.fd);
 	adm.fd = -1;
-	/* After an upgrade the new process has bound its own socket here. */
-	{
-		struct stat sb;
-
-		if (stat(adm.path, &sb) == 0 && sb.st_dev == adm.dev &&
-		    sb.st_ino == adm.ino)
-			unlink(adm.path);
-	}
+	/* Only paths that are still this process's socket: after an
+	 * upgrade PATH is the successor's, and never is a live process's
+	 * answer removed. */
+	if (path_is_ours(adm.path))
+		unlink(adm.path);
+	if (path_is_ours(adm.own))
+		unlink(adm.own);
+	adm.ino = 0;
+	adm.committed = false;
+	free(adm.own);
+	adm.own = NULL;
 	free(adm.path);
 	adm.path = NULL;
 }

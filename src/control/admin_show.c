@@ -20,6 +20,7 @@
 #include "health/health.h"
 #include "parse/route.h"
 #include "relay/session.h"
+#include "stats/peers.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -60,6 +61,16 @@ admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool jso
 	struct rlimit rl;
 	uint64_t fdmax = 0;
 
+	/* Old processes still draining after binary upgrades: their
+	 * sessions are open too (active_connections_all), and each answers
+	 * `show sessions` / `shutdown sessions` at its own admin path. */
+	struct peer_info peers[PEERS_MAX];
+	unsigned npeers = peers_refresh(peers, PEERS_MAX), peer_active = 0;
+
+	if (npeers > PEERS_MAX)
+		npeers = PEERS_MAX;
+	for (unsigned i = 0; i < npeers; i++)
+		peer_active += peers[i].active;
 	stats_reloads(&rc);
 	gen_count_servers(g, &up, &total);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
@@ -83,6 +94,23 @@ admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool jso
 		json_u64(b, &f, "servers", total);
 		json_u64(b, &f, "servers_up", up);
 		json_u64(b, &f, "active_connections", atomic_load(&tcplb_active));
+		json_u64(b, &f, "active_connections_all",
+		    (uint64_t)atomic_load(&tcplb_active) + peer_active);
+		json_key(b, &f, "draining_processes");
+		sbuf_add(b, "[", 1);
+		for (unsigned i = 0; i < npeers; i++) {
+			bool pf = true;
+
+			if (i)
+				sbuf_add(b, ",", 1);
+			sbuf_add(b, "{", 1);
+			json_u64(b, &pf, "pid", (uint64_t)peers[i].pid);
+			json_u64(b, &pf, "active_connections", peers[i].active);
+			json_u64(b, &pf, "total_connections", peers[i].total);
+			json_str(b, &pf, "admin_socket", peers[i].admin[0] ? peers[i].admin : NULL);
+			sbuf_add(b, "}", 1);
+		}
+		sbuf_add(b, "]", 1);
 		json_u64(b, &f, "total_connections", stats_total_sessions());
 		json_u64(b, &f, "reloads", rc.ok);
 		json_u64(b, &f, "reloads_failed", rc.failed);
@@ -103,6 +131,15 @@ admin_show_info(struct sbuf *b, const struct gen *g, const char *state, bool jso
 	    g->nlisteners, g->npools, total, up);
 	sbuf_printf(b, "active connections: %u\ntotal connections: %" PRIu64 "\n",
 	    atomic_load(&tcplb_active), stats_total_sessions());
+	sbuf_printf(b, "active connections, all processes: %u\n",
+	    atomic_load(&tcplb_active) + peer_active);
+	sbuf_printf(b, "draining processes: %u\n", npeers);
+	for (unsigned i = 0; i < npeers; i++) {
+		sbuf_printf(b, "  pid %ld: %u active connections, admin socket ",
+		    peers[i].pid, peers[i].active);
+		sbuf_field(b, peers[i].admin[0] ? peers[i].admin : "-");
+		sbuf_puts(b, "\n");
+	}
 	sbuf_printf(b, "reloads: %" PRIu64 " (%" PRIu64 " failed)\n", rc.ok, rc.failed);
 	sbuf_printf(b, "log records dropped: %" PRIu64 "\n", log_dropped_count());
 }

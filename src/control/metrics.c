@@ -11,6 +11,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,23 @@ static struct {
 	struct cidr_key peer[METRICS_MAX_CLIENTS];	/* each client's address */
 	char text[ADDR_STRLEN];
 } met = { .fd = -1 };
+
+/* The previous process's listening socket (binary upgrade), or -1. */
+static int inherited_fd = -1;
+
+void
+metrics_set_inherited(int fd)
+{
+	if (inherited_fd >= 0)
+		close(inherited_fd);
+	inherited_fd = fd;
+}
+
+int
+metrics_fd(void)
+{
+	return met.fd;
+}
 
 static void
 respond(struct aconn *c, const char *status, const char *ctype,
@@ -285,12 +303,37 @@ metrics_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* A binary upgrade from a tcplb that did not pass its metrics socket: bind
+ * once it lets go (at its exit).  The gap is the old process's drain. */
+static ev_timer retry_timer;
+static struct sockaddr_storage retry_addr;
+static bool retry_logged;
+
+static void metrics_listening(struct ev_loop *loop, const char *text);
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	met.fd = net_listen((struct sockaddr *)&retry_addr,
+	    addr_len((struct sockaddr *)&retry_addr), false, 64);
+	if (met.fd < 0) {
+		if (errno != EADDRINUSE)
+			log_warn("metrics: cannot listen on %s", met.text);
+		return;
+	}
+	char text[sizeof(met.text)];
+
+	ev_timer_stop(loop, t);
+	memcpy(text, met.text, sizeof(text));
+	metrics_listening(loop, text);
+}
+
 int
-metrics_start(struct ev_loop *loop, const char *text, char *err, size_t errlen)
+metrics_start(struct ev_loop *loop, const char *text, bool wait_predecessor, char *err,
+    size_t errlen)
 {
 	struct addr_spec spec;
-	struct sockaddr_storage *addrs = NULL, bound;
-	socklen_t blen = sizeof(bound);
+	struct sockaddr_storage *addrs = NULL;
 	size_t n = 0;
 	char e[256];
 
@@ -299,14 +342,51 @@ metrics_start(struct ev_loop *loop, const char *text, char *err, size_t errlen)
 		snprintf(err, errlen, "metrics %s: %s", text, e);
 		return -1;
 	}
-	met.fd = net_listen((struct sockaddr *)&addrs[0], addr_len((struct sockaddr *)&addrs[0]),
-	    false, 64);
+	/* In a binary upgrade the previous process passes its socket: the
+	 * port stays bound and answered throughout (binding again would
+	 * fail, the old process still holds it). */
+	if (inherited_fd >= 0 && net_fd_matches(inherited_fd, (struct sockaddr *)&addrs[0], false)) {
+		met.fd = inherited_fd;
+		inherited_fd = -1;
+		if (fcntl(met.fd, F_SETFL, fcntl(met.fd, F_GETFL) | O_NONBLOCK) < 0 ||
+		    fcntl(met.fd, F_SETFD, FD_CLOEXEC) < 0) {
+			close(met.fd);
+			met.fd = -1;
+		}
+	} else {
+		metrics_set_inherited(-1);
+		met.fd = net_listen((struct sockaddr *)&addrs[0],
+		    addr_len((struct sockaddr *)&addrs[0]), false, 64);
+	}
+	if (met.fd < 0 && errno == EADDRINUSE && wait_predecessor) {
+		memcpy(&retry_addr, &addrs[0], addr_len((struct sockaddr *)&addrs[0]));
+		free(addrs);
+		snprintf(met.text, sizeof(met.text), "%s", text);
+		if (!retry_logged)
+			log_warnx("metrics: %s is still held by the previous process (a tcplb "
+			    "that does not pass it on): bound once it exits", text);
+		retry_logged = true;
+		met.loop = loop;
+		ev_timer_init(&retry_timer, retry_cb, 0.5, 0.5);
+		ev_timer_start(loop, &retry_timer);
+		return 0;
+	}
 	if (met.fd < 0) {
 		snprintf(err, errlen, "metrics: cannot listen on %s: %s", text, strerror(errno));
 		free(addrs);
 		return -1;
 	}
 	free(addrs);
+	metrics_listening(loop, text);
+	return 0;
+}
+
+static void
+metrics_listening(struct ev_loop *loop, const char *text)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+
 	if (net_local_addr(met.fd, &bound, &blen) == 0)
 		addr_format((struct sockaddr *)&bound, met.text, sizeof(met.text));
 	else
@@ -315,12 +395,13 @@ metrics_start(struct ev_loop *loop, const char *text, char *err, size_t errlen)
 	ev_io_init(&met.io, metrics_accept_cb, met.fd, EV_READ);
 	ev_io_start(loop, &met.io);
 	log_notice("metrics: listening on %s (GET /metrics, GET /)", met.text);
-	return 0;
 }
 
 void
 metrics_stop(void)
 {
+	if (met.loop)
+		ev_timer_stop(met.loop, &retry_timer);
 	if (met.fd < 0)
 		return;
 	/* Clients first: closing one cancels its job, which mpage_stop()

@@ -7,10 +7,20 @@
 #define TCPLB_METRICS_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Resolve and bind addr ("ADDR:PORT").  Returns 0, or -1 with err. */
-int metrics_start(struct ev_loop *loop, const char *addr, char *err, size_t errlen);
+/* Resolve and bind addr ("ADDR:PORT").  Returns 0, or -1 with err.
+ * wait_predecessor: the new process of an upgrade from a tcplb that does
+ * not pass its metrics socket on; a port in use is bound later, once that
+ * process lets it go. */
+int metrics_start(struct ev_loop *loop, const char *addr, bool wait_predecessor,
+    char *err, size_t errlen);
 void metrics_stop(void);
+/* Binary upgrade: the previous process's metrics socket (taken by
+ * metrics_start() when it is bound to the same address, else closed). */
+void metrics_set_inherited(int fd);
+/* The listening socket (to pass on in an upgrade), or -1. */
+int metrics_fd(void);
 
 #endif

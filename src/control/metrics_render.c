@@ -21,10 +21,12 @@
 #include "edge/inspect.h"
 #include "relay/listener.h"
 #include "balance/queue.h"
+#include "control/metrics_carry.h"
 #include "control/metrics_render.h"
 #include "base/log.h"
 #include "dns/resolve.h"
 #include "parse/route.h"
+#include "stats/peers.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -234,9 +236,9 @@ metrics_render_dns(struct sbuf *b)
 	resolve_foreach(resolve_one, &rf);
 }
 
-void
-metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
-    const struct stats_reloads *rcp, const struct sbuf *dns)
+static void
+render_prom(struct sbuf *b, const struct gen *g, const char *state,
+    const struct stats_reloads *rcp, const struct sbuf *dns, bool per_server)
 {
 	static const char *const states[] = { "ready", "draining", "stopping" };
 	static const char *const sstates[] = { "ready", "drain", "maint", "down" };
@@ -266,6 +268,9 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 	sbuf_printf(b, "tcplb_reloads_failed_total %" PRIu64 "\n", rc.failed);
 	family(b, "tcplb_connections_active", "gauge", "Client connections open, all listeners.");
 	sbuf_printf(b, "tcplb_connections_active %u\n", atomic_load(&tcplb_active));
+	family(b, "tcplb_upgrade_draining_connections", "gauge",
+	    "Client connections still open in old processes draining after a binary upgrade.");
+	sbuf_printf(b, "tcplb_upgrade_draining_connections %u\n", atomic_load(&peers_active));
 	family(b, "tcplb_connections_total", "counter", "Client connections accepted since start, all listeners.");
 	sbuf_printf(b, "tcplb_connections_total %" PRIu64 "\n", stats_total_sessions());
 	family(b, "tcplb_log_records_dropped_total", "counter", "Log records (access log included) dropped because the queue to the journal or stderr was full.");
@@ -419,6 +424,10 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 		    psum[i].duration_hist, stats_duration_le, STATS_DURATION_BUCKETS,
 		    psum[i].duration_sum_us);
 
+	/* For an upgrade (per_server false) only what is not carried with
+	 * the server's state: the check counters. */
+	if (!per_server)
+		goto checks;
 	server_family(b, rows, nrows, "tcplb_server_connections_active", "gauge",
 	    "Connections open to the server.", v_active);
 	server_family(b, rows, nrows, "tcplb_server_connections_total", "counter",
@@ -453,6 +462,7 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 	    "Weight in force scaled by slow start.", v_eweight);
 	server_family(b, rows, nrows, "tcplb_server_max_connections", "gauge",
 	    "The server's max_connections (0: unlimited).", v_max);
+checks:
 	server_family(b, rows, nrows, "tcplb_server_checks_total", "counter",
 	    "Active health checks finished (passed or failed).", v_checks);
 	server_family(b, rows, nrows, "tcplb_server_check_seconds_total", "counter",
@@ -471,8 +481,9 @@ metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
 			sbuf_printf(b, ",reason=\"%s\"} %" PRIu64 "\n",
 			    check_reason_name(r), n);
 		}
-	server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
-	    "How long the last active health check took (0: none yet).", v_check);
+	if (per_server)
+		server_family(b, rows, nrows, "tcplb_server_check_duration_seconds", "gauge",
+		    "How long the last active health check took (0: none yet).", v_check);
 	free(rows);
 	free(psum);
 }
@@ -494,6 +505,31 @@ html_bytes(struct sbuf *b, uint64_t v)
 		sbuf_printf(b, "%" PRIu64 " B", v);
 	else
 		sbuf_printf(b, "%.1f %s", d, unit[u]);
+}
+
+void
+metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
+    const struct stats_reloads *rc, const struct sbuf *dns)
+{
+	size_t start = b->len;
+
+	render_prom(b, g, state, rc, dns, true);
+	/* What an old process counted before a binary upgrade. */
+	metrics_carry_apply(b, start);
+}
+
+void
+metrics_render_prom_shared(struct sbuf *b, const struct gen *g)
+{
+	struct stats_reloads rc;
+	struct sbuf dns = { 0 };
+	size_t start = b->len;
+
+	stats_reloads(&rc);
+	metrics_render_dns(&dns);
+	render_prom(b, g, "ready", &rc, &dns, false);
+	metrics_carry_apply(b, start);
+	sbuf_free(&dns);
 }
 
 void

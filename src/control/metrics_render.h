@@ -17,6 +17,9 @@ void metrics_render_prom(struct sbuf *b, const struct gen *g, const char *state,
     const struct stats_reloads *rc, const struct sbuf *dns);
 /* Main thread only: the DNS families (resolver state is the main loop's). */
 void metrics_render_dns(struct sbuf *b);
+/* Main thread: the same without the per-server families (16 MB at 10,000
+ * servers), for what an upgrade carries by name (metrics_carry.h). */
+void metrics_render_prom_shared(struct sbuf *b, const struct gen *g);
 void metrics_render_html(struct sbuf *b, const struct gen *g, const char *state);
 
 #endif

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/net.h"
 #include "relay/session.h"
+#include "stats/peers.h"
 #include "stats/stats.h"
 #include "base/util.h"
 #include "relay/worker.h"
@@ -40,6 +41,10 @@ struct inherited {
 	int fd;
 	char *name;		/* LISTEN_FDNAMES entry, or NULL */
 	bool ours;		/* one of tcplb's own reuseport groups */
+	char kind;		/* ours: fdname_kind() */
+	bool has_bound;
+	bool dgram;		/* SOCK_DGRAM */
+	struct sockaddr_storage bound;	/* getsockname(), once */
 };
 static struct inherited *inherited;
 static unsigned ninherited;
@@ -67,17 +72,40 @@ listener_install_keeper(const struct listener_keeper *k)
 	keeper = *k;
 }
 
+/* What kind of name: 0 (not ours), a compact one's letter (see
+ * fdname_make()), or 'o' (an older tcplb's "tcplb-ls-[udp-]REQ-BOUND"). */
+static char
+fdname_kind(const char *name)
+{
+	size_t n = strlen(LISTENER_FDNAME_COMPACT);
+
+	if (name == NULL)
+		return 0;
+	if (strncmp(name, LISTENER_FDNAME_COMPACT, n) == 0 && name[n] != '\0' &&
+	    strchr("LZUVMN", name[n]) != NULL && name[n + 1] == '-')
+		return name[n];
+	if (strncmp(name, LISTENER_FDNAME_PREFIX, strlen(LISTENER_FDNAME_PREFIX)) == 0)
+		return 'o';
+	return 0;
+}
+
 static void
 inherited_add(int fd, const char *name)
 {
 	struct inherited *in;
+	socklen_t len;
+	int type = 0;
 
 	inherited = xrealloc(inherited, (ninherited + 1) * sizeof(*inherited));
 	in = &inherited[ninherited++];
 	in->fd = fd;
 	in->name = name ? xstrdup(name) : NULL;
-	in->ours = name && strncmp(name, LISTENER_FDNAME_PREFIX,
-	    strlen(LISTENER_FDNAME_PREFIX)) == 0;
+	in->kind = fdname_kind(name);
+	in->ours = in->kind != 0;
+	in->has_bound = net_local_addr(fd, &in->bound, &len) == 0;
+	len = sizeof(type);
+	in->dgram = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_DGRAM;
 }
 
 void
@@ -94,11 +122,31 @@ listener_set_inherited(const int *fds, char **names, unsigned n)
 
 #define FDNAME_MPTCP "-mptcp"
 
-/* FDNAME of one of our groups: the configured address (which is what a
- * port-0 bind is matched by) and the bound one (which makes two port-0
- * groups on one host distinct).  systemd allows no ':' in a name. */
+/* FDNAME of one of our groups.  It must be unique per group (the fd
+ * store removes by name) and short: systemd passes every stored socket's
+ * name in one LISTEN_FDNAMES string, which execve() caps at 128 KiB, so
+ * at FileDescriptorStoreMax=4096 a name may have 31 bytes.  A group is
+ * identified by its bound address (from getsockname() on adoption); the
+ * name's letter says what the file asked for -- TCP 'L' (a port) or 'Z'
+ * (port 0), UDP 'U' or 'V', MPTCP 'M' or 'N' (a group of its own: a
+ * reload that toggles `mptcp:` keeps the new one in the store and
+ * forgets the old one by name) -- and a hash of the bound address and
+ * protocol makes it unique: 24 bytes. */
 static char *
 fdname_make(const struct sockaddr *req, const struct sockaddr *bound,
+    bool dgram, bool mptcp)
+{
+	bool zero = addr_port(req) == 0;
+	char k = dgram ? (zero ? 'V' : 'U') : mptcp ? (zero ? 'N' : 'M') : (zero ? 'Z' : 'L');
+	uint64_t h = addr_hash(bound) ^ (dgram ? 0x5bd1e995ULL : 0) ^
+	    (mptcp ? 0x27d4eb2f165667c5ULL : 0);
+
+	return xasprintf("%s%c-%016llx", LISTENER_FDNAME_COMPACT, k, (unsigned long long)h);
+}
+
+/* An older tcplb's name, for matching what it passed. */
+static char *
+fdname_old_make(const struct sockaddr *req, const struct sockaddr *bound,
     bool dgram, bool mptcp)
 {
 	char r[ADDR_STRLEN], b[ADDR_STRLEN];
@@ -122,21 +170,54 @@ static bool
 fdname_is_mptcp(const char *name)
 {
 	size_t n = name ? strlen(name) : 0, k = strlen(FDNAME_MPTCP);
+	char kind = fdname_kind(name);
 
-	return n > k && strcmp(name + n - k, FDNAME_MPTCP) == 0;
+	if (kind == 'M' || kind == 'N')
+		return true;
+	return kind == 'o' && n > k && strcmp(name + n - k, FDNAME_MPTCP) == 0;
 }
 
-/* Does our group's FDNAME say it was bound for req? */
+/* Same family and host address, any port. */
 static bool
-fdname_matches_req(const char *name, const struct sockaddr *req, bool dgram)
+addr_same_host(const struct sockaddr *a, const struct sockaddr *b)
 {
-	char *want = fdname_make(req, req, dgram, false);
+	struct sockaddr_storage x;
+
+	if (a->sa_family != b->sa_family)
+		return false;
+	memcpy(&x, a, a->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in));
+	addr_set_port((struct sockaddr *)&x, addr_port(b));
+	return addr_equal((struct sockaddr *)&x, b);
+}
+
+/* Does an older tcplb's FDNAME say it was bound for req? */
+static bool
+fdname_old_matches_req(const char *name, const struct sockaddr *req, bool dgram)
+{
+	char *want = fdname_old_make(req, req, dgram, false);
 	/* "tcplb-ls-REQ-": compare up to and including the dash after REQ */
 	size_t n = strlen(want) - strlen(strrchr(want, '-')) + 1;
 	bool ok = strncmp(name, want, n) == 0;
 
 	free(want);
 	return ok;
+}
+
+/* Does our inherited group say it was bound for req? */
+static bool
+fdname_matches_req(const struct inherited *in, const struct sockaddr *req, bool dgram)
+{
+	const struct sockaddr *b = (const struct sockaddr *)&in->bound;
+	bool zero = addr_port(req) == 0;
+
+	if (in->kind == 'o')
+		return fdname_old_matches_req(in->name, req, dgram);
+	if (!in->has_bound || in->dgram != dgram)
+		return false;
+	if (zero != (in->kind == 'Z' || in->kind == 'V' || in->kind == 'N'))
+		return false;
+	return zero ? addr_same_host(b, req) : addr_equal(b, req);
 }
 
 void
@@ -154,9 +235,18 @@ listener_warn_unused_inherited(void)
 		if (inherited[i].ours) {
 			/* Ours, kept by the fd store or the previous process
 			 * for an address the file no longer binds. */
-			log_info("closing listening socket %s: no listener binds it any more",
-			    where);
-			keeper.forget(inherited[i].name);
+			bool first = true;
+
+			/* Once per group (the store removes by name; a
+			 * group of 32 workers is one line, not 32). */
+			for (unsigned j = 0; j < i && first; j++)
+				first = !(inherited[j].ours && inherited[j].name &&
+				    strcmp(inherited[j].name, inherited[i].name) == 0);
+			if (first) {
+				log_info("closing listening socket %s: no listener binds it any more",
+				    where);
+				keeper.forget(inherited[i].name);
+			}
 			close(inherited[i].fd);
 			inherited[i].fd = -1;
 			continue;
@@ -207,7 +297,7 @@ inherited_matches(const struct inherited *in, const struct sockaddr *req,
 	if (in->fd < 0)
 		return false;
 	if (in->ours)
-		return fdname_matches_req(in->name, req, dgram);
+		return fdname_matches_req(in, req, dgram);
 	return net_fd_matches(in->fd, req, dgram);
 }
 
@@ -310,19 +400,36 @@ addr_is_wildcard(const struct sockaddr *sa)
  * 127.0.0.2:P) does not conflict, so it must not skip the probe -- a
  * stranger on that other address would be joined. */
 static bool
+bound_conflicts(const struct sockaddr *b, const struct sockaddr *sa)
+{
+	if (b->sa_family != sa->sa_family || addr_port(b) != addr_port(sa))
+		return false;
+	return addr_equal(b, sa) || addr_is_wildcard(b) || addr_is_wildcard(sa);
+}
+
+static bool
 ours_conflicts(const struct lsock *list, const struct sockaddr *sa,
     bool dgram)
 {
-	for (const struct lsock *ls = list; ls; ls = ls->next) {
-		const struct sockaddr *b = (const struct sockaddr *)&ls->bound;
-
-		if (ls->dgram != dgram)
-			continue;
-		if (b->sa_family != sa->sa_family || addr_port(b) != addr_port(sa))
-			continue;
-		if (addr_equal(b, sa) || addr_is_wildcard(b) || addr_is_wildcard(sa))
+	for (const struct lsock *ls = list; ls; ls = ls->next)
+		if (ls->dgram == dgram &&
+		    bound_conflicts((const struct sockaddr *)&ls->bound, sa))
 			return true;
-	}
+	return false;
+}
+
+/* The same for the sockets passed in and not (yet) taken: the fd store's
+ * groups after a restart, the previous process's in an upgrade, a socket
+ * unit's.  They are ours too -- on start, reload, upgrade and restart --
+ * even when the file moved the bind ("0.0.0.0:P" to "127.0.0.1:P"). */
+static bool
+inherited_conflicts(const struct sockaddr *sa, bool dgram)
+{
+	for (unsigned i = 0; i < ninherited; i++)
+		if (inherited[i].fd >= 0 && inherited[i].has_bound &&
+		    inherited[i].dgram == dgram &&
+		    bound_conflicts((const struct sockaddr *)&inherited[i].bound, sa))
+			return true;
 	return false;
 }
 
@@ -338,19 +445,28 @@ lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
 	socklen_t sslen;
 	int *fds;
 	char *name = NULL;
-	bool ours = false;
+	bool ours = false, was_mptcp;
 	unsigned n;
 
 	memcpy(&ls->req, &b->addr, b->addrlen);
 	ls->reqlen = b->addrlen;
 	ls->dgram = dgram;
 	n = take_inherited(req, dgram, &fds, &name, &ours);
+	was_mptcp = n > 0 && ours && fdname_is_mptcp(name);
+	if (n > 0 && ours && fdname_kind(name) == 'o') {
+		/* An older tcplb's long name: stored again under a compact
+		 * one below (removed first: the store ignores an fd it
+		 * holds already), so LISTEN_FDNAMES stays short. */
+		keeper.forget(name);
+		free(name);
+		name = NULL;
+	}
 	if (n > 0) {
 		ls->adopted = !ours;
 		/* Our own group keeps what it was made for (its name says),
 		 * even when the file now says otherwise: replacing it here
 		 * would bind beside it.  The next reload replaces it. */
-		ls->want_mptcp = ours ? fdname_is_mptcp(name) : mptcp;
+		ls->want_mptcp = ours ? was_mptcp : mptcp;
 		if (ls->want_mptcp != mptcp)
 			log_notice("listener %s: the sockets passed were made for "
 			    "`mptcp: %s`; kept until the next reload", b->text,
@@ -382,6 +498,7 @@ lsock_open(const struct bind *b, const struct sockaddr *req, bool dgram,
 		if (!port_is_zero((const struct sockaddr *)&b->addr) &&
 		    !ours_conflicts(lsocks, (const struct sockaddr *)&b->addr, dgram) &&
 		    !ours_conflicts(created, (const struct sockaddr *)&b->addr, dgram) &&
+		    !inherited_conflicts((const struct sockaddr *)&b->addr, dgram) &&
 		    probe_foreign((const struct sockaddr *)&b->addr, b->addrlen,
 		    dgram) < 0) {
 			snprintf(err, errlen,
@@ -614,8 +731,12 @@ reserve_slot(struct worker *w, struct wlisten *wl)
 {
 	uint32_t gmax = w->gen->global.max_conns;
 	uint32_t lmax = wl->l->max_conns;
+	uint32_t before;
 
-	if (atomic_fetch_add_explicit(&tcplb_active, 1, memory_order_relaxed) >= gmax && gmax) {
+	/* Global: the sessions an old process still drains after a binary
+	 * upgrade count too (peers.h; refreshed a few times a second). */
+	before = atomic_fetch_add_explicit(&tcplb_active, 1, memory_order_relaxed);
+	if (gmax && before + atomic_load_explicit(&peers_active, memory_order_relaxed) >= gmax) {
 		atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 		if (wl->l->st->ws)
 			stats_add(&wl->l->st->ws[w->id].refused_limit, 1);

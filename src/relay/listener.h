@@ -37,10 +37,11 @@ struct lsock {
 
 /* Sockets passed at start (LISTEN_FDS with LISTEN_FDNAMES) available for
  * adoption: from a socket unit (systemd's own, used as they are), or named
- * LISTENER_FDNAME_PREFIX... -- tcplb's own reuseport groups handed back by
+ * LISTENER_FDNAME_COMPACT... (or LISTENER_FDNAME_PREFIX...) -- tcplb's own reuseport groups handed back by
  * systemd's fd store after a restart or passed by the previous process in
  * a binary upgrade.  names may be NULL. */
-#define LISTENER_FDNAME_PREFIX "tcplb-ls-"
+#define LISTENER_FDNAME_COMPACT "tcplb-"	/* + a letter (L Z U V M N), '-', a hash */
+#define LISTENER_FDNAME_PREFIX "tcplb-ls-"	/* names of tcplb <= 0.1 */
 void listener_set_inherited(const int *fds, char **names, unsigned n);
 
 /* Say which inherited sockets no listener took (after the first prepare);

@@ -35,6 +35,7 @@
 #include "dns/resolve.h"
 #include "service/service.h"
 #include "service/transparent.h"
+#include "stats/peers.h"
 #include "stats/stats.h"
 #include "service/upgrade.h"
 #include "service/wiring.h"
@@ -50,10 +51,14 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+#define PEERS_POLL_S 0.25
+
 static ev_signal sig_hup, sig_term, sig_int, sig_usr2;
-static ev_timer drain_timer;
-static ev_tstamp drain_deadline;
+static ev_timer drain_timer, peers_timer;
+static ev_tstamp drain_deadline;	/* 0: none (upgrade_timeout unlimited) */
 static bool stopping;
+static bool upgrade_draining;	/* handed over; no SIGTERM yet */
+static bool handed_over_once;	/* on the board of draining processes */
 
 static void
 usage(FILE *f)
@@ -157,6 +162,8 @@ finish_stop(void)
 	 * the checker may queue an on_down task to them. */
 	metrics_stop();
 	health_stop();
+	ev_timer_stop(loop, &peers_timer);
+	peers_leave();
 	workers_stop();
 	/* After the workers: an admin task may still point at a client. */
 	admin_stop();
@@ -175,13 +182,19 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	 * a query in flight at SIGTERM or an upgrade gets its reply. */
 	unsigned active = atomic_load(&tcplb_active) + dgram_awaiting();
 
-	if (active == 0 && !upgrade_predecessor_alive()) {
+	if (handed_over_once)
+		peers_publish(active, stats_total_sessions(), admin_own_path());
+	/* A stopping main process waits for its draining predecessor (the
+	 * unit ends with it); a process draining after its own upgrade does
+	 * not. */
+	if (active == 0 && (upgrade_draining || !upgrade_predecessor_alive())) {
 		log_notice("all connections finished");
 		finish_stop();
 		return;
 	}
-	if (ev_now(loop) >= drain_deadline) {
-		log_notice("shutdown timeout: closing %u remaining connection%s",
+	if (drain_deadline > 0 && ev_now(loop) >= drain_deadline) {
+		log_notice("%s: closing %u remaining connection%s",
+		    upgrade_draining ? "upgrade_timeout" : "shutdown timeout",
 		    active, active == 1 ? "" : "s");
 		finish_stop();
 	}
@@ -212,16 +225,33 @@ gen_acts_on_sessions(const struct gen *g)
  * once a binary upgrade has handed over (then service_stopping() says
  * nothing: the unit's main process is the new one). */
 static void
-start_drain(struct ev_loop *loop, const char *why)
+start_drain(struct ev_loop *loop, const char *why, bool upgrade)
 {
 	struct gen *g = gen_current();
+	uint64_t ms = upgrade ? g->global.upgrade_timeout_ms : g->global.shutdown_timeout_ms;
 	unsigned active;
+	char limit[64];
 
 	stopping = true;
-	admin_set_stopping();
+	upgrade_draining = upgrade;
+	handed_over_once = upgrade;
+	if (upgrade) {
+		/* On the board at once: the new process's `show info` and
+		 * max_connections count our sessions from its first moment. */
+		peers_publish(atomic_load(&tcplb_active), stats_total_sessions(),
+		    admin_own_path());
+		admin_set_handed_over();
+	} else {
+		admin_set_stopping();
+	}
 	reload_cancel();
 	upgrade_cancel();
-	service_stopping(g->global.shutdown_timeout_ms);
+	if (!upgrade)
+		service_stopping(g->global.shutdown_timeout_ms);
+	else
+		/* The metrics port is the new process's now (it took the
+		 * socket); this one's figures are in its `show info`. */
+		metrics_stop();
 	/* The sessions still open are this process's alone (after an
 	 * upgrade the new process knows nothing of them): if a pool resets
 	 * a downed server's sessions (on_down), keep checking until they
@@ -231,11 +261,14 @@ start_drain(struct ev_loop *loop, const char *why)
 		health_stop();
 	resolve_stop();
 	active = atomic_load(&tcplb_active);
-	log_notice("%s: no longer accepting; waiting up to %.1fs for %u connection%s",
-	    why, (double)g->global.shutdown_timeout_ms / 1000.0,
-	    active, active == 1 ? "" : "s");
+	if (ms == UINT64_MAX)
+		snprintf(limit, sizeof(limit), "until they finish (upgrade_timeout unlimited)");
+	else
+		snprintf(limit, sizeof(limit), "up to %.1fs", (double)ms / 1000.0);
+	log_notice("%s: no longer accepting; waiting %s for %u connection%s",
+	    why, limit, active, active == 1 ? "" : "s");
 	workers_drain(drained_cb);
-	drain_deadline = ev_now(loop) + (double)g->global.shutdown_timeout_ms / 1000.0;
+	drain_deadline = ms == UINT64_MAX ? 0 : ev_now(loop) + (double)ms / 1000.0;
 	ev_timer_init(&drain_timer, drain_cb, 0., DRAIN_POLL_S);
 	ev_timer_again(loop, &drain_timer);
 }
@@ -243,18 +276,45 @@ start_drain(struct ev_loop *loop, const char *why)
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	if (stopping && upgrade_draining) {
+		/* Draining after an upgrade, now the unit stops (the new
+		 * main process passed its SIGTERM on): the stop's limit,
+		 * shutdown_timeout, applies from here. */
+		struct gen *g = gen_current();
+		ev_tstamp d = ev_now(loop) + (double)g->global.shutdown_timeout_ms / 1000.0;
+
+		upgrade_draining = false;
+		if (drain_deadline == 0 || d < drain_deadline)
+			drain_deadline = d;
+		log_notice("%s while draining after an upgrade: closing what is still open in %.1fs",
+		    strsignal(w->signum), drain_deadline - ev_now(loop));
+		upgrade_signal_predecessor(w->signum);
+		return;
+	}
 	if (stopping) {
 		log_notice("second %s: exiting now", strsignal(w->signum));
 		finish_stop();
 		return;
 	}
-	start_drain(loop, strsignal(w->signum));
+	/* A stop ends the old processes still draining after upgrades too
+	 * (each passes it on to its own predecessor): within
+	 * shutdown_timeout, not at systemd's SIGKILL. */
+	upgrade_signal_predecessor(w->signum);
+	start_drain(loop, strsignal(w->signum), false);
 }
 
 static void
 handed_over(void)
 {
-	start_drain(EV_DEFAULT, "binary upgrade done");
+	start_drain(EV_DEFAULT, "binary upgrade done", true);
+}
+
+/* The draining predecessors' sessions count in the global
+ * max_connections and show in `show info` (peers.h). */
+static void
+peers_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	peers_refresh(NULL, 0);
 }
 
 static void
@@ -272,8 +332,10 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	if (stopping)
 		return;
-	/* Reloaded here too: if the upgrade fails, this process serves on. */
-	upgrade_note_reload();
+	/* During an upgrade, passed to the new process (and done here only
+	 * if the upgrade fails). */
+	if (upgrade_note_reload())
+		return;
 	reload_request();
 }
 
@@ -433,6 +495,8 @@ main(int argc, char **argv)
 		log_set_level(g->global.log_level);
 	if (upgrading)
 		upgrade_child_restore(g);
+	else
+		peers_init(-1);
 
 	raise_nofile(g->global.max_conns);
 	nworkers = g->global.workers ? g->global.workers : workers_auto_count();
@@ -441,6 +505,18 @@ main(int argc, char **argv)
 		char **names;
 		int n = service_listen_fds(&fds, &names);
 
+		/* The previous process's metrics socket is not a listener's. */
+		for (int i = 0; i < n; i++) {
+			if (names && names[i] &&
+			    strcmp(names[i], UPGRADE_FDNAME_METRICS) == 0) {
+				metrics_set_inherited(fds[i]);
+				free(names[i]);
+				memmove(&fds[i], &fds[i + 1], (size_t)(n - i - 1) * sizeof(int));
+				memmove(&names[i], &names[i + 1], (size_t)(n - i) * sizeof(char *));
+				n--;
+				i--;
+			}
+		}
 		if (n > 0)
 			listener_set_inherited(fds, names, (unsigned)n);
 		free(fds);
@@ -453,14 +529,20 @@ main(int argc, char **argv)
 		return 1;
 	}
 	listener_warn_unused_inherited();
+	/* Again, now that the groups no listener binds any more are out of
+	 * the fd store: at FileDescriptorStoreMax the first round may have
+	 * been refused for the last few (systemd ignores duplicates). */
+	if (!upgrading)
+		listener_fdstore_all();
 
 	loop = EV_DEFAULT;
 	stats_init(nworkers);
 	stats_attach(g);
 	if ((g->global.admin_socket &&
-	    admin_start(loop, g->global.admin_socket, err, sizeof(err)) < 0) ||
+	    admin_start(loop, g->global.admin_socket, upgrading, err, sizeof(err)) < 0) ||
 	    (g->global.metrics &&
-	    metrics_start(loop, g->global.metrics, err, sizeof(err)) < 0)) {
+	    metrics_start(loop, g->global.metrics, upgrading && upgrade_predecessor_legacy(),
+	    err, sizeof(err)) < 0)) {
 		log_errx("%s", err);
 		admin_stop();
 		listener_close_all();
@@ -516,10 +598,16 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 	if (upgrading) {
-		if (upgrade_child_handover() < 0) {
+		if (upgrade_child_handover(g) < 0) {
 			health_stop();
 			resolve_stop();
+			/* Before the workers: the page thread reads their
+			 * counters. */
+			metrics_stop();
 			workers_stop();
+			/* Removes only our own PATH.PID: PATH is still the
+			 * predecessor's. */
+			admin_stop();
 			listener_close_all();
 			reload_shutdown();
 			return 1;
@@ -529,6 +617,10 @@ main(int argc, char **argv)
 		 * fd store never put them there (duplicates are ignored). */
 		listener_fdstore_all();
 	}
+	/* Only a process that serves puts its admin socket at the path. */
+	admin_commit();
+	ev_timer_init(&peers_timer, peers_cb, PEERS_POLL_S, PEERS_POLL_S);
+	ev_timer_start(loop, &peers_timer);
 	service_ready();
 
 	ev_run(loop, 0);

@@ -19,6 +19,7 @@
 
 #include "base/addr.h"
 #include "base/log.h"
+#include "stats/peers.h"
 #include "stats/stats.h"
 #include "service/service.h"
 #include "base/util.h"
@@ -26,6 +27,7 @@
 #include "relay/workers.h"
 
 #define STATUS_PERIOD 2.0
+#define LISTEN_FDS_LOGGED 64	/* more passed sockets: a summary line */
 
 static ev_timer status_timer;
 static ev_timer watchdog_timer;
@@ -152,6 +154,7 @@ service_listen_fds(int **out, char ***names_out)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
+	size_t namelen = 0;
 
 	*out = NULL;
 	*names_out = NULL;
@@ -169,10 +172,17 @@ service_listen_fds(int **out, char ***names_out)
 		(*out)[i] = fd;
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 			addr_format((struct sockaddr *)&ss, where, sizeof(where));
-		log_info("%s socket %d '%s' bound to %s",
+		/* Thousands (workers x binds) would flood the journal and
+		 * hit its rate limit: then one line per socket at debug. */
+		namelen += names && names[i] ? strlen(names[i]) + 1 : 0;
+		log_msg(n > LISTEN_FDS_LOGGED ? LOG_DEBUG : LOG_INFO, NULL, "%s socket %d '%s' bound to %s",
 		    detached ? "the previous process passed" : "systemd passed",
 		    fd, names && names[i] ? names[i] : "unknown", where);
 	}
+	if (n > LISTEN_FDS_LOGGED)
+		log_info("%s %d sockets (LISTEN_FDNAMES of %zu bytes)",
+		    detached ? "the previous process passed" : "systemd passed", n,
+		    namelen ? namelen - 1 : 0);
 	*names_out = names;
 	return n;
 }
@@ -197,6 +207,11 @@ status_compute(char *buf, size_t len)
 	    nbinds, nbinds == 1 ? "" : "s", up, total,
 	    atomic_load(&tcplb_active),
 	    (unsigned long long)stats_total_sessions());
+	/* Old processes still draining after an upgrade: their sessions
+	 * are this unit's too. */
+	if (atomic_load(&peers_active) > 0 && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " (+%u in draining old processes)",
+		    atomic_load(&peers_active));
 	/* Only once it happened: a shortage the operator must act on. */
 	if (noport && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ", %llu connects found no "

@@ -47,7 +47,13 @@
 #include <unistd.h>
 
 #include "config/added.h"
+#include "control/admin.h"
+#include "control/metrics.h"
+#include "control/metrics_carry.h"
+#include "control/metrics_render.h"
 #include "relay/listener.h"
+#include "service/reload.h"
+#include "stats/peers.h"
 #include "base/log.h"
 #include "balance/pool.h"
 #include "service/service.h"
@@ -76,6 +82,8 @@ static ev_timer start_timer;
 static char linebuf[256];
 static size_t linelen;
 static bool reload_for_new;	/* a SIGHUP came while the new one started */
+static int state_fd = -1;	/* the state file, rewritten at the handover */
+static pid_t started_pid;	/* the new process, once it said "child" */
 
 void
 upgrade_init(struct ev_loop *l, char **argv, void (*handed_over)(void))
@@ -116,11 +124,27 @@ put_esc(FILE *f, const char *s)
 	}
 }
 
+/* Every field of a counter sum, as "key=N,N,...". */
+static void
+put_sums(FILE *f, const char *key, const uint64_t *v, size_t n)
+{
+	fprintf(f, " %s=", key);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, i ? ",%llu" : "%llu", (unsigned long long)v[i]);
+}
+
 static int
 state_write(int fd, const struct gen *g)
 {
-	FILE *f = fdopen(dup(fd), "w");
+	FILE *f;
+	bool draining, accept_off;
+	int64_t remaining;
 
+	/* Rewritten at the handover (admin changes made meanwhile): the new
+	 * process reads the file again from the start. */
+	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	f = fdopen(dup(fd), "w");
 	if (f == NULL)
 		return -1;
 	fprintf(f, "tcplb-state 1\n");
@@ -130,7 +154,9 @@ state_write(int fd, const struct gen *g)
 		for (uint32_t s = 0; s < p->nservers; s++) {
 			const struct server *sv = &p->servers[s];
 			const struct server_state *st = sv->st;
+			struct stats_srv_sum sum;
 
+			stats_srv_sum(st, &sum);
 			fputs("server pool=", f);
 			put_esc(f, p->name);
 			fputs(" name=", f);
@@ -141,7 +167,7 @@ state_write(int fd, const struct gen *g)
 			    " up_since_ms=%lld rest_until_ms=%lld passive_epoch=%u"
 			    " check_epoch=%u check_ok=%u check_fail=%u check_fresh=%d"
 			    " check_failing=%d total=%llu admin=%d weight=%d"
-			    " agent_admin=%d agent_weight=%d\n",
+			    " agent_admin=%d agent_weight=%d",
 			    (int)atomic_load(&st->up), (int)atomic_load(&st->passive_down),
 			    atomic_load(&st->fails), (long long)atomic_load(&st->retry_at_ms),
 			    (long long)atomic_load(&st->up_since_ms),
@@ -149,10 +175,12 @@ state_write(int fd, const struct gen *g)
 			    atomic_load(&st->passive_epoch), st->check_epoch, st->check_ok,
 			    st->check_fail, (int)st->check_fresh,
 			    (int)atomic_load(&st->check_failing),
-			    (unsigned long long)stats_server_total(st),
+			    (unsigned long long)sum.conns,
 			    atomic_load(&st->admin), atomic_load(&st->weight_override),
 			    atomic_load(&st->agent_admin),
 			    (int)atomic_load(&st->agent_weight));
+			put_sums(f, "sums", (const uint64_t *)&sum, STATS_SRV_FIELDS);
+			fputc('\n', f);
 		}
 	}
 	/* Pool totals are the pool's own (they include servers long gone). */
@@ -162,7 +190,9 @@ state_write(int fd, const struct gen *g)
 		stats_pool_sum(g->pools[i].st, &ps);
 		fputs("pool name=", f);
 		put_esc(f, g->pools[i].name);
-		fprintf(f, " total=%llu\n", (unsigned long long)ps.conns);
+		fprintf(f, " total=%llu", (unsigned long long)ps.conns);
+		put_sums(f, "sums", (const uint64_t *)&ps, STATS_SRV_FIELDS);
+		fputc('\n', f);
 	}
 	{
 		struct added_server *v;
@@ -181,11 +211,27 @@ state_write(int fd, const struct gen *g)
 		added_free(v, n);
 	}
 	for (uint32_t i = 0; i < g->nlisteners; i++) {
+		struct stats_lsn_sum sum;
+
+		stats_lsn_sum(g->listeners[i].st, &sum);
 		fputs("listener name=", f);
 		put_esc(f, g->listeners[i].name);
-		fprintf(f, " total=%llu\n",
-		    (unsigned long long)stats_listener_total(g->listeners[i].st));
+		fprintf(f, " total=%llu", (unsigned long long)sum.conns);
+		put_sums(f, "sums", (const uint64_t *)&sum, STATS_LSN_FIELDS);
+		fputc('\n', f);
 	}
+	fprintf(f, "process total=%llu\n", (unsigned long long)stats_total_sessions());
+	{
+		/* Every other counter sample, as /metrics shows it now. */
+		struct sbuf b = { 0 };
+
+		metrics_render_prom_shared(&b, g);
+		metrics_carry_write(f, b.p, b.len, "metric");
+		sbuf_free(&b);
+	}
+	admin_drain_get(&draining, &remaining, &accept_off);
+	fprintf(f, "instance draining=%d drain_remaining_ms=%lld accept_off=%d\n",
+	    (int)draining, (long long)remaining, (int)accept_off);
 	if (fclose(f) != 0)
 		return -1;
 	return lseek(fd, 0, SEEK_SET) < 0 ? -1 : 0;
@@ -214,7 +260,11 @@ state_fd_new(void)
 static void
 ctl_close(void)
 {
+	admin_set_upgrading(false);
 	reload_for_new = false;
+	if (state_fd >= 0)
+		close(state_fd);
+	state_fd = -1;
 	ev_io_stop(loop, &ctl_io);
 	ev_timer_stop(loop, &start_timer);
 	if (ctl >= 0)
@@ -226,6 +276,8 @@ ctl_close(void)
 static void
 upgrade_failed(const char *why)
 {
+	bool reload = reload_for_new;
+
 	log_errx("binary upgrade failed: %s; this process (tcplb %s) keeps serving",
 	    why, PACKAGE_VERSION);
 	/* The time lets a caller polling StatusText tell this failure from
@@ -235,8 +287,20 @@ upgrade_failed(const char *why)
 	if (new_pid > 0)
 		kill(new_pid, SIGKILL);
 	new_pid = 0;
+	/* A new process killed, or dead before its exit path ran, leaves
+	 * its own admin socket file PATH.PID behind. */
+	if (started_pid > 0)
+		admin_remove_process(started_pid);
+	started_pid = 0;
 	ctl_close();
 	busy = false;
+	if (reload) {
+		/* Held back while the new process started (see
+		 * upgrade_note_reload()): this process serves on, so it
+		 * reloads now. */
+		log_notice("binary upgrade failed: doing the reload asked for meanwhile");
+		reload_request();
+	}
 }
 
 static void
@@ -245,7 +309,7 @@ handle_line(const char *line)
 	long pid;
 
 	if (sscanf(line, "child %ld", &pid) == 1) {
-		new_pid = (pid_t)pid;
+		new_pid = started_pid = (pid_t)pid;
 		return;
 	}
 	if (strncmp(line, "exec ", 5) == 0) {
@@ -259,6 +323,12 @@ handle_line(const char *line)
 		char status[128];
 
 		snprintf(status, sizeof(status), "upgraded: process %ld took over", pid);
+		/* What changed since the new process read the state (admin
+		 * commands answered meanwhile) is in the state again before
+		 * it takes over; from here on this process takes no more
+		 * changes (the admin socket path is the new one's). */
+		if (state_fd >= 0 && state_write(state_fd, gen_current()) < 0)
+			log_warn("binary upgrade: cannot write the state again");
 		service_handover(pid, status);
 		if (write(ctl, "ok\n", 3) != 3) {
 			char why[160];
@@ -286,7 +356,7 @@ handle_line(const char *line)
 			    pid);
 			kill((pid_t)pid, SIGHUP);
 		}
-		new_pid = 0;
+		new_pid = started_pid = 0;
 		ctl_close();
 		busy = false;
 		on_handed_over();
@@ -370,7 +440,7 @@ upgrade_request(struct gen *current)
 {
 	int *lfds = NULL, *high = NULL;
 	const char **names = NULL;
-	unsigned n, nenv = 0, ne = 0, nkept;
+	unsigned n, nenv = 0, ne = 0, nkept, nextra;
 	int sv[2] = { -1, -1 }, state = -1;
 	char **envp = NULL;
 	char *listen_pid = NULL, *watchdog_pid = NULL, *fdnames = NULL;
@@ -380,6 +450,14 @@ upgrade_request(struct gen *current)
 
 	if (busy) {
 		log_notice("SIGUSR2: a binary upgrade is already under way");
+		return;
+	}
+	if (getpid() == 1) {
+		/* The new process would be re-parented to us, and when PID 1
+		 * exits the kernel kills every process of its namespace. */
+		upgrade_failed("tcplb runs as PID 1 (a container's init), where a binary upgrade "
+		    "cannot hand over: restart the container, or run tcplb under an init "
+		    "(docker run --init, tini, dumb-init)");
 		return;
 	}
 	if (access(exe, X_OK) < 0) {
@@ -394,6 +472,14 @@ upgrade_request(struct gen *current)
 	service_status_flush();
 
 	n = listener_export(&lfds, &names);
+	if (metrics_fd() >= 0) {
+		/* Bound without SO_REUSEPORT: the new process could not bind
+		 * it while this one holds it; it takes this socket. */
+		lfds = xrealloc(lfds, (n + 1) * sizeof(int));
+		names = xrealloc(names, (n + 1) * sizeof(char *));
+		lfds[n] = metrics_fd();
+		names[n++] = UPGRADE_FDNAME_METRICS;
+	}
 	state = state_fd_new();
 	if (state < 0 || state_write(state, current) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -410,11 +496,12 @@ upgrade_request(struct gen *current)
 
 	/* Everything the child needs is built now: between fork() and
 	 * execve() a threaded process may only make async-signal-safe calls. */
-	high = xmalloc((n + 2) * sizeof(int));
-	for (unsigned i = 0; i < n + 2; i++) {
-		int src = i < n ? lfds[i] : i == n ? sv[1] : state;
+	nextra = peers_fd() >= 0 ? 3 : 2;
+	high = xmalloc((n + nextra) * sizeof(int));
+	for (unsigned i = 0; i < n + nextra; i++) {
+		int src = i < n ? lfds[i] : i == n ? sv[1] : i == n + 1 ? state : peers_fd();
 
-		/* Above every target (3 .. n+4) so the dup2()s cannot clash. */
+		/* Above every target (3 .. n+5) so the dup2()s cannot clash. */
 		high[i] = fcntl(src, F_DUPFD_CLOEXEC, (int)n + 8);
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -432,6 +519,7 @@ upgrade_request(struct gen *current)
 	for (char **e = environ; *e; e++) {
 		if (strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "TCPLB_UPGRADE", 13) == 0 ||
 		    strncmp(*e, "TCPLB_STATE_FD=", 15) == 0 ||
+		    strncmp(*e, "TCPLB_BOARD_FD=", 15) == 0 ||
 		    strncmp(*e, "WATCHDOG_PID=", 13) == 0)
 			continue;
 		envp[ne++] = *e;
@@ -451,6 +539,8 @@ upgrade_request(struct gen *current)
 	}
 	envp[ne++] = xasprintf("TCPLB_UPGRADE_FD=%u", n + 3);
 	envp[ne++] = xasprintf("TCPLB_STATE_FD=%u", n + 4);
+	if (nextra > 2)
+		envp[ne++] = xasprintf("TCPLB_BOARD_FD=%u", n + 5);
 	envp[ne++] = xasprintf("TCPLB_UPGRADE_FROM=%ld", (long)getpid());
 	envp[ne] = NULL;
 	sigemptyset(&none);
@@ -475,10 +565,10 @@ upgrade_request(struct gen *current)
 		put_pid(listen_pid + 11, getpid());
 		if (watchdog_pid)
 			put_pid(watchdog_pid + 13, getpid());
-		for (unsigned i = 0; i < n + 2; i++)
+		for (unsigned i = 0; i < n + nextra; i++)
 			if (high[i] < 0 || dup2(high[i], 3 + (int)i) < 0)
 				_exit(126);
-		(void)close_range(n + 5, ~0U, 0);
+		(void)close_range(n + 3 + nextra, ~0U, 0);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execve(exe, args, envp);
 		child_write(n + 3, "exec ");
@@ -486,11 +576,11 @@ upgrade_request(struct gen *current)
 		child_write(n + 3, "\n");
 		_exit(127);
 	}
-	for (unsigned i = 0; i < n + 2; i++)
+	for (unsigned i = 0; i < n + nextra; i++)
 		if (high[i] >= 0)
 			close(high[i]);
 	close(sv[1]);
-	close(state);
+	state_fd = state;
 	free(high);
 	free(lfds);
 	free(names);
@@ -508,6 +598,7 @@ upgrade_request(struct gen *current)
 	}
 	waitpid(child, NULL, 0);	/* the intermediate exits at once */
 	busy = true;
+	admin_set_upgrading(true);
 	new_pid = 0;
 	linelen = 0;
 	fcntl(ctl, F_SETFL, fcntl(ctl, F_GETFL) | O_NONBLOCK);
@@ -517,11 +608,13 @@ upgrade_request(struct gen *current)
 	ev_timer_start(loop, &start_timer);
 }
 
-void
+bool
 upgrade_note_reload(void)
 {
-	if (busy)
-		reload_for_new = true;
+	if (!busy)
+		return false;
+	reload_for_new = true;
+	return true;
 }
 
 void
@@ -533,6 +626,9 @@ upgrade_cancel(void)
 	if (new_pid > 0)
 		kill(new_pid, SIGKILL);
 	new_pid = 0;
+	if (started_pid > 0)
+		admin_remove_process(started_pid);
+	started_pid = 0;
 	ctl_close();
 	busy = false;
 }
@@ -540,6 +636,7 @@ upgrade_cancel(void)
 /* ---- new side -------------------------------------------------------- */
 
 static int child_ctl = -1;
+static bool legacy_predecessor;
 static int child_state = -1;
 static pid_t predecessor;
 
@@ -565,6 +662,15 @@ upgrade_child_begin(void)
 	if (child_ctl < 0)
 		return false;
 	child_state = env_fd("TCPLB_STATE_FD");
+	/* The board of draining processes, shared with the predecessor
+	 * (and its own predecessors still draining).  A tcplb that passes
+	 * none predates it, and passes no metrics socket either. */
+	{
+		int board = env_fd("TCPLB_BOARD_FD");
+
+		legacy_predecessor = board < 0;
+		peers_init(board);
+	}
 	if (from && parse_uint(from, INT32_MAX, &pid) == 0)
 		predecessor = (pid_t)pid;
 	unsetenv("TCPLB_UPGRADE_FROM");
@@ -592,9 +698,11 @@ unescape(char *s)
 	*o = '\0';
 }
 
-/* The value of key in a line of "key=value" words, unescaped into buf. */
-static const char *
-field(const char *line, const char *key, char *buf, size_t len)
+/* The value of key in a line of "key=value" words, unescaped into a new
+ * string (NULL: no such key).  No length cap: a pool name of any length
+ * keeps its state. */
+static char *
+field_dup(const char *line, const char *key)
 {
 	size_t kl = strlen(key);
 
@@ -603,12 +711,8 @@ field(const char *line, const char *key, char *buf, size_t len)
 			p++;
 		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
 			const char *v = p + kl + 1;
-			size_t vl = strcspn(v, " \n");
+			char *buf = xstrndup(v, strcspn(v, " \n"));
 
-			if (vl >= len)
-				return NULL;
-			memcpy(buf, v, vl);
-			buf[vl] = '\0';
 			unescape(buf);
 			return buf;
 		}
@@ -620,16 +724,45 @@ field(const char *line, const char *key, char *buf, size_t len)
 static long long
 num(const char *line, const char *key, long long dflt)
 {
-	char buf[32];
+	char *v = field_dup(line, key);
+	long long n;
 
-	if (field(line, key, buf, sizeof(buf)) == NULL)
+	if (v == NULL)
 		return dflt;
-	return strtoll(buf, NULL, 10);
+	n = strtoll(v, NULL, 10);
+	free(v);
+	return n;
+}
+
+/* "key=N,N,..." into a new array of want values; NULL unless the peer
+ * wrote exactly that many (another layout: not ours to guess). */
+static uint64_t *
+sums(const char *line, const char *key, size_t want)
+{
+	char *v = field_dup(line, key), *p, *end;
+	uint64_t *out;
+	size_t n = 0;
+
+	if (v == NULL)
+		return NULL;
+	out = xcalloc(want, sizeof(uint64_t));
+	for (p = v; *p && n < want; n++) {
+		out[n] = strtoull(p, &end, 10);
+		if (end == p || (*end != ',' && *end != '\0'))
+			break;
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (n != want || *p != '\0') {
+		free(out);
+		out = NULL;
+	}
+	free(v);
+	return out;
 }
 
 /* One "server" line of the old process's state. */
 struct saved {
-	char pool[512], name[512], addr[128];
+	char *pool, *name, *addr;
 	char *line;
 	uint32_t seq;		/* file order */
 	bool taken;
@@ -642,6 +775,34 @@ saved_cmp(const void *a, const void *b)
 	int c = strcmp(x->addr, y->addr);
 
 	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* What admin commands set: read again at the handover. */
+static void
+restore_admin(struct server *s, const char *line)
+{
+	atomic_store(&s->st->admin, (int)num(line, "admin", SRV_ADMIN_READY));
+	atomic_store(&s->st->weight_override, (int)num(line, "weight", -1));
+	/* Whether the agent set them: else its `ready` could never lift
+	 * a drain it set before the upgrade. */
+	atomic_store(&s->st->agent_admin, (int)num(line, "agent_admin", 0));
+	atomic_store(&s->st->agent_weight, num(line, "agent_weight", 0) != 0);
+}
+
+/* Counters: every sum the old process counted is carried, so no
+ * Prometheus counter goes back (stats.h); from a peer with another layout,
+ * the connection total.  Read again at the handover: the values then. */
+static void
+restore_counters(struct server *s, const char *line)
+{
+	uint64_t *carried = sums(line, "sums", STATS_SRV_FIELDS);
+
+	if (carried == NULL) {
+		carried = xcalloc(STATS_SRV_FIELDS, sizeof(uint64_t));
+		((struct stats_srv_sum *)carried)->conns = (uint64_t)num(line, "total", 0);
+	}
+	free(s->st->carried);
+	s->st->carried = carried;
 }
 
 static void
@@ -662,15 +823,9 @@ restore_state(struct server *s, const char *line, int64_t now)
 	st->check_fail = (unsigned)num(line, "check_fail", 0);
 	st->check_fresh = num(line, "check_fresh", st->check_fresh) != 0;
 	atomic_store(&st->check_failing, num(line, "check_failing", 0) != 0);
-	/* Counters: what the old process counted is carried (stats.h). */
-	st->carried_conns = (uint64_t)num(line, "total", 0);
+	restore_counters(s, line);
 	/* Admin state and weight override (admin socket) survive too. */
-	atomic_store(&st->admin, (int)num(line, "admin", SRV_ADMIN_READY));
-	atomic_store(&st->weight_override, (int)num(line, "weight", -1));
-	/* Whether the agent set them: else its `ready` could never lift
-	 * a drain it set before the upgrade. */
-	atomic_store(&st->agent_admin, (int)num(line, "agent_admin", 0));
-	atomic_store(&st->agent_weight, num(line, "agent_weight", 0) != 0);
+	restore_admin(s, line);
 	/* Then the rules of a reload (a pool whose checks were removed
 	 * brings its servers back, ...). */
 	server_state_adopted(s, now);
@@ -679,9 +834,10 @@ restore_state(struct server *s, const char *line, int64_t now)
 /* Give each saved state to at most one server of g at the same address,
  * by gen_inherit()'s rules: a pool of the same name first, then the same
  * server name, then the first in file order.  Sorted by address, so a
- * large pool costs n log n. */
+ * large pool costs n log n.  admin_only: the second reading, at the
+ * handover. */
 static unsigned
-restore_servers(struct gen *g, struct saved *sv, size_t n, int64_t now)
+restore_servers(struct gen *g, struct saved *sv, size_t n, int64_t now, bool admin_only)
 {
 	size_t total = 0, k;
 	bool *done;
@@ -717,7 +873,11 @@ restore_servers(struct gen *g, struct saved *sv, size_t n, int64_t now)
 						continue;
 					sv[lo].taken = true;
 					done[k] = true;
-					restore_state(s, sv[lo].line, now);
+					if (admin_only) {
+						restore_admin(s, sv[lo].line);
+						restore_counters(s, sv[lo].line);
+					} else
+						restore_state(s, sv[lo].line, now);
 					restored++;
 					break;
 				}
@@ -752,22 +912,28 @@ upgrade_child_added(void)
 	buf[len] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line;
 	    line = strtok_r(NULL, "\n", &save)) {
-		char pool[512], name[512], addr[128];
-		struct added_server s = { .pool = pool, .name = name,
-			.addr = addr };
+		struct added_server s = { 0 };
+		char *pool, *name, *addr;
 
 		if (strncmp(line, "added-server ", 13) != 0)
 			continue;
 		line += 13;
-		if (!field(line, "pool", pool, sizeof(pool)) ||
-		    !field(line, "name", name, sizeof(name)) ||
-		    !field(line, "addr", addr, sizeof(addr)))
-			continue;
-		s.weight = (uint32_t)num(line, "weight", 1);
-		s.max_conns = (uint32_t)num(line, "max_connections", 0);
-		s.backup = num(line, "backup", 0) != 0;
-		added_add(&s);
-		n++;
+		pool = field_dup(line, "pool");
+		name = field_dup(line, "name");
+		addr = field_dup(line, "addr");
+		if (pool && name && addr) {
+			s.pool = pool;
+			s.name = name;
+			s.addr = addr;
+			s.weight = (uint32_t)num(line, "weight", 1);
+			s.max_conns = (uint32_t)num(line, "max_connections", 0);
+			s.backup = num(line, "backup", 0) != 0;
+			added_add(&s);
+			n++;
+		}
+		free(pool);
+		free(name);
+		free(addr);
 	}
 	free(buf);
 	if (n)
@@ -775,8 +941,18 @@ upgrade_child_added(void)
 		    "over", n, n == 1 ? "" : "s");
 }
 
-void
-upgrade_child_restore(struct gen *g)
+/* The instance drain, applied once the workers run. */
+static struct {
+	bool have, draining, accept_off;
+	int64_t remaining_ms;
+} drain_saved;
+
+/* Read the state file (again: it is rewritten at the handover).
+ * admin_only: the second reading, at the handover -- what admin commands
+ * set and the counters (their values at the handover), not the health
+ * state the new process's own checks have taken over. */
+static void
+read_state(struct gen *g, bool admin_only)
 {
 	FILE *f;
 	char *line = NULL;
@@ -785,72 +961,129 @@ upgrade_child_restore(struct gen *g)
 	unsigned restored;
 	bool pool_lines = false;
 	int64_t now = (int64_t)now_ms();
+	bool metrics_read = false;
+	int fd;
 
-	if (child_state < 0)
+	if (child_state < 0 || lseek(child_state, 0, SEEK_SET) < 0 ||
+	    (fd = dup(child_state)) < 0)
 		return;
-	f = fdopen(child_state, "r");
+	f = fdopen(fd, "r");
 	if (f == NULL) {
-		close(child_state);
-		child_state = -1;
+		close(fd);
 		return;
 	}
-	child_state = -1;
 	if (getline(&line, &cap, f) < 0 || strncmp(line, "tcplb-state 1", 13) != 0) {
 		log_warnx("binary upgrade: state from the previous process not understood: servers start fresh");
 		goto out;
 	}
 	while (getline(&line, &cap, f) > 0) {
 		if (strncmp(line, "server ", 7) == 0) {
-			struct saved *e;
+			struct saved e = { 0 };
 
-			sv = xrealloc(sv, (n + 1) * sizeof(*sv));
-			e = &sv[n];
-			memset(e, 0, sizeof(*e));
-			if (!field(line + 7, "pool", e->pool, sizeof(e->pool)) ||
-			    !field(line + 7, "addr", e->addr, sizeof(e->addr)))
+			e.pool = field_dup(line + 7, "pool");
+			e.addr = field_dup(line + 7, "addr");
+			if (e.pool == NULL || e.addr == NULL) {
+				log_warnx("binary upgrade: a server line without pool or address skipped");
+				free(e.pool);
+				free(e.addr);
 				continue;
-			if (!field(line + 7, "name", e->name, sizeof(e->name)))
-				e->name[0] = '\0';
-			e->line = xstrdup(line + 7);
-			e->seq = (uint32_t)n++;
+			}
+			e.name = field_dup(line + 7, "name");
+			if (e.name == NULL)
+				e.name = xstrdup("");
+			e.line = xstrdup(line + 7);
+			e.seq = (uint32_t)n;
+			sv = xrealloc(sv, (n + 1) * sizeof(*sv));
+			sv[n++] = e;
 		} else if (strncmp(line, "pool ", 5) == 0) {
-			char name[512];
-			struct pool *p;
+			char *name = field_dup(line + 5, "name");
+			struct pool *p = name ? gen_find_pool(g, name) : NULL;
 
 			pool_lines = true;
-			if (field(line + 5, "name", name, sizeof(name)) &&
-			    (p = gen_find_pool(g, name)) != NULL && p->st != NULL)
-				p->st->carried_conns = (uint64_t)num(line + 5, "total", 0);
-		} else if (strncmp(line, "listener ", 9) == 0) {
-			char name[512];
-			struct listener *l;
+			if (p != NULL && p->st != NULL) {
+				uint64_t *c = sums(line + 5, "sums", STATS_SRV_FIELDS);
 
-			if (field(line + 9, "name", name, sizeof(name)) &&
-			    (l = gen_find_listener(g, name)) != NULL)
-				l->st->carried_conns = (uint64_t)num(line + 9, "total", 0);
+				if (c == NULL) {
+					c = xcalloc(STATS_SRV_FIELDS, sizeof(uint64_t));
+					((struct stats_srv_sum *)c)->conns =
+					    (uint64_t)num(line + 5, "total", 0);
+				}
+				free(p->st->carried);
+				p->st->carried = c;
+			}
+			free(name);
+		} else if (strncmp(line, "listener ", 9) == 0) {
+			char *name = field_dup(line + 9, "name");
+			struct listener *l = name ? gen_find_listener(g, name) : NULL;
+
+			if (l != NULL) {
+				uint64_t *c = sums(line + 9, "sums", STATS_LSN_FIELDS);
+
+				if (c == NULL) {
+					c = xcalloc(STATS_LSN_FIELDS, sizeof(uint64_t));
+					((struct stats_lsn_sum *)c)->conns =
+					    (uint64_t)num(line + 9, "total", 0);
+				}
+				free(l->st->carried);
+				l->st->carried = c;
+			}
+			free(name);
+		} else if (strncmp(line, "process ", 8) == 0) {
+			stats_carry_sessions((uint64_t)num(line + 8, "total", 0));
+		} else if (strncmp(line, "metric ", 7) == 0) {
+			if (!metrics_read) {
+				/* Read again at the handover: the values then. */
+				metrics_carry_reset();
+				metrics_read = true;
+			}
+			metrics_carry_take(line + 7);
+		} else if (strncmp(line, "instance ", 9) == 0) {
+			drain_saved.have = true;
+			drain_saved.draining = num(line + 9, "draining", 0) != 0;
+			drain_saved.accept_off = num(line + 9, "accept_off", 0) != 0;
+			drain_saved.remaining_ms = num(line + 9, "drain_remaining_ms", -1);
 		}
 		/* other kinds: from a newer binary, skipped */
 	}
-	restored = restore_servers(g, sv, n, now);
+	restored = restore_servers(g, sv, n, now, admin_only);
 	/* From a process that kept no pool totals: what its servers say. */
 	for (uint32_t i = 0; !pool_lines && i < g->npools; i++) {
 		struct pool *p = &g->pools[i];
+		struct stats_srv_sum acc = { 0 };
 
 		for (uint32_t s = 0; p->st != NULL && s < p->nservers; s++)
-			p->st->carried_conns += p->servers[s].st->carried_conns;
+			if (p->servers[s].st->carried)
+				stats_srv_sum_add(&acc,
+				    (const struct stats_srv_sum *)p->servers[s].st->carried);
+		if (p->st != NULL) {
+			free(p->st->carried);
+			p->st->carried = xmalloc(sizeof(acc));
+			memcpy(p->st->carried, &acc, sizeof(acc));
+		}
 	}
-	log_info("binary upgrade: state of %u server%s taken over", restored,
-	    restored == 1 ? "" : "s");
+	if (!admin_only)
+		log_info("binary upgrade: state of %u server%s taken over", restored,
+		    restored == 1 ? "" : "s");
 out:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		free(sv[i].pool);
+		free(sv[i].name);
+		free(sv[i].addr);
 		free(sv[i].line);
+	}
 	free(sv);
 	free(line);
 	fclose(f);
 }
 
+void
+upgrade_child_restore(struct gen *g)
+{
+	read_state(g, false);
+}
+
 int
-upgrade_child_handover(void)
+upgrade_child_handover(struct gen *g)
 {
 	char buf[64];
 	struct pollfd pfd = { .fd = child_ctl, .events = POLLIN };
@@ -877,6 +1110,16 @@ upgrade_child_handover(void)
 	if (strncmp(buf, "ok\n", 3) != 0)
 		return -1;
 	service_attach();
+	/* Admin changes answered by the old process while we started, and
+	 * its instance drain (and deadline), which the routing layer must
+	 * keep seeing: `check` fails on. */
+	read_state(g, true);
+	if (child_state >= 0)
+		close(child_state);
+	child_state = -1;
+	if (drain_saved.have)
+		admin_drain_set(drain_saved.draining, drain_saved.remaining_ms,
+		    drain_saved.accept_off);
 	return 0;
 fail:
 	log_errx("binary upgrade: the previous process did not hand over: exiting");
@@ -888,31 +1131,20 @@ fail:
 bool
 upgrade_predecessor_alive(void)
 {
-	char path[64], buf[256];
-	const char *paren;
-	ssize_t n;
-	int fd;
+	if (predecessor > 0 && !proc_alive(predecessor))
+		predecessor = 0;
+	return predecessor > 0;
+}
 
-	if (predecessor <= 0)
-		return false;
-	if (kill(predecessor, 0) < 0 && errno != EPERM) {
-		predecessor = 0;
-		return false;
-	}
-	/* A zombie has finished (its parent has not reaped it yet). */
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)predecessor);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	if (paren && paren[1] == ' ' && paren[2] == 'Z') {
-		predecessor = 0;
-		return false;
-	}
-	return true;
+void
+upgrade_signal_predecessor(int sig)
+{
+	if (upgrade_predecessor_alive())
+		kill(predecessor, sig);
+}
+
+bool
+upgrade_predecessor_legacy(void)
+{
+	return legacy_predecessor;
 }

@@ -114,6 +114,15 @@ stats_listener_total(const struct listener_state *st)
 	return s.conns;
 }
 
+/* Sessions a previous process counted (binary upgrade). */
+static uint64_t carried_sessions;
+
+void
+stats_carry_sessions(uint64_t n)
+{
+	carried_sessions = n;
+}
+
 uint64_t
 stats_total_sessions(void)
 {
@@ -121,7 +130,7 @@ stats_total_sessions(void)
 
 	for (unsigned w = 0; proc && w < nworkers; w++)
 		n += LD(proc[w].sessions);
-	return n;
+	return n + carried_sessions;
 }
 
 double
@@ -238,11 +247,12 @@ stats_closed(struct stats_srv *b, double duration_s)
 }
 
 static void
-srv_blocks_sum(const struct stats_srv *ws, uint64_t carried,
+srv_blocks_sum(const struct stats_srv *ws, const uint64_t *carried,
     struct stats_srv_sum *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->conns = carried;
+	if (carried)
+		memcpy(o, carried, sizeof(*o));
 	if (ws == NULL)
 		return;
 	for (unsigned w = 0; w < nworkers; w++) {
@@ -266,7 +276,7 @@ srv_blocks_sum(const struct stats_srv *ws, uint64_t carried,
 void
 stats_srv_sum(const struct server_state *st, struct stats_srv_sum *o)
 {
-	srv_blocks_sum(st->ws, st->carried_conns, o);
+	srv_blocks_sum(st->ws, st->carried, o);
 }
 
 void
@@ -276,7 +286,7 @@ stats_pool_sum(const struct pool_state *st, struct stats_srv_sum *o)
 		memset(o, 0, sizeof(*o));
 		return;
 	}
-	srv_blocks_sum(st->ws, st->carried_conns, o);
+	srv_blocks_sum(st->ws, st->carried, o);
 }
 
 void
@@ -300,7 +310,8 @@ void
 stats_lsn_sum(const struct listener_state *st, struct stats_lsn_sum *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->conns = st->carried_conns;
+	if (st->carried)
+		memcpy(o, st->carried, sizeof(*o));
 	if (st->ws == NULL)
 		return;
 	for (unsigned w = 0; w < nworkers; w++) {
@@ -335,3 +346,8 @@ stats_reloads(struct stats_reloads *out)
 	out->failed = atomic_load_explicit(&reloads_failed,
 	    memory_order_relaxed);
 }
+
+_Static_assert(sizeof(struct stats_srv_sum) == STATS_SRV_FIELDS * sizeof(uint64_t),
+    "stats_srv_sum must be uint64_t fields only (carried as a list)");
+_Static_assert(sizeof(struct stats_lsn_sum) == STATS_LSN_FIELDS * sizeof(uint64_t),
+    "stats_lsn_sum must be uint64_t fields only (carried as a list)");

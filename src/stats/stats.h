@@ -82,12 +82,17 @@ struct stats_lsn_sum {
 	uint64_t dgrams_in, dgrams_out, drops[STATS_DROP_N];
 };
 
-/* Carrying state across a binary re-exec (upgrade): besides health,
- * write server_state.admin and .weight_override (restore with
- * atomic_store) and the sums' conns (restore into .carried_conns of the
- * server_state / pool_state / listener_state, before the generation is
- * published).
- * Bytes and histograms start again at zero, as a Prometheus counter reset. */
+/* Carrying state across a binary upgrade: besides health, write
+ * server_state.admin and .weight_override (restore with atomic_store) and
+ * every field of the sums (STATS_SRV_FIELDS / STATS_LSN_FIELDS uint64_t
+ * values, in struct order; restore into a malloc'd .carried of the
+ * server_state / pool_state / listener_state, before the generation is published), so
+ * that no Prometheus counter goes back.  The layouts are all uint64_t;
+ * a peer with another field count carries the connection totals only. */
+#define STATS_SRV_FIELDS (sizeof(struct stats_srv_sum) / sizeof(uint64_t))
+#define STATS_LSN_FIELDS (sizeof(struct stats_lsn_sum) / sizeof(uint64_t))
+/* The process total (stats_total_sessions()) a previous process counted. */
+void stats_carry_sessions(uint64_t n);
 
 /* Worker count, fixed for the life of the process; set before the first
  * stats_attach(). */

@@ -38,6 +38,12 @@
 #      socket is handed over
 #  16. installing while 127.0.0.1:8080 is taken: the postinst says so and how
 #      to fix it
+#  17. a binary upgrade with global.metrics and admin_socket: /metrics scraped
+#      and `ctl check` run throughout without a failure or a counter going
+#      back; sessions held longer than shutdown_timeout survive and show in
+#      the new process's `show info`
+#  18. systemctl restart with 4096 sockets (FileDescriptorStoreMax), then a
+#      restart after narrowing a bind from 0.0.0.0:P to 127.0.0.1:P
 # Backends and clients are host python3 programs run in the container's
 # network namespace (nsenter -n), so the container needs no python.
 #
@@ -447,9 +453,56 @@ def journal_fields(path):
     print(json.dumps(example, sort_keys=True))
     return 0 if n else 1
 
+def watch(mport, admin, ctl):
+    # Until CTL/stop: scrape http://127.0.0.1:MPORT/metrics and send "check"
+    # to the admin socket ADMIN (reached through /proc/CPID/root) in a
+    # loop; write CTL/result: "SCRAPES CHECKS FAILURES BACKWARDS first errors"
+    # (BACKWARDS: *_total samples that went down).
+    import re, urllib.request
+    st = {"scrapes": 0, "checks": 0, "fail": 0, "back": 0}
+    errs, last = [], {}
+    stop = os.path.join(ctl, "stop")
+    open(os.path.join(ctl, "started"), "w").close()
+    end = time.monotonic() + 240
+    while not os.path.exists(stop) and time.monotonic() < end:
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % mport, timeout=5).read().decode()
+            for k, v in re.findall(r"^(tcplb_[a-z_]+_total(?:\{[^}]*\})?) (\d+)$", body, re.M):
+                if int(v) < last.get(k, 0):
+                    st["back"] += 1
+                    errs.append("%s %d -> %s" % (k, last[k], v))
+                last[k] = int(v)
+            st["scrapes"] += 1
+        except Exception as e:
+            st["fail"] += 1
+            errs.append("scrape: %r" % e)
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(5)
+            s.connect(admin)
+            s.sendall(b"check\n")
+            ans = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                ans += b
+            s.close()
+            if not ans.startswith(b"ok"):
+                raise RuntimeError(ans[:80])
+            st["checks"] += 1
+        except Exception as e:
+            st["fail"] += 1
+            errs.append("check: %r" % e)
+        time.sleep(0.02)
+    with open(os.path.join(ctl, "result.tmp"), "w") as o:
+        o.write("%d %d %d %d %s\n" % (st["scrapes"], st["checks"], st["fail"], st["back"],
+                                      " | ".join(errs[:3])))
+    os.rename(os.path.join(ctl, "result.tmp"), os.path.join(ctl, "result"))
+
 cmd, args = sys.argv[1], sys.argv[2:]
 sys.exit({"backend": backend, "probe": probe, "wait-for": wait_for, "hold": hold,
-          "load": load, "journal-fields": journal_fields}[cmd](*args) or 0)
+          "load": load, "journal-fields": journal_fields, "watch": watch}[cmd](*args) or 0)
 PY
 
 start_backend() { # PORT NAME
@@ -521,6 +574,18 @@ hold_check() {
 	done
 	echo "$n"
 }
+# Watch: /metrics on 127.0.0.1:9100 and `check` on /run/tcplb/admin.sock in a
+# loop from watch_start DIR until watch_stop DIR, which prints
+# "SCRAPES CHECKS FAILURES BACKWARDS errors...".
+watch_start() {
+	local i
+	rm -rf "$1"; mkdir -p "$1"
+	nsenter -t "$cpid" -n -- "$py" "$work/e2e.py" watch 9100 "/proc/$cpid/root/run/tcplb/admin.sock" "$1" >"$1/log" 2>&1 &
+	bg_pids="$bg_pids $!"
+	for i in $(seq 50); do [ -f "$1/started" ] && break; sleep 0.1; done
+	sleep 0.5
+}
+watch_stop() { load_stop "$1"; }
 # A pid still running inside the container?
 calive() { cexec kill -0 "$1" 2>/dev/null; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -904,7 +969,7 @@ check12() {
 	set -- $res
 	[ "$2" = 0 ] || errs="$errs refused=$2"
 	[ "$3" = 0 ] || errs="$errs failed=$3"
-	jctl -u tcplb -o cat | grep -q "systemd passed socket .*'tcplb-ls-" || errs="$errs fd-store-not-used"
+	jctl -u tcplb -o cat | grep -q "systemd passed socket .*'tcplb-L-" || errs="$errs fd-store-not-used"
 	# A stop is a real stop: systemd closes the stored sockets.
 	cexec systemctl stop tcplb.service
 	probe 8080 1 | grep -qx 'ERR:ConnectionRefusedError' || errs="$errs 8080-open-after-stop"
@@ -915,6 +980,117 @@ check12() {
 	else
 		jctl -u tcplb | tail -n 30
 		fail "12 restart:$errs (load: $res)"
+	fi
+}
+
+# ================================================================================
+# 17. binary upgrade with global.metrics and admin_socket, scraped and checked
+#     throughout, with sessions held longer than shutdown_timeout (issue 20)
+# ================================================================================
+check17() {
+	local errs= pid0 pid1 res w kept t0 took i info
+	start_backend 9117 W
+	cfg <<-'EOF'
+	global:
+	  shutdown_timeout: 2s
+	  admin_socket: /run/tcplb/admin.sock
+	  metrics: 127.0.0.1:9100
+	listeners:
+	  web:
+	    bind: 127.0.0.1:8080
+	    pool: app
+	pools:
+	  app:
+	    servers:
+	      - {address: 127.0.0.1:9117, name: w}
+	EOF
+	cexec systemctl restart tcplb.service || errs="$errs restart-failed"
+	wait_for 8080 W 10 >/dev/null || errs="$errs not-serving-before"
+	pid0=$(mainpid)
+	hold_start 2
+	watch_start "$work/watch17"
+	load_start "$work/load17"
+	t0=$(date +%s%N)
+	cexec /usr/libexec/tcplb/tcplb-upgrade >"$work/upgrade17.log" 2>&1 || errs="$errs tcplb-upgrade-failed"
+	took=$(ms_since "$t0")
+	sleep 5		# the held sessions outlive shutdown_timeout (2s)
+	info=$(cexec tcplb ctl show info 2>&1)
+	echo "$info" | grep -q "^draining processes: 1$" || errs="$errs old-process-not-in-show-info"
+	echo "$info" | grep -q "^active connections, all processes: [2-9]" || errs="$errs held-sessions-not-counted"
+	res=$(load_stop "$work/load17")
+	w=$(watch_stop "$work/watch17")
+	kept=$(hold_check 2)
+	pid1=$(mainpid)
+	[ "$pid1" != "$pid0" ] && [ "$pid1" != 0 ] || errs="$errs MainPID-unchanged"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active"
+	[ "$kept" = 2 ] || errs="$errs kept=$kept/2"
+	set -- $w
+	[ "${1:-0}" -gt 10 ] && [ "${2:-0}" -gt 10 ] || errs="$errs watch-did-not-run($w)"
+	[ "${3:-1}" = 0 ] || errs="$errs scrape-or-check-failures($w)"
+	[ "${4:-1}" = 0 ] || errs="$errs counters-went-back($w)"
+	set -- $res
+	[ "$2" = 0 ] && [ "$3" = 0 ] || errs="$errs load:refused=$2,failed=$3"
+	for i in $(seq 50); do calive "$pid0" || break; sleep 0.1; done
+	calive "$pid0" && errs="$errs old-$pid0-still-running"
+	cexec tcplb ctl show info | grep -q "^draining processes: 0$" || errs="$errs old-process-still-listed"
+	cexec test -S /run/tcplb/admin.sock || errs="$errs admin-socket-gone"
+	cexec test -e "/run/tcplb/admin.sock.$pid0" && errs="$errs old-per-process-socket-left"
+	if [ -z "$errs" ]; then
+		pass "17 upgrade with metrics+admin: tcplb-upgrade in $took ms; $(echo "$w" | cut -d' ' -f1) scrapes and $(echo "$w" | cut -d' ' -f2) ctl checks, 0 failed, no counter went back; 2/2 sessions kept past shutdown_timeout (2s) and listed in show info; load $1 ok, 0 refused, 0 failed"
+	else
+		cat "$work/upgrade17.log"; echo "$info"; jctl -u tcplb | tail -n 30
+		fail "17 upgrade with metrics+admin:$errs (watch: $w; load: $res)"
+	fi
+}
+
+# ================================================================================
+# 18. systemctl restart with FileDescriptorStoreMax (4096) sockets, then
+#     after narrowing a bind from 0.0.0.0 to 127.0.0.1 (issue 20)
+# ================================================================================
+check18() {
+	local errs= pid0 pid1 p n nb
+	{
+		echo "global:"
+		echo "  workers: 32"
+		echo "  shutdown_timeout: 1s"
+		echo "listeners:"
+		echo "  web:"
+		echo "    bind: 0.0.0.0:8080"
+		echo "    pool: app"
+		echo "  many:"
+		echo "    bind:"
+		for p in $(seq 20001 20127); do echo "      - 127.0.0.1:$p"; done
+		echo "    pool: app"
+		echo "pools:"
+		echo "  app:"
+		echo "    servers: [127.0.0.1:9117]"
+	} | cfg
+	cexec systemctl restart tcplb.service || errs="$errs first-restart-failed"
+	wait_for 20127 W 10 >/dev/null || errs="$errs not-serving-4096"
+	pid0=$(mainpid)
+	nb=$(cexec ls "/proc/$pid0/fd" | wc -l)
+	cexec systemctl restart tcplb.service || errs="$errs restart-4096-failed"
+	pid1=$(mainpid)
+	[ "$pid1" != "$pid0" ] || errs="$errs MainPID-unchanged"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active-after-4096"
+	# one summary line for so many (journald would rate-limit 4096)
+	n=$(jctl -u tcplb -o cat _PID="$pid1" | grep -o "systemd passed 4096 sockets (LISTEN_FDNAMES of [0-9]* bytes)" | tail -n 1)
+	[ -n "$n" ] || errs="$errs not-4096-passed($(jctl -u tcplb -o cat _PID="$pid1" | grep 'systemd passed' | tail -n 1))"
+	wait_for 20001 W 10 >/dev/null || errs="$errs not-serving-after-restart"
+	# narrow 0.0.0.0:8080 to 127.0.0.1:8080: the stored wildcard group is
+	# ours, not "another program"
+	sed -i 's/bind: 0.0.0.0:8080/bind: 127.0.0.1:8080/' "$root/etc/tcplb.yaml"
+	cexec systemctl restart tcplb.service || errs="$errs restart-after-narrowing-failed"
+	[ "$(cexec systemctl is-active tcplb.service)" = active ] || errs="$errs not-active-after-narrowing"
+	wait_for 8080 W 10 >/dev/null || errs="$errs 8080-not-served-after-narrowing"
+	jctl -u tcplb -o cat | grep -q "another program listens there" && errs="$errs foreign-probe-hit"
+	cfg_upgrade
+	cexec systemctl restart tcplb.service || errs="$errs restore-failed"
+	if [ -z "$errs" ]; then
+		pass "18 restart: 4096 sockets (32 workers x 128 binds; $nb fds open) restarted from systemd's fd store: $n; then a bind narrowed from 0.0.0.0:8080 to 127.0.0.1:8080 restarted and serves"
+	else
+		jctl -u tcplb | tail -n 20
+		fail "18 restart with 4096 sockets / narrowed bind:$errs"
 	fi
 }
 
@@ -1094,6 +1270,8 @@ if [ "$(cexec systemctl is-active tcplb.service)" = active ]; then
 	check8
 	check11
 	check12
+	check17
+	check18
 	check13
 	check14
 	check9

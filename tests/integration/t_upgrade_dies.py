@@ -6,7 +6,9 @@ every connection would be refused.  The old process learns of the death
 when it confirms the handover ("ok" to a closed socket) and keeps serving.
 Made deterministic: the new process is held up by a slow name server, the
 old one is stopped (SIGSTOP) until the new one has said "ready" and waits
-for the confirmation, then the new one is killed and the old one resumes."""
+for the confirmation, then the new one is killed and the old one resumes.
+The admin socket stays the old process's, and the killed one's own socket
+file (PATH.PID) is removed."""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -43,12 +45,13 @@ def test(t):
 global:
   shutdown_timeout: 5s
   resolvers: ["%s"]
+  admin_socket: %s
 listeners:
   front: {bind: "127.0.0.1:%d", pool: p}
 pools:
   p:
     servers: ["app.test:%d"]
-""" % (dns.server, port, a.port))
+""" % (dns.server, t.path("admin.sock"), port, a.port))
     n = t.notify_receiver()
     lb = t.start(["-w", os.environ.get("TCPLB_TEST_WORKERS", "2"), "-c", cfg,
                   "--log-target", "stderr"], env={"NOTIFY_SOCKET": n.path})
@@ -97,6 +100,11 @@ pools:
     time.sleep(0.5)
     t.check(lb.alive(), "the old process exited after handing over to a dead one")
     t.eq(t.identify(addr), "A", "served after the new process died")
+    # its admin socket was never put at the path, and its own file is gone
+    t.eq(admin_json(t.path("admin.sock"), "show info")["pid"], lb.pid,
+         "the admin socket is still the running process's")
+    t.eq(sorted(f for f in os.listdir(t.dir) if f.startswith("admin.sock")),
+         ["admin.sock", "admin.sock.%d" % lb.pid], "the killed process's socket file is left")
     lb.stop()
 
 

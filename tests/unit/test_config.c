@@ -459,6 +459,19 @@ test_values_accepted(void **state)
 	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
 	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
 	assert_int_equal(g->global.shutdown_timeout_ms, 30000);
+	/* upgrade_timeout: unlimited by default, as HAProxy and nginx. */
+	assert_true(g->global.upgrade_timeout_ms == UINT64_MAX);
+	gen_put(g);
+
+	g = mem_ok("global: {upgrade_timeout: 90s}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
+	assert_int_equal(g->global.upgrade_timeout_ms, 90000);
+	gen_put(g);
+	g = mem_ok("global: {upgrade_timeout: unlimited}\n"
+	    "listeners: {l: {bind: '127.0.0.1:0', pool: p}}\n"
+	    "pools: {p: {servers: ['127.0.0.1:1']}}\n");
+	assert_true(g->global.upgrade_timeout_ms == UINT64_MAX);
 	gen_put(g);
 }
 
