@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -30,7 +31,9 @@ static const char *const structural[] = {
 
 struct entry {
 	char *key;
-	uint64_t value;
+	uint64_t value;		/* integer samples */
+	double fvalue;		/* the others (seconds) */
+	bool is_float;
 };
 
 static struct entry *table;
@@ -125,8 +128,10 @@ next_sample(const char **pp, const char *end, bool *counter, struct sample *s,
 		s->keylen = (size_t)(sp - 1 - p);
 		s->val = sp;
 		s->vallen = (size_t)(nl - sp);
-		if (strspn(sp, "0123456789") < s->vallen)
-			continue;	/* not an integer */
+		/* A number: integers, or seconds in floating point (no
+		 * NaN, no Inf). */
+		if (strspn(sp, "0123456789.e+-") < s->vallen || !isdigit((unsigned char)*sp))
+			continue;
 		return true;
 	}
 	return false;
@@ -156,8 +161,10 @@ metrics_carry_reset(void)
 void
 metrics_carry_take(const char *rest)
 {
-	char *end;
-	uint64_t v = strtoull(rest, &end, 10);
+	char *end, *iend;
+	double fv = strtod(rest, &end);
+	uint64_t v = strtoull(rest, &iend, 10);
+	bool is_float = iend != end;
 	size_t n;
 	struct entry *e;
 
@@ -174,7 +181,14 @@ metrics_carry_take(const char *rest)
 		e->key = xstrndup(end, n);
 		used++;
 	}
-	e->value += v;
+	if (is_float || e->is_float) {
+		if (!e->is_float)
+			e->fvalue = (double)e->value;
+		e->is_float = true;
+		e->fvalue += is_float ? fv : (double)v;
+	} else {
+		e->value += v;
+	}
 }
 
 void
@@ -195,7 +209,12 @@ metrics_carry_apply(struct sbuf *b, size_t start)
 		if (e->key == NULL)
 			continue;
 		sbuf_add(&out, copied, (size_t)(s.val - copied));
-		sbuf_printf(&out, "%" PRIu64, (uint64_t)strtoull(s.val, NULL, 10) + e->value);
+		if (e->is_float || strspn(s.val, "0123456789") < s.vallen)
+			sbuf_prom_double(&out, strtod(s.val, NULL) +
+			    (e->is_float ? e->fvalue : (double)e->value));
+		else
+			sbuf_printf(&out, "%" PRIu64,
+			    (uint64_t)strtoull(s.val, NULL, 10) + e->value);
 		copied = eol;
 	}
 	if (out.len == 0)

@@ -23,9 +23,10 @@ listeners:
   guarded: {bind: "127.0.0.1:%d", pool: p, deny: ["127.0.0.1/32"]}
 pools:
   p:
+    health_check: {interval: 100ms, timeout: 1s}
     servers: ["%s"]
 """
-COUNTERS = re.compile(r"^(tcplb_[a-z_]+_total(?:\{[^}]*\})?) (\d+)$", re.M)
+COUNTERS = re.compile(r"^(tcplb_[a-z_]+_total(?:\{[^}]*\})?) ([0-9.e+-]+)$", re.M)
 
 
 class Watcher:
@@ -48,7 +49,7 @@ class Watcher:
                 if st != 200:
                     self.fail.append("scrape %d" % st)
                 for k, v in COUNTERS.findall(body.decode()):
-                    v = int(v)
+                    v = float(v)
                     if v < self.last.get(k, 0):
                         self.back.append((k, self.last[k], v))
                     self.last[k] = v
@@ -90,6 +91,9 @@ def test(t):
     t.check(not ans.startswith("error"), "reload: %r" % ans)
     w = Watcher(t, ("127.0.0.1", mport), sock)
     t.check(wait_until(lambda: w.scrapes > 5 and w.checks > 5, 10), "watcher does not run")
+    before = dict(w.last)
+    t.check(wait_until(lambda: any(k.startswith("tcplb_server_checks_total") and v > 3
+                                   for k, v in w.last.items()), 10), "checks counted")
     before = dict(w.last)
     t.check(before.get("tcplb_reloads_total") == 1 and
             before.get('tcplb_refused_connections_total{reason="denied"}') == 3,

@@ -46,12 +46,13 @@ test_write(void **state)
 	(void)state;
 	metrics_carry_write(f, old_text, strlen(old_text), "metric");
 	fclose(f);
-	/* Counters only, not the structural families, integers only. */
+	/* Counters only, not the structural families. */
 	assert_string_equal(buf,
 	    "metric 2 tcplb_reloads_total\n"
 	    "metric 7 tcplb_refused_connections_total{reason=\"denied\"}\n"
 	    "metric 1 tcplb_refused_connections_total{reason=\"a b\"}\n"
-	    "metric 3 tcplb_pool_queued_total{pool=\"p\"}\n");
+	    "metric 3 tcplb_pool_queued_total{pool=\"p\"}\n"
+	    "metric 1.5 tcplb_x_seconds_total\n");
 	free(buf);
 }
 
@@ -94,6 +95,12 @@ test_apply(void **state)
 	    "tcplb_workers 2\n"
 	    "# TYPE tcplb_server_connections_total counter\n"
 	    "tcplb_server_connections_total{pool=\"p\",server=\"s\"} 10\n");
+	/* Seconds: floating point. */
+	metrics_carry_take("1.5 tcplb_x_seconds_total");
+	sbuf_reset(&b);
+	sbuf_puts(&b, "# TYPE tcplb_x_seconds_total counter\ntcplb_x_seconds_total 0.25\n");
+	metrics_carry_apply(&b, 0);
+	assert_string_equal(b.p, "# TYPE tcplb_x_seconds_total counter\ntcplb_x_seconds_total 1.75\n");
 	/* Read again at the handover: the later values replace. */
 	metrics_carry_reset();
 	metrics_carry_take("9 tcplb_reloads_total");
