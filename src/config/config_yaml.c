@@ -2425,7 +2425,9 @@ config_load_file(const char *path, struct config_errors *e)
 	size_t len = 0, cap = 0, r;
 	struct gen *g;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	/* Close-on-exec: a reload loads on a helper thread, and a binary
+	 * upgrade started meanwhile must not inherit the file. */
+	if ((f = fopen(path, "re")) == NULL) {
 		config_errors_add(e, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return NULL;
