@@ -628,6 +628,7 @@ flow_close(struct flow *f, const char *reason)
 	}
 	pool_release(f->srv);
 	atomic_fetch_sub_explicit(&f->l->st->active, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&tcplb_flows, 1, memory_order_relaxed);
 	gen_put(f->gen);
 	free(f);
 }
@@ -662,7 +663,7 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 	struct guard_ticket tk = { 0 };
 	struct server *srv;
 	struct flow *f;
-	uint32_t lmax = l->max_conns;
+	uint32_t lmax = l->max_conns, gmax = w->gen->global.max_conns;
 	int fd;
 
 	/* An instance drain (`tcplb ctl drain`): open flows go on, new
@@ -672,11 +673,29 @@ flow_new(struct dgram_worker *dw, struct wlisten *wl,
 		return NULL;
 	}
 	/* max_connections counts flows; when the table is full, datagrams
-	 * of new clients are dropped (counted), open flows go on. */
+	 * of new clients are dropped (counted), open flows go on.  The
+	 * global max_connections bounds flows and TCP connections together
+	 * (RLIMIT_NOFILE is sized from it): a spoofed flood on a listener
+	 * without a limit of its own stops there too. */
+	if (atomic_fetch_add_explicit(&tcplb_flows, 1, memory_order_relaxed) +
+	    atomic_load_explicit(&tcplb_active, memory_order_relaxed) >= gmax &&
+	    gmax) {
+		static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
+
+		atomic_fetch_sub_explicit(&tcplb_flows, 1, memory_order_relaxed);
+		drop(dw, l, STATS_DROP_FLOW_LIMIT, 1);
+		if (l->st->ws)
+			stats_add(&l->st->ws[w->id].refused_limit, 1);
+		log_ratelimited(&rl, LOG_WARNING, NULL, "listener %s: %u "
+		    "connections and flows open (global max_connections): "
+		    "datagrams of new clients dropped", l->name, gmax);
+		return NULL;
+	}
 	if (atomic_fetch_add_explicit(&l->st->active, 1,
 	    memory_order_relaxed) >= lmax && lmax) {
 		atomic_fetch_sub_explicit(&l->st->active, 1,
 		    memory_order_relaxed);
+		atomic_fetch_sub_explicit(&tcplb_flows, 1, memory_order_relaxed);
 		static struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 1);
 
 		drop(dw, l, STATS_DROP_FLOW_LIMIT, 1);
@@ -780,6 +799,7 @@ release_guard:
 	guard_release(&tk);
 release_slot:
 	atomic_fetch_sub_explicit(&l->st->active, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&tcplb_flows, 1, memory_order_relaxed);
 	return NULL;
 }
 

@@ -734,9 +734,11 @@ reserve_slot(struct worker *w, struct wlisten *wl)
 	uint32_t before;
 
 	/* Global: the sessions an old process still drains after a binary
-	 * upgrade count too (peers.h; refreshed a few times a second). */
+	 * upgrade count too (peers.h; refreshed a few times a second), and
+	 * UDP flows (one descriptor each; RLIMIT_NOFILE is sized from gmax). */
 	before = atomic_fetch_add_explicit(&tcplb_active, 1, memory_order_relaxed);
-	if (gmax && before + atomic_load_explicit(&peers_active, memory_order_relaxed) >= gmax) {
+	if (gmax && before + atomic_load_explicit(&peers_active, memory_order_relaxed) +
+	    atomic_load_explicit(&tcplb_flows, memory_order_relaxed) >= gmax) {
 		atomic_fetch_sub_explicit(&tcplb_active, 1, memory_order_relaxed);
 		if (wl->l->st->ws)
 			stats_add(&wl->l->st->ws[w->id].refused_limit, 1);

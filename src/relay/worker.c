@@ -15,6 +15,7 @@
 #include "relay/worker.h"
 
 atomic_uint tcplb_active;
+atomic_uint tcplb_flows;
 
 static struct worker *workers;
 static unsigned nworkers;

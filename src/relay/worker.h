@@ -103,6 +103,9 @@ struct worker_task {
 
 /* Sessions open on all workers (global.max_connections). */
 extern atomic_uint tcplb_active;
+/* Open UDP flows over all listeners (dgram/): global.max_connections
+ * bounds TCP connections and UDP flows together. */
+extern atomic_uint tcplb_flows;
 
 /* The table of workers, made by workers_start() (workers.c). */
 struct worker *worker_table_new(unsigned n);
