@@ -651,6 +651,30 @@ pktinfo_of(struct msghdr *m, struct flow *f)
 	return 0;
 }
 
+/* The address a datagram was sent to (wildcard binds) into the key:
+ * replies leave from it, so it is part of what a flow is. */
+static void
+key_local_of(struct msghdr *m, struct flowtab_key *key)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			flowtab_key_local(key, &pi.ipi_addr, 4);
+			return;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			flowtab_key_local(key, &pi.ipi6_addr, 16);
+			return;
+		}
+	}
+}
+
 /* The first datagram of a flow: limits, access control, a server, a
  * socket.  NULL (the datagram dropped and counted) when any says no. */
 static struct flow *
@@ -1019,6 +1043,8 @@ dgram_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 			if (flowtab_key_make(&key, m->msg_name, wl->fd) < 0)
 				continue;
+			if (m->msg_controllen > 0)
+				key_local_of(m, &key);
 			hash = flowtab_hash(&dw->tab, &key);
 			node = flowtab_find(&dw->tab, &key, hash);
 			f = node ? (struct flow *)node : NULL;

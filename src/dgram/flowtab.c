@@ -56,6 +56,19 @@ flowtab_key_make(struct flowtab_key *k, const struct sockaddr *sa, int lfd)
 	return -1;
 }
 
+void
+flowtab_key_local(struct flowtab_key *k, const void *addr, size_t len)
+{
+	memset(k->local, 0, sizeof(k->local));
+	if (len == 4) {
+		k->local[10] = 0xff;
+		k->local[11] = 0xff;
+		memcpy(&k->local[12], addr, 4);
+	} else if (len == 16) {
+		memcpy(k->local, addr, 16);
+	}
+}
+
 /* Mix of 32-bit words (murmur3 finalizer rounds), seeded. */
 static uint32_t
 mix(uint32_t h, uint32_t v)
@@ -77,6 +90,10 @@ flowtab_hash(const struct flowtab *t, const struct flowtab_key *k)
 		memcpy(&w, &k->addr[i], 4);
 		h = mix(h, w);
 	}
+	for (int i = 0; i < 16; i += 4) {
+		memcpy(&w, &k->local[i], 4);
+		h = mix(h, w);
+	}
 	h = mix(h, (uint32_t)k->port << 16 ^ (uint32_t)k->lfd);
 	h ^= h >> 16;
 	h *= 0x85ebca6bu;
@@ -89,7 +106,8 @@ static bool
 key_eq(const struct flowtab_key *a, const struct flowtab_key *b)
 {
 	return a->port == b->port && a->lfd == b->lfd &&
-	    memcmp(a->addr, b->addr, 16) == 0;
+	    memcmp(a->addr, b->addr, 16) == 0 &&
+	    memcmp(a->local, b->local, 16) == 0;
 }
 
 struct flowtab_node *

@@ -19,6 +19,10 @@ struct flowtab_key {
 	uint8_t addr[16];
 	uint16_t port;			/* network order */
 	int lfd;			/* listening socket the flow arrived on */
+	/* The address the client sent to, same form, when the socket
+	 * reports it (wildcard binds; else zero): one client port toward
+	 * two addresses is two flows, each answering from its own. */
+	uint8_t local[16];
 };
 
 struct flowtab_node {
@@ -39,6 +43,8 @@ void flowtab_free(struct flowtab *t);	/* the buckets; entries are the caller's *
 /* Fill key from a client address (AF_INET or AF_INET6) and socket;
  * returns -1 for another family. */
 int flowtab_key_make(struct flowtab_key *k, const struct sockaddr *sa, int lfd);
+/* Set the key's local address: 4 bytes (IPv4) or 16 (IPv6). */
+void flowtab_key_local(struct flowtab_key *k, const void *addr, size_t len);
 uint32_t flowtab_hash(const struct flowtab *t, const struct flowtab_key *k);
 struct flowtab_node *flowtab_find(const struct flowtab *t,
     const struct flowtab_key *k, uint32_t hash);
