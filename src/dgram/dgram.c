@@ -481,6 +481,12 @@ upstream_cb(struct ev_loop *loop, ev_io *io, int revents)
 				flow_refused(f);
 				return;
 			}
+			/* ICMP "fragmentation needed": the kernel lowered the
+			 * path MTU and fragments what follows; the error is
+			 * consumed.  Not the flow's end (anyone who guesses
+			 * its ports could send one). */
+			if (errno == EMSGSIZE)
+				continue;
 			/* Other ICMP errors on the connected socket (host or
 			 * network unreachable) end the flow the same way. */
 			if (errno == EHOSTUNREACH || errno == ENETUNREACH) {
@@ -941,6 +947,7 @@ static void
 run_send(struct dgram_worker *dw, struct flow *f, unsigned n)
 {
 	unsigned i = run_send_gso(dw, f, n);	/* a GSO train first, if it can */
+	unsigned retried = n;			/* the datagram tried twice */
 
 	if (i > 0) {
 		size_t bytes = 0;
@@ -968,6 +975,14 @@ run_send(struct dgram_worker *dw, struct flow *f, unsigned n)
 			drop(dw, f->l, STATS_DROP_SEND_FAILED, n - i);
 			flow_refused(f);
 			return;
+		}
+		/* EMSGSIZE may be an ICMP "fragmentation needed" of an
+		 * earlier datagram, pending on the socket (the send returned
+		 * it instead of sending): once more; a datagram really too
+		 * big fails again. */
+		if (errno == EMSGSIZE && retried != i) {
+			retried = i;
+			continue;
 		}
 		drop(dw, f->l, errno == EMSGSIZE ? STATS_DROP_TOO_BIG :
 		    STATS_DROP_SEND_FAILED, 1);
