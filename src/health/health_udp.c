@@ -63,7 +63,11 @@ udp_read(struct health_check *c)
 	else
 		n = recv(c->fd, c->buf, cfg->expect_len, 0);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		/* EMSGSIZE: an ICMP "fragmentation needed" quoting the
+		 * check's small datagram -- stale or spoofed, not the
+		 * server's answer: the reply (or the timeout) still decides. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+		    errno == EMSGSIZE)
 			return;
 		c->why = CR_OTHER;
 		(void)check_errno_text(errno, &c->why);
