@@ -307,7 +307,12 @@ pools:
             try:
                 p = Pg(W, timeout=1.0)
                 try:
-                    r = p.query("INSERT INTO w (via) VALUES (inet_server_port()); SELECT inet_server_port()")
+                    # A write only a primary takes, on a table of its own
+                    # (a temporary one): whether the new primary has
+                    # replayed w yet is Patroni's business, not tcplb's.
+                    r = p.query("CREATE TEMP TABLE tw (via int); "
+                                "INSERT INTO tw (via) VALUES (inet_server_port()); "
+                                "SELECT inet_server_port()")
                     log.append((t1, True, port_of.get(int(r[0][0]))))
                 finally:
                     p.close()

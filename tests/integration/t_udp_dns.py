@@ -103,12 +103,15 @@ pools:
     rate = "10M" if san else "50M"
     r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-u", "-b", rate,
                         "-l", "1400", "-t", "2", "-J"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     import json
+    # The report is the JSON document on stdout; a warning iperf3 prints
+    # first (stderr, or a line before the document) is not part of it.
+    out = r.stdout.decode(errors="replace")
     try:
-        j = json.loads(r.stdout.decode())
+        j = json.loads(out[out.index("{"):])
     except ValueError:
-        t.fail("iperf3 output: %r" % r.stdout[-2000:])
+        t.fail("iperf3 output: %r / %r" % (out[-2000:], r.stderr[-500:]))
     t.check("error" not in j, "iperf3 error: %r" % j.get("error"))
     s = j["end"]["sum"]
     t.log("iperf3 -u: %d packets, %d lost, %.1f Mbit/s" % (s["packets"], s["lost_packets"],
