@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,23 @@ added_has(const char *pool, const char *name)
 
 	pthread_mutex_lock(&lock);
 	r = added_find(pool, name) >= 0;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+const char *
+added_at(const char *pool, const char *addr, char *buf, size_t len)
+{
+	const char *r = NULL;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nlist; i++)
+		if (strcmp(list[i].pool, pool) == 0 &&
+		    strcmp(list[i].addr, addr) == 0) {
+			snprintf(buf, len, "%s", list[i].name);
+			r = buf;
+			break;
+		}
 	pthread_mutex_unlock(&lock);
 	return r;
 }
