@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,23 @@ added_has(const char *pool, const char *name)
 	return r;
 }
 
+const char *
+added_at(const char *pool, const char *addr, char *buf, size_t len)
+{
+	const char *r = NULL;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nlist; i++)
+		if (strcmp(list[i].pool, pool) == 0 &&
+		    strcmp(list[i].addr, addr) == 0) {
+			snprintf(buf, len, "%s", list[i].name);
+			r = buf;
+			break;
+		}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 uint64_t
 added_version(void)
 {
@@ -143,11 +161,12 @@ added_pool_has(const struct pool *p, const char *name,
 	return false;
 }
 
-/* One added server into p; a warning when it cannot go in. */
+/* One added server into p, whose names and addresses x indexes (kept up
+ * to date by config_pool_add_entry()); a warning when it cannot go in. */
 static void
-added_apply_one(struct pool *p, const struct added_server *a)
+added_apply_one(struct pool *p, struct server_index *x,
+    const struct added_server *a)
 {
-	struct server_index x = { 0 };
 	struct server_opts o = { 0 };
 	struct config_build b = { 0 };
 	struct addr_spec spec;
@@ -163,18 +182,12 @@ added_apply_one(struct pool *p, const struct added_server *a)
 		return;
 	}
 	/* The file (or DNS) has this name or address now: it wins. */
-	if (added_pool_has(p, a->name, (struct sockaddr *)&sa[0])) {
+	if (config_pool_has_name(p, x, a->name) ||
+	    config_pool_has_addr(p, x, (struct sockaddr *)&sa[0])) {
 		free(sa);
 		return;
 	}
 	free(sa);
-	for (uint32_t i = 0; i < p->nservers; i++) {
-		hindex_add(&x.names, hindex_hash_str(p->servers[i].name), i);
-		hindex_add(&x.addrs, addr_hash((struct sockaddr *)
-		    &p->servers[i].addr), i);
-	}
-	x.cap = p->nservers;
-	x.ecap = p->nentries;
 	o.weight = a->weight;
 	o.max_conns = a->max_conns;
 	o.backup = a->backup;
@@ -182,7 +195,7 @@ added_apply_one(struct pool *p, const struct added_server *a)
 	o.source.client = p->source_client;
 	o.mptcp = p->mptcp;
 	o.proxy_protocol = CFG_PROXY_UNSET;
-	if (config_pool_add_entry(p, &x, &spec, NULL, a->addr, a->name, &o, &b,
+	if (config_pool_add_entry(p, x, &spec, NULL, a->addr, a->name, &o, &b,
 	    err, sizeof(err)) != 0) {
 		log_warnx("pool %s: added server %s (%s) left out: %s", p->name,
 		    a->name, a->addr, err);
@@ -194,33 +207,72 @@ added_apply_one(struct pool *p, const struct added_server *a)
 			if (p->health.enabled)
 				atomic_store(&p->servers[i].st->up, false);
 	}
-	config_server_index_free(&x);
 }
 
+/* The index of a pool's servers is built once per pool, not once per
+ * added server: with thousands added, a rebuild per server made each
+ * generation quadratic in them (and each add rebuilds a generation). */
 void
 added_apply(struct gen *g)
 {
 	struct added_server *v;
 	size_t n = added_list(&v, &g->added_version);
 
-	for (size_t i = 0; i < n; i++) {
-		struct pool *p = gen_find_pool(g, v[i].pool);
+	for (uint32_t k = 0; k < g->npools && n > 0; k++) {
+		struct pool *p = &g->pools[k];
+		struct server_index x = { 0 };
+		bool indexed = false;
 
-		if (p != NULL)
-			added_apply_one(p, &v[i]);
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(v[i].pool, p->name) != 0)
+				continue;
+			if (!indexed) {
+				for (uint32_t j = 0; j < p->nservers; j++) {
+					hindex_add(&x.names, hindex_hash_str(
+					    p->servers[j].name), j);
+					hindex_add(&x.addrs, addr_hash(
+					    (struct sockaddr *)
+					    &p->servers[j].addr), j);
+				}
+				x.cap = p->nservers;
+				x.ecap = p->nentries;
+				indexed = true;
+			}
+			added_apply_one(p, &x, &v[i]);
+		}
+		config_server_index_free(&x);
 	}
 	added_free(v, n);
 }
 
+/* Per pool of g, its servers by name, built when first asked: a lookup
+ * per added server, not a scan of the pool (thousands added, every
+ * generation published). */
+struct name_ix {
+	struct hindex *names;
+	bool *built;
+};
+
 /* Does g's pool hold the added server POOL/NAME as an added one? */
 static bool
-added_taken(const struct gen *g, const struct added_server *a)
+added_taken(const struct gen *g, struct name_ix *ix,
+    const struct added_server *a)
 {
 	const struct pool *p = gen_find_pool(g, a->pool);
+	size_t k, cur = 0;
+	uint32_t i;
 
 	if (p == NULL)
 		return false;
-	for (uint32_t i = 0; i < p->nservers; i++)
+	k = (size_t)(p - g->pools);
+	if (!ix->built[k]) {
+		for (uint32_t j = 0; j < p->nservers; j++)
+			hindex_add(&ix->names[k],
+			    hindex_hash_str(p->servers[j].name), j);
+		ix->built[k] = true;
+	}
+	while ((i = hindex_next(&ix->names[k], hindex_hash_str(a->name),
+	    &cur)) != HINDEX_NONE)
 		if (strcmp(p->servers[i].name, a->name) == 0)
 			return p->entries[p->servers[i].entry].added;
 	return false;
@@ -238,13 +290,16 @@ unsigned
 added_prune(const struct gen *g)
 {
 	unsigned dropped = 0;
+	struct name_ix ix;
 
+	ix.names = xcalloc(g->npools ? g->npools : 1, sizeof(*ix.names));
+	ix.built = xcalloc(g->npools ? g->npools : 1, sizeof(*ix.built));
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < nlist;) {
 		struct added_server *a = &list[i];
 
 		/* Changed since g was built: the next generation decides. */
-		if (version > g->added_version || added_taken(g, a)) {
+		if (version > g->added_version || added_taken(g, &ix, a)) {
 			i++;
 			continue;
 		}
@@ -261,5 +316,9 @@ added_prune(const struct gen *g)
 	if (dropped)
 		version++;
 	pthread_mutex_unlock(&lock);
+	for (uint32_t k = 0; k < g->npools; k++)
+		hindex_free(&ix.names[k]);
+	free(ix.names);
+	free(ix.built);
 	return dropped;
 }

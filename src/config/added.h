@@ -34,6 +34,10 @@ uint64_t added_add(const struct added_server *s);
 /* Removes POOL/NAME; returns the new version, or 0 if there was none. */
 uint64_t added_del(const char *pool, const char *name);
 bool added_has(const char *pool, const char *name);
+/* The name of POOL's added server at ADDR (as addr_format() writes it),
+ * copied into BUF; NULL when none. */
+const char *added_at(const char *pool, const char *addr, char *buf,
+    size_t len);
 uint64_t added_version(void);
 /* A copy of the list (free with added_free()). */
 size_t added_list(struct added_server **out, uint64_t *version);

@@ -197,6 +197,13 @@ pool_find_addr(const struct pool *p, const struct server_index *x,
 }
 
 bool
+config_pool_has_addr(const struct pool *p, const struct server_index *x,
+    const struct sockaddr *sa)
+{
+	return pool_find_addr(p, x, sa) != NULL;
+}
+
+bool
 config_pool_has_name(const struct pool *p, const struct server_index *x,
     const char *name)
 {

@@ -116,6 +116,8 @@ struct server_index {
 void config_server_index_free(struct server_index *x);
 bool config_pool_has_name(const struct pool *p, const struct server_index *x,
     const char *name);
+bool config_pool_has_addr(const struct pool *p, const struct server_index *x,
+    const struct sockaddr *sa);
 /* Append one server entry: spec (an address or HOST:PORT) or, when spec
  * is NULL, the SRV name srv; then one server per address it resolves to.
  * Returns 0, or -1 with err set (nothing is added then), or

@@ -89,7 +89,7 @@ exec_add(const struct admin_cmd *c, uid_t uid, pid_t pid, void *client,
 	const struct pool *p = gen_find_pool(g, c->pool);
 	struct addr_spec spec;
 	struct sockaddr_storage *sa = NULL;
-	char err[300], text[ADDR_STRLEN];
+	char err[300], text[ADDR_STRLEN], other[ADMIN_NAME_MAX];
 	const char *name;
 	size_t n = 0;
 	struct waiter *w;
@@ -130,6 +130,12 @@ exec_add(const struct admin_cmd *c, uid_t uid, pid_t pid, void *client,
 	if (pool_server_named(p, text) != NULL)
 		return err_out(msg, len, "pool '%s' already has a server at "
 		    "%s (%s)", p->name, text, pool_server_named(p, text)->name);
+	/* One not yet live (another client's add still being built) is
+	 * not in g: without this both adds would answer "added" and the
+	 * generation would take only the first. */
+	if (added_at(p->name, text, other, sizeof(other)) != NULL)
+		return err_out(msg, len, "pool '%s' already has a server at "
+		    "%s (%s)", p->name, text, other);
 	if (pool_server_named(p, name) != NULL || added_has(p->name, name))
 		return err_out(msg, len, "pool '%s' already has a server "
 		    "named '%s'", p->name, name);
