@@ -91,22 +91,10 @@ health_log_ctx(const struct server *s, struct log_ctx *ctx)
 const char *
 health_errno_reason(int err)
 {
-	switch (err) {
-	case ECONNREFUSED:
-		return "connection refused";
-	case ECONNRESET:
-		return "connection reset";
-	case ETIMEDOUT:
-		return "timeout";
-	case ENETUNREACH:
-		return "network unreachable";
-	case EHOSTUNREACH:
-		return "host unreachable";
-	case EPIPE:
-		return "connection closed";
-	default:
-		return strerror(err);
-	}
+	enum check_reason unused;
+
+	/* One table of errno words: the check protocols' (check.c). */
+	return check_errno_text(err, &unused);
 }
 
 bool
