@@ -47,10 +47,11 @@ pools:
     t.check(t.echo_ok(held, b"still here"), "session on the removed address broken")
     for _ in range(10):
         t.eq(served_by(t, addr), "B", "after the change")
-    m = re.search(r"^(\S+) .*pool p: 'app\.test' changed: \+127\.0\.0\.3:%d -127\.0\.0\.2:%d$" % (a.port, a.port),
-                  lb.stderr(), re.M)
+    # The log thread writes its records within ~20 ms: wait for them.
+    m = lb.wait_stderr(r"^(\S+) .*pool p: 'app\.test' changed: \+127\.0\.0\.3:%d -127\.0\.0\.2:%d$"
+                       % (a.port, a.port), timeout=2)
     t.check(m, "change not logged")
-    m2 = re.search(r"^(\S+) .*generation \d+ published after a DNS change$", lb.stderr(), re.M)
+    m2 = lb.wait_stderr(r"^(\S+) .*generation \d+ published after a DNS change$", timeout=2)
     t.check(m2, "publication not logged")
 
     def stamp(x):
