@@ -12,6 +12,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,35 @@
 #include "control/admin_cmd.h"
 #include "control/admin_fmt.h"
 #include "config/gen.h"
+
+/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
+static bool
+utf8_valid(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], len, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+		if (len == 0 || c > 0xf4 || i + len > n)
+			return false;
+		cp = c & (0x7f >> len);
+		for (unsigned k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -99,9 +129,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sbuf_field(&b, s);
 	if (b.len == 0)
 		abort();
+	/* A text field: no space, control byte or DEL (they are escaped as
+	 * \xHH), and what is above ASCII is valid UTF-8, shown as is. */
 	for (size_t i = 0; i < b.len; i++)
-		if ((unsigned char)b.p[i] <= 0x20 || (unsigned char)b.p[i] >= 0x7f)
+		if ((unsigned char)b.p[i] <= 0x20 || (unsigned char)b.p[i] == 0x7f)
 			abort();
+	if (!utf8_valid((const unsigned char *)b.p, b.len))
+		abort();
 	sbuf_free(&b);
 	free(s);
 	return 0;
