@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -760,6 +761,23 @@ sums(const char *line, const char *key, size_t want)
 	return out;
 }
 
+/* The carried sums of a pool or listener line: "sums=" as this version
+ * writes it, else (an older process, another layout) only "total=", the
+ * connection count, which is the first field of both sum structs. */
+_Static_assert(offsetof(struct stats_srv_sum, conns) == 0 &&
+    offsetof(struct stats_lsn_sum, conns) == 0, "conns first");
+static uint64_t *
+carried_sums(const char *kv, size_t nfields)
+{
+	uint64_t *c = sums(kv, "sums", nfields);
+
+	if (c == NULL) {
+		c = xcalloc(nfields, sizeof(uint64_t));
+		c[0] = (uint64_t)num(kv, "total", 0);
+	}
+	return c;
+}
+
 /* One "server" line of the old process's state. */
 struct saved {
 	char *pool, *name, *addr;
@@ -1001,15 +1019,9 @@ read_state(struct gen *g, bool admin_only)
 
 			pool_lines = true;
 			if (p != NULL && p->st != NULL) {
-				uint64_t *c = sums(line + 5, "sums", STATS_SRV_FIELDS);
-
-				if (c == NULL) {
-					c = xcalloc(STATS_SRV_FIELDS, sizeof(uint64_t));
-					((struct stats_srv_sum *)c)->conns =
-					    (uint64_t)num(line + 5, "total", 0);
-				}
 				free(p->st->carried);
-				p->st->carried = c;
+				p->st->carried = carried_sums(line + 5,
+				    STATS_SRV_FIELDS);
 			}
 			free(name);
 		} else if (strncmp(line, "listener ", 9) == 0) {
@@ -1017,15 +1029,9 @@ read_state(struct gen *g, bool admin_only)
 			struct listener *l = name ? gen_find_listener(g, name) : NULL;
 
 			if (l != NULL) {
-				uint64_t *c = sums(line + 9, "sums", STATS_LSN_FIELDS);
-
-				if (c == NULL) {
-					c = xcalloc(STATS_LSN_FIELDS, sizeof(uint64_t));
-					((struct stats_lsn_sum *)c)->conns =
-					    (uint64_t)num(line + 9, "total", 0);
-				}
 				free(l->st->carried);
-				l->st->carried = c;
+				l->st->carried = carried_sums(line + 9,
+				    STATS_LSN_FIELDS);
 			}
 			free(name);
 		} else if (strncmp(line, "process ", 8) == 0) {
