@@ -397,20 +397,47 @@ metrics_listening(struct ev_loop *loop, const char *text)
 	log_notice("metrics: listening on %s (GET /metrics, GET /)", met.text);
 }
 
-void
-metrics_stop(void)
+/* Stop accepting: the listening socket's watcher and our copy of it. */
+static void
+metrics_close_listener(void)
 {
 	if (met.loop)
 		ev_timer_stop(met.loop, &retry_timer);
 	if (met.fd < 0)
 		return;
+	ev_io_stop(met.loop, &met.io);
+	close(met.fd);
+	met.fd = -1;
+}
+
+void
+metrics_handed_over(void)
+{
+	/* Only the watcher and our descriptor go: the socket itself stays
+	 * open in the new process, which took it at its start and has been
+	 * accepting from the same queue since, so nothing queued is lost.
+	 * The clients accepted here stay: each was promised an answer, and
+	 * closing one now is an empty reply to a scraper (issue 20).  They
+	 * end by themselves, bounded by METRICS_HEAD_S, METRICS_ANSWER_S
+	 * and METRICS_TIMEOUT_S. */
+	metrics_close_listener();
+}
+
+unsigned
+metrics_answering(void)
+{
+	return met.nclients;
+}
+
+void
+metrics_stop(void)
+{
 	/* Clients first: closing one cancels its job, which mpage_stop()
-	 * then frees with the rest. */
+	 * then frees with the rest.  Also after metrics_handed_over(), when
+	 * the listener is gone already. */
 	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (met.clients[i])
 			aconn_close(met.clients[i]);
 	mpage_stop();
-	ev_io_stop(met.loop, &met.io);
-	close(met.fd);
-	met.fd = -1;
+	metrics_close_listener();
 }

@@ -16,7 +16,16 @@
  * process lets it go. */
 int metrics_start(struct ev_loop *loop, const char *addr, bool wait_predecessor,
     char *err, size_t errlen);
+/* Close the listening socket and every client (those still unanswered
+ * too): the process exits. */
 void metrics_stop(void);
+/* Binary upgrade handed over: the new process holds the listening socket
+ * (and so its accept queue, which outlives our copy) and accepts alone
+ * from now on; this one stops accepting and closes its copy, but answers
+ * the clients it already accepted.  metrics_answering() says how many are
+ * left; metrics_stop() ends them, so wait for 0 before exiting. */
+void metrics_handed_over(void);
+unsigned metrics_answering(void);
 /* Binary upgrade: the previous process's metrics socket (taken by
  * metrics_start() when it is bound to the same address, else closed). */
 void metrics_set_inherited(int fd);

@@ -181,13 +181,19 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	/* UDP flows that still expect an answer (`responses`) count too:
 	 * a query in flight at SIGTERM or an upgrade gets its reply. */
 	unsigned active = atomic_load(&tcplb_active) + dgram_awaiting();
+	unsigned answering = 0;
 
-	if (handed_over_once)
+	if (handed_over_once) {
 		peers_publish(active, stats_total_sessions(), admin_own_path());
+		/* Scrapes accepted before the handover are answered before
+		 * we exit (none comes any more: the new process accepts). */
+		answering = metrics_answering();
+	}
 	/* A stopping main process waits for its draining predecessor (the
 	 * unit ends with it); a process draining after its own upgrade does
 	 * not. */
-	if (active == 0 && (upgrade_draining || !upgrade_predecessor_alive())) {
+	if (active == 0 && answering == 0 &&
+	    (upgrade_draining || !upgrade_predecessor_alive())) {
 		log_notice("all connections finished");
 		finish_stop();
 		return;
@@ -250,8 +256,9 @@ start_drain(struct ev_loop *loop, const char *why, bool upgrade)
 		service_stopping(g->global.shutdown_timeout_ms);
 	else
 		/* The metrics port is the new process's now (it took the
-		 * socket); this one's figures are in its `show info`. */
-		metrics_stop();
+		 * socket); this one's figures are in its `show info`.  It
+		 * still answers the scrapes it accepted (drain_cb waits). */
+		metrics_handed_over();
 	/* The sessions still open are this process's alone (after an
 	 * upgrade the new process knows nothing of them): if a pool resets
 	 * a downed server's sessions (on_down), keep checking until they
