@@ -13,6 +13,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1155,6 +1156,21 @@ admin_set_handed_over(void)
 {
 	adm.stopping = true;
 	adm.handed_over = true;
+}
+
+unsigned
+admin_answering(void)
+{
+	struct pollfd p = { .fd = adm.fd, .events = POLLIN };
+
+	if (adm.fd < 0)
+		return 0;
+	/* A connection still queued counts: the loop runs the drain timer
+	 * before the accept in the same turn, and admin_stop() would reset
+	 * it.  Not when accepting fails (out of descriptors): the drain's
+	 * deadline ends that. */
+	return adm.nclients + (adm.nclients < ADMIN_MAX_CLIENTS &&
+	    poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? 1 : 0);
 }
 
 void

@@ -35,6 +35,11 @@ void admin_set_upgrading(bool on);
 /* A binary upgrade handed over: stopping, except that `check` and `show
  * info` answer as before while the path is still this process's. */
 void admin_set_handed_over(void);
+/* Commands not yet answered: clients accepted, and whether one waits in
+ * the listening socket's queue.  Once handed over, a process exits only
+ * at 0: closing the socket would cut a `check` that found it before the
+ * new process took the path, and reset those still queued. */
+unsigned admin_answering(void);
 /* SIGTERM received: `show info` says stopping and `check` fails. */
 void admin_set_stopping(void);
 /* The instance drain (`drain`), to carry it across a binary upgrade:

@@ -185,9 +185,10 @@ drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	if (handed_over_once) {
 		peers_publish(active, stats_total_sessions(), admin_own_path());
-		/* Scrapes accepted before the handover are answered before
-		 * we exit (none comes any more: the new process accepts). */
-		answering = metrics_answering();
+		/* Scrapes accepted before the handover, and admin commands
+		 * that found our socket before the new process took the
+		 * path, are answered before we exit. */
+		answering = metrics_answering() + admin_answering();
 	}
 	/* A stopping main process waits for its draining predecessor (the
 	 * unit ends with it); a process draining after its own upgrade does
