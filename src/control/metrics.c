@@ -50,6 +50,12 @@ static struct {
 /* The previous process's listening socket (binary upgrade), or -1. */
 static int inherited_fd = -1;
 
+/* Binary upgrade, old side: /metrics as it was just before the handover's
+ * state (the counters the new process carries) was written, for the
+ * scrapes this process still answers after the handover (metrics_freeze).
+ * NULL otherwise. */
+static struct mpage *frozen;
+
 void
 metrics_set_inherited(int fd)
 {
@@ -92,6 +98,7 @@ struct mreq {
 	struct mpage *page;
 	size_t off;
 	bool head;
+	enum mpage_kind kind;
 	const char *ctype;
 };
 
@@ -129,11 +136,30 @@ metrics_page_fill(struct aconn *c, struct mpage *page)
 	c->more = !r->head && page->body.len > 0;
 }
 
+/* The frozen page (a new reference) for a request of kind, or NULL. */
+static struct mpage *
+frozen_for(enum mpage_kind kind)
+{
+	if (frozen == NULL || kind != MPAGE_PROM)
+		return NULL;
+	atomic_fetch_add(&frozen->refs, 1);
+	return frozen;
+}
+
 static void
 metrics_page_ready(void *arg, struct mpage *page)
 {
 	struct aconn *c = arg;
+	struct mreq *r = c->owner;
+	struct mpage *f = frozen_for(r->kind);
 
+	/* Rendered while (or after) the handover's state was written: it
+	 * may count past what the new process carries, and its next answer
+	 * to this scraper would go back. */
+	if (f != NULL) {
+		mpage_put(page);
+		page = f;
+	}
 	metrics_page_fill(c, page);
 	aconn_send(c);
 }
@@ -144,12 +170,18 @@ static enum aconn_next
 metrics_page(struct aconn *c, enum mpage_kind kind, bool head)
 {
 	struct mreq *r = xcalloc(1, sizeof(*r));
+	struct mpage *f = frozen_for(kind);
 
 	r->head = head;
+	r->kind = kind;
 	r->ctype = kind == MPAGE_PROM ?
 	    "text/plain; version=0.0.4; charset=utf-8" :
 	    "text/html; charset=utf-8";
 	c->owner = r;
+	if (f != NULL) {
+		metrics_page_fill(c, f);
+		return ACONN_ANSWER;
+	}
 	r->job = mpage_request(met.loop, kind, metrics_page_ready, c);
 	if (r->job != NULL)
 		return ACONN_LATER;
@@ -414,8 +446,8 @@ void
 metrics_handed_over(void)
 {
 	/* Only the watcher and our descriptor go: the socket itself stays
-	 * open in the new process, which took it at its start and has been
-	 * accepting from the same queue since, so nothing queued is lost.
+	 * open in the new process, which took it at its start and accepts
+	 * from the same queue from now on, so nothing queued is lost.
 	 * The clients accepted here stay: each was promised an answer, and
 	 * closing one now is an empty reply to a scraper (issue 20).  They
 	 * end by themselves, bounded by METRICS_HEAD_S, METRICS_ANSWER_S
@@ -430,6 +462,25 @@ metrics_answering(void)
 }
 
 void
+metrics_freeze(void)
+{
+	metrics_thaw();
+	/* Only a scrape accepted by now can be answered after the handover
+	 * (the listener closes in the same turn of the loop).  Rendered in
+	 * place, once per upgrade and only then: the page thread's render
+	 * could finish after the state is written. */
+	if (met.nclients > 0)
+		frozen = mpage_render_now(MPAGE_PROM);
+}
+
+void
+metrics_thaw(void)
+{
+	mpage_put(frozen);
+	frozen = NULL;
+}
+
+void
 metrics_stop(void)
 {
 	/* Clients first: closing one cancels its job, which mpage_stop()
@@ -439,5 +490,6 @@ metrics_stop(void)
 		if (met.clients[i])
 			aconn_close(met.clients[i]);
 	mpage_stop();
+	metrics_thaw();
 	metrics_close_listener();
 }

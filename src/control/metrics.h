@@ -26,6 +26,13 @@ void metrics_stop(void);
  * left; metrics_stop() ends them, so wait for 0 before exiting. */
 void metrics_handed_over(void);
 unsigned metrics_answering(void);
+/* Binary upgrade, old side, just before the state the new process carries
+ * is written: from now on /metrics answers with the counters as of now
+ * (else a scrape answered after the handover could count past what the
+ * new process carries, and the next one would go back); thaw: the
+ * upgrade failed, answer live again. */
+void metrics_freeze(void);
+void metrics_thaw(void);
 /* Binary upgrade: the previous process's metrics socket (taken by
  * metrics_start() when it is bound to the same address, else closed). */
 void metrics_set_inherited(int fd);

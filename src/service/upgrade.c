@@ -285,6 +285,7 @@ upgrade_failed(const char *why)
 	 * an earlier one. */
 	service_status("upgrade failed (at %lld): %s", (long long)time(NULL), why);
 	service_status_flush();
+	metrics_thaw();
 	if (new_pid > 0)
 		kill(new_pid, SIGKILL);
 	new_pid = 0;
@@ -328,6 +329,7 @@ handle_line(const char *line)
 		 * commands answered meanwhile) is in the state again before
 		 * it takes over; from here on this process takes no more
 		 * changes (the admin socket path is the new one's). */
+		metrics_freeze();
 		if (state_fd >= 0 && state_write(state_fd, gen_current()) < 0)
 			log_warn("binary upgrade: cannot write the state again");
 		service_handover(pid, status);

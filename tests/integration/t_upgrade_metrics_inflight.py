@@ -5,7 +5,9 @@ arrives only after the new process took over (held open here, so the race
 that made t_upgrade_metrics fail about 1 run in 5 is hit every time), and
 those of scrapers that scrape in a tight loop through several upgrades.
 The same for a `check` on the admin socket that reached the old process.
-The old process still exits soon after, and no scrape was lost."""
+The old process answers with its counters as of the handover (bytes its
+sessions move after it are not carried): the next scrape never shows
+less.  The old process still exits soon after, and no scrape was lost."""
 import sys, os
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import *
@@ -25,6 +27,11 @@ pools:
 UPGRADES = 3
 SCRAPERS = 3
 REQ = b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n"
+COUNTERS = re.compile(r"^(tcplb_[a-z_]+_total(?:\{[^}]*\})?) ([0-9.e+-]+)$", re.M)
+
+
+def counters(body):
+    return {k: float(v) for k, v in COUNTERS.findall(body.decode())}
 
 
 def parse(data):
@@ -88,6 +95,13 @@ def test(t):
         # Accepted by the old process (the only one yet); the request
         # comes after the handover: nothing sent, half a request line, a
         # request line without the blank line that ends the head.
+        # A session on the old process that moves bytes after the
+        # handover: the old process counts them, the new one does not
+        # carry them (as documented).
+        sess = connect(("127.0.0.1", port), timeout=5)
+        t.add_closer(sess)
+        sess.sendall(b"x" * 10)
+        recv_exact(sess, 10)
         held = []
         for part in (b"", b"GET /metr", b"GET /metrics HTTP/1.0\r\n"):
             s = connect(maddr, timeout=5)
@@ -107,6 +121,11 @@ def test(t):
         new = run.upgrade()
         t.check(wait_until(lambda: admin_json(sock, "show info")["pid"] == new, 10),
                 "upgrade %d: the admin socket is not the new process's" % i)
+        big = b"y" * 200000
+        sess.sendall(big)
+        recv_exact(sess, len(big))
+        sess.close()
+        time.sleep(0.1)
         # Each has HEAD_S (5 s) from its accept for its head; a very slow
         # run (TSan) may be past it, and then the reset is right.
         timely = time.monotonic() - t0 < 3.5
@@ -116,6 +135,7 @@ def test(t):
         for s, part in held:
             if timely:
                 s.sendall(REQ[len(part):])
+        answers = []
         for s, part in held:
             if not timely:
                 s.close()
@@ -125,7 +145,16 @@ def test(t):
             t.check(how == "eof" and st == 200 and b"tcplb_connections_total" in body,
                     "upgrade %d: a scrape the old process accepted (sent %r before the "
                     "handover) is not answered: %s after %r" % (i, part, how, data[:80]))
+            answers.append(counters(body))
             s.close()
+        # The old process answers with its counters as of the handover
+        # (what the new one carries): the next scrape never goes back,
+        # bytes counted after the handover included.
+        nxt = counters(http_get(maddr, "/metrics")[2])
+        for a in answers:
+            back = [(k, v, nxt[k]) for k, v in a.items() if k in nxt and nxt[k] < v]
+            t.eq(back, [], "upgrade %d: counters that went back after the old process's "
+                 "answer" % i)
         # The scrapes answered, the old process has only the `check` left:
         # before, it exited now, closing it.  Give it the time to.
         wait_until(lambda: not pid_alive(old), 1)
