@@ -104,6 +104,12 @@ buffer_read_fd_max(struct buffer *b, int fd, size_t max)
 ssize_t
 buffer_write_fd(struct buffer *b, int fd)
 {
+	return buffer_write_fd_flags(b, fd, 0);
+}
+
+ssize_t
+buffer_write_fd_flags(struct buffer *b, int fd, int flags)
+{
 	struct iovec iov[2];
 	int cnt = buffer_data_iov(b, iov);
 	ssize_t n;
@@ -114,7 +120,7 @@ buffer_write_fd(struct buffer *b, int fd)
 		/* MSG_NOSIGNAL: a reset peer must yield EPIPE, never SIGPIPE. */
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 		if (n < 0 && errno == ENOTSOCK)
 			n = writev(fd, iov, cnt);
 	} while (n < 0 && errno == EINTR);
@@ -138,6 +144,25 @@ buffer_put(struct buffer *b, const void *p, size_t n)
 	}
 	b->len += (uint32_t)done;
 	return done;
+}
+
+size_t
+buffer_prepend(struct buffer *b, const void *p, size_t n)
+{
+	uint32_t first;
+
+	if (b->data == NULL || n > b->size - b->len)
+		return 0;
+	b->head = (b->head + b->size - (uint32_t)n) % b->size;
+	first = b->size - b->head;
+	if (first >= n) {
+		memcpy(b->data + b->head, p, n);
+	} else {
+		memcpy(b->data + b->head, p, first);
+		memcpy(b->data, (const char *)p + first, n - first);
+	}
+	b->len += (uint32_t)n;
+	return n;
 }
 
 size_t

@@ -32,9 +32,14 @@ ssize_t buffer_read_fd(struct buffer *b, int fd);
 ssize_t buffer_read_fd_max(struct buffer *b, int fd, size_t max);
 /* Write held bytes to fd: returns bytes written, -1 with errno. */
 ssize_t buffer_write_fd(struct buffer *b, int fd);
+/* The same with extra send() flags (MSG_MORE). */
+ssize_t buffer_write_fd_flags(struct buffer *b, int fd, int flags);
 /* Copy in/out (tests and health checks). */
 size_t buffer_put(struct buffer *b, const void *p, size_t n);
 size_t buffer_get(struct buffer *b, void *p, size_t n);
+/* Put n bytes before the held ones (a header for bytes already read):
+ * all of them, or nothing (0) when the room is short. */
+size_t buffer_prepend(struct buffer *b, const void *p, size_t n);
 
 /* Per-worker pool of BUFFER_SIZE chunks. Not thread-safe by design: each
  * worker owns one. */

@@ -272,6 +272,15 @@ net_connect_ex(const struct sockaddr *sa, socklen_t len,
 		if (bind(fd, o->source, o->sourcelen) < 0)
 			goto fail;
 	}
+	if (o->ack_with_data) {
+		int zero = 0;
+
+		/* Best effort (an old kernel's MPTCP socket refuses it).
+		 * The kernel also stays in delayed-ACK ("ping-pong") mode
+		 * for the answer, which the next bytes sent acknowledge. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero,
+		    sizeof(zero));
+	}
 	if (connect(fd, sa, len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -46,6 +46,12 @@ struct net_connect_opts {
 	 * CAP_NET_RAW or CAP_NET_ADMIN: EPERM without. */
 	bool transparent;
 	bool mptcp;			/* IPPROTO_MPTCP, TCP when unavailable */
+	/* Bytes are ready to go the moment the connection is up: delay
+	 * the handshake's last ACK (TCP_QUICKACK 0) so it rides on them.
+	 * Only then: the server cannot accept() before that ACK, and a
+	 * server that speaks first would wait for the delayed-ACK timer
+	 * (up to 200 ms). */
+	bool ack_with_data;
 };
 int net_connect_ex(const struct sockaddr *sa, socklen_t len,
     const struct net_connect_opts *o, bool *in_progress);

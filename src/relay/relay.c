@@ -13,6 +13,18 @@
  * from a per-worker pool and go back only when empty: a pipe that still
  * holds bytes is closed, never reused.
  *
+ * The FIN rides on the last bytes: once the source's EOF is known, the
+ * bytes still held are written with MSG_MORE, so the kernel keeps the
+ * last partial segment until the shutdown() (or close()) that follows in
+ * the same loop iteration puts the FIN on it -- one segment where there
+ * were two, and one ACK fewer from the peer.  A server that answers and
+ * closes usually has its answer and FIN arrive together; eof_probe (set
+ * by the session for the server's direction) reads once more after the
+ * first read that drains the source, to learn of that EOF before the
+ * answer leaves.  A segment costs the proxy more than a read: on
+ * loopback the receiver's TCP processing and wake-up run in the sender's
+ * system call.
+ *
  * Urgent data: splice() stops at a TCP urgent mark and says EAGAIN while
  * epoll keeps saying readable, and would forever.  The sockets have
  * SO_OOBINLINE (net.c), so the urgent byte is an ordinary byte of the
@@ -242,6 +254,43 @@ relay_pump_splice(struct relay_dir *d, int from, int to, bool readable)
 	return RELAY_OK;
 }
 
+/* One read into the buffer.  Clears *readable once the source is
+ * drained: EAGAIN, or a read short of the room. */
+static enum relay_status
+relay_read_buffer(struct relay_dir *d, int from, struct relay_pools *rp,
+    bool *readable, bool *progress)
+{
+	uint32_t room, free_room;
+	ssize_t n;
+
+	buffer_attach(&d->buf, &rp->bufs);
+	free_room = buffer_room(&d->buf);
+	room = relay_limit(d, free_room);
+	n = buffer_read_fd_max(&d->buf, from, room);
+	if (n < 0) {
+		if (!would_block(errno))
+			return relay_read_failed(d, errno);
+		*readable = false;
+		return RELAY_OK;
+	}
+	*progress = true;
+	if (n == 0) {
+		d->eof = true;
+		return RELAY_OK;
+	}
+	relay_read_n(d, (uint64_t)n);
+	if (d->mirror)
+		mirror_copy(d->mirror, &d->buf, (uint32_t)n);
+	if ((uint32_t)n == d->buf.size)
+		d->full_reads++;
+	else if (room == free_room)
+		d->full_reads = 0;	/* (a read cut by the bandwidth quota
+					 * says nothing of the flow) */
+	if ((uint32_t)n < room)
+		*readable = false;
+	return RELAY_OK;
+}
+
 static enum relay_status
 relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
     bool *readable)
@@ -251,7 +300,12 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 
 		if (d->buf.len > 0 && !d->wblocked) {
 			uint32_t had = d->buf.len;
-			ssize_t n = buffer_write_fd(&d->buf, to);
+			/* The source's EOF is known: hold the last partial
+			 * segment back (MSG_MORE) so the FIN that follows
+			 * at once, from shutdown() or close(), rides on it.
+			 * A reset source gets no FIN, so nothing may wait. */
+			int more = d->eof && !d->src_reset ? MSG_MORE : 0;
+			ssize_t n = buffer_write_fd_flags(&d->buf, to, more);
 
 			if (n < 0) {
 				if (!would_block(errno)) {
@@ -267,35 +321,25 @@ relay_pump_buffer(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 			}
 		}
 		if (*readable && relay_wants_read(d)) {
-			uint32_t room, free_room;
-			ssize_t n;
+			uint64_t had_read = d->rbytes;
+			enum relay_status st;
 
-			buffer_attach(&d->buf, &rp->bufs);
-			free_room = buffer_room(&d->buf);
-			room = relay_limit(d, free_room);
-			n = buffer_read_fd_max(&d->buf, from, room);
-			if (n < 0) {
-				if (!would_block(errno))
-					return relay_read_failed(d, errno);
-				*readable = false;
-			} else if (n == 0) {
-				d->eof = true;
-				progress = true;
-			} else {
-				progress = true;
-				relay_read_n(d, (uint64_t)n);
-				if (d->mirror)
-					mirror_copy(d->mirror, &d->buf,
-					    (uint32_t)n);
-				if ((uint32_t)n == d->buf.size)
-					d->full_reads++;
-				else if (room == free_room)
-					d->full_reads = 0;	/* (a read cut by
-						 * the bandwidth quota says
-						 * nothing of the flow) */
-				if ((uint32_t)n < room)
-					*readable = false;
+			st = relay_read_buffer(d, from, rp, readable, &progress);
+			/* The first bytes that drain the source (eof_probe):
+			 * is its EOF already there too -- a server that
+			 * answers and closes?  One more read says so before
+			 * the bytes leave, so they and the FIN go in one
+			 * segment.  Once per session: a source that stays
+			 * open pays one EAGAIN in all. */
+			if (st == RELAY_OK && d->eof_probe && !*readable &&
+			    d->rbytes != had_read && relay_wants_read(d)) {
+				d->eof_probe = false;
+				*readable = true;
+				st = relay_read_buffer(d, from, rp, readable,
+				    &progress);
 			}
+			if (st != RELAY_OK)
+				return st;
 		}
 		if (!progress || (d->wblocked && !*readable))
 			break;
@@ -397,11 +441,18 @@ relay_pump(struct relay_dir *d, int from, int to, struct relay_pools *rp,
 enum relay_status
 relay_fill(struct relay_dir *d, int from)
 {
+	return relay_fill_max(d, from, UINT32_MAX);
+}
+
+enum relay_status
+relay_fill_max(struct relay_dir *d, int from, uint32_t max)
+{
 	ssize_t n;
 
-	if (d->buf.data == NULL || buffer_room(&d->buf) == 0 || d->eof)
+	if (d->buf.data == NULL || buffer_room(&d->buf) == 0 || d->eof ||
+	    max == 0)
 		return RELAY_OK;
-	n = buffer_read_fd(&d->buf, from);
+	n = buffer_read_fd_max(&d->buf, from, max);
 	if (n < 0) {
 		if (would_block(errno))
 			return RELAY_OK;

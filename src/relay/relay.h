@@ -61,6 +61,11 @@ struct relay_dir {
 	bool src_reset;		/* the source was reset: what its socket still
 				 * holds is read and delivered, and then the
 				 * session resets the destination (no FIN) */
+	bool eof_probe;		/* set by the owner: after the first read that
+				 * drains the source, read once more before
+				 * writing, so an EOF that came with the bytes
+				 * is known and the FIN leaves with them
+				 * (MSG_MORE, then shutdown); cleared then */
 	int err;		/* errno of the failure, when one happened */
 	struct mirror *mirror;	/* copy what is read (mirror.c); NULL */
 	bool limited;		/* bandwidth (shape.c): read at most quota */
@@ -135,6 +140,8 @@ void relay_abort(struct relay_dir *d, struct relay_pools *rp);
  * so bytes already queued (a PROXY header) leave together with the
  * first ones read.  EOF sets d->eof. */
 enum relay_status relay_fill(struct relay_dir *d, int from);
+/* The same, reading at most max bytes. */
+enum relay_status relay_fill_max(struct relay_dir *d, int from, uint32_t max);
 
 void relay_release(struct relay_dir *d, struct relay_pools *rp);
 

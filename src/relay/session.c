@@ -26,8 +26,11 @@
  * directions are done.  session_close() is the only function that closes a
  * session's sockets; it stops every watcher first, writes the access log
  * record, gives back the server and listener slots and the generation.
- * While queued or connecting, the client socket is not read at all:
- * whatever the client sends waits in the kernel, never in our memory.
+ * While queued, the client socket is not read at all: whatever the client
+ * sends waits in the kernel, never in our memory.  Right before the first
+ * connect it is read once (session_read_early: what is in hand decides how
+ * the handshake ends), so a connecting session holds at most one buffer
+ * of it, which a retry sends to the next server.
  *
  * The queue is shared by all workers (queue.c): a waiter is woken through
  * its worker's mailbox when a slot may be free, tries its pick on that
@@ -98,6 +101,8 @@ struct session {
 	char *sni;			/* the client's server name (valid host
 					 * name characters only), or NULL */
 	uint32_t hdr_sent;		/* PROXY header bytes in c2s.bytes */
+	bool read_early;		/* the client was read before the first
+					 * connect (session_read_early) */
 	struct server *srv;		/* reserved by pool_pick(), or NULL */
 	uint64_t id;
 	int cfd;
@@ -693,6 +698,10 @@ session_start(struct worker *w, struct listener *l, int fd,
 	relay_init(&s->c2s);
 	relay_init(&s->s2c);
 	s->c2s.defer_fin = s->s2c.defer_fin = true;
+	/* A server that answers and closes: its FIN leaves with the answer
+	 * (relay.c).  Clients close after the answer, not with the
+	 * request, so their direction is not probed. */
+	s->s2c.eof_probe = true;
 	ev_io_init(&s->cio, session_client_cb, fd, 0);
 	s->cio.data = s;
 	ev_io_init(&s->sio, session_server_cb, -1, 0);
@@ -822,7 +831,9 @@ session_send_prefix(struct session *s)
 		n = proxy_build((enum proxy_version)s->srv->proxy_protocol,
 		    &s->peer.sa, dst, hdr, sizeof(hdr));
 		buffer_attach(&d->buf, &s->w->pools.bufs);
-		buffer_put(&d->buf, hdr, n);
+		/* Before what the client sent already (session_read_early
+		 * left room for it). */
+		buffer_prepend(&d->buf, hdr, n);
 		s->hdr_sent = (uint32_t)n;
 	}
 	if (left > 0) {
@@ -834,8 +845,9 @@ session_send_prefix(struct session *s)
 	/* A header alone waits for the client's first bytes so both leave
 	 * in one segment; when inspection already holds client bytes (a
 	 * ClientHello: the client says nothing more until the server
-	 * answers), another read would only return EAGAIN. */
-	if (d->buf.len > 0 && left == 0 && !d->eof &&
+	 * answers), or the client was read just before the connect,
+	 * another read would only return EAGAIN. */
+	if (d->buf.len > 0 && left == 0 && !d->eof && !s->read_early &&
 	    relay_fill(d, s->cfd) != RELAY_OK) {
 		session_close(s, "client reset", RESET_SERVER);
 		return false;
@@ -905,13 +917,18 @@ session_connected(struct session *s)
 		    p->name, s->srv->name, s->srv->addr_text, s->tries,
 		    s->tries == 1 ? "y" : "ies");
 	}
-	/* Most clients have spoken by now (the request waited in the kernel
-	 * while we connected): read it at once instead of after another
-	 * trip through epoll.  A server-speaks-first protocol pays one
-	 * EAGAIN read. */
+	/* What the client sent is on its way at once.  Read before the
+	 * connect (session_read_early): send it, and let epoll say when the
+	 * client has more.  Otherwise most clients have spoken by now (the
+	 * request waited in the kernel while we connected): read it at once
+	 * instead of after another trip through epoll; a server-speaks-first
+	 * protocol pays one EAGAIN read. */
 	if (session_send_prefix(s)) {
 		session_mirror_start(s);
-		session_side_event(s, EV_READ, true);
+		if (s->read_early)
+			session_side_event(s, EV_WRITE, false);
+		else
+			session_side_event(s, EV_READ, true);
 	}
 }
 
@@ -1353,6 +1370,42 @@ session_connect_opts(struct session *s, struct server *srv,
 	return 0;
 }
 
+/*
+ * Before the first connect: read what the client has sent already (an
+ * HTTP client's request is there by the time we accept).  With bytes in
+ * hand the connect delays its last handshake ACK so that it rides on
+ * them (net.c: ack_with_data), and the server's answer is acknowledged by
+ * what we send next, not by an ACK of its own: two segments fewer per
+ * connection.  The read is one we would make after the connect anyway.
+ * Inspection read the client already; what it kept (inspect_leftover)
+ * counts as in hand.  False with the session closed: the client reset
+ * before it sent a byte (Linux reports queued bytes before a reset), so
+ * there is nothing to deliver and no server to bother.
+ */
+static bool
+session_read_early(struct session *s, bool *in_hand)
+{
+	struct relay_dir *d = &s->c2s;
+
+	if (s->insp != NULL) {
+		*in_hand = inspect_leftover_len(s->insp) > 0;
+		return true;
+	}
+	if (!s->read_early) {
+		s->read_early = true;
+		buffer_attach(&d->buf, &s->w->pools.bufs);
+		/* Room stays for the PROXY header (session_send_prefix). */
+		if (relay_fill_max(d, s->cfd, buffer_room(&d->buf) -
+		    PROXY_BUILD_MAX) != RELAY_OK) {
+			session_close(s, "client reset", 0);
+			return false;
+		}
+		buffer_detach_if_empty(&d->buf, &s->w->pools.bufs);
+	}
+	*in_hand = d->buf.len > 0;
+	return true;
+}
+
 /* One connect attempt to srv, reserved by pool_pick(). */
 static void
 session_connect_srv(struct session *s, struct server *srv)
@@ -1370,6 +1423,8 @@ session_connect_srv(struct session *s, struct server *srv)
 	s->t_attempt = ev_now(loop);
 
 	if (session_connect_opts(s, srv, &o) == -1)
+		return;
+	if (!session_read_early(s, &o.ack_with_data))
 		return;
 	fd = net_connect_ex((const struct sockaddr *)&srv->addr, srv->addrlen,
 	    &o, &in_progress);

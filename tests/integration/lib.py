@@ -42,7 +42,7 @@ import weakref
 __all__ = [
     "run", "Skip", "TestFailure", "Ctx", "Tcplb", "Backend", "ThreadBackend",
     "NotifyReceiver", "free_port", "free_port_all", "refused_port", "wait_until", "recv_exact",
-    "recv_until_eof", "recv_line", "recv_each", "connect", "rst_close", "fmt_addr",
+    "recv_until_eof", "recv_line", "all_stopped", "recv_each", "connect", "rst_close", "fmt_addr",
     "parse_hostport", "listen_inodes", "have_ipv6", "raise_nofile",
     "SKIP", "hashlib", "os", "re", "signal", "socket", "struct", "sys",
     "threading", "time", "errno", "selectors", "subprocess",
@@ -304,6 +304,18 @@ def http_get(addr, target, method="GET", timeout=DEFAULT_TIMEOUT, raw=None):
         k, _, v = l.partition(":")
         headers[k.strip().lower()] = v.strip()
     return status, headers, body
+
+
+def all_stopped(pid):
+    """Every thread of pid is stopped (state T): SIGSTOP has taken effect."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def recv_line(s, timeout=DEFAULT_TIMEOUT, limit=4096):

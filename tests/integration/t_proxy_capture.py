@@ -56,18 +56,6 @@ def pcap_segments(path):
     return out
 
 
-def all_stopped(pid):
-    """Every thread of pid is stopped (state T): SIGSTOP has taken effect."""
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] != "T":
-                    return False
-    except OSError:
-        return False
-    return True
-
-
 def queued(lport, cport):
     """Bytes waiting in the server-side socket of the connection from
     cport to lport (accepted or still in the accept queue), per ss(8)."""

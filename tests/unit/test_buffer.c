@@ -41,6 +41,41 @@ test_put_get_wraps(void **state)
 	bufpool_destroy(&p);
 }
 
+/* A header put before bytes already held, wrapped or not; all or
+ * nothing when the room is short. */
+static void
+test_prepend(void **state)
+{
+	struct bufpool p;
+	struct buffer b = { 0 };
+	char out[BUFFER_SIZE];
+
+	(void)state;
+	bufpool_init(&p, 1);
+	buffer_attach(&b, &p);
+	assert_int_equal(buffer_put(&b, "body", 4), 4);
+	assert_int_equal(buffer_prepend(&b, "HDR:", 4), 4);	/* wraps */
+	assert_int_equal(b.len, 8);
+	assert_int_equal(buffer_get(&b, out, sizeof(out)), 8);
+	assert_memory_equal(out, "HDR:body", 8);
+	/* from the middle of the ring */
+	assert_int_equal(buffer_put(&b, "0123456789", 10), 10);
+	assert_int_equal(buffer_get(&b, out, 6), 6);
+	assert_int_equal(buffer_prepend(&b, "ab", 2), 2);
+	assert_int_equal(buffer_get(&b, out, sizeof(out)), 6);
+	assert_memory_equal(out, "ab6789", 6);
+	/* no room: nothing changes */
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(buffer_put(&b, out, BUFFER_SIZE - 1), BUFFER_SIZE - 1);
+	assert_int_equal(buffer_prepend(&b, "yz", 2), 0);
+	assert_int_equal(b.len, BUFFER_SIZE - 1);
+	assert_int_equal(buffer_prepend(&b, "y", 1), 1);
+	assert_int_equal(buffer_get(&b, out, 2), 2);
+	assert_memory_equal(out, "yx", 2);
+	buffer_release(&b, &p);
+	bufpool_destroy(&p);
+}
+
 static void
 test_fd_io_wrapped(void **state)
 {
@@ -110,6 +145,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_wraps),
+		cmocka_unit_test(test_prepend),
 		cmocka_unit_test(test_fd_io_wrapped),
 		cmocka_unit_test(test_pool_recycles_and_caps),
 	};

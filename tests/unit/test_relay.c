@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -377,6 +378,94 @@ test_urgent_mark_leaves_splice(void **state)
 	close(a);
 }
 
+/* eof_probe: a source that sent its last bytes and its EOF together is
+ * seen to end in the same pass that reads the bytes, so the FIN can leave
+ * with them; the probe is spent after the first drained read. */
+static void
+test_eof_probe_one_pass(void **state)
+{
+	struct fixture *f = *state;
+	char out[16];
+
+	f->d.eof_probe = true;
+	assert_int_equal(write(f->src[0], "bye", 3), 3);
+	shutdown(f->src[0], SHUT_WR);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_true(f->d.eof);
+	assert_true(f->d.shut);
+	assert_false(f->d.eof_probe);
+	assert_int_equal(f->d.rbytes, 3);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 3);
+	assert_memory_equal(out, "bye", 3);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 0);
+}
+
+static void
+test_eof_probe_once(void **state)
+{
+	struct fixture *f = *state;
+	char out[16];
+
+	f->d.eof_probe = true;
+	assert_int_equal(write(f->src[0], "a", 1), 1);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	/* The probe found nothing more: the source stays open, spent. */
+	assert_false(f->d.eof);
+	assert_false(f->d.eof_probe);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 1);
+	/* Later bytes are relayed as before: a short read waits for the loop. */
+	assert_int_equal(write(f->src[0], "b", 1), 1);
+	shutdown(f->src[0], SHUT_WR);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_false(f->d.eof);
+	assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+	assert_true(f->d.eof);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 1);
+	assert_int_equal(read(f->dst[1], out, sizeof(out)), 0);
+}
+
+/* Segments the peer of fd has received (TCP_INFO; linux/tcp.h has the
+ * field, glibc's struct stops before it). */
+static uint32_t
+segs_in(int fd)
+{
+	unsigned char info[256];
+	socklen_t len = sizeof(info);
+	uint32_t v;
+
+	memset(info, 0, sizeof(info));
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &len), 0);
+	assert_true(len >= 144);
+	memcpy(&v, info + 140, sizeof(v));	/* tcpi_segs_in */
+	return v;
+}
+
+/* Over TCP the last bytes and the FIN travel in one segment (MSG_MORE,
+ * then shutdown()), where a plain write would send them in two. */
+static void
+test_fin_rides_on_last_bytes(void **state)
+{
+	struct fixture *f = *state;
+	char out[16];
+	uint32_t before;
+	int c, a, one = 1;
+
+	tcp_pair(&c, &a);
+	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	before = segs_in(c);
+	f->d.eof_probe = true;
+	assert_int_equal(write(f->src[0], "last", 4), 4);
+	shutdown(f->src[0], SHUT_WR);
+	assert_int_equal(relay_pump(&f->d, f->src[1], a, &f->pool, true), RELAY_OK);
+	assert_true(f->d.shut);
+	usleep(20000);
+	assert_int_equal(recv(c, out, sizeof(out), MSG_DONTWAIT), 4);
+	assert_int_equal(recv(c, out, sizeof(out), MSG_DONTWAIT), 0);
+	assert_int_equal(segs_in(c) - before, 1);
+	close(c);
+	close(a);
+}
+
 int
 main(void)
 {
@@ -386,6 +475,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure_spliced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_splice_pipe_full_by_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eof_probe_one_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eof_probe_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fin_rides_on_last_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_source_last_words, setup, teardown),
