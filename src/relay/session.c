@@ -1288,9 +1288,11 @@ session_queue_hup(void *ptr, unsigned events)
 	 * half-close), which keeps its place; a FIN with nothing to forward
 	 * leaves nothing to serve.  The request may be in the socket or
 	 * already read: the bytes inspection holds (what followed a PROXY
-	 * header, a ClientHello) are a request too. */
+	 * header, a ClientHello) are a request too, and so are those read
+	 * before a failed connect attempt (session_read_early). */
 	if (!(events & HUPWATCH_RESET) &&
 	    ((s->insp != NULL && inspect_leftover_len(s->insp) > 0) ||
+	    s->c2s.buf.len > 0 ||
 	    (ioctl(s->cfd, SIOCINQ, &queued) == 0 && queued > 0)))
 		return;
 	atomic_fetch_add_explicit(&s->wait->q->abandoned, 1, memory_order_relaxed);
