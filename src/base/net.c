@@ -276,8 +276,10 @@ net_connect_ex(const struct sockaddr *sa, socklen_t len,
 		int zero = 0;
 
 		/* Best effort (an old kernel's MPTCP socket refuses it).
-		 * The kernel also stays in delayed-ACK ("ping-pong") mode
-		 * for the answer, which the next bytes sent acknowledge. */
+		 * The handshake's end leaves delayed-ACK mode, but bytes
+		 * sent right after it put the socket back in ("ping-pong",
+		 * tcp_event_data_sent), so the answer's ACK waits for the
+		 * next bytes or FIN we send too. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero,
 		    sizeof(zero));
 	}

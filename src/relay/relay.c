@@ -472,6 +472,7 @@ relay_abort(struct relay_dir *d, struct relay_pools *rp)
 	relay_release(d, rp);
 	d->discard = true;
 	d->shut = true;
+	d->fin_pending = false;	/* no one left to send it to */
 	d->wblocked = false;
 }
 
