@@ -5,7 +5,8 @@
  * fill the free space means the socket is drained: the next read would only
  * say EAGAIN, so it is skipped and the event loop tells us when to try.
  *
- * Zero copy: a direction whose reads keep filling the whole buffer is a bulk
+ * Zero copy: a direction whose reads keep filling the buffer (half of it at
+ * least, SPLICE_AFTER_FULL_READS times in a row) is a bulk
  * transfer; once its buffer is empty (so no byte can overtake another) it
  * switches to splice() through a pipe, and the bytes never enter user
  * space.  Interactive flows -- small reads -- stay buffered, where splice's
@@ -281,7 +282,10 @@ relay_read_buffer(struct relay_dir *d, int from, struct relay_pools *rp,
 	relay_read_n(d, (uint64_t)n);
 	if (d->mirror)
 		mirror_copy(d->mirror, &d->buf, (uint32_t)n);
-	if ((uint32_t)n == d->buf.size)
+	/* Half the buffer, not all of it: a sender whose bytes arrive in
+	 * bursts of 96 KiB is read 64 KiB, 32 KiB, 64 KiB... and is bulk
+	 * all the same; an interactive flow reads far less. */
+	if ((uint32_t)n >= d->buf.size / 2)
 		d->full_reads++;
 	else if (room == free_room)
 		d->full_reads = 0;	/* (a read cut by the bandwidth quota

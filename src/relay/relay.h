@@ -41,7 +41,8 @@ struct relay_dir {
 	uint32_t in_pipe;	/* bytes held in the pipe */
 	uint32_t pipe_cap;	/* the pipe's size in bytes */
 	bool pipe_full;		/* the pipe took no more: wait for it to drain */
-	uint32_t full_reads;	/* consecutive reads that filled the buffer */
+	uint32_t full_reads;	/* consecutive reads that filled half the
+				 * buffer or more */
 	uint64_t bytes;		/* delivered to the destination */
 	uint64_t rbytes;	/* read from the source */
 	bool eof;		/* source said EOF */

@@ -134,6 +134,39 @@ test_backpressure_spliced(void **state)
 	run_backpressure(*state, true);
 }
 
+/* A bulk sender whose bytes come in bursts smaller than the buffer (reads
+ * of 40 KB: more than half of it) still goes zero-copy; a flow of small
+ * reads does not. */
+static void
+test_half_reads_switch_to_splice(void **state)
+{
+	struct fixture *f = *state;
+	static char chunk[40000], sink[1 << 17];
+
+	memset(chunk, 'h', sizeof(chunk));
+	for (int i = 0; i < 4 && f->d.pipe[0] < 0; i++) {
+		assert_int_equal(write(f->src[0], chunk, sizeof(chunk)), sizeof(chunk));
+		assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+		assert_int_equal(read(f->dst[1], sink, sizeof(sink)), sizeof(chunk));
+	}
+	assert_true(f->d.pipe[0] >= 0);
+}
+
+static void
+test_small_reads_stay_buffered(void **state)
+{
+	struct fixture *f = *state;
+	char chunk[1000], sink[4096];
+
+	memset(chunk, 's', sizeof(chunk));
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(write(f->src[0], chunk, sizeof(chunk)), sizeof(chunk));
+		assert_int_equal(relay_pump(&f->d, f->src[1], f->dst[0], &f->pool, true), RELAY_OK);
+		assert_int_equal(read(f->dst[1], sink, sizeof(sink)), sizeof(chunk));
+	}
+	assert_true(f->d.pipe[0] < 0);
+}
+
 /* Small segments fill a pipe's slots long before its byte size: the relay
  * must then stop asking to read (a readable socket would wake it for ever),
  * and ask again once the pipe drains. */
@@ -473,6 +506,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_moves_bytes_and_detaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_buffered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_spliced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_reads_switch_to_splice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_reads_stay_buffered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_splice_pipe_full_by_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_forwards_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof_probe_one_pass, setup, teardown),
