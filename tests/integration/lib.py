@@ -53,6 +53,14 @@ SKIP = 77
 DEFAULT_TIMEOUT = 5.0
 
 
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 class Skip(Exception):
     pass
 
@@ -1084,6 +1092,36 @@ class Ctx:
                 c.close()
             except Exception:
                 pass
+        self._stop_strays()
+
+    def _stop_strays(self):
+        """Stop what still runs from this test's directory: the successor
+        of a binary upgrade (re-parented to init, so not in self.procs)
+        would otherwise outlive the test, holding its ports."""
+        key = self.dir.encode()
+        strays = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if key in f.read():
+                        strays.append(int(d))
+            except OSError:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in strays:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + 3
+            while strays and time.monotonic() < deadline:
+                strays = [pid for pid in strays if os.path.exists("/proc/%d" % pid)
+                          and not _is_zombie(pid)]
+                time.sleep(0.05)
+            if not strays:
+                return
 
     def dump(self):
         for p in self.procs:
